@@ -1,0 +1,348 @@
+//! The one table of property keys: name, type, default, description, the processes that read
+//! it, and the environment variable that sets it. It drives defaults, validation, `lode conf`
+//! and the generated property reference (`docs/properties.md`).
+//!
+//! Keys and defaults are Alluxio 2.9's unless marked [`Origin::Lode`] (Lode's own additions) or
+//! noted in the description as a deliberate difference.
+
+use super::value::ValueType;
+
+/// Which processes read a key (Alluxio's `Scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Masters only.
+    Master,
+    /// Workers only.
+    Worker,
+    /// Clients and the shell only.
+    Client,
+    /// Masters and workers.
+    Server,
+    /// Every process.
+    All,
+}
+
+impl Scope {
+    /// Whether a process of kind `process` reads keys of this scope.
+    pub fn includes(self, process: Process) -> bool {
+        matches!(
+            (self, process),
+            (Scope::All, _)
+                | (Scope::Master, Process::Master)
+                | (Scope::Worker, Process::Worker)
+                | (Scope::Client, Process::Client)
+                | (Scope::Server, Process::Master | Process::Worker)
+        )
+    }
+
+    /// The name used in docs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Master => "master",
+            Scope::Worker => "worker",
+            Scope::Client => "client",
+            Scope::Server => "master, worker",
+            Scope::All => "all",
+        }
+    }
+}
+
+/// The kind of process loading configuration; it decides which `*_JAVA_OPTS` variable applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `lode-master`.
+    Master,
+    /// `lode-worker`.
+    Worker,
+    /// The `lode` shell and client library.
+    Client,
+}
+
+impl Process {
+    /// The process-specific Java options variable, read after `ALLUXIO_JAVA_OPTS`.
+    pub fn java_opts_variable(self) -> &'static str {
+        match self {
+            Process::Master => "ALLUXIO_MASTER_JAVA_OPTS",
+            Process::Worker => "ALLUXIO_WORKER_JAVA_OPTS",
+            Process::Client => "ALLUXIO_USER_JAVA_OPTS",
+        }
+    }
+}
+
+/// Where a key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An Alluxio 2.9 property, same name and meaning.
+    Alluxio,
+    /// A Lode addition (election and journal details Alluxio does not have).
+    Lode,
+}
+
+/// A key's built-in default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// No default: the key is unset unless configured.
+    None,
+    /// A literal, which may refer to other keys as `${alluxio.some.key}`.
+    Literal(&'static str),
+    /// This host's name, as the OS reports it.
+    ThisHostName,
+}
+
+/// One property key.
+#[derive(Debug, Clone, Copy)]
+pub struct PropertyKey {
+    /// Full name, e.g. `alluxio.zookeeper.enabled`.
+    pub name: &'static str,
+    /// How values are parsed.
+    pub value_type: ValueType,
+    /// The built-in default.
+    pub default: DefaultValue,
+    /// Which processes read it.
+    pub scope: Scope,
+    /// An environment variable (also read from `alluxio-env.sh`) that sets it.
+    pub env: Option<&'static str>,
+    /// Alluxio's or Lode's.
+    pub origin: Origin,
+    /// What it does, for docs and `lode conf`.
+    pub description: &'static str,
+}
+
+/// Names of the keys that code reads, so a typo is a compile error rather than a missing value.
+pub mod name {
+    #![allow(missing_docs)]
+    pub const HOME: &str = "alluxio.home";
+    pub const CONF_DIR: &str = "alluxio.conf.dir";
+    pub const WORK_DIR: &str = "alluxio.work.dir";
+    pub const LOGS_DIR: &str = "alluxio.logs.dir";
+    pub const ZOOKEEPER_ENABLED: &str = "alluxio.zookeeper.enabled";
+    pub const ZOOKEEPER_ADDRESS: &str = "alluxio.zookeeper.address";
+    pub const ZOOKEEPER_ELECTION_PATH: &str = "alluxio.zookeeper.election.path";
+    pub const ZOOKEEPER_LEADER_PATH: &str = "alluxio.zookeeper.leader.path";
+    pub const ZOOKEEPER_SESSION_TIMEOUT: &str = "alluxio.zookeeper.session.timeout";
+    pub const ZOOKEEPER_CONNECTION_TIMEOUT: &str = "alluxio.zookeeper.connection.timeout";
+    pub const ZOOKEEPER_LEADER_INQUIRY_RETRY: &str = "alluxio.zookeeper.leader.inquiry.retry";
+    pub const ZOOKEEPER_AUTH_ENABLED: &str = "alluxio.zookeeper.auth.enabled";
+    pub const ZOOKEEPER_LEADER_CONNECTION_ERROR_POLICY: &str =
+        "alluxio.zookeeper.leader.connection.error.policy";
+    pub const MASTER_HOSTNAME: &str = "alluxio.master.hostname";
+    pub const MASTER_BIND_HOST: &str = "alluxio.master.bind.host";
+    pub const MASTER_RPC_PORT: &str = "alluxio.master.rpc.port";
+    pub const MASTER_WEB_PORT: &str = "alluxio.master.web.port";
+    pub const MASTER_RPC_ADDRESSES: &str = "alluxio.master.rpc.addresses";
+    pub const MASTER_WORKER_TIMEOUT: &str = "alluxio.master.worker.timeout";
+    pub const MASTER_JOURNAL_TYPE: &str = "alluxio.master.journal.type";
+    pub const MASTER_JOURNAL_FOLDER: &str = "alluxio.master.journal.folder";
+    pub const MASTER_JOURNAL_LOG_SIZE_BYTES_MAX: &str = "alluxio.master.journal.log.size.bytes.max";
+    pub const MASTER_JOURNAL_FLUSH_BATCH_ENTRIES: &str =
+        "alluxio.master.journal.flush.batch.entries";
+    pub const MASTER_JOURNAL_FLUSH_TIMEOUT: &str = "alluxio.master.journal.flush.timeout";
+    pub const MASTER_JOURNAL_FLUSH_RETRY_INTERVAL: &str =
+        "alluxio.master.journal.flush.retry.interval";
+    pub const MASTER_JOURNAL_TAILER_SLEEP_TIME: &str = "alluxio.master.journal.tailer.sleep.time";
+    pub const MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES: &str =
+        "alluxio.master.journal.checkpoint.period.entries";
+    pub const MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD: &str =
+        "alluxio.master.journal.temporary.file.gc.threshold";
+    pub const MASTER_JOURNAL_EXIT_ON_DEMOTION: &str = "alluxio.master.journal.exit.on.demotion";
+    pub const MASTER_JOURNAL_DEDUP_CAPACITY: &str = "alluxio.master.journal.dedup.capacity";
+    pub const MASTER_ELECTION_TYPE: &str = "alluxio.master.election.type";
+    pub const MASTER_ELECTION_EMBEDDED_DIR: &str = "alluxio.master.election.embedded.dir";
+    pub const MASTER_ELECTION_LEASE_TIMEOUT: &str = "alluxio.master.election.lease.timeout";
+    pub const WORKER_HOSTNAME: &str = "alluxio.worker.hostname";
+    pub const WORKER_RPC_PORT: &str = "alluxio.worker.rpc.port";
+    pub const WORKER_WEB_PORT: &str = "alluxio.worker.web.port";
+    pub const WORKER_BLOCK_HEARTBEAT_INTERVAL: &str = "alluxio.worker.block.heartbeat.interval";
+    pub const USER_BLOCK_SIZE_BYTES_DEFAULT: &str = "alluxio.user.block.size.bytes.default";
+    pub const USER_RPC_RETRY_MAX_DURATION: &str = "alluxio.user.rpc.retry.max.duration";
+    pub const USER_RPC_RETRY_BASE_SLEEP: &str = "alluxio.user.rpc.retry.base.sleep";
+    pub const USER_RPC_RETRY_MAX_SLEEP: &str = "alluxio.user.rpc.retry.max.sleep";
+    pub const SECURITY_AUTHENTICATION_TYPE: &str = "alluxio.security.authentication.type";
+    pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
+}
+
+use DefaultValue::{Literal, ThisHostName};
+use Origin::{Alluxio, Lode};
+use ValueType as T;
+
+const fn key(
+    name: &'static str,
+    value_type: ValueType,
+    default: DefaultValue,
+    scope: Scope,
+    origin: Origin,
+    description: &'static str,
+) -> PropertyKey {
+    PropertyKey {
+        name,
+        value_type,
+        default,
+        scope,
+        env: None,
+        origin,
+        description,
+    }
+}
+
+const fn with_env(mut key: PropertyKey, env: &'static str) -> PropertyKey {
+    key.env = Some(env);
+    key
+}
+
+/// Every property Lode knows, sorted by name.
+#[rustfmt::skip]
+pub static KEYS: &[PropertyKey] = &[
+    key(name::CONF_DIR, T::String, Literal("${alluxio.home}/conf"), Scope::All, Alluxio,
+        "The directory holding alluxio-site.properties and alluxio-env.sh. Only the command \
+         line (-Dalluxio.conf.dir=...) and ALLUXIO_CONF_DIR can set it, since it locates the files."),
+    key(name::HOME, T::String, Literal("/opt/alluxio"), Scope::All, Alluxio,
+        "Alluxio's installation directory; other defaults derive from it."),
+    with_env(key(name::LOGS_DIR, T::String, Literal("${alluxio.work.dir}/logs"), Scope::All, Alluxio,
+        "The directory for log files."), "ALLUXIO_LOGS_DIR"),
+    key(name::MASTER_BIND_HOST, T::String, Literal("0.0.0.0"), Scope::Master, Alluxio,
+        "The address the master's RPC server binds to."),
+    key(name::MASTER_ELECTION_EMBEDDED_DIR, T::String, Literal("${alluxio.work.dir}/election"),
+        Scope::Master, Lode,
+        "For the embedded elector: the local directory where masters on one host hold the \
+         leader lock and lease. Every master on the host must name the same directory."),
+    key(name::MASTER_ELECTION_LEASE_TIMEOUT, T::Duration, Literal("3s"), Scope::Master, Lode,
+        "For the embedded elector: how long a leader that stops renewing (hung, paused) keeps \
+         its lease before a standby may take over. A dead leader is replaced at once."),
+    key(name::MASTER_ELECTION_TYPE, T::String, Literal("embedded"), Scope::All, Lode,
+        "The leader elector when alluxio.zookeeper.enabled is false: a registered elector name \
+         (`embedded` for masters on one host)."),
+    key(name::MASTER_HOSTNAME, T::String, ThisHostName, Scope::All, Alluxio,
+        "The externally visible host name of the master: what it advertises to workers and \
+         clients. Defaults to this host's name."),
+    key(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES, T::Int, Literal("2000000"),
+        Scope::Master, Alluxio,
+        "The number of journal entries after which a caught-up standby writes a checkpoint."),
+    key(name::MASTER_JOURNAL_DEDUP_CAPACITY, T::Int, Literal("100000"), Scope::Master, Lode,
+        "How many recent mutating calls the master remembers by operation id, so that a client \
+         retrying after a failover gets the first attempt's answer."),
+    key(name::MASTER_JOURNAL_EXIT_ON_DEMOTION, T::Bool, Literal("false"), Scope::Master, Alluxio,
+        "Whether a leader that loses leadership exits instead of becoming a standby again."),
+    key(name::MASTER_JOURNAL_FLUSH_BATCH_ENTRIES, T::Int, Literal("8192"), Scope::Master, Lode,
+        "The most entries one journal batch (one slot object) holds. Batches also stop at \
+         alluxio.master.journal.log.size.bytes.max."),
+    key(name::MASTER_JOURNAL_FLUSH_RETRY_INTERVAL, T::Duration, Literal("1sec"), Scope::Master,
+        Alluxio, "The time to sleep between retries of a failed journal write."),
+    key(name::MASTER_JOURNAL_FLUSH_TIMEOUT, T::Duration, Literal("5min"), Scope::Master, Alluxio,
+        "How long to keep retrying a journal write before giving up leadership."),
+    key(name::MASTER_JOURNAL_FOLDER, T::String, Literal("${alluxio.work.dir}/journal"),
+        Scope::Master, Alluxio,
+        "Where the shared journal lives. Its scheme picks the journal store: a plain path or \
+         file:// (local), hdfs://, s3://, glusterfs://."),
+    key(name::MASTER_JOURNAL_LOG_SIZE_BYTES_MAX, T::Size, Literal("10MB"), Scope::Master,
+        Alluxio, "The largest journal object Lode writes (a batch of entries in one slot)."),
+    key(name::MASTER_JOURNAL_TAILER_SLEEP_TIME, T::Duration, DefaultValue::None, Scope::Master,
+        Alluxio,
+        "How long a standby sleeps when it finds no new journal slot. Unset (Lode's default), \
+         each journal store suggests its own: 2ms for a local disk, longer for object stores. \
+         Alluxio's default of 1sec would make standbys lag by up to a second."),
+    key(name::MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD, T::Duration, Literal("30min"),
+        Scope::Master, Alluxio,
+        "Temporary journal files older than this are leftovers of a crashed writer and are \
+         removed."),
+    key(name::MASTER_JOURNAL_TYPE, T::Enum(&["UFS"]), Literal("UFS"), Scope::Master, Alluxio,
+        "The journal type. Lode keeps a shared journal on an under file system, so only UFS is \
+         accepted (Alluxio 2.9 defaults to EMBEDDED, its Raft journal, which Lode does not have)."),
+    key(name::MASTER_RPC_ADDRESSES, T::HostPorts, DefaultValue::None, Scope::All, Alluxio,
+        "Without an election service: the host:port of every master. Clients and workers try \
+         them and follow a standby's answer naming the leader."),
+    key(name::MASTER_RPC_PORT, T::Port, Literal("19998"), Scope::All, Alluxio,
+        "The port of the master's RPC service."),
+    key(name::MASTER_WEB_PORT, T::Port, Literal("19999"), Scope::Master, Alluxio,
+        "The port of the master's web UI and metrics endpoint."),
+    key(name::MASTER_WORKER_TIMEOUT, T::Duration, Literal("5min"), Scope::Master, Alluxio,
+        "How long a worker may go without a heartbeat before the master forgets it."),
+    key(name::SECURITY_AUTHENTICATION_TYPE, T::Enum(&["NOSASL", "SIMPLE", "CUSTOM"]),
+        Literal("SIMPLE"), Scope::All, Alluxio, "The authentication mode of RPC connections."),
+    key(name::SECURITY_LOGIN_USERNAME, T::String, DefaultValue::None, Scope::Client, Alluxio,
+        "The user name a client acts as; the OS user when unset."),
+    key(name::USER_BLOCK_SIZE_BYTES_DEFAULT, T::Size, Literal("64MB"), Scope::Client, Alluxio,
+        "The block size of files a client creates."),
+    key(name::USER_RPC_RETRY_BASE_SLEEP, T::Duration, Literal("50ms"), Scope::Client, Alluxio,
+        "The first back-off between RPC retries (doubling up to the maximum)."),
+    key(name::USER_RPC_RETRY_MAX_DURATION, T::Duration, Literal("2min"), Scope::Client, Alluxio,
+        "How long a client keeps retrying an RPC, across failovers, before giving up."),
+    key(name::USER_RPC_RETRY_MAX_SLEEP, T::Duration, Literal("3sec"), Scope::Client, Alluxio,
+        "The longest back-off between RPC retries."),
+    key(name::WORK_DIR, T::String, Literal("${alluxio.home}"), Scope::Server, Alluxio,
+        "The working directory; by default the journal and logs live under it."),
+    key(name::WORKER_BLOCK_HEARTBEAT_INTERVAL, T::Duration, Literal("1sec"), Scope::Worker,
+        Alluxio, "How often a worker sends a heartbeat to the leading master."),
+    key(name::WORKER_HOSTNAME, T::String, ThisHostName, Scope::Worker, Alluxio,
+        "The externally visible host name of the worker. Defaults to this host's name."),
+    key(name::WORKER_RPC_PORT, T::Port, Literal("29999"), Scope::All, Alluxio,
+        "The port of the worker's RPC service."),
+    key(name::WORKER_WEB_PORT, T::Port, Literal("30000"), Scope::Worker, Alluxio,
+        "The port of the worker's web UI and metrics endpoint."),
+    key(name::ZOOKEEPER_ADDRESS, T::ZkConnect, DefaultValue::None, Scope::All, Alluxio,
+        "The ZooKeeper ensemble: host:port[,host:port...] with an optional /chroot."),
+    key(name::ZOOKEEPER_AUTH_ENABLED, T::Bool, Literal("true"), Scope::All, Alluxio,
+        "Whether to authenticate to ZooKeeper when credentials are configured."),
+    key(name::ZOOKEEPER_CONNECTION_TIMEOUT, T::Duration, Literal("15s"), Scope::Master, Alluxio,
+        "How long to wait for a ZooKeeper connection."),
+    key(name::ZOOKEEPER_ELECTION_PATH, T::String, Literal("/alluxio/election"), Scope::All,
+        Alluxio, "The ZooKeeper path under which masters run the leader election."),
+    key(name::ZOOKEEPER_ENABLED, T::Bool, Literal("false"), Scope::All, Alluxio,
+        "Whether masters elect their leader, and everyone finds it, through ZooKeeper."),
+    key(name::ZOOKEEPER_LEADER_CONNECTION_ERROR_POLICY, T::Enum(&["STANDARD", "SESSION"]),
+        Literal("SESSION"), Scope::Master, Alluxio,
+        "How a leader treats ZooKeeper connection errors: STANDARD gives up leadership on any \
+         disconnection; SESSION keeps it while the same session reconnects in time."),
+    key(name::ZOOKEEPER_LEADER_INQUIRY_RETRY, T::Int, Literal("10"), Scope::All, Alluxio,
+        "How many times to ask ZooKeeper for the leader before failing."),
+    key(name::ZOOKEEPER_LEADER_PATH, T::String, Literal("/alluxio/leader"), Scope::All, Alluxio,
+        "The ZooKeeper path under which the leader publishes its host:port."),
+    key(name::ZOOKEEPER_SESSION_TIMEOUT, T::Duration, Literal("60s"), Scope::Master, Alluxio,
+        "The ZooKeeper session timeout."),
+];
+
+/// Looks a key up by name.
+pub fn find(name: &str) -> Option<&'static PropertyKey> {
+    KEYS.binary_search_by(|key| key.name.cmp(name))
+        .ok()
+        .map(|index| &KEYS[index])
+}
+
+/// The known key nearest to an unknown name, to suggest in a warning.
+pub fn nearest(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|key| (strsim::jaro_winkler(name, key.name), key.name))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        for pair in KEYS.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} / {}", pair[0].name, pair[1].name);
+        }
+    }
+
+    #[test]
+    fn every_literal_default_parses_as_its_type() {
+        for key in KEYS {
+            if let DefaultValue::Literal(text) = key.default {
+                if !text.contains("${") {
+                    key.value_type
+                        .parse(text)
+                        .unwrap_or_else(|e| panic!("default of {}: {e}", key.name));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nearest_key_suggests_a_fix_for_typos() {
+        assert_eq!(nearest("alluxio.zookeper.enabled"), Some(name::ZOOKEEPER_ENABLED));
+        assert_eq!(nearest("completely.unrelated"), None);
+    }
+}

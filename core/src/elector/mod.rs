@@ -1,0 +1,239 @@
+//! `LeaderElector`: who should lead (DESIGN §2, §4). Liveness only — safety comes from the
+//! journal fence — but a leader must stop serving as soon as its leadership is lost or in
+//! doubt, so a [`Leadership`] carries a lease that the backend keeps renewed.
+
+mod embedded;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::config::{name, Config};
+pub use embedded::EmbeddedElector;
+
+/// A master taking part in the election.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Member {
+    /// Unique per master process (survives nothing: a restart is a new member).
+    pub id: String,
+    /// The `host:port` clients and workers use to reach it.
+    pub address: String,
+}
+
+/// What went wrong in the elector.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ElectorError {
+    /// The election service cannot be reached or answered with an error; retry later.
+    #[error("election service {service} is unavailable: {message}")]
+    Unavailable {
+        /// The service, for messages.
+        service: String,
+        /// What happened.
+        message: String,
+    },
+    /// The elector cannot be used as configured.
+    #[error("{message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The state of a leadership, as its watch channel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaderState {
+    /// Leading, as far as the elector knows.
+    Leading,
+    /// Lost for good: another member may be leading. Never returns to `Leading`.
+    Lost,
+}
+
+/// Nanoseconds on the system-wide monotonic clock, comparable across processes on one host.
+pub fn monotonic_nanos() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (now.tv_sec as u64) * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// The shared state between a [`Leadership`] and the backend task that renews it.
+#[derive(Debug)]
+struct Lease {
+    valid_until: AtomicU64,
+    state: watch::Sender<LeaderState>,
+}
+
+/// Proof of leadership for one term, returned by [`LeaderElector::campaign`].
+#[derive(Debug, Clone)]
+pub struct Leadership {
+    term: u64,
+    lease: Arc<Lease>,
+}
+
+/// The backend's side of a [`Leadership`]: it extends the lease and declares it lost.
+#[derive(Debug, Clone)]
+pub struct LeaseKeeper {
+    lease: Arc<Lease>,
+}
+
+impl Leadership {
+    /// A new leadership for `term`, valid until `valid_until` ([`monotonic_nanos`]), and the
+    /// keeper the backend uses to renew it.
+    pub fn new(term: u64, valid_until: u64) -> (Leadership, LeaseKeeper) {
+        let (state, _) = watch::channel(LeaderState::Leading);
+        let lease = Arc::new(Lease { valid_until: AtomicU64::new(valid_until), state });
+        (Leadership { term, lease: lease.clone() }, LeaseKeeper { lease })
+    }
+
+    /// The term: unique per leadership, increasing with each new leader.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// Whether this member may act as leader right now: not lost, and the lease has not run
+    /// out. A leader checks this before answering a read and after each journal write.
+    pub fn is_valid(&self) -> bool {
+        *self.lease.state.borrow() == LeaderState::Leading
+            && monotonic_nanos() < self.lease.valid_until.load(Ordering::Acquire)
+    }
+
+    /// Watches the state; it changes once, to [`LeaderState::Lost`].
+    pub fn watch(&self) -> watch::Receiver<LeaderState> {
+        self.lease.state.subscribe()
+    }
+
+    /// Marks this leadership lost for good (after resigning it).
+    pub fn mark_lost(&self) {
+        LeaseKeeper { lease: self.lease.clone() }.lose();
+    }
+
+    /// Resolves when leadership is lost.
+    pub async fn lost(&self) {
+        let mut watch = self.watch();
+        let _ = watch.wait_for(|state| *state == LeaderState::Lost).await;
+    }
+}
+
+impl LeaseKeeper {
+    /// Extends the lease to `valid_until` ([`monotonic_nanos`]).
+    pub fn renew(&self, valid_until: u64) {
+        self.lease.valid_until.fetch_max(valid_until, Ordering::AcqRel);
+    }
+
+    /// The current end of the lease.
+    pub fn valid_until(&self) -> u64 {
+        self.lease.valid_until.load(Ordering::Acquire)
+    }
+
+    /// Declares the leadership lost, for good.
+    pub fn lose(&self) {
+        self.lease.valid_until.store(0, Ordering::Release);
+        self.lease.state.send_replace(LeaderState::Lost);
+    }
+
+    /// Whether it was declared lost.
+    pub fn is_lost(&self) -> bool {
+        *self.lease.state.borrow() == LeaderState::Lost
+    }
+}
+
+/// Leader election and discovery.
+#[async_trait]
+pub trait LeaderElector: Send + Sync + fmt::Debug {
+    /// Waits until `me` becomes leader. The returned leadership stays valid while the backend
+    /// keeps confirming it; watch it and stop serving the moment it is lost.
+    async fn campaign(&self, me: &Member) -> Result<Leadership, ElectorError>;
+
+    /// The current leader, if any (discovery for standbys, workers and clients).
+    async fn leader(&self) -> Result<Option<Member>, ElectorError>;
+
+    /// A channel that follows the current leader.
+    fn watch_leader(&self) -> watch::Receiver<Option<Member>>;
+
+    /// Gives leadership up at once so that a standby takes over without waiting for a lease
+    /// to lapse (used on SIGTERM).
+    async fn resign(&self, leadership: &Leadership) -> Result<(), ElectorError>;
+}
+
+/// A leader elector implementation, registered with `inventory::submit!`.
+pub struct LeaderElectorBackend {
+    /// The backend's one name (`alluxio.master.election.type` value).
+    pub name: &'static str,
+    /// One line for `lode conf` and error messages.
+    pub description: &'static str,
+    /// Creates an elector from configuration, validating without I/O.
+    pub open: fn(&Config) -> Result<Arc<dyn LeaderElector>, ElectorError>,
+}
+
+inventory::collect!(LeaderElectorBackend);
+
+/// Every elector linked into this binary, sorted by name.
+pub fn registered() -> Vec<&'static LeaderElectorBackend> {
+    let mut all: Vec<_> = inventory::iter::<LeaderElectorBackend>.into_iter().collect();
+    all.sort_by_key(|backend| backend.name);
+    all
+}
+
+/// The elector the configuration selects: `zookeeper` when `alluxio.zookeeper.enabled`, else
+/// `alluxio.master.election.type`.
+pub fn selected_name(config: &Config) -> String {
+    if config.bool(name::ZOOKEEPER_ENABLED) {
+        "zookeeper".into()
+    } else {
+        config
+            .string(name::MASTER_ELECTION_TYPE)
+            .unwrap_or("embedded")
+            .to_ascii_lowercase()
+    }
+}
+
+/// Opens the elector the configuration selects.
+pub fn open(config: &Config) -> Result<Arc<dyn LeaderElector>, ElectorError> {
+    let wanted = selected_name(config);
+    let backend = registered()
+        .into_iter()
+        .find(|backend| backend.name == wanted)
+        .ok_or_else(|| {
+            let names: Vec<&str> = registered().iter().map(|b| b.name).collect();
+            ElectorError::Config {
+                message: format!(
+                    "no leader elector named `{wanted}` is linked into this binary; registered: \
+                     {}. Build with the cargo feature of the backend you need.",
+                    names.join(", ")
+                ),
+            }
+        })?;
+    (backend.open)(config)
+}
+
+/// Sleeps between polls of a local resource.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zookeeper_enabled_selects_zookeeper_and_says_what_is_linked() {
+        let config = Config::from_pairs([(name::ZOOKEEPER_ENABLED, "true")]).unwrap();
+        assert_eq!(selected_name(&config), "zookeeper");
+        let err = open(&config).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no leader elector named `zookeeper` is linked into this binary; registered: \
+             embedded. Build with the cargo feature of the backend you need."
+        );
+    }
+
+    #[test]
+    fn a_lost_lease_is_never_valid_again() {
+        let (leadership, keeper) = Leadership::new(7, monotonic_nanos() + 1_000_000_000);
+        assert!(leadership.is_valid());
+        keeper.lose();
+        keeper.renew(u64::MAX);
+        assert!(!leadership.is_valid());
+        assert_eq!(leadership.term(), 7);
+    }
+}

@@ -1,0 +1,261 @@
+//! The `local` journal store: a POSIX directory (a local disk, or any POSIX mount).
+//!
+//! Exclusive create: write a temporary file under `.tmp/`, fsync it, `link(2)` it to the final
+//! name (which fails with `EEXIST` when the name is taken), fsync the directory, unlink the
+//! temporary. A reader sees either nothing or the whole fsynced file; a writer killed at any
+//! point leaves at most a temporary file, which `clean_temporary` removes later.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind as IoKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::{
+    validate_key, Capabilities, JournalLocation, JournalStore, JournalStoreBackend, StoreError,
+};
+use crate::config::Config;
+
+const TEMP_DIR: &str = ".tmp";
+
+/// A journal store in a local directory.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: Arc<PathBuf>,
+}
+
+inventory::submit! {
+    JournalStoreBackend {
+        name: "local",
+        schemes: &["file", ""],
+        description: "a directory on a local disk or POSIX mount (temp file + fsync + link)",
+        open: |location: &JournalLocation, _config: &Config| {
+            let path = location.uri.strip_prefix("file://").unwrap_or(&location.uri);
+            if !path.starts_with('/') && location.scheme == "file" {
+                return Err(StoreError::Config {
+                    message: format!("journal folder {} must be an absolute file:// path", location.uri),
+                });
+            }
+            Ok(Arc::new(LocalStore::new(path)) as Arc<dyn JournalStore>)
+        },
+    }
+}
+
+impl LocalStore {
+    /// A store rooted at `root`; the directory is created on first write.
+    pub fn new(root: impl Into<PathBuf>) -> LocalStore {
+        LocalStore { root: Arc::new(root.into()) }
+    }
+
+    /// The directory this store writes to.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn unavailable(&self, operation: &'static str, key: &str, e: std::io::Error) -> StoreError {
+        StoreError::Unavailable {
+            operation,
+            key: key.into(),
+            store: self.location(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Runs blocking file I/O off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        work: impl FnOnce(&Path) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        validate_key(self, key)?;
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                operation,
+                key: key.into(),
+                store: self.location(),
+                message: format!("I/O task failed: {e}"),
+            })?
+    }
+
+    fn put_blocking(&self, root: &Path, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let target = root.join(key);
+        let parent = target.parent().unwrap_or(root);
+        let temp_dir = root.join(TEMP_DIR);
+        let temp = temp_dir.join(format!("{}.{}", key.replace('/', "_"), uuid::Uuid::new_v4()));
+        let fail = |e| self.unavailable("put", key, e);
+
+        let write_temp = || -> std::io::Result<()> {
+            let mut file = match File::create_new(&temp) {
+                Err(e) if e.kind() == IoKind::NotFound => {
+                    fs::create_dir_all(&temp_dir)?;
+                    File::create_new(&temp)?
+                }
+                other => other?,
+            };
+            file.write_all(bytes)?;
+            file.sync_all()
+        };
+        if let Err(e) = write_temp() {
+            let _ = fs::remove_file(&temp);
+            return Err(fail(e));
+        }
+        let linked = match fs::hard_link(&temp, &target) {
+            Err(e) if e.kind() == IoKind::NotFound => {
+                fs::create_dir_all(parent).and_then(|()| {
+                    sync_dir(parent.parent().unwrap_or(root))?;
+                    fs::hard_link(&temp, &target)
+                })
+            }
+            other => other,
+        };
+        let _ = fs::remove_file(&temp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == IoKind::AlreadyExists => {
+                return Err(StoreError::AlreadyExists { key: key.into(), store: self.location() })
+            }
+            Err(e) => return Err(fail(e)),
+        }
+        // The name is visible now; if making it durable fails, nobody knows whether it stays.
+        sync_dir(parent).map_err(|e| StoreError::Ambiguous {
+            operation: "put",
+            key: key.into(),
+            store: self.location(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[async_trait]
+impl JournalStore for LocalStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            exclusive_create: true,
+            max_object_size: 1 << 30,
+            ordered_list: true,
+            poll_interval: Duration::from_millis(2),
+        }
+    }
+
+    fn location(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let max = self.capabilities().max_object_size;
+        if bytes.len() as u64 > max {
+            return Err(StoreError::Invalid {
+                store: self.location(),
+                message: format!("object {key} has {} bytes; the most is {max}", bytes.len()),
+            });
+        }
+        let this = self.clone();
+        let owned_key = key.to_string();
+        self.blocking("put", key, move |root| this.put_blocking(root, &owned_key, &bytes))
+            .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let this = self.clone();
+        let owned_key = key.to_string();
+        self.blocking("get", key, move |root| match fs::read(root.join(&owned_key)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+            Err(e) => Err(this.unavailable("get", &owned_key, e)),
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // The prefix is a folder (`log/`) or a folder plus the start of a name (`log/000`).
+        let (folder, name_prefix) = match prefix.rsplit_once('/') {
+            Some((folder, name)) => (folder.to_string(), name.to_string()),
+            None => (String::new(), prefix.to_string()),
+        };
+        if !folder.is_empty() {
+            validate_key(self, &folder)?;
+        }
+        let root = self.root.clone();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = root.join(&folder);
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == IoKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(this.unavailable("list", &folder, e)),
+            };
+            let mut keys = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| this.unavailable("list", &folder, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&name_prefix) && name != TEMP_DIR {
+                    keys.push(if folder.is_empty() { name } else { format!("{folder}/{name}") });
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable {
+            operation: "list",
+            key: prefix.into(),
+            store: self.location(),
+            message: e.to_string(),
+        })?
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let this = self.clone();
+        let owned_key = key.to_string();
+        self.blocking("delete", key, move |root| {
+            let path = root.join(&owned_key);
+            match fs::remove_file(&path) {
+                Ok(()) => sync_dir(path.parent().unwrap_or(root)).map_err(|e| {
+                    StoreError::Ambiguous {
+                        operation: "delete",
+                        key: owned_key.clone(),
+                        store: this.location(),
+                        message: e.to_string(),
+                    }
+                }),
+                Err(e) if e.kind() == IoKind::NotFound => Ok(()),
+                Err(e) => Err(this.unavailable("delete", &owned_key, e)),
+            }
+        })
+        .await
+    }
+
+    async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError> {
+        let this = self.clone();
+        self.blocking("clean", TEMP_DIR, move |root| {
+            let entries = match fs::read_dir(root.join(TEMP_DIR)) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == IoKind::NotFound => return Ok(0),
+                Err(e) => return Err(this.unavailable("clean", TEMP_DIR, e)),
+            };
+            let now = SystemTime::now();
+            let mut removed = 0;
+            for entry in entries.flatten() {
+                let old_enough = entry
+                    .metadata()
+                    .and_then(|meta| meta.modified())
+                    .map(|modified| now.duration_since(modified).unwrap_or_default() >= older_than)
+                    .unwrap_or(false);
+                if old_enough && fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+}
