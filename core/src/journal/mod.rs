@@ -1,2 +1,475 @@
-//! The journal protocol (DESIGN §3), written once for every [`crate::store::JournalStore`].
+//! The journal protocol (DESIGN §3), written once for every [`JournalStore`]:
+//!
+//! ```text
+//! FORMAT                 format version + cluster id
+//! log/<slot, 20 digits>  one batch per slot, written with put_if_absent (the fence)
+//! checkpoint/<slot>      a snapshot covering every slot below <slot>
+//! ```
+//!
+//! A [`Journal`] holds a [`Replica`] and moves it forward: [`Journal::catch_up`] replays (a
+//! standby), [`Journal::take_over`] lands a leader marker and returns a group-commit
+//! [`JournalWriter`] (a leader). Whoever lands slot *n* decides what it means; a deposed
+//! writer learns so from `AlreadyExists` and never acknowledges.
+
 pub mod format;
+mod replica;
+mod writer;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use crate::config::{name, Config};
+use crate::elector::Leadership;
+use crate::store::{ErrorKind, JournalStore, StoreError};
+pub use format::{Batch, Codec, Corrupt, Entry, OpId};
+pub use replica::{DedupTable, OutOfOrder, Position, Replica, StateMachine};
+pub use writer::JournalWriter;
+
+const FORMAT_KEY: &str = "FORMAT";
+const LOG_PREFIX: &str = "log/";
+const CHECKPOINT_PREFIX: &str = "checkpoint/";
+
+/// The key of log slot `slot`.
+pub fn log_key(slot: u64) -> String {
+    format!("{LOG_PREFIX}{slot:020}")
+}
+
+/// The key of the checkpoint covering slots below `slot`.
+pub fn checkpoint_key(slot: u64) -> String {
+    format!("{CHECKPOINT_PREFIX}{slot:020}")
+}
+
+fn slot_of(key: &str, prefix: &str) -> Option<u64> {
+    key.strip_prefix(prefix).and_then(|digits| digits.parse().ok())
+}
+
+/// What went wrong in the journal; every variant names the object or slot involved.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum JournalError {
+    /// This writer is no longer the leader: another one landed the slot, its lease ran out,
+    /// or its slot had been truncated away. Nothing it did not acknowledge is durable *as its*.
+    #[error("deposed at slot {slot}: {reason}")]
+    Deposed {
+        /// The slot it lost.
+        slot: u64,
+        /// How it found out.
+        reason: String,
+    },
+    /// An object's bytes are invalid.
+    #[error(transparent)]
+    Corrupt(#[from] Corrupt),
+    /// An object does not fit the journal's sequence (a gap or overlap).
+    #[error("journal out of order: {0}")]
+    OutOfOrder(#[from] OutOfOrder),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The journal was written by an incompatible version or belongs to another cluster.
+    #[error("journal format: {0}")]
+    Format(String),
+    /// A write could not be completed within `alluxio.master.journal.flush.timeout`.
+    #[error("journal write of slot {slot} failed for {waited:?}: {last_error}")]
+    Timeout {
+        /// The slot.
+        slot: u64,
+        /// How long it tried.
+        waited: Duration,
+        /// The last store error.
+        last_error: String,
+    },
+    /// The writer has stopped.
+    #[error("the journal writer has stopped")]
+    Closed,
+}
+
+/// Journal tuning, from configuration and the store's capabilities.
+#[derive(Debug, Clone)]
+pub struct JournalSettings {
+    /// Most entries in one batch.
+    pub batch_max_entries: usize,
+    /// Most bytes in one batch object.
+    pub batch_max_bytes: usize,
+    /// Sleep between polls when a standby finds nothing new.
+    pub poll_interval: Duration,
+    /// Entries after which a caught-up standby writes a checkpoint.
+    pub checkpoint_period: u64,
+    /// How long to keep retrying a journal write.
+    pub flush_timeout: Duration,
+    /// Sleep between retries of a failed write.
+    pub retry_interval: Duration,
+    /// Size of the exactly-once table.
+    pub dedup_capacity: usize,
+}
+
+impl JournalSettings {
+    /// Settings from configuration, with the store's capabilities for what is left unset.
+    pub fn from_config(config: &Config, store: &dyn JournalStore) -> JournalSettings {
+        let caps = store.capabilities();
+        let int = |key: &str, fallback: i64| config.int(key).unwrap_or(fallback).max(1);
+        let max_bytes = config
+            .size(name::MASTER_JOURNAL_LOG_SIZE_BYTES_MAX)
+            .unwrap_or(10 << 20)
+            .min(caps.max_object_size);
+        JournalSettings {
+            batch_max_entries: int(name::MASTER_JOURNAL_FLUSH_BATCH_ENTRIES, 8192) as usize,
+            batch_max_bytes: max_bytes.max(4096) as usize,
+            poll_interval: config
+                .duration(name::MASTER_JOURNAL_TAILER_SLEEP_TIME)
+                .unwrap_or(caps.poll_interval),
+            checkpoint_period: int(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES, 2_000_000) as u64,
+            flush_timeout: config
+                .duration(name::MASTER_JOURNAL_FLUSH_TIMEOUT)
+                .unwrap_or(Duration::from_secs(300)),
+            retry_interval: config
+                .duration(name::MASTER_JOURNAL_FLUSH_RETRY_INTERVAL)
+                .unwrap_or(Duration::from_secs(1)),
+            dedup_capacity: int(name::MASTER_JOURNAL_DEDUP_CAPACITY, 100_000) as usize,
+        }
+    }
+
+    /// Defaults suited to tests and benchmarks on a local store.
+    pub fn for_tests() -> JournalSettings {
+        JournalSettings {
+            batch_max_entries: 8192,
+            batch_max_bytes: 10 << 20,
+            poll_interval: Duration::from_millis(2),
+            checkpoint_period: u64::MAX,
+            flush_timeout: Duration::from_secs(10),
+            retry_interval: Duration::from_millis(20),
+            dedup_capacity: 100_000,
+        }
+    }
+}
+
+/// The outcome of writing one slot.
+#[derive(Debug)]
+pub(crate) enum Append {
+    /// Our bytes are durable in the slot, and the slot is live.
+    Landed,
+    /// Another writer's batch is in the slot.
+    Taken(Vec<u8>),
+    /// Our put landed on a slot that had been truncated away (its predecessor is gone).
+    TruncatedAway,
+}
+
+/// A journal in a store, and the replica it advances.
+pub struct Journal<S: StateMachine> {
+    store: Arc<dyn JournalStore>,
+    settings: JournalSettings,
+    replica: Arc<RwLock<Replica<S>>>,
+    cluster_id: String,
+}
+
+impl<S: StateMachine> std::fmt::Debug for Journal<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("store", &self.store.location())
+            .field("position", &self.replica.read().position())
+            .finish()
+    }
+}
+
+impl<S: StateMachine> Journal<S> {
+    /// Opens the journal in `store`: formats it if it is new, checks its format otherwise,
+    /// and loads the newest checkpoint (a corrupt one is an error naming it: better to refuse
+    /// to start than to serve a partial state). `initial` is the empty state.
+    pub async fn open(
+        store: Arc<dyn JournalStore>,
+        settings: JournalSettings,
+        initial: impl FnOnce() -> S,
+    ) -> Result<Journal<S>, JournalError> {
+        let cluster_id = ensure_format(store.as_ref()).await?;
+        let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
+        let journal = Journal { store, settings, replica, cluster_id };
+        journal.load_newest_checkpoint_if_ahead().await?;
+        Ok(journal)
+    }
+
+    /// The replica this journal advances; readers take its read lock.
+    pub fn replica(&self) -> &Arc<RwLock<Replica<S>>> {
+        &self.replica
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn JournalStore> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &JournalSettings {
+        &self.settings
+    }
+
+    /// The id this journal's `FORMAT` object gives the cluster.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// Where the replica stands.
+    pub fn position(&self) -> Position {
+        self.replica.read().position()
+    }
+
+    /// Slots of the checkpoints in the store, ascending.
+    pub async fn checkpoints(&self) -> Result<Vec<u64>, JournalError> {
+        let mut slots: Vec<u64> = self
+            .store
+            .list(CHECKPOINT_PREFIX)
+            .await?
+            .iter()
+            .filter_map(|key| slot_of(key, CHECKPOINT_PREFIX))
+            .collect();
+        slots.sort_unstable();
+        Ok(slots)
+    }
+
+    /// Loads the newest checkpoint if it is ahead of the replica; returns whether it did.
+    pub async fn load_newest_checkpoint_if_ahead(&self) -> Result<bool, JournalError> {
+        let Some(&newest) = self.checkpoints().await?.last() else {
+            return Ok(false);
+        };
+        if newest <= self.position().slot {
+            return Ok(false);
+        }
+        let key = checkpoint_key(newest);
+        let Some(bytes) = self.store.get(&key).await? else {
+            return Ok(false); // Deleted under us by truncation; a newer one exists.
+        };
+        let image = format::decode_checkpoint(&key, &bytes, newest)?;
+        let replica = Replica::from_image(&image, self.settings.dedup_capacity)
+            .map_err(|reason| Corrupt { key: key.clone(), offset: 0, reason })?;
+        *self.replica.write() = replica;
+        tracing::info!(checkpoint = %key, "loaded checkpoint");
+        Ok(true)
+    }
+
+    /// Reads the batch in `slot`, if there is one.
+    async fn read_batch(&self, slot: u64) -> Result<Option<Batch<S::Op>>, JournalError> {
+        let key = log_key(slot);
+        match self.store.get(&key).await? {
+            Some(bytes) => Ok(Some(format::decode_batch(&key, &bytes, slot)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn apply(&self, batch: &Batch<S::Op>) -> Result<Vec<S::Reply>, JournalError> {
+        Ok(self.replica.write().apply(&log_key(batch.slot), batch)?)
+    }
+
+    /// Replays every slot after the replica's position until the first missing one. If the
+    /// next slot was truncated away, reloads from the newest checkpoint first. Returns the
+    /// number of entries applied.
+    pub async fn catch_up(&self) -> Result<u64, JournalError> {
+        let mut applied = 0;
+        let mut reloaded = false;
+        loop {
+            let slot = self.position().slot;
+            match self.read_batch(slot).await? {
+                Some(batch) => {
+                    applied += batch.entries.len() as u64;
+                    self.apply(&batch)?;
+                }
+                None if !reloaded => {
+                    reloaded = true;
+                    if !self.load_newest_checkpoint_if_ahead().await? {
+                        return Ok(applied);
+                    }
+                }
+                None => return Ok(applied),
+            }
+        }
+    }
+
+    /// Replays only what exists now, without looking for a newer checkpoint: the cheap poll
+    /// of a standby that is known to be current.
+    pub async fn poll(&self) -> Result<u64, JournalError> {
+        let mut applied = 0;
+        while let Some(batch) = self.read_batch(self.position().slot).await? {
+            applied += batch.entries.len() as u64;
+            self.apply(&batch)?;
+        }
+        Ok(applied)
+    }
+
+    /// Writes a checkpoint of the replica at its position (a no-op if one exists there:
+    /// checkpoints are deterministic, so a loser just moves on). Returns its slot.
+    pub async fn write_checkpoint(&self) -> Result<u64, JournalError> {
+        let (slot, bytes) = {
+            let replica = self.replica.read();
+            let image = replica.checkpoint_image();
+            (image.slot, format::encode_checkpoint(&image))
+        };
+        match self.store.put_if_absent(&checkpoint_key(slot), bytes).await {
+            Ok(()) => tracing::info!(slot, "wrote checkpoint"),
+            Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.replica.write().checkpointed();
+        Ok(slot)
+    }
+
+    /// Writes a checkpoint if enough entries were applied since the last one.
+    pub async fn checkpoint_if_due(&self) -> Result<Option<u64>, JournalError> {
+        if self.replica.read().applied_since_checkpoint() < self.settings.checkpoint_period {
+            return Ok(None);
+        }
+        self.write_checkpoint().await.map(Some)
+    }
+
+    /// Deletes log slots below the second-newest checkpoint, one at a time in ascending order
+    /// (each delete durable before the next), then checkpoints older than it. Run by the
+    /// leader. Returns the number of objects deleted.
+    pub async fn truncate(&self) -> Result<usize, JournalError> {
+        let checkpoints = self.checkpoints().await?;
+        let [.., keep_from, _newest] = checkpoints.as_slice() else {
+            return Ok(0);
+        };
+        let keep_from = *keep_from;
+        let mut slots: Vec<u64> = self
+            .store
+            .list(LOG_PREFIX)
+            .await?
+            .iter()
+            .filter_map(|key| slot_of(key, LOG_PREFIX))
+            .filter(|slot| *slot < keep_from)
+            .collect();
+        slots.sort_unstable();
+        let mut deleted = 0;
+        for slot in slots {
+            self.store.delete(&log_key(slot)).await?;
+            deleted += 1;
+        }
+        for old in checkpoints.iter().filter(|slot| **slot < keep_from) {
+            self.store.delete(&checkpoint_key(*old)).await?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// Writes `bytes` to `slot` with the fence and both extra rules of DESIGN §3: an
+    /// ambiguous put is settled by reading the slot back, and a put that lands where the
+    /// predecessor is gone was truncated away.
+    pub(crate) async fn append(&self, slot: u64, bytes: Vec<u8>) -> Result<Append, JournalError> {
+        let key = log_key(slot);
+        let started = Instant::now();
+        loop {
+            let attempt = self.store.put_if_absent(&key, bytes.clone()).await;
+            let last_error = match attempt {
+                Ok(()) => return self.check_live(slot).await,
+                Err(e) if e.kind() == ErrorKind::Permanent => return Err(e.into()),
+                Err(e) => e,
+            };
+            // AlreadyExists, ambiguous or failed: whatever is in the slot now decides.
+            match self.store.get(&key).await {
+                Ok(Some(found)) if found == bytes => return self.check_live(slot).await,
+                Ok(Some(found)) => return Ok(Append::Taken(found)),
+                Ok(None) if last_error.kind() == ErrorKind::AlreadyExists => {
+                    // Existed, then vanished: truncated under us, so we are far behind.
+                    return Ok(Append::TruncatedAway);
+                }
+                Ok(None) | Err(_) => {}
+            }
+            if started.elapsed() >= self.settings.flush_timeout {
+                return Err(JournalError::Timeout {
+                    slot,
+                    waited: started.elapsed(),
+                    last_error: last_error.to_string(),
+                });
+            }
+            tracing::warn!(slot, error = %last_error, "journal write failed; retrying");
+            tokio::time::sleep(self.settings.retry_interval).await;
+        }
+    }
+
+    /// After our put landed: is the slot live, or had it been truncated away?
+    async fn check_live(&self, slot: u64) -> Result<Append, JournalError> {
+        let live = if slot == 0 {
+            self.checkpoints().await?.is_empty()
+        } else {
+            self.store.get(&log_key(slot - 1)).await?.is_some()
+        };
+        Ok(if live { Append::Landed } else { Append::TruncatedAway })
+    }
+
+    /// Becomes the writer for `leadership`: finishes the tail, lands a `Leader` marker at the
+    /// next free slot (applying any batch an old leader got in first), and returns the
+    /// group-commit writer. Fails with [`JournalError::Deposed`] if leadership lapses first.
+    pub async fn take_over(
+        self: &Arc<Self>,
+        leadership: Leadership,
+        member: &str,
+    ) -> Result<JournalWriter<S>, JournalError> {
+        self.catch_up().await?;
+        loop {
+            let position = self.position();
+            if !leadership.is_valid() {
+                return Err(JournalError::Deposed {
+                    slot: position.slot,
+                    reason: "leadership ended during takeover".into(),
+                });
+            }
+            let marker = Batch {
+                term: leadership.term(),
+                slot: position.slot,
+                first_seq: position.seq,
+                entries: vec![Entry::Leader { term: leadership.term(), member: member.into() }],
+            };
+            match self.append(position.slot, format::encode_batch(&marker)).await? {
+                Append::Landed => {
+                    self.apply(&marker)?;
+                    tracing::info!(term = leadership.term(), slot = position.slot, "leader marker landed");
+                    return Ok(JournalWriter::start(self.clone(), leadership));
+                }
+                Append::Taken(bytes) => {
+                    let key = log_key(position.slot);
+                    let batch = format::decode_batch(&key, &bytes, position.slot)?;
+                    self.apply(&batch)?;
+                    self.catch_up().await?;
+                }
+                Append::TruncatedAway => {
+                    self.catch_up().await?;
+                }
+            }
+        }
+    }
+}
+
+/// Writes `FORMAT` if the journal is new, else checks it. Returns the cluster id.
+async fn ensure_format(store: &dyn JournalStore) -> Result<String, JournalError> {
+    let ours = format!(
+        "lode-journal\nversion: {}\ncluster-id: {}\n",
+        format::FORMAT_VERSION,
+        uuid::Uuid::new_v4()
+    );
+    match store.put_if_absent(FORMAT_KEY, ours.clone().into_bytes()).await {
+        Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
+        Err(e) if e.kind() == ErrorKind::Ambiguous => {}
+        Err(e) => return Err(e.into()),
+    }
+    let bytes = store.get(FORMAT_KEY).await?.ok_or_else(|| {
+        JournalError::Format(format!("{}/{FORMAT_KEY} vanished after it was written", store.location()))
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    let version = field("version:");
+    if !text.starts_with("lode-journal\n") || version.is_none() {
+        return Err(JournalError::Format(format!(
+            "{}/{FORMAT_KEY} is not a Lode journal format file",
+            store.location()
+        )));
+    }
+    if version.as_deref() != Some(&format::FORMAT_VERSION.to_string()) {
+        return Err(JournalError::Format(format!(
+            "{}/{FORMAT_KEY} says version {}, but this build reads version {}",
+            store.location(),
+            version.unwrap_or_default(),
+            format::FORMAT_VERSION
+        )));
+    }
+    Ok(field("cluster-id:").unwrap_or_default())
+}

@@ -1,0 +1,210 @@
+//! The leader's group-commit writer. Mutations queue while one `put_if_absent` is in flight;
+//! the next batch takes everything queued (bounded by entries and bytes). A caller is answered
+//! only after its batch is durable, its slot is live, and the leader's lease is still valid.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::format::{self, Batch, Codec, Entry, OpId};
+use super::{Append, Journal, JournalError, StateMachine};
+use crate::elector::Leadership;
+
+type ReplySender<S> = oneshot::Sender<Result<<S as StateMachine>::Reply, JournalError>>;
+
+struct Request<S: StateMachine> {
+    id: Option<OpId>,
+    op: S::Op,
+    reply: ReplySender<S>,
+}
+
+/// Appends mutations to the journal as the leader. Cheap to clone.
+pub struct JournalWriter<S: StateMachine> {
+    requests: mpsc::Sender<Request<S>>,
+    deposed: watch::Receiver<Option<JournalError>>,
+    leadership: Leadership,
+}
+
+impl<S: StateMachine> Clone for JournalWriter<S> {
+    fn clone(&self) -> Self {
+        JournalWriter {
+            requests: self.requests.clone(),
+            deposed: self.deposed.clone(),
+            leadership: self.leadership.clone(),
+        }
+    }
+}
+
+impl<S: StateMachine> JournalWriter<S> {
+    pub(crate) fn start(journal: Arc<Journal<S>>, leadership: Leadership) -> Self {
+        let (requests, receiver) = mpsc::channel(65_536);
+        let (deposed_sender, deposed) = watch::channel(None);
+        let task = CommitLoop { journal, leadership: leadership.clone(), deposed: deposed_sender };
+        tokio::spawn(task.run(receiver));
+        JournalWriter { requests, deposed, leadership }
+    }
+
+    /// Journals `op` and returns its reply once durable. With an `id`, a call that was already
+    /// journaled (a retry) returns the first reply instead of applying again.
+    pub async fn submit(&self, id: Option<OpId>, op: S::Op) -> Result<S::Reply, JournalError> {
+        if let Some(error) = self.deposed.borrow().clone() {
+            return Err(error);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request { id, op, reply })
+            .await
+            .map_err(|_| self.stopped_error())?;
+        answer.await.map_err(|_| self.stopped_error())?
+    }
+
+    fn stopped_error(&self) -> JournalError {
+        self.deposed.borrow().clone().unwrap_or(JournalError::Closed)
+    }
+
+    /// The leadership this writer writes under.
+    pub fn leadership(&self) -> &Leadership {
+        &self.leadership
+    }
+
+    /// Resolves when the writer stops for good (deposed or failed), with the reason.
+    pub async fn stopped(&self) -> JournalError {
+        let mut deposed = self.deposed.clone();
+        let reason = match deposed.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            Err(_) => None,
+        };
+        reason.unwrap_or(JournalError::Closed)
+    }
+}
+
+struct CommitLoop<S: StateMachine> {
+    journal: Arc<Journal<S>>,
+    leadership: Leadership,
+    deposed: watch::Sender<Option<JournalError>>,
+}
+
+/// One batch being assembled: the entries, and who waits for which entry.
+struct Pending<S: StateMachine> {
+    entries: Vec<Entry<S::Op>>,
+    /// Per entry, the callers waiting for its reply (a retry of an in-batch id joins).
+    waiters: Vec<Vec<ReplySender<S>>>,
+    by_id: HashMap<OpId, usize>,
+    bytes: usize,
+}
+
+impl<S: StateMachine> Pending<S> {
+    fn new() -> Self {
+        Pending { entries: Vec::new(), waiters: Vec::new(), by_id: HashMap::new(), bytes: 0 }
+    }
+
+    fn add(&mut self, journal: &Journal<S>, request: Request<S>) {
+        if let Some(id) = request.id {
+            if let Some(reply) = journal.replica.read().dedup().get(&id) {
+                let _ = request.reply.send(Ok(reply.clone()));
+                return;
+            }
+            if let Some(&index) = self.by_id.get(&id) {
+                self.waiters[index].push(request.reply);
+                return;
+            }
+            self.by_id.insert(id, self.entries.len());
+        }
+        let mut size = Vec::new();
+        request.op.encode(&mut size);
+        self.bytes += size.len() + 25;
+        self.entries.push(Entry::Op { id: request.id, payload: request.op });
+        self.waiters.push(vec![request.reply]);
+    }
+
+}
+
+fn fail_all<S: StateMachine>(waiters: Vec<Vec<ReplySender<S>>>, error: &JournalError) {
+    for waiter in waiters.into_iter().flatten() {
+        let _ = waiter.send(Err(error.clone()));
+    }
+}
+
+impl<S: StateMachine> CommitLoop<S> {
+    async fn run(self, mut receiver: mpsc::Receiver<Request<S>>) {
+        let settings = self.journal.settings().clone();
+        let mut carried: Option<Request<S>> = None;
+        loop {
+            let first = match carried.take() {
+                Some(request) => request,
+                None => match receiver.recv().await {
+                    Some(request) => request,
+                    None => return, // Every writer handle is gone.
+                },
+            };
+            let mut pending = Pending::new();
+            pending.add(&self.journal, first);
+            while pending.entries.len() < settings.batch_max_entries
+                && pending.bytes < settings.batch_max_bytes
+            {
+                match receiver.try_recv() {
+                    Ok(request) => pending.add(&self.journal, request),
+                    Err(_) => break,
+                }
+            }
+            if pending.entries.is_empty() {
+                continue; // Everything was answered from the dedup table.
+            }
+            if let Err(error) = self.commit(pending).await {
+                tracing::warn!(%error, "journal writer stopped");
+                self.deposed.send_replace(Some(error.clone()));
+                receiver.close();
+                while let Some(request) = receiver.recv().await {
+                    let _ = request.reply.send(Err(error.clone()));
+                }
+                return;
+            }
+        }
+    }
+
+    /// Writes one batch and answers its callers. An error means this writer must stop.
+    async fn commit(&self, pending: Pending<S>) -> Result<(), JournalError> {
+        let Pending { entries, waiters, .. } = pending;
+        let position = self.journal.position();
+        let deposed = |reason: &str| JournalError::Deposed {
+            slot: position.slot,
+            reason: reason.to_string(),
+        };
+        if !self.leadership.is_valid() {
+            let error = deposed("leadership lease expired before the write");
+            fail_all::<S>(waiters, &error);
+            return Err(error);
+        }
+        let batch = Batch {
+            term: self.leadership.term(),
+            slot: position.slot,
+            first_seq: position.seq,
+            entries,
+        };
+        let bytes = format::encode_batch(&batch);
+        let outcome = self.journal.append(position.slot, bytes).await;
+        let error = match outcome {
+            Ok(Append::Landed) => {
+                // Durable in the journal whatever happens next: apply it so this replica
+                // stays in step, but answer only while the lease still holds.
+                let replies = self.journal.apply(&batch)?;
+                if !self.leadership.is_valid() {
+                    deposed("leadership lease expired during the write")
+                } else {
+                    for (reply, entry_waiters) in replies.into_iter().zip(waiters) {
+                        for waiter in entry_waiters {
+                            let _ = waiter.send(Ok(reply.clone()));
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+            Ok(Append::Taken(_)) => deposed("another leader wrote this slot"),
+            Ok(Append::TruncatedAway) => deposed("the slot had been truncated away by a newer leader"),
+            Err(error) => error,
+        };
+        fail_all::<S>(waiters, &error);
+        Err(error)
+    }
+}
