@@ -1,0 +1,94 @@
+//! `FaultyStore`: wraps a real store and injects the faults of a flaky network — a put whose
+//! answer is lost after it landed, a put that failed ambiguously without landing, a put that
+//! raced with another writer — so the journal's handling of each can be tested on any backend.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use crate::store::{Capabilities, JournalStore, StoreError};
+
+/// A fault to inject into the next `put_if_absent`.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Perform the put, then report [`StoreError::Ambiguous`] (the answer was lost).
+    LandThenAmbiguous,
+    /// Do not perform the put; report [`StoreError::Ambiguous`] (the request was lost).
+    DropThenAmbiguous,
+    /// Put these other bytes first (a competing writer), then report ambiguity.
+    OtherWriterThenAmbiguous(Vec<u8>),
+}
+
+/// A store that injects queued [`Fault`]s into puts and passes everything else through.
+#[derive(Debug)]
+pub struct FaultyStore {
+    inner: Arc<dyn JournalStore>,
+    faults: Mutex<VecDeque<Fault>>,
+}
+
+impl FaultyStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn JournalStore>) -> Arc<FaultyStore> {
+        Arc::new(FaultyStore { inner, faults: Mutex::new(VecDeque::new()) })
+    }
+
+    /// Queues a fault for a coming put.
+    pub fn inject(&self, fault: Fault) {
+        self.faults.lock().push_back(fault);
+    }
+
+    fn ambiguous(&self, key: &str) -> StoreError {
+        StoreError::Ambiguous {
+            operation: "put",
+            key: key.into(),
+            store: self.location(),
+            message: "injected: the answer was lost".into(),
+        }
+    }
+}
+
+#[async_trait]
+impl JournalStore for FaultyStore {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn location(&self) -> String {
+        format!("faulty+{}", self.inner.location())
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let fault = self.faults.lock().pop_front();
+        match fault {
+            None => self.inner.put_if_absent(key, bytes).await,
+            Some(Fault::LandThenAmbiguous) => {
+                self.inner.put_if_absent(key, bytes).await?;
+                Err(self.ambiguous(key))
+            }
+            Some(Fault::DropThenAmbiguous) => Err(self.ambiguous(key)),
+            Some(Fault::OtherWriterThenAmbiguous(other)) => {
+                self.inner.put_if_absent(key, other).await?;
+                Err(self.ambiguous(key))
+            }
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+
+    async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError> {
+        self.inner.clean_temporary(older_than).await
+    }
+}

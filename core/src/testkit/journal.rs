@@ -1,0 +1,332 @@
+//! The journal protocol's promises (DESIGN §3), as checks run on top of any store.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Fault, FaultyStore, Fixture, Ledger};
+use crate::elector::{monotonic_nanos, Leadership, LeaseKeeper};
+use crate::journal::format::{encode_batch, Batch, Entry};
+use crate::journal::{
+    checkpoint_key, log_key, Journal, JournalError, JournalSettings, JournalWriter, OpId,
+};
+use crate::store::JournalStore;
+
+/// Opens a journal of [`Ledger`] over `store`.
+pub async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
+    let journal = Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default)
+        .await
+        .expect("opening the journal");
+    Arc::new(journal)
+}
+
+/// A leadership for `term` that stays valid for an hour unless its keeper ends it.
+pub fn lease(term: u64) -> (Leadership, LeaseKeeper) {
+    Leadership::new(term, monotonic_nanos() + 3_600_000_000_000)
+}
+
+/// Opens a journal and takes it over as leader of `term`.
+pub async fn leader(store: &Arc<dyn JournalStore>, term: u64) -> (Arc<Journal<Ledger>>, JournalWriter<Ledger>) {
+    let journal = open(store).await;
+    let writer = journal
+        .take_over(lease(term).0, &format!("leader-{term}"))
+        .await
+        .expect("taking over");
+    (journal, writer)
+}
+
+/// What a fresh replica replays from the store: the values and the leader terms in order.
+pub async fn replay(store: &Arc<dyn JournalStore>) -> (Vec<u64>, Vec<u64>) {
+    let journal = open(store).await;
+    journal.catch_up().await.expect("replaying");
+    let values = journal.replica().read().state().values.clone();
+    // Leader markers are not in the state; read them from the log that is left.
+    let mut terms = Vec::new();
+    let mut slot = journal.checkpoints().await.unwrap().last().copied().unwrap_or(0);
+    while let Some(bytes) = store.get(&log_key(slot)).await.unwrap() {
+        let batch = crate::journal::format::decode_batch::<u64>(&log_key(slot), &bytes, slot).unwrap();
+        for entry in batch.entries {
+            if let Entry::Leader { term, .. } = entry {
+                terms.push(term);
+            }
+        }
+        slot += 1;
+    }
+    (values, terms)
+}
+
+fn is_deposed(result: &Result<u64, JournalError>) -> bool {
+    matches!(result, Err(JournalError::Deposed { .. }))
+}
+
+/// Once a newer leader's marker landed, the old writer's appends fail as deposed, are never
+/// acknowledged, and never appear in the journal.
+pub async fn a_deposed_writer_never_acknowledges(fixture: Fixture) {
+    let store = fixture.store;
+    let (_a, old) = leader(&store, 1).await;
+    for value in 0..10 {
+        old.submit(None, value).await.unwrap();
+    }
+    let (_b, new) = leader(&store, 2).await;
+    new.submit(None, 100).await.unwrap();
+    let late = old.submit(None, 999).await;
+    assert!(is_deposed(&late), "old writer answered {late:?}");
+    assert!(is_deposed(&old.submit(None, 998).await), "deposition must stick");
+    new.submit(None, 101).await.unwrap();
+    let (values, terms) = replay(&store).await;
+    assert_eq!(values, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, 101]);
+    assert_eq!(terms, [1, 2]);
+}
+
+/// Leaders taking over at the same moment each land their marker in a slot of their own, and
+/// only the newest one's writes are acknowledged; 20 rounds of 4 racers.
+pub async fn racing_leaders_never_share_a_slot(fixture: Fixture) {
+    let store = fixture.store;
+    let mut acknowledged = Vec::new();
+    let mut term = 0;
+    for round in 0..20u64 {
+        let mut journals = Vec::new();
+        for _ in 0..4 {
+            let journal = open(&store).await;
+            journal.catch_up().await.unwrap();
+            journals.push(journal);
+        }
+        let takeovers: Vec<_> = journals
+            .into_iter()
+            .map(|journal| {
+                term += 1;
+                let term = term;
+                tokio::spawn(async move {
+                    let writer = journal.take_over(lease(term).0, &format!("racer-{term}")).await;
+                    (journal, writer.expect("takeover"))
+                })
+            })
+            .collect();
+        let mut writers = Vec::new();
+        for task in takeovers {
+            writers.push(task.await.unwrap());
+        }
+        let submits: Vec<_> = writers
+            .iter()
+            .enumerate()
+            .map(|(index, (_, writer))| {
+                let writer = writer.clone();
+                let value = round * 10 + index as u64;
+                tokio::spawn(async move { (value, writer.submit(None, value).await) })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in submits {
+            let (value, result) = task.await.unwrap();
+            match result {
+                Ok(_) => {
+                    winners += 1;
+                    acknowledged.push(value);
+                }
+                Err(e) => assert!(matches!(e, JournalError::Deposed { .. }), "{e}"),
+            }
+        }
+        assert_eq!(winners, 1, "round {round}: {winners} writers acknowledged");
+    }
+    let (values, terms) = replay(&store).await;
+    assert_eq!(values, acknowledged);
+    let distinct: BTreeSet<u64> = terms.iter().copied().collect();
+    assert_eq!((terms.len(), distinct.len()), (80, 80), "every racer's marker lands exactly once");
+}
+
+/// A standby tailing while 16 clients write sees exactly the acknowledged entries, each once,
+/// at the position its reply named.
+pub async fn a_tailer_sees_exactly_the_committed_sequence(fixture: Fixture) {
+    let store = fixture.store;
+    let (_journal, writer) = leader(&store, 1).await;
+    let tailer = open(&store).await;
+    let tailing = {
+        let tailer = tailer.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                tailer.poll().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let clients: Vec<_> = (0..16u64)
+        .map(|client| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let mut acks = Vec::new();
+                for call in 0..150u64 {
+                    let value = client * 1_000 + call;
+                    let id = OpId { client, call };
+                    acks.push((value, writer.submit(Some(id), value).await.unwrap()));
+                }
+                acks
+            })
+        })
+        .collect();
+    let mut acks = Vec::new();
+    for client in clients {
+        acks.extend(client.await.unwrap());
+    }
+    tailing.await.unwrap();
+    tailer.catch_up().await.unwrap();
+    let seen = tailer.replica().read().state().values.clone();
+    assert_eq!(seen.len(), acks.len(), "entries applied more or less than once");
+    for (value, index) in &acks {
+        assert_eq!(seen[*index as usize], *value, "reply named the wrong position");
+    }
+}
+
+/// A leader over a [`FaultyStore`] that has written the value 1.
+struct FaultyLeader {
+    faulty: Arc<FaultyStore>,
+    store: Arc<dyn JournalStore>,
+    writer: JournalWriter<Ledger>,
+    journal: Arc<Journal<Ledger>>,
+    _fixture: Fixture,
+}
+
+async fn faulty_leader(fixture: Fixture) -> FaultyLeader {
+    let faulty = FaultyStore::new(fixture.store.clone());
+    let store: Arc<dyn JournalStore> = faulty.clone();
+    let (journal, writer) = leader(&store, 1).await;
+    writer.submit(None, 1).await.unwrap();
+    FaultyLeader { faulty, store, writer, journal, _fixture: fixture }
+}
+
+/// A put whose answer was lost after it landed is recognised by reading back: acknowledged,
+/// and present exactly once.
+pub async fn an_ambiguous_put_that_landed_is_acknowledged_once(fixture: Fixture) {
+    let FaultyLeader { faulty, store, writer, _fixture, .. } = faulty_leader(fixture).await;
+    faulty.inject(Fault::LandThenAmbiguous);
+    assert_eq!(writer.submit(None, 2).await.unwrap(), 1);
+    assert_eq!(writer.submit(None, 3).await.unwrap(), 2);
+    assert_eq!(replay(&store).await.0, [1, 2, 3]);
+}
+
+/// A put that failed ambiguously without landing is put again: acknowledged once.
+pub async fn an_ambiguous_put_that_did_not_land_is_retried(fixture: Fixture) {
+    let FaultyLeader { faulty, store, writer, _fixture, .. } = faulty_leader(fixture).await;
+    faulty.inject(Fault::DropThenAmbiguous);
+    faulty.inject(Fault::DropThenAmbiguous);
+    assert_eq!(writer.submit(None, 2).await.unwrap(), 1);
+    assert_eq!(replay(&store).await.0, [1, 2]);
+}
+
+/// A put that failed ambiguously while another leader took the slot deposes the writer,
+/// which acknowledges nothing.
+pub async fn an_ambiguous_put_that_lost_the_slot_deposes(fixture: Fixture) {
+    let FaultyLeader { faulty, store, writer, journal, _fixture } = faulty_leader(fixture).await;
+    let position = journal.position();
+    let rival = Batch::<u64> {
+        term: 99,
+        slot: position.slot,
+        first_seq: position.seq,
+        entries: vec![Entry::Leader { term: 99, member: "rival".into() }],
+    };
+    faulty.inject(Fault::OtherWriterThenAmbiguous(encode_batch(&rival)));
+    assert!(is_deposed(&writer.submit(None, 2).await));
+    let (values, terms) = replay(&store).await;
+    assert_eq!(values, [1]);
+    assert_eq!(terms, [1, 99]);
+}
+
+/// A leader paused while a newer leader wrote, checkpointed twice and truncated wakes up to a
+/// re-opened slot key: its put lands, but it sees the slot was truncated away and never
+/// acknowledges — even with a lease that still looks valid.
+pub async fn a_writer_paused_across_truncation_never_acknowledges(fixture: Fixture) {
+    let store = fixture.store;
+    let (_a, paused) = leader(&store, 1).await;
+    for value in 0..5 {
+        paused.submit(None, value).await.unwrap();
+    }
+    let (newer, writer) = leader(&store, 2).await;
+    for value in 100..120 {
+        writer.submit(None, value).await.unwrap();
+    }
+    newer.write_checkpoint().await.unwrap();
+    for value in 120..130 {
+        writer.submit(None, value).await.unwrap();
+    }
+    newer.write_checkpoint().await.unwrap();
+    assert!(newer.truncate().await.unwrap() > 5, "truncation deleted the old slots");
+    assert_eq!(store.get(&log_key(6)).await.unwrap(), None);
+
+    let woken = paused.submit(None, 666).await;
+    assert!(is_deposed(&woken), "paused writer answered {woken:?}");
+    writer.submit(None, 130).await.unwrap();
+    let (values, _) = replay(&store).await;
+    let expected: Vec<u64> = (0..5).chain(100..131).collect();
+    assert_eq!(values, expected);
+}
+
+/// A leader whose lease has run out stops acknowledging, even when nobody took its slot.
+pub async fn an_expired_lease_stops_acknowledgement(fixture: Fixture) {
+    let store = fixture.store;
+    let journal = open(&store).await;
+    let (leadership, keeper) = Leadership::new(1, monotonic_nanos() + 60_000_000_000);
+    let writer = journal.take_over(leadership, "short-lived").await.unwrap();
+    writer.submit(None, 1).await.unwrap();
+    keeper.lose();
+    assert!(is_deposed(&writer.submit(None, 2).await));
+    let (values, _) = replay(&store).await;
+    assert_eq!(values, [1]);
+}
+
+/// A call retried on a new leader after failover gets the first attempt's answer and is not
+/// applied twice.
+pub async fn retries_after_failover_return_the_first_answer(fixture: Fixture) {
+    let store = fixture.store;
+    let (_a, old) = leader(&store, 1).await;
+    let id = OpId { client: 7, call: 1 };
+    let first = old.submit(Some(id), 42).await.unwrap();
+    old.submit(Some(OpId { client: 7, call: 2 }), 43).await.unwrap();
+    let (_b, new) = leader(&store, 2).await;
+    assert_eq!(new.submit(Some(id), 42).await.unwrap(), first);
+    assert_eq!(replay(&store).await.0, [42, 43]);
+}
+
+/// A new replica restarted from checkpoint plus log has the leader's exact state, including
+/// the exactly-once table, after truncation.
+pub async fn restart_from_checkpoint_gives_the_same_state(fixture: Fixture) {
+    let store = fixture.store;
+    let (journal, writer) = leader(&store, 1).await;
+    for call in 0..300u64 {
+        writer.submit(Some(OpId { client: 1, call }), call).await.unwrap();
+        if call == 100 || call == 200 {
+            journal.write_checkpoint().await.unwrap();
+        }
+    }
+    journal.truncate().await.unwrap();
+    let expected = journal.replica().read().state().clone();
+
+    let restarted = open(&store).await;
+    restarted.catch_up().await.unwrap();
+    assert_eq!(restarted.replica().read().state(), &expected);
+    assert_eq!(restarted.position(), journal.position());
+    let writer = restarted.take_over(lease(2).0, "restarted").await.unwrap();
+    let retried = writer.submit(Some(OpId { client: 1, call: 150 }), 150).await.unwrap();
+    assert_eq!(retried, 150, "exactly-once table survived the checkpoint");
+}
+
+/// Corrupt log and checkpoint objects are errors naming the object and offset, never a panic
+/// and never a silently partial state.
+pub async fn corrupt_objects_are_reported_with_key_and_offset(fixture: Fixture) {
+    let store = fixture.store;
+    let (journal, writer) = leader(&store, 1).await;
+    writer.submit(None, 1).await.unwrap();
+    let next = journal.position().slot;
+    store.put_if_absent(&log_key(next), b"LJB1 definitely not a batch".to_vec()).await.unwrap();
+    let reader = open(&store).await;
+    let err = reader.catch_up().await.unwrap_err();
+    match &err {
+        JournalError::Corrupt(corrupt) => assert_eq!(corrupt.key, log_key(next)),
+        other => panic!("expected corruption, got {other}"),
+    }
+    assert!(err.to_string().contains("byte offset"), "{err}");
+
+    store.put_if_absent(&checkpoint_key(1_000), vec![0xAB; 100]).await.unwrap();
+    let err = Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&checkpoint_key(1_000)), "{err}");
+}

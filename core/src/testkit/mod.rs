@@ -1,0 +1,93 @@
+//! Conformance suites that every journal store runs (DESIGN §2), plus helpers for them:
+//! [`store`] checks the `JournalStore` contract, [`journal`] checks the journal protocol's
+//! fencing on top of that store. A backend crate instantiates both with its own fixture:
+//!
+//! ```ignore
+//! async fn fixture() -> lode_core::testkit::Fixture { /* a fresh, empty store */ }
+//! lode_core::journal_store_conformance!(fixture);
+//! lode_core::journal_protocol_conformance!(fixture);
+//! ```
+
+pub mod faulty;
+pub mod journal;
+pub mod ledger;
+pub mod store;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::store::{JournalStore, LocalStore};
+
+pub use faulty::{Fault, FaultyStore};
+pub use ledger::Ledger;
+
+/// A fresh, empty store for one test, and whatever keeps it alive (a temp dir, a bucket).
+pub struct Fixture {
+    /// The store under test.
+    pub store: Arc<dyn JournalStore>,
+    /// Dropped when the test ends.
+    pub guard: Box<dyn Any + Send>,
+}
+
+/// A fixture on the `local` store in a new temporary directory.
+pub async fn local_fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("creating a temporary directory");
+    Fixture {
+        store: Arc::new(LocalStore::new(dir.path().join("journal"))),
+        guard: Box::new(dir),
+    }
+}
+
+/// Instantiates the `JournalStore` conformance suite as `#[tokio::test]`s, given an async fn
+/// returning a fresh [`Fixture`].
+#[macro_export]
+macro_rules! journal_store_conformance {
+    ($fixture:path) => {
+        $crate::journal_store_conformance!(@tests $fixture;
+            put_then_get_returns_the_bytes,
+            exclusive_create_has_exactly_one_winner,
+            readers_never_see_partial_objects,
+            listing_returns_exactly_the_written_keys,
+            deletes_are_idempotent,
+            bad_keys_are_refused,
+            temporary_garbage_is_cleaned,
+        );
+    };
+    (@tests $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::testkit::store::$name($fixture().await).await;
+            }
+        )*
+    };
+}
+
+/// Instantiates the journal protocol conformance suite as `#[tokio::test]`s, given an async
+/// fn returning a fresh [`Fixture`].
+#[macro_export]
+macro_rules! journal_protocol_conformance {
+    ($fixture:path) => {
+        $crate::journal_protocol_conformance!(@tests $fixture;
+            a_deposed_writer_never_acknowledges,
+            racing_leaders_never_share_a_slot,
+            a_tailer_sees_exactly_the_committed_sequence,
+            an_ambiguous_put_that_landed_is_acknowledged_once,
+            an_ambiguous_put_that_did_not_land_is_retried,
+            an_ambiguous_put_that_lost_the_slot_deposes,
+            a_writer_paused_across_truncation_never_acknowledges,
+            an_expired_lease_stops_acknowledgement,
+            retries_after_failover_return_the_first_answer,
+            restart_from_checkpoint_gives_the_same_state,
+            corrupt_objects_are_reported_with_key_and_offset,
+        );
+    };
+    (@tests $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::testkit::journal::$name($fixture().await).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,1 @@
+//! Helpers shared by Lode's integration tests and benchmarks.
