@@ -11,3 +11,27 @@ pub mod journal;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+
+/// What this binary can run: the journal stores and leader electors linked into it, one per
+/// line, as `lode conf backends` and `--backends` print it.
+pub fn registered_backends_report() -> String {
+    let mut out = String::from("journal stores:\n");
+    for backend in store::registered() {
+        let schemes: Vec<String> = backend
+            .schemes
+            .iter()
+            .map(|s| if s.is_empty() { "plain path".into() } else { format!("{s}://") })
+            .collect();
+        out.push_str(&format!(
+            "  {:<10} {} — {}\n",
+            backend.name,
+            schemes.join(", "),
+            backend.description
+        ));
+    }
+    out.push_str("leader electors:\n");
+    for backend in elector::registered() {
+        out.push_str(&format!("  {:<10} {}\n", backend.name, backend.description));
+    }
+    out
+}

@@ -192,11 +192,12 @@ const fn with_env(mut key: PropertyKey, env: &'static str) -> PropertyKey {
 /// Every property Lode knows, sorted by name.
 #[rustfmt::skip]
 pub static KEYS: &[PropertyKey] = &[
-    key(name::CONF_DIR, T::String, Literal("${alluxio.home}/conf"), Scope::All, Alluxio,
+    with_env(key(name::CONF_DIR, T::String, Literal("${alluxio.home}/conf"), Scope::All, Alluxio,
         "The directory holding alluxio-site.properties and alluxio-env.sh. Only the command \
          line (-Dalluxio.conf.dir=...) and ALLUXIO_CONF_DIR can set it, since it locates the files."),
-    key(name::HOME, T::String, Literal("/opt/alluxio"), Scope::All, Alluxio,
-        "Alluxio's installation directory; other defaults derive from it."),
+        "ALLUXIO_CONF_DIR"),
+    with_env(key(name::HOME, T::String, Literal("/opt/alluxio"), Scope::All, Alluxio,
+        "Alluxio's installation directory; other defaults derive from it."), "ALLUXIO_HOME"),
     with_env(key(name::LOGS_DIR, T::String, Literal("${alluxio.work.dir}/logs"), Scope::All, Alluxio,
         "The directory for log files."), "ALLUXIO_LOGS_DIR"),
     key(name::MASTER_BIND_HOST, T::String, Literal("0.0.0.0"), Scope::Master, Alluxio,
@@ -211,9 +212,9 @@ pub static KEYS: &[PropertyKey] = &[
     key(name::MASTER_ELECTION_TYPE, T::String, Literal("embedded"), Scope::All, Lode,
         "The leader elector when alluxio.zookeeper.enabled is false: a registered elector name \
          (`embedded` for masters on one host)."),
-    key(name::MASTER_HOSTNAME, T::String, ThisHostName, Scope::All, Alluxio,
+    with_env(key(name::MASTER_HOSTNAME, T::String, ThisHostName, Scope::All, Alluxio,
         "The externally visible host name of the master: what it advertises to workers and \
-         clients. Defaults to this host's name."),
+         clients. Defaults to this host's name."), "ALLUXIO_MASTER_HOSTNAME"),
     key(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES, T::Int, Literal("2000000"),
         Scope::Master, Alluxio,
         "The number of journal entries after which a caught-up standby writes a checkpoint."),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use figment::{Figment, Provider};
 
-pub use keys::{find, name, DefaultValue, Origin, Process, PropertyKey, Scope, KEYS};
+pub use keys::{find, name, nearest, DefaultValue, Origin, Process, PropertyKey, Scope, KEYS};
 pub use sources::{parse_java_opts, this_host_name};
 pub use value::{parse_duration, parse_size, Value, ValueType};
 
@@ -178,7 +178,7 @@ impl Config {
         let config = resolve(&figment)?;
         for key in config.entries.keys() {
             if key.starts_with("alluxio.") && find(key).is_none() {
-                let hint = keys::nearest(key)
+                let hint = nearest(key)
                     .map(|near| format!("; did you mean {near}?"))
                     .unwrap_or_default();
                 let source = &config.entries[key].source;
@@ -283,6 +283,17 @@ fn conf_dir(options: &LoadOptions) -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| env.get("ALLUXIO_HOME").map(|home| PathBuf::from(home).join("conf")))
         .unwrap_or_else(|| PathBuf::from("/opt/alluxio/conf"))
+}
+
+/// Parses one command-line definition, `key=value` (the text after `-D`), for clap.
+pub fn parse_define(text: &str) -> Result<(String, String), String> {
+    let text = text.strip_prefix("-D").unwrap_or(text);
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected key=value, got `{text}`")),
+    }
 }
 
 /// Turns the merged figment into typed entries: `${key}` substitution, then parsing.
