@@ -23,7 +23,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 fn looks_like_setting(line: &str) -> bool {
     let assignment = line.strip_prefix("export ").unwrap_or(line);
     match assignment.split_once('=') {
-        Some((name, _)) => !name.is_empty() && !name.contains(' '),
+        Some((name, _)) => {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        }
         None => false,
     }
 }
