@@ -1,0 +1,54 @@
+//! The `lode-worker` binary: its backends, its configuration errors, its life until a signal.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn worker() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lode-worker"));
+    command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
+    command
+}
+
+/// The worker registers exactly the backends it is built with.
+#[test]
+fn the_worker_registers_exactly_its_backends() {
+    let output = worker().arg("--backends").output().unwrap();
+    let report = String::from_utf8(output.stdout).unwrap();
+    let names: Vec<&str> = report
+        .lines()
+        .filter(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["local", "embedded"]);
+}
+
+/// A bad value stops start-up with an error naming the key and where it came from.
+#[test]
+fn a_bad_port_is_refused() {
+    let output = worker().arg("-Dalluxio.worker.rpc.port=99999").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value `99999` for alluxio.worker.rpc.port (from command line)"),
+        "{stderr}"
+    );
+}
+
+/// The worker reports how it finds masters, and stops cleanly on SIGTERM.
+#[test]
+fn the_worker_starts_and_stops_on_sigterm() {
+    let mut child = worker()
+        .arg("-Dalluxio.master.rpc.addresses=m1:19998,m2:19998")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the worker exited early");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("masters=any of m1:19998, m2:19998"), "{stdout}");
+}
