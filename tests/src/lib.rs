@@ -1,1 +1,43 @@
-//! Helpers shared by Lode's integration tests and benchmarks.
+//! Helpers shared by Lode's integration tests, test helper binaries and benchmarks.
+
+pub mod process;
+
+/// Deterministic content for object `index` of `length` bytes: a header naming both, then a
+/// filler derived from them, so a reader can tell a whole object from a torn one. `length`
+/// should exceed the header (64 bytes does).
+pub fn object_content(index: u64, length: usize) -> Vec<u8> {
+    let mut bytes = format!("object {index} length {length}\n").into_bytes();
+    // One pseudo-random 4 KiB block per object, repeated: cheap to make even for 8 MiB.
+    let mut state = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let block: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    while bytes.len() < length {
+        let take = (length - bytes.len()).min(block.len());
+        bytes.extend_from_slice(&block[..take]);
+    }
+    bytes.truncate(length.max(1));
+    bytes
+}
+
+/// Whether `bytes` is exactly the object its header names.
+pub fn is_whole_object(bytes: &[u8]) -> bool {
+    let header = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let header = String::from_utf8_lossy(header);
+    let mut words = header.split_whitespace();
+    let parsed = match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("object"), Some(index), Some("length"), Some(length)) => {
+            index.parse::<u64>().ok().zip(length.parse::<usize>().ok())
+        }
+        _ => None,
+    };
+    match parsed {
+        Some((index, length)) => bytes == object_content(index, length).as_slice(),
+        None => false,
+    }
+}

@@ -1,0 +1,27 @@
+//! Test helper: writes self-checking objects to the journal store that the configuration
+//! selects (`-Dalluxio.master.journal.folder=...`), one after another, until killed.
+//! Prints `wrote N` after each durable put.
+
+use std::io::Write;
+
+use lode_core::config::{parse_define, Config};
+use lode_tests::object_content;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let defines = std::env::args()
+        .skip(1)
+        .map(|arg| parse_define(&arg).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let config = Config::from_pairs(defines)?;
+    let store = lode_core::store::open(&config)?;
+    for index in 0u64.. {
+        let length = 64 + (index as usize * 1_048_573) % (8 << 20);
+        store
+            .put_if_absent(&format!("objects/{index:08}"), object_content(index, length))
+            .await?;
+        println!("wrote {index}");
+        std::io::stdout().flush()?;
+    }
+    Ok(())
+}
