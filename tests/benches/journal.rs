@@ -1,1 +1,140 @@
-fn main() {}
+//! Journal throughput on the `local` store: committed entries/s with 1, 16 and 64 concurrent
+//! appenders (group commit: each appender waits for its entry to be durable before the next),
+//! and replay entries/s of a fresh standby. Prints the median of several runs.
+//!
+//! `cargo bench -p lode-tests --bench journal` (the journal goes under `target/`; set
+//! `LODE_BENCH_DIR` to measure another disk; `LODE_BENCH_RUNS` and `LODE_BENCH_SECONDS` to change the sampling).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lode_core::journal::{Journal, JournalSettings};
+use lode_core::store::{JournalStore, LocalStore};
+use lode_core::testkit::journal::lease;
+use lode_core::testkit::Ledger;
+
+fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
+}
+
+fn store_in(parent: &std::path::Path) -> (tempfile::TempDir, Arc<dyn JournalStore>) {
+    let dir = tempfile::tempdir_in(parent).expect("temporary directory");
+    let store: Arc<dyn JournalStore> = Arc::new(LocalStore::new(dir.path().join("journal")));
+    (dir, store)
+}
+
+async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
+    Arc::new(Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default).await.unwrap())
+}
+
+/// Committed entries per second with `appenders` concurrent appenders for `seconds`.
+async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -> (f64, f64) {
+    let (_dir, store) = store_in(parent);
+    let journal = open(&store).await;
+    let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..appenders)
+        .map(|client| {
+            let (writer, stop, committed) = (writer.clone(), stop.clone(), committed.clone());
+            tokio::spawn(async move {
+                let mut value = client as u64;
+                while !stop.load(Ordering::Relaxed) {
+                    writer.submit(None, value).await.unwrap();
+                    committed.fetch_add(1, Ordering::Relaxed);
+                    value += 1_000;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let entries = committed.load(Ordering::Relaxed) as f64;
+    let batches = journal.position().slot as f64;
+    (entries / elapsed, entries / batches.max(1.0))
+}
+
+/// Replayed entries per second for a standby reading `entries` entries in batches of `batch`.
+async fn replay_rate(parent: &std::path::Path, entries: u64, batch: u64) -> f64 {
+    let (_dir, store) = store_in(parent);
+    let journal = open(&store).await;
+    let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
+    // Fill with concurrent appenders so batches are as large as group commit makes them.
+    let tasks: Vec<_> = (0..batch)
+        .map(|client| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for i in 0..entries / batch {
+                    writer.submit(None, client * entries + i).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let standby = open(&store).await;
+    let started = Instant::now();
+    let applied = standby.catch_up().await.unwrap();
+    assert_eq!(applied, entries - entries % batch + 1, "replayed everything plus the marker");
+    applied as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The disk's own cost of one exclusive create (temp file, fsync, link, directory fsync), with
+/// no Lode code in the way: group commit with N waiting appenders cannot beat N per this.
+fn raw_exclusive_create_micros(parent: &std::path::Path) -> f64 {
+    use std::io::Write;
+    let dir = tempfile::tempdir_in(parent).expect("temporary directory");
+    let count = 500;
+    let started = Instant::now();
+    for i in 0..count {
+        let temp = dir.path().join(format!(".t{i}"));
+        let mut file = std::fs::File::create_new(&temp).unwrap();
+        file.write_all(&[7; 512]).unwrap();
+        file.sync_all().unwrap();
+        std::fs::hard_link(&temp, dir.path().join(format!("k{i}"))).unwrap();
+        std::fs::remove_file(&temp).unwrap();
+        std::fs::File::open(dir.path()).unwrap().sync_all().unwrap();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / count as f64
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    let runs: usize = env_or("LODE_BENCH_RUNS", 5);
+    let seconds: f64 = env_or("LODE_BENCH_SECONDS", 2.0);
+    // Default to the build directory: on these machines /tmp can fsync three times slower
+    // than the disk the project lives on, which would measure the wrong thing.
+    let default_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
+    let parent = std::path::PathBuf::from(env_or("LODE_BENCH_DIR", default_dir.to_string()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    println!("journal bench on the local store in {} ({runs} runs each, median)", parent.display());
+    let raw = median((0..runs).map(|_| raw_exclusive_create_micros(&parent)).collect());
+    println!(
+        "disk     raw exclusive create: {raw:.0} µs (ceiling with 64 waiting appenders: {:.0} entries/s)",
+        64e6 / raw
+    );
+    for appenders in [1usize, 16, 64] {
+        let samples: Vec<(f64, f64)> = (0..runs)
+            .map(|_| runtime.block_on(commit_rate(&parent, appenders, seconds)))
+            .collect();
+        let rate = median(samples.iter().map(|s| s.0).collect());
+        let per_batch = median(samples.iter().map(|s| s.1).collect());
+        println!("commit   {appenders:>3} appenders: {rate:>12.0} entries/s  ({per_batch:.1} entries per batch)");
+    }
+    let entries: u64 = env_or("LODE_BENCH_REPLAY_ENTRIES", 1_000_000);
+    let samples: Vec<f64> = (0..runs)
+        .map(|_| runtime.block_on(replay_rate(&parent, entries, 512)))
+        .collect();
+    println!("replay   {entries} entries: {:>12.0} entries/s", median(samples));
+}
