@@ -46,7 +46,11 @@ impl std::str::FromStr for Unit {
             "mb" => Unit::Mb,
             "gb" => Unit::Gb,
             "tb" => Unit::Tb,
-            _ => return Err(format!("unknown unit `{text}`: use MS, S, MIN, H, D, B, KB, MB, GB or TB")),
+            _ => {
+                return Err(format!(
+                    "unknown unit `{text}`: use MS, S, MIN, H, D, B, KB, MB, GB or TB"
+                ))
+            }
         })
     }
 }
@@ -54,7 +58,11 @@ impl std::str::FromStr for Unit {
 fn in_unit(value: &Value, unit: Unit) -> Result<String, String> {
     let ratio = |number: f64, per: f64| {
         let converted = number / per;
-        if converted.fract() == 0.0 { format!("{converted}") } else { format!("{converted:.3}") }
+        if converted.fract() == 0.0 {
+            format!("{converted}")
+        } else {
+            format!("{converted:.3}")
+        }
     };
     let time = |d: &Duration, per_ms: f64| Ok(ratio(d.as_millis() as f64, per_ms));
     let size = |bytes: u64, power: i32| Ok(ratio(bytes as f64, 1024f64.powi(power)));
@@ -69,7 +77,10 @@ fn in_unit(value: &Value, unit: Unit) -> Result<String, String> {
         (Value::Size(s), Unit::Mb) => size(*s, 2),
         (Value::Size(s), Unit::Gb) => size(*s, 3),
         (Value::Size(s), Unit::Tb) => size(*s, 4),
-        _ => Err("--unit applies to durations (MS, S, MIN, H, D) and sizes (B, KB, MB, GB, TB) only".into()),
+        _ => Err(
+            "--unit applies to durations (MS, S, MIN, H, D) and sizes (B, KB, MB, GB, TB) only"
+                .into(),
+        ),
     }
 }
 
@@ -84,14 +95,22 @@ pub fn get(config: &Config, key: &str, source: bool, unit: Option<Unit>) -> Resu
         return Err(format!("unknown property {key}{hint}"));
     }
     let Some(entry) = entry else {
-        return Ok(if source { "(unset) (no default)".into() } else { String::new() });
+        return Ok(if source {
+            "(unset) (no default)".into()
+        } else {
+            String::new()
+        });
     };
     let text = match (unit, &entry.value) {
         (Some(unit), Some(value)) => in_unit(value, unit).map_err(|e| format!("{key}: {e}"))?,
         (Some(_), None) => return Err(format!("{key}: --unit needs a known duration or size key")),
         (None, _) => entry.text.clone(),
     };
-    Ok(if source { format!("{text} ({})", entry.source) } else { text })
+    Ok(if source {
+        format!("{text} ({})", entry.source)
+    } else {
+        text
+    })
 }
 
 /// What `lode conf list` prints: every property with a value, `key=value`, sorted, and with
@@ -158,9 +177,36 @@ mod tests {
     #[test]
     fn units_convert_durations_and_sizes() {
         let config = Config::from_pairs([("alluxio.zookeeper.session.timeout", "90s")]).unwrap();
-        assert_eq!(get(&config, "alluxio.zookeeper.session.timeout", false, Some(Unit::S)).unwrap(), "90");
-        assert_eq!(get(&config, "alluxio.zookeeper.session.timeout", false, Some(Unit::Min)).unwrap(), "1.500");
-        assert_eq!(get(&config, "alluxio.user.block.size.bytes.default", false, Some(Unit::Mb)).unwrap(), "64");
+        assert_eq!(
+            get(
+                &config,
+                "alluxio.zookeeper.session.timeout",
+                false,
+                Some(Unit::S)
+            )
+            .unwrap(),
+            "90"
+        );
+        assert_eq!(
+            get(
+                &config,
+                "alluxio.zookeeper.session.timeout",
+                false,
+                Some(Unit::Min)
+            )
+            .unwrap(),
+            "1.500"
+        );
+        assert_eq!(
+            get(
+                &config,
+                "alluxio.user.block.size.bytes.default",
+                false,
+                Some(Unit::Mb)
+            )
+            .unwrap(),
+            "64"
+        );
         assert!(get(&config, "alluxio.zookeeper.enabled", false, Some(Unit::S)).is_err());
     }
 
@@ -168,7 +214,10 @@ mod tests {
     fn unknown_keys_suggest_the_nearest() {
         let config = Config::from_pairs(Vec::<(String, String)>::new()).unwrap();
         let err = get(&config, "alluxio.zookeeper.enabeld", false, None).unwrap_err();
-        assert_eq!(err, "unknown property alluxio.zookeeper.enabeld; did you mean alluxio.zookeeper.enabled?");
+        assert_eq!(
+            err,
+            "unknown property alluxio.zookeeper.enabeld; did you mean alluxio.zookeeper.enabled?"
+        );
     }
 
     #[test]

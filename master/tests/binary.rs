@@ -5,7 +5,9 @@ use std::time::Duration;
 
 fn master() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lode-master"));
-    command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
+    command
+        .env_clear()
+        .env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
     command
 }
 
@@ -32,7 +34,8 @@ fn an_unlinked_journal_store_is_refused_with_the_registered_ones() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("no journal store for scheme `hdfs`") && stderr.contains("registered: local"),
+        stderr.contains("no journal store for scheme `hdfs`")
+            && stderr.contains("registered: local"),
         "{stderr}"
     );
 }
@@ -48,10 +51,17 @@ fn the_master_starts_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "the master exited early");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the master exited early"
+    );
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("master configured"));
 }

@@ -73,7 +73,8 @@ fn load(process: ProcessKind, define: Vec<(String, String)>) -> Result<Config, S
         ProcessKind::Worker => Process::Worker,
         ProcessKind::Client => Process::Client,
     };
-    let loaded = Config::load(&LoadOptions::from_process(process, define)).map_err(|e| e.to_string())?;
+    let loaded =
+        Config::load(&LoadOptions::from_process(process, define)).map_err(|e| e.to_string())?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
@@ -82,9 +83,12 @@ fn load(process: ProcessKind, define: Vec<(String, String)>) -> Result<Config, S
 
 fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
-        Command::Conf(ConfCommand::Get { key, source, unit, process }) => {
-            conf::get(&load(process, cli.define)?, &key, source, unit).map(|line| line + "\n")
-        }
+        Command::Conf(ConfCommand::Get {
+            key,
+            source,
+            unit,
+            process,
+        }) => conf::get(&load(process, cli.define)?, &key, source, unit).map(|line| line + "\n"),
         Command::Conf(ConfCommand::List { source, process }) => {
             Ok(conf::list(&load(process, cli.define)?, source))
         }

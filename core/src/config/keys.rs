@@ -324,7 +324,12 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         for pair in KEYS.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} / {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} / {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
     }
 
@@ -343,7 +348,10 @@ mod tests {
 
     #[test]
     fn nearest_key_suggests_a_fix_for_typos() {
-        assert_eq!(nearest("alluxio.zookeper.enabled"), Some(name::ZOOKEEPER_ENABLED));
+        assert_eq!(
+            nearest("alluxio.zookeper.enabled"),
+            Some(name::ZOOKEEPER_ENABLED)
+        );
         assert_eq!(nearest("completely.unrelated"), None);
     }
 }

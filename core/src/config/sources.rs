@@ -76,7 +76,12 @@ pub fn read_site_properties(path: &Path) -> Result<Option<Pairs>, ConfigError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ConfigError::Unreadable { path: path.into(), error: e.to_string() }),
+        Err(e) => {
+            return Err(ConfigError::Unreadable {
+                path: path.into(),
+                error: e.to_string(),
+            })
+        }
     };
     let mut pairs = Vec::new();
     java_properties::PropertiesIter::new(bytes.as_slice())
@@ -86,7 +91,10 @@ pub fn read_site_properties(path: &Path) -> Result<Option<Pairs>, ConfigError> {
             line: e.line_number().unwrap_or(0),
             message: e.to_string(),
         })?;
-    Ok(Some(Pairs { name: path.display().to_string(), pairs }))
+    Ok(Some(Pairs {
+        name: path.display().to_string(),
+        pairs,
+    }))
 }
 
 /// The shell variables an `alluxio-env.sh` assigns, parsed and never executed.
@@ -109,7 +117,12 @@ pub fn read_env_file(
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ConfigError::Unreadable { path: path.into(), error: e.to_string() }),
+        Err(e) => {
+            return Err(ConfigError::Unreadable {
+                path: path.into(),
+                error: e.to_string(),
+            })
+        }
     };
     let mut variables = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
@@ -123,7 +136,10 @@ pub fn read_env_file(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let assignment = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let assignment = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let Some((name, raw_value)) = assignment.split_once('=') else {
             warnings.push(format!(
                 "{}:{line_number}: skipped `{line}`: Lode reads only NAME=value lines from this file",
@@ -155,7 +171,10 @@ pub fn read_env_file(
             .ok_or_else(|| syntax(format!("{name} has an unterminated quote")))?;
         variables.insert(name.to_string(), words.join(" "));
     }
-    Ok(Some(EnvFile { path: path.into(), variables }))
+    Ok(Some(EnvFile {
+        path: path.into(),
+        variables,
+    }))
 }
 
 /// Replaces `$NAME` and `${NAME}` with `lookup(NAME)`, or nothing when unset (as a shell does).

@@ -217,7 +217,15 @@ mod tests {
         assert_eq!(ms("2hr"), Ok(7_200_000));
         assert_eq!(ms("1d"), Ok(86_400_000));
         assert_eq!(ms("1day"), Ok(86_400_000));
-        for bad in ["abc", "", "s", "1.5s", "-1s", "10 parsecs", "99999999999999999999d"] {
+        for bad in [
+            "abc",
+            "",
+            "s",
+            "1.5s",
+            "-1s",
+            "10 parsecs",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} parsed");
         }
     }

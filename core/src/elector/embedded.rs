@@ -66,7 +66,10 @@ struct LeaseRecord {
 
 impl LeaseRecord {
     fn encode(&self) -> String {
-        format!("{}\n{}\n{}\n", self.member.id, self.member.address, self.heartbeat)
+        format!(
+            "{}\n{}\n{}\n",
+            self.member.id, self.member.address, self.heartbeat
+        )
     }
 
     fn decode(text: &str) -> Option<LeaseRecord> {
@@ -74,7 +77,10 @@ impl LeaseRecord {
         let id = lines.next()?.to_string();
         let address = lines.next()?.to_string();
         let heartbeat = lines.next()?.parse().ok()?;
-        Some(LeaseRecord { member: Member { id, address }, heartbeat })
+        Some(LeaseRecord {
+            member: Member { id, address },
+            heartbeat,
+        })
     }
 }
 
@@ -122,7 +128,11 @@ struct Directory {
 
 /// What a campaign round found.
 enum Round {
-    Won { term: u64, lock: File, heartbeat: u64 },
+    Won {
+        term: u64,
+        lock: File,
+        heartbeat: u64,
+    },
     Wait,
 }
 
@@ -161,7 +171,9 @@ impl Directory {
     }
 
     fn write_lease(&self, term: u64, record: &LeaseRecord) -> std::io::Result<()> {
-        let temp = self.dir.join(format!(".term-{term:020}.lease.{}", uuid::Uuid::new_v4()));
+        let temp = self
+            .dir
+            .join(format!(".term-{term:020}.lease.{}", uuid::Uuid::new_v4()));
         fs::write(&temp, record.encode())?;
         fs::rename(&temp, self.lease_path(term))
     }
@@ -211,23 +223,45 @@ impl Directory {
             return Ok(Round::Wait);
         }
         let heartbeat = monotonic_nanos();
-        self.write_lease(next, &LeaseRecord { member: me.clone(), heartbeat })?;
+        self.write_lease(
+            next,
+            &LeaseRecord {
+                member: me.clone(),
+                heartbeat,
+            },
+        )?;
         if current > 0 && self.read_lease(current)?.map(|r| r.heartbeat) != seen {
             // The old leader renewed after we looked: it is alive. Withdraw our lease; a
             // failed cleanup just leaves a term nobody holds, which the next round passes.
             let _ = fs::remove_file(self.lease_path(next));
             return Ok(Round::Wait);
         }
-        Ok(Round::Won { term: next, lock, heartbeat })
+        Ok(Round::Won {
+            term: next,
+            lock,
+            heartbeat,
+        })
     }
 
     /// One renewal; `Ok(false)` means leadership is lost.
-    fn renew(&self, term: u64, me: &Member, keeper: &LeaseKeeper, validity: u64) -> std::io::Result<bool> {
+    fn renew(
+        &self,
+        term: u64,
+        me: &Member,
+        keeper: &LeaseKeeper,
+        validity: u64,
+    ) -> std::io::Result<bool> {
         let heartbeat = monotonic_nanos();
         if heartbeat >= keeper.valid_until() {
             return Ok(false);
         }
-        self.write_lease(term, &LeaseRecord { member: me.clone(), heartbeat })?;
+        self.write_lease(
+            term,
+            &LeaseRecord {
+                member: me.clone(),
+                heartbeat,
+            },
+        )?;
         if self.highest_term()? > term {
             return Ok(false);
         }
@@ -320,7 +354,12 @@ impl LeaderElector for EmbeddedElector {
             let round = self
                 .run_blocking("campaigning", move |dir| dir.campaign_round(&candidate))
                 .await?;
-            if let Round::Won { term, lock, heartbeat } = round {
+            if let Round::Won {
+                term,
+                lock,
+                heartbeat,
+            } = round
+            {
                 let (leadership, keeper) = Leadership::new(term, heartbeat + self.validity());
                 *self.held.lock() = Some((term, lock));
                 self.start_renewal(term, me.clone(), keeper);
@@ -335,7 +374,8 @@ impl LeaderElector for EmbeddedElector {
         if !self.dir.exists() {
             return Ok(None);
         }
-        self.run_blocking("looking up the leader", |dir| dir.leader()).await
+        self.run_blocking("looking up the leader", |dir| dir.leader())
+            .await
     }
 
     fn watch_leader(&self) -> watch::Receiver<Option<Member>> {

@@ -85,15 +85,33 @@ struct Reader<'a> {
     key: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Where `bytes` starts in the whole object, so offsets in errors are absolute.
+    base: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(key: &'a str, bytes: &'a [u8], base: usize) -> Self {
+        Reader {
+            key,
+            bytes,
+            at: 0,
+            base,
+        }
+    }
+
     fn fail<T>(&self, offset: usize, reason: impl fmt::Display) -> Result<T, Corrupt> {
-        Err(Corrupt { key: self.key.to_string(), offset, reason: reason.to_string() })
+        Err(Corrupt {
+            key: self.key.to_string(),
+            offset: self.base + offset,
+            reason: reason.to_string(),
+        })
     }
 
     fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], Corrupt> {
-        let end = self.at.checked_add(len).filter(|end| *end <= self.bytes.len());
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|end| *end <= self.bytes.len());
         match end {
             Some(end) => {
                 let slice = &self.bytes[self.at..end];
@@ -102,7 +120,10 @@ impl<'a> Reader<'a> {
             }
             None => self.fail(
                 self.at,
-                format!("{what} needs {len} bytes, {} remain", self.bytes.len() - self.at),
+                format!(
+                    "{what} needs {len} bytes, {} remain",
+                    self.bytes.len() - self.at
+                ),
             ),
         }
     }
@@ -139,7 +160,10 @@ fn verify_checksum<'a>(key: &str, bytes: &'a [u8], min_body: usize) -> Result<&'
         return Err(Corrupt {
             key: key.into(),
             offset: bytes.len(),
-            reason: format!("object has {} bytes, fewer than the smallest valid one", bytes.len()),
+            reason: format!(
+                "object has {} bytes, fewer than the smallest valid one",
+                bytes.len()
+            ),
         });
     }
     let (body, trailer) = bytes.split_at(bytes.len() - 4);
@@ -157,14 +181,20 @@ fn verify_checksum<'a>(key: &str, bytes: &'a [u8], min_body: usize) -> Result<&'
 
 fn check_magic_and_version(reader: &mut Reader, magic: &[u8; 4]) -> Result<(), Corrupt> {
     if reader.take(4, "magic")? != magic {
-        return reader.fail(0, format!("not a Lode journal object (expected magic {:?})",
-            String::from_utf8_lossy(magic)));
+        return reader.fail(
+            0,
+            format!(
+                "not a Lode journal object (expected magic {:?})",
+                String::from_utf8_lossy(magic)
+            ),
+        );
     }
     let version = reader.u16("format version")?;
     if version != FORMAT_VERSION {
-        return reader.fail(4, format!(
-            "format version {version}, but this build reads version {FORMAT_VERSION}"
-        ));
+        return reader.fail(
+            4,
+            format!("format version {version}, but this build reads version {FORMAT_VERSION}"),
+        );
     }
     Ok(())
 }
@@ -196,7 +226,10 @@ pub fn encode_batch<P: Codec>(batch: &Batch<P>) -> Vec<u8> {
                 out.push(TAG_OP);
                 payload.encode(&mut out);
             }
-            Entry::Op { id: Some(id), payload } => {
+            Entry::Op {
+                id: Some(id),
+                payload,
+            } => {
                 out.push(TAG_OP_WITH_ID);
                 out.extend_from_slice(&id.client.to_le_bytes());
                 out.extend_from_slice(&id.call.to_le_bytes());
@@ -212,9 +245,13 @@ pub fn encode_batch<P: Codec>(batch: &Batch<P>) -> Vec<u8> {
 }
 
 /// Decodes the batch stored at `key`; `expected_slot` must match the slot in its header.
-pub fn decode_batch<P: Codec>(key: &str, bytes: &[u8], expected_slot: u64) -> Result<Batch<P>, Corrupt> {
+pub fn decode_batch<P: Codec>(
+    key: &str,
+    bytes: &[u8],
+    expected_slot: u64,
+) -> Result<Batch<P>, Corrupt> {
     let body = verify_checksum(key, bytes, BATCH_HEADER)?;
-    let mut reader = Reader { key, bytes: body, at: 0 };
+    let mut reader = Reader::new(key, body, 0);
     check_magic_and_version(&mut reader, BATCH_MAGIC)?;
     let flags = reader.u16("flags")?;
     if flags != 0 {
@@ -223,59 +260,85 @@ pub fn decode_batch<P: Codec>(key: &str, bytes: &[u8], expected_slot: u64) -> Re
     let term = reader.u64("term")?;
     let slot = reader.u64("slot")?;
     if slot != expected_slot {
-        return reader.fail(16, format!("header says slot {slot}, but the object is slot {expected_slot}"));
+        return reader.fail(
+            16,
+            format!("header says slot {slot}, but the object is slot {expected_slot}"),
+        );
     }
     let first_seq = reader.u64("first sequence number")?;
     let count = reader.u32("entry count")? as usize;
     // Each entry takes at least 5 bytes, which bounds the allocation by the object's size.
     if count > reader.remaining() / 5 {
-        return reader.fail(32, format!("entry count {count} cannot fit in {} bytes", reader.remaining()));
+        return reader.fail(
+            32,
+            format!(
+                "entry count {count} cannot fit in {} bytes",
+                reader.remaining()
+            ),
+        );
     }
     let mut entries = Vec::with_capacity(count);
     for index in 0..count {
-        let start = reader.at;
         let length = reader.u32("entry length")? as usize;
+        let base = reader.at;
         let body = reader.take(length, "entry")?;
-        let mut entry = Reader { key, bytes: body, at: 0 };
-        let at = |offset: usize| start + 4 + offset;
-        let tag = entry.u8("entry tag").map_err(|mut e| { e.offset = at(e.offset); e })?;
-        let decoded = match tag {
-            TAG_LEADER => {
-                let mut parse = || -> Result<Entry<P>, Corrupt> {
-                    let term = entry.u64("leader term")?;
-                    let length = entry.u16("member length")? as usize;
-                    let name = entry.take(length, "member name")?;
-                    let member = String::from_utf8(name.to_vec())
-                        .map_err(|_| Corrupt { key: key.into(), offset: 0, reason: "member name is not UTF-8".into() })?;
-                    Ok(Entry::Leader { term, member })
-                };
-                parse().map_err(|mut e| { e.offset = at(e.offset); e })?
-            }
-            TAG_OP | TAG_OP_WITH_ID => {
-                let id = if tag == TAG_OP_WITH_ID {
-                    let client = entry.u64("client id").map_err(|mut e| { e.offset = at(e.offset); e })?;
-                    let call = entry.u64("call id").map_err(|mut e| { e.offset = at(e.offset); e })?;
-                    Some(OpId { client, call })
-                } else {
-                    None
-                };
-                let payload = P::decode(&body[entry.at..]).map_err(|reason| Corrupt {
-                    key: key.into(),
-                    offset: at(entry.at),
-                    reason: format!("entry {index} payload: {reason}"),
-                })?;
-                Entry::Op { id, payload }
-            }
-            other => {
-                return Err(Corrupt { key: key.into(), offset: at(0), reason: format!("entry {index} has unknown tag {other}") })
-            }
-        };
-        entries.push(decoded);
+        entries.push(decode_entry(Reader::new(key, body, base), index)?);
     }
     if reader.remaining() != 0 {
-        return reader.fail(reader.at, format!("{} unexpected bytes after the last entry", reader.remaining()));
+        return reader.fail(
+            reader.at,
+            format!(
+                "{} unexpected bytes after the last entry",
+                reader.remaining()
+            ),
+        );
     }
-    Ok(Batch { term, slot, first_seq, entries })
+    Ok(Batch {
+        term,
+        slot,
+        first_seq,
+        entries,
+    })
+}
+
+/// Decodes one entry's bytes (after its length).
+fn decode_entry<P: Codec>(mut entry: Reader, index: usize) -> Result<Entry<P>, Corrupt> {
+    let tag = entry.u8("entry tag")?;
+    match tag {
+        TAG_LEADER => {
+            let term = entry.u64("leader term")?;
+            let length = entry.u16("member length")? as usize;
+            let name_at = entry.at;
+            let name = entry.take(length, "member name")?;
+            let Ok(member) = String::from_utf8(name.to_vec()) else {
+                return entry.fail(name_at, format!("entry {index}: member name is not UTF-8"));
+            };
+            if entry.remaining() != 0 {
+                return entry.fail(
+                    entry.at,
+                    format!(
+                        "entry {index}: {} unexpected bytes after the leader marker",
+                        entry.remaining()
+                    ),
+                );
+            }
+            Ok(Entry::Leader { term, member })
+        }
+        TAG_OP | TAG_OP_WITH_ID => {
+            let id = if tag == TAG_OP_WITH_ID {
+                let client = entry.u64("client id")?;
+                let call = entry.u64("call id")?;
+                Some(OpId { client, call })
+            } else {
+                None
+            };
+            match P::decode(&entry.bytes[entry.at..]) {
+                Ok(payload) => Ok(Entry::Op { id, payload }),
+                Err(reason) => entry.fail(entry.at, format!("entry {index} payload: {reason}")),
+            }
+        }
+        other => entry.fail(0, format!("entry {index} has unknown tag {other}")),
+    }
 }
 
 /// The contents of a checkpoint: everything needed to resume after slot `slot - 1`.
@@ -320,14 +383,24 @@ pub fn encode_checkpoint(image: &CheckpointImage) -> Vec<u8> {
 }
 
 /// Decodes the checkpoint stored at `key`, which must cover slots below `expected_slot`.
-pub fn decode_checkpoint(key: &str, bytes: &[u8], expected_slot: u64) -> Result<CheckpointImage, Corrupt> {
+pub fn decode_checkpoint(
+    key: &str,
+    bytes: &[u8],
+    expected_slot: u64,
+) -> Result<CheckpointImage, Corrupt> {
     let body = verify_checksum(key, bytes, CHECKPOINT_HEADER + 4)?;
-    let mut reader = Reader { key, bytes: body, at: 0 };
+    let mut reader = Reader::new(key, body, 0);
     check_magic_and_version(&mut reader, CHECKPOINT_MAGIC)?;
-    reader.u16("flags")?;
+    let flags = reader.u16("flags")?;
+    if flags != 0 {
+        return reader.fail(6, format!("unknown flags {flags:#06x}"));
+    }
     let slot = reader.u64("slot")?;
     if slot != expected_slot {
-        return reader.fail(8, format!("header says slot {slot}, but the object is {expected_slot}"));
+        return reader.fail(
+            8,
+            format!("header says slot {slot}, but the object is {expected_slot}"),
+        );
     }
     let next_seq = reader.u64("next sequence number")?;
     let term = reader.u64("term")?;
@@ -349,7 +422,13 @@ pub fn decode_checkpoint(key: &str, bytes: &[u8], expected_slot: u64) -> Result<
     if reader.remaining() != 0 {
         return reader.fail(reader.at, "unexpected bytes after the dedup table");
     }
-    Ok(CheckpointImage { slot, next_seq, term, state, dedup })
+    Ok(CheckpointImage {
+        slot,
+        next_seq,
+        term,
+        state,
+        dedup,
+    })
 }
 
 /// Plain byte payloads, for tests and tools.
@@ -387,9 +466,18 @@ mod tests {
             slot: 9,
             first_seq: 100,
             entries: vec![
-                Entry::Leader { term: 3, member: "m1:19998".into() },
-                Entry::Op { id: None, payload: 7 },
-                Entry::Op { id: Some(OpId { client: 1, call: 2 }), payload: 8 },
+                Entry::Leader {
+                    term: 3,
+                    member: "m1:19998".into(),
+                },
+                Entry::Op {
+                    id: None,
+                    payload: 7,
+                },
+                Entry::Op {
+                    id: Some(OpId { client: 1, call: 2 }),
+                    payload: 8,
+                },
             ],
         }
     }
@@ -413,6 +501,25 @@ mod tests {
             let err = decode_batch::<u64>("log/9", &flipped, 9).unwrap_err();
             assert!(err.offset <= bytes.len(), "{err}");
         }
+    }
+
+    #[test]
+    fn a_leader_marker_with_trailing_bytes_is_corrupt() {
+        let batch = Batch::<u64> {
+            term: 1,
+            slot: 0,
+            first_seq: 0,
+            entries: vec![Entry::Leader { term: 1, member: "m".into() }],
+        };
+        let mut bytes = encode_batch(&batch);
+        bytes.truncate(bytes.len() - 4);
+        bytes[BATCH_HEADER] += 3; // The entry claims 3 more bytes...
+        bytes.extend_from_slice(b"xyz"); // ...which follow the member name.
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let err = decode_batch::<u64>("log/0", &bytes, 0).unwrap_err();
+        assert!(err.reason.contains("3 unexpected bytes after the leader marker"), "{err}");
+        assert_eq!(err.offset, BATCH_HEADER + 4 + 1 + 8 + 2 + 1);
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub fn checkpoint_key(slot: u64) -> String {
 }
 
 fn slot_of(key: &str, prefix: &str) -> Option<u64> {
-    key.strip_prefix(prefix).and_then(|digits| digits.parse().ok())
+    key.strip_prefix(prefix)
+        .and_then(|digits| digits.parse().ok())
 }
 
 /// What went wrong in the journal; every variant names the object or slot involved.
@@ -118,7 +119,8 @@ impl JournalSettings {
             poll_interval: config
                 .duration(name::MASTER_JOURNAL_TAILER_SLEEP_TIME)
                 .unwrap_or(caps.poll_interval),
-            checkpoint_period: int(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES, 2_000_000) as u64,
+            checkpoint_period: int(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES, 2_000_000)
+                as u64,
             flush_timeout: config
                 .duration(name::MASTER_JOURNAL_FLUSH_TIMEOUT)
                 .unwrap_or(Duration::from_secs(300)),
@@ -181,8 +183,16 @@ impl<S: StateMachine> Journal<S> {
         initial: impl FnOnce() -> S,
     ) -> Result<Journal<S>, JournalError> {
         let cluster_id = ensure_format(store.as_ref()).await?;
-        let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
-        let journal = Journal { store, settings, replica, cluster_id };
+        let replica = Arc::new(RwLock::new(Replica::new(
+            initial(),
+            settings.dedup_capacity,
+        )));
+        let journal = Journal {
+            store,
+            settings,
+            replica,
+            cluster_id,
+        };
         journal.load_newest_checkpoint_if_ahead().await?;
         Ok(journal)
     }
@@ -238,8 +248,14 @@ impl<S: StateMachine> Journal<S> {
             return Ok(false); // Deleted under us by truncation; a newer one exists.
         };
         let image = format::decode_checkpoint(&key, &bytes, newest)?;
-        let replica = Replica::from_image(&image, self.settings.dedup_capacity)
-            .map_err(|reason| Corrupt { key: key.clone(), offset: 0, reason })?;
+        let replica =
+            Replica::from_image(&image, self.settings.dedup_capacity).map_err(|reason| {
+                Corrupt {
+                    key: key.clone(),
+                    offset: 0,
+                    reason,
+                }
+            })?;
         *self.replica.write() = replica;
         tracing::info!(checkpoint = %key, "loaded checkpoint");
         Ok(true)
@@ -390,7 +406,11 @@ impl<S: StateMachine> Journal<S> {
         } else {
             self.store.get(&log_key(slot - 1)).await?.is_some()
         };
-        Ok(if live { Append::Landed } else { Append::TruncatedAway })
+        Ok(if live {
+            Append::Landed
+        } else {
+            Append::TruncatedAway
+        })
     }
 
     /// Becomes the writer for `leadership`: finishes the tail, lands a `Leader` marker at the
@@ -414,12 +434,22 @@ impl<S: StateMachine> Journal<S> {
                 term: leadership.term(),
                 slot: position.slot,
                 first_seq: position.seq,
-                entries: vec![Entry::Leader { term: leadership.term(), member: member.into() }],
+                entries: vec![Entry::Leader {
+                    term: leadership.term(),
+                    member: member.into(),
+                }],
             };
-            match self.append(position.slot, format::encode_batch(&marker)).await? {
+            match self
+                .append(position.slot, format::encode_batch(&marker))
+                .await?
+            {
                 Append::Landed => {
                     self.apply(&marker)?;
-                    tracing::info!(term = leadership.term(), slot = position.slot, "leader marker landed");
+                    tracing::info!(
+                        term = leadership.term(),
+                        slot = position.slot,
+                        "leader marker landed"
+                    );
                     return Ok(JournalWriter::start(self.clone(), leadership));
                 }
                 Append::Taken(bytes) => {
@@ -443,13 +473,19 @@ async fn ensure_format(store: &dyn JournalStore) -> Result<String, JournalError>
         format::FORMAT_VERSION,
         uuid::Uuid::new_v4()
     );
-    match store.put_if_absent(FORMAT_KEY, ours.clone().into_bytes()).await {
+    match store
+        .put_if_absent(FORMAT_KEY, ours.clone().into_bytes())
+        .await
+    {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
         Err(e) if e.kind() == ErrorKind::Ambiguous => {}
         Err(e) => return Err(e.into()),
     }
     let bytes = store.get(FORMAT_KEY).await?.ok_or_else(|| {
-        JournalError::Format(format!("{}/{FORMAT_KEY} vanished after it was written", store.location()))
+        JournalError::Format(format!(
+            "{}/{FORMAT_KEY} vanished after it was written",
+            store.location()
+        ))
     })?;
     let text = String::from_utf8_lossy(&bytes);
     let field = |name: &str| {

@@ -40,9 +40,17 @@ impl<S: StateMachine> JournalWriter<S> {
     pub(crate) fn start(journal: Arc<Journal<S>>, leadership: Leadership) -> Self {
         let (requests, receiver) = mpsc::channel(65_536);
         let (deposed_sender, deposed) = watch::channel(None);
-        let task = CommitLoop { journal, leadership: leadership.clone(), deposed: deposed_sender };
+        let task = CommitLoop {
+            journal,
+            leadership: leadership.clone(),
+            deposed: deposed_sender,
+        };
         tokio::spawn(task.run(receiver));
-        JournalWriter { requests, deposed, leadership }
+        JournalWriter {
+            requests,
+            deposed,
+            leadership,
+        }
     }
 
     /// Journals `op` and returns its reply once durable. With an `id`, a call that was already
@@ -60,7 +68,10 @@ impl<S: StateMachine> JournalWriter<S> {
     }
 
     fn stopped_error(&self) -> JournalError {
-        self.deposed.borrow().clone().unwrap_or(JournalError::Closed)
+        self.deposed
+            .borrow()
+            .clone()
+            .unwrap_or(JournalError::Closed)
     }
 
     /// The leadership this writer writes under.
@@ -96,7 +107,12 @@ struct Pending<S: StateMachine> {
 
 impl<S: StateMachine> Pending<S> {
     fn new() -> Self {
-        Pending { entries: Vec::new(), waiters: Vec::new(), by_id: HashMap::new(), bytes: 0 }
+        Pending {
+            entries: Vec::new(),
+            waiters: Vec::new(),
+            by_id: HashMap::new(),
+            bytes: 0,
+        }
     }
 
     fn add(&mut self, journal: &Journal<S>, request: Request<S>) {
@@ -114,10 +130,12 @@ impl<S: StateMachine> Pending<S> {
         let mut size = Vec::new();
         request.op.encode(&mut size);
         self.bytes += size.len() + 25;
-        self.entries.push(Entry::Op { id: request.id, payload: request.op });
+        self.entries.push(Entry::Op {
+            id: request.id,
+            payload: request.op,
+        });
         self.waiters.push(vec![request.reply]);
     }
-
 }
 
 fn fail_all<S: StateMachine>(waiters: Vec<Vec<ReplySender<S>>>, error: &JournalError) {
@@ -165,7 +183,9 @@ impl<S: StateMachine> CommitLoop<S> {
 
     /// Writes one batch and answers its callers. An error means this writer must stop.
     async fn commit(&self, pending: Pending<S>) -> Result<(), JournalError> {
-        let Pending { entries, waiters, .. } = pending;
+        let Pending {
+            entries, waiters, ..
+        } = pending;
         let position = self.journal.position();
         let deposed = |reason: &str| JournalError::Deposed {
             slot: position.slot,
@@ -201,7 +221,9 @@ impl<S: StateMachine> CommitLoop<S> {
                 }
             }
             Ok(Append::Taken(_)) => deposed("another leader wrote this slot"),
-            Ok(Append::TruncatedAway) => deposed("the slot had been truncated away by a newer leader"),
+            Ok(Append::TruncatedAway) => {
+                deposed("the slot had been truncated away by a newer leader")
+            }
             Err(error) => error,
         };
         fail_all::<S>(waiters, &error);

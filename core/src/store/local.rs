@@ -46,7 +46,9 @@ inventory::submit! {
 impl LocalStore {
     /// A store rooted at `root`; the directory is created on first write.
     pub fn new(root: impl Into<PathBuf>) -> LocalStore {
-        LocalStore { root: Arc::new(root.into()) }
+        LocalStore {
+            root: Arc::new(root.into()),
+        }
     }
 
     /// The directory this store writes to.
@@ -86,7 +88,11 @@ impl LocalStore {
         let target = root.join(key);
         let parent = target.parent().unwrap_or(root);
         let temp_dir = root.join(TEMP_DIR);
-        let temp = temp_dir.join(format!("{}.{}", key.replace('/', "_"), uuid::Uuid::new_v4()));
+        let temp = temp_dir.join(format!(
+            "{}.{}",
+            key.replace('/', "_"),
+            uuid::Uuid::new_v4()
+        ));
         let fail = |e| self.unavailable("put", key, e);
 
         let write_temp = || -> std::io::Result<()> {
@@ -105,19 +111,20 @@ impl LocalStore {
             return Err(fail(e));
         }
         let linked = match fs::hard_link(&temp, &target) {
-            Err(e) if e.kind() == IoKind::NotFound => {
-                fs::create_dir_all(parent).and_then(|()| {
-                    sync_dir(parent.parent().unwrap_or(root))?;
-                    fs::hard_link(&temp, &target)
-                })
-            }
+            Err(e) if e.kind() == IoKind::NotFound => fs::create_dir_all(parent).and_then(|()| {
+                sync_dir(parent.parent().unwrap_or(root))?;
+                fs::hard_link(&temp, &target)
+            }),
             other => other,
         };
         let _ = fs::remove_file(&temp);
         match linked {
             Ok(()) => {}
             Err(e) if e.kind() == IoKind::AlreadyExists => {
-                return Err(StoreError::AlreadyExists { key: key.into(), store: self.location() })
+                return Err(StoreError::AlreadyExists {
+                    key: key.into(),
+                    store: self.location(),
+                })
             }
             Err(e) => return Err(fail(e)),
         }
@@ -160,17 +167,21 @@ impl JournalStore for LocalStore {
         }
         let this = self.clone();
         let owned_key = key.to_string();
-        self.blocking("put", key, move |root| this.put_blocking(root, &owned_key, &bytes))
-            .await
+        self.blocking("put", key, move |root| {
+            this.put_blocking(root, &owned_key, &bytes)
+        })
+        .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let this = self.clone();
         let owned_key = key.to_string();
-        self.blocking("get", key, move |root| match fs::read(root.join(&owned_key)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
-            Err(e) => Err(this.unavailable("get", &owned_key, e)),
+        self.blocking("get", key, move |root| {
+            match fs::read(root.join(&owned_key)) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+                Err(e) => Err(this.unavailable("get", &owned_key, e)),
+            }
         })
         .await
     }
@@ -198,7 +209,11 @@ impl JournalStore for LocalStore {
                 let entry = entry.map_err(|e| this.unavailable("list", &folder, e))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with(&name_prefix) && name != TEMP_DIR {
-                    keys.push(if folder.is_empty() { name } else { format!("{folder}/{name}") });
+                    keys.push(if folder.is_empty() {
+                        name
+                    } else {
+                        format!("{folder}/{name}")
+                    });
                 }
             }
             keys.sort();
@@ -219,14 +234,14 @@ impl JournalStore for LocalStore {
         self.blocking("delete", key, move |root| {
             let path = root.join(&owned_key);
             match fs::remove_file(&path) {
-                Ok(()) => sync_dir(path.parent().unwrap_or(root)).map_err(|e| {
-                    StoreError::Ambiguous {
+                Ok(()) => {
+                    sync_dir(path.parent().unwrap_or(root)).map_err(|e| StoreError::Ambiguous {
                         operation: "delete",
                         key: owned_key.clone(),
                         store: this.location(),
                         message: e.to_string(),
-                    }
-                }),
+                    })
+                }
                 Err(e) if e.kind() == IoKind::NotFound => Ok(()),
                 Err(e) => Err(this.unavailable("delete", &owned_key, e)),
             }

@@ -138,9 +138,14 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
 /// Checks a journal key: non-empty, relative, no empty / `.` / `..` components, and only
 /// ASCII letters, digits, `.`, `_`, `-` and `/`.
 pub fn validate_key(store: &dyn JournalStore, key: &str) -> Result<(), StoreError> {
-    let invalid = |message: String| StoreError::Invalid { store: store.location(), message };
+    let invalid = |message: String| StoreError::Invalid {
+        store: store.location(),
+        message,
+    };
     if key.is_empty() || key.len() > 512 {
-        return Err(invalid(format!("key `{key}` must have 1 to 512 characters")));
+        return Err(invalid(format!(
+            "key `{key}` must have 1 to 512 characters"
+        )));
     }
     if let Some(bad) = key
         .chars()
@@ -148,7 +153,10 @@ pub fn validate_key(store: &dyn JournalStore, key: &str) -> Result<(), StoreErro
     {
         return Err(invalid(format!("key `{key}` contains `{bad}`")));
     }
-    if key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+    if key
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
         return Err(invalid(format!(
             "key `{key}` must be relative with no empty, `.` or `..` components"
         )));
@@ -172,9 +180,15 @@ impl JournalLocation {
             Some((scheme, _)) => scheme.to_ascii_lowercase(),
             None => String::new(),
         };
-        JournalLocation { scheme, uri: uri.to_string() }
+        JournalLocation {
+            scheme,
+            uri: uri.to_string(),
+        }
     }
 }
+
+/// Creates a store from configuration; validates without I/O (connections are lazy).
+pub type OpenStore = fn(&JournalLocation, &Config) -> Result<Arc<dyn JournalStore>, StoreError>;
 
 /// A journal store implementation, registered with `inventory::submit!`.
 pub struct JournalStoreBackend {
@@ -184,8 +198,8 @@ pub struct JournalStoreBackend {
     pub schemes: &'static [&'static str],
     /// One line for `lode conf` and error messages.
     pub description: &'static str,
-    /// Creates a store from configuration. Validates without I/O; connections are lazy.
-    pub open: fn(&JournalLocation, &Config) -> Result<Arc<dyn JournalStore>, StoreError>,
+    /// Creates a store from configuration.
+    pub open: OpenStore,
 }
 
 inventory::collect!(JournalStoreBackend);
@@ -201,7 +215,9 @@ pub fn registered() -> Vec<&'static JournalStoreBackend> {
 pub fn open(config: &Config) -> Result<Arc<dyn JournalStore>, StoreError> {
     let folder = config
         .require(name::MASTER_JOURNAL_FOLDER, "masters need a journal")
-        .map_err(|e| StoreError::Config { message: e.to_string() })?;
+        .map_err(|e| StoreError::Config {
+            message: e.to_string(),
+        })?;
     let location = JournalLocation::parse(folder);
     let backend = registered()
         .into_iter()
@@ -250,7 +266,8 @@ mod tests {
 
     #[test]
     fn unknown_scheme_lists_what_is_registered() {
-        let config = Config::from_pairs([(name::MASTER_JOURNAL_FOLDER, "nope://x/journal")]).unwrap();
+        let config =
+            Config::from_pairs([(name::MASTER_JOURNAL_FOLDER, "nope://x/journal")]).unwrap();
         let err = open(&config).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -2,10 +2,14 @@
 //! [`store`] checks the `JournalStore` contract, [`journal`] checks the journal protocol's
 //! fencing on top of that store. A backend crate instantiates both with its own fixture:
 //!
-//! ```ignore
-//! async fn fixture() -> lode_core::testkit::Fixture { /* a fresh, empty store */ }
+//! ```no_run
+//! // A fresh, empty store per test; a backend makes one in its own service.
+//! async fn fixture() -> lode_core::testkit::Fixture {
+//!     lode_core::testkit::local_fixture().await
+//! }
 //! lode_core::journal_store_conformance!(fixture);
 //! lode_core::journal_protocol_conformance!(fixture);
+//! # fn main() {}
 //! ```
 
 pub mod faulty;
