@@ -77,10 +77,10 @@ fn in_unit(value: &Value, unit: Unit) -> Result<String, String> {
         (Value::Size(s), Unit::Mb) => size(*s, 2),
         (Value::Size(s), Unit::Gb) => size(*s, 3),
         (Value::Size(s), Unit::Tb) => size(*s, 4),
-        _ => Err(
-            "--unit applies to durations (MS, S, MIN, H, D) and sizes (B, KB, MB, GB, TB) only"
-                .into(),
-        ),
+        _ => {
+            Err("--unit applies to durations (MS, S, MIN, H, D) and sizes (B, KB, MB, GB, TB) only"
+                .into())
+        }
     }
 }
 
@@ -89,28 +89,18 @@ fn in_unit(value: &Value, unit: Unit) -> Result<String, String> {
 pub fn get(config: &Config, key: &str, source: bool, unit: Option<Unit>) -> Result<String, String> {
     let entry = config.get(key);
     if entry.is_none() && find(key).is_none() {
-        let hint = nearest(key)
-            .map(|name| format!("; did you mean {name}?"))
-            .unwrap_or_default();
+        let hint = nearest(key).map(|name| format!("; did you mean {name}?")).unwrap_or_default();
         return Err(format!("unknown property {key}{hint}"));
     }
     let Some(entry) = entry else {
-        return Ok(if source {
-            "(unset) (no default)".into()
-        } else {
-            String::new()
-        });
+        return Ok(if source { "(unset) (no default)".into() } else { String::new() });
     };
     let text = match (unit, &entry.value) {
         (Some(unit), Some(value)) => in_unit(value, unit).map_err(|e| format!("{key}: {e}"))?,
         (Some(_), None) => return Err(format!("{key}: --unit needs a known duration or size key")),
         (None, _) => entry.text.clone(),
     };
-    Ok(if source {
-        format!("{text} ({})", entry.source)
-    } else {
-        text
-    })
+    Ok(if source { format!("{text} ({})", entry.source) } else { text })
 }
 
 /// What `lode conf list` prints: every property with a value, `key=value`, sorted, and with
@@ -178,33 +168,15 @@ mod tests {
     fn units_convert_durations_and_sizes() {
         let config = Config::from_pairs([("alluxio.zookeeper.session.timeout", "90s")]).unwrap();
         assert_eq!(
-            get(
-                &config,
-                "alluxio.zookeeper.session.timeout",
-                false,
-                Some(Unit::S)
-            )
-            .unwrap(),
+            get(&config, "alluxio.zookeeper.session.timeout", false, Some(Unit::S)).unwrap(),
             "90"
         );
         assert_eq!(
-            get(
-                &config,
-                "alluxio.zookeeper.session.timeout",
-                false,
-                Some(Unit::Min)
-            )
-            .unwrap(),
+            get(&config, "alluxio.zookeeper.session.timeout", false, Some(Unit::Min)).unwrap(),
             "1.500"
         );
         assert_eq!(
-            get(
-                &config,
-                "alluxio.user.block.size.bytes.default",
-                false,
-                Some(Unit::Mb)
-            )
-            .unwrap(),
+            get(&config, "alluxio.user.block.size.bytes.default", false, Some(Unit::Mb)).unwrap(),
             "64"
         );
         assert!(get(&config, "alluxio.zookeeper.enabled", false, Some(Unit::S)).is_err());

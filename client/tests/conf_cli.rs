@@ -5,10 +5,7 @@ use std::process::{Command, Output};
 
 fn lode(conf_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lode"));
-    command
-        .env_clear()
-        .env("ALLUXIO_CONF_DIR", conf_dir)
-        .args(args);
+    command.env_clear().env("ALLUXIO_CONF_DIR", conf_dir).args(args);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -16,11 +13,7 @@ fn lode(conf_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "lode failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "lode failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
@@ -44,20 +37,13 @@ fn the_fault_tolerance_guide_configuration_loads_with_sources() {
          -Dalluxio.master.rpc.port=19991\"\n",
     )
     .unwrap();
-    let site = dir
-        .path()
-        .join("alluxio-site.properties")
-        .display()
-        .to_string();
+    let site = dir.path().join("alluxio-site.properties").display().to_string();
     let get = |key: &str, env: &[(&str, &str)], extra: &[&str]| {
         let mut args = vec!["conf", "get", key, "--source"];
         args.extend_from_slice(extra);
         stdout(&lode(dir.path(), env, &args)).trim_end().to_string()
     };
-    assert_eq!(
-        get("alluxio.zookeeper.enabled", &[], &[]),
-        "true (ALLUXIO_JAVA_OPTS)"
-    );
+    assert_eq!(get("alluxio.zookeeper.enabled", &[], &[]), "true (ALLUXIO_JAVA_OPTS)");
     assert_eq!(
         get("alluxio.zookeeper.address", &[], &[]),
         "h1:2181,h2:2181,h3:2181 (ALLUXIO_JAVA_OPTS)"
@@ -71,50 +57,23 @@ fn the_fault_tolerance_guide_configuration_loads_with_sources() {
         get("alluxio.master.hostname", &[], &[]),
         format!("master1.example.com ({env_file})")
     );
-    assert_eq!(
-        get("alluxio.zookeeper.session.timeout", &[], &[]),
-        format!("30s ({site})")
-    );
-    assert_eq!(
-        get("alluxio.master.journal.type", &[], &[]),
-        format!("UFS ({site})")
-    );
-    assert_eq!(
-        get("alluxio.zookeeper.election.path", &[], &[]),
-        "/alluxio/election (default)"
-    );
+    assert_eq!(get("alluxio.zookeeper.session.timeout", &[], &[]), format!("30s ({site})"));
+    assert_eq!(get("alluxio.master.journal.type", &[], &[]), format!("UFS ({site})"));
+    assert_eq!(get("alluxio.zookeeper.election.path", &[], &[]), "/alluxio/election (default)");
 
     // Precedence: site < env file < environment < ALLUXIO_JAVA_OPTS < per-process opts < -D.
+    assert_eq!(get("alluxio.master.rpc.port", &[], &[]), "19991 (ALLUXIO_JAVA_OPTS)");
     assert_eq!(
-        get("alluxio.master.rpc.port", &[], &[]),
-        "19991 (ALLUXIO_JAVA_OPTS)"
-    );
-    assert_eq!(
-        get(
-            "alluxio.master.hostname",
-            &[("ALLUXIO_MASTER_HOSTNAME", "from-env")],
-            &[]
-        ),
+        get("alluxio.master.hostname", &[("ALLUXIO_MASTER_HOSTNAME", "from-env")], &[]),
         "from-env (environment)"
     );
-    let master_opts = [(
-        "ALLUXIO_MASTER_JAVA_OPTS",
-        "-Dalluxio.master.rpc.port=19992",
-    )];
+    let master_opts = [("ALLUXIO_MASTER_JAVA_OPTS", "-Dalluxio.master.rpc.port=19992")];
     assert_eq!(
-        get(
-            "alluxio.master.rpc.port",
-            &master_opts,
-            &["--process", "master"]
-        ),
+        get("alluxio.master.rpc.port", &master_opts, &["--process", "master"]),
         "19992 (ALLUXIO_MASTER_JAVA_OPTS)"
     );
     assert_eq!(
-        get(
-            "alluxio.master.rpc.port",
-            &master_opts,
-            &["--process", "client"]
-        ),
+        get("alluxio.master.rpc.port", &master_opts, &["--process", "client"]),
         "19991 (ALLUXIO_JAVA_OPTS)",
         "the master's options do not apply to clients"
     );
@@ -127,10 +86,7 @@ fn the_fault_tolerance_guide_configuration_loads_with_sources() {
         "19993 (command line)"
     );
     let listed = stdout(&lode(dir.path(), &[], &["conf", "list", "--source"]));
-    assert!(
-        listed.contains("alluxio.zookeeper.enabled=true  # ALLUXIO_JAVA_OPTS"),
-        "{listed}"
-    );
+    assert!(listed.contains("alluxio.zookeeper.enabled=true  # ALLUXIO_JAVA_OPTS"), "{listed}");
 }
 
 /// A bad value is an error naming the key, the value and the file it came from.
@@ -139,11 +95,7 @@ fn a_bad_value_names_key_value_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("alluxio-site.properties");
     std::fs::write(&site, "alluxio.zookeeper.session.timeout=abc\n").unwrap();
-    let output = lode(
-        dir.path(),
-        &[],
-        &["conf", "get", "alluxio.zookeeper.enabled"],
-    );
+    let output = lode(dir.path(), &[], &["conf", "get", "alluxio.zookeeper.enabled"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -160,16 +112,9 @@ fn a_bad_value_names_key_value_and_file() {
 #[test]
 fn an_unknown_key_warns_with_the_nearest_known_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("alluxio-site.properties"),
-        "alluxio.zookeeper.enabeld=true\n",
-    )
-    .unwrap();
-    let output = lode(
-        dir.path(),
-        &[],
-        &["conf", "get", "alluxio.zookeeper.enabled"],
-    );
+    std::fs::write(dir.path().join("alluxio-site.properties"), "alluxio.zookeeper.enabeld=true\n")
+        .unwrap();
+    let output = lode(dir.path(), &[], &["conf", "get", "alluxio.zookeeper.enabled"]);
     assert_eq!(stdout(&output), "false\n");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -184,18 +129,12 @@ fn an_unknown_key_warns_with_the_nearest_known_key() {
 fn command_substitution_in_the_env_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("alluxio-env.sh");
-    std::fs::write(
-        &env_file,
-        "# comment\nexport ALLUXIO_MASTER_HOSTNAME=$(hostname -f)\n",
-    )
-    .unwrap();
+    std::fs::write(&env_file, "# comment\nexport ALLUXIO_MASTER_HOSTNAME=$(hostname -f)\n")
+        .unwrap();
     let output = lode(dir.path(), &[], &["conf", "list"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!("{}:2:", env_file.display())),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{}:2:", env_file.display())), "{stderr}");
     assert!(stderr.contains("never runs it"), "{stderr}");
 }
 

@@ -20,13 +20,7 @@ pub fn registered_backends_report() -> String {
         let schemes: Vec<String> = backend
             .schemes
             .iter()
-            .map(|s| {
-                if s.is_empty() {
-                    "plain path".into()
-                } else {
-                    format!("{s}://")
-                }
-            })
+            .map(|s| if s.is_empty() { "plain path".into() } else { format!("{s}://") })
             .collect();
         out.push_str(&format!(
             "  {:<10} {} — {}\n",

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 fn master() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lode-master"));
-    command
-        .env_clear()
-        .env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
+    command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
     command
 }
 
@@ -51,17 +49,10 @@ fn the_master_starts_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the master exited early"
-    );
+    assert!(child.try_wait().unwrap().is_none(), "the master exited early");
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("master configured"));
 }

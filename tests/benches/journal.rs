@@ -15,10 +15,7 @@ use lode_core::testkit::journal::lease;
 use lode_core::testkit::Ledger;
 
 fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(fallback)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
 }
 
 fn store_in(parent: &std::path::Path) -> (tempfile::TempDir, Arc<dyn JournalStore>) {
@@ -29,9 +26,7 @@ fn store_in(parent: &std::path::Path) -> (tempfile::TempDir, Arc<dyn JournalStor
 
 async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
     Arc::new(
-        Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default)
-            .await
-            .unwrap(),
+        Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default).await.unwrap(),
     )
 }
 
@@ -89,11 +84,7 @@ async fn replay_rate(parent: &std::path::Path, entries: u64, batch: u64) -> f64 
     let standby = open(&store).await;
     let started = Instant::now();
     let applied = standby.catch_up().await.unwrap();
-    assert_eq!(
-        applied,
-        entries - entries % batch + 1,
-        "replayed everything plus the marker"
-    );
+    assert_eq!(applied, entries - entries % batch + 1, "replayed everything plus the marker");
     applied as f64 / started.elapsed().as_secs_f64()
 }
 
@@ -129,33 +120,21 @@ fn main() {
     let default_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
     let parent = std::path::PathBuf::from(env_or("LODE_BENCH_DIR", default_dir.to_string()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!(
-        "journal bench on the local store in {} ({runs} runs each, median)",
-        parent.display()
-    );
-    let raw = median(
-        (0..runs)
-            .map(|_| raw_exclusive_create_micros(&parent))
-            .collect(),
-    );
+    println!("journal bench on the local store in {} ({runs} runs each, median)", parent.display());
+    let raw = median((0..runs).map(|_| raw_exclusive_create_micros(&parent)).collect());
     println!(
         "disk     raw exclusive create: {raw:.0} µs (ceiling with 64 waiting appenders: {:.0} entries/s)",
         64e6 / raw
     );
     for appenders in [1usize, 16, 64] {
-        let samples: Vec<(f64, f64)> = (0..runs)
-            .map(|_| runtime.block_on(commit_rate(&parent, appenders, seconds)))
-            .collect();
+        let samples: Vec<(f64, f64)> =
+            (0..runs).map(|_| runtime.block_on(commit_rate(&parent, appenders, seconds))).collect();
         let rate = median(samples.iter().map(|s| s.0).collect());
         let per_batch = median(samples.iter().map(|s| s.1).collect());
         println!("commit   {appenders:>3} appenders: {rate:>12.0} entries/s  ({per_batch:.1} entries per batch)");
     }
     let entries: u64 = env_or("LODE_BENCH_REPLAY_ENTRIES", 1_000_000);
-    let samples: Vec<f64> = (0..runs)
-        .map(|_| runtime.block_on(replay_rate(&parent, entries, 512)))
-        .collect();
-    println!(
-        "replay   {entries} entries: {:>12.0} entries/s",
-        median(samples)
-    );
+    let samples: Vec<f64> =
+        (0..runs).map(|_| runtime.block_on(replay_rate(&parent, entries, 512))).collect();
+    println!("replay   {entries} entries: {:>12.0} entries/s", median(samples));
 }

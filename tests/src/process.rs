@@ -32,11 +32,7 @@ impl Proc {
                 }
             }
         });
-        Proc {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
+        Proc { child, lines, seen: Vec::new() }
     }
 
     /// Waits up to `limit` for a line starting with `prefix` and returns it. The limit only

@@ -25,9 +25,7 @@ fn looks_like_setting(line: &str) -> bool {
     match assignment.split_once('=') {
         Some((name, _)) => {
             !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
         }
         None => false,
     }
@@ -47,10 +45,7 @@ fn every_file_under_conf_loads_cleanly() {
         } else if name.starts_with("alluxio-env.sh") {
             "alluxio-env.sh"
         } else {
-            panic!(
-                "{} is neither a site properties nor an env file",
-                file.display()
-            );
+            panic!("{} is neither a site properties nor an env file", file.display());
         };
         let text = std::fs::read_to_string(&file).unwrap();
         // Templates keep their settings commented out: load them as shipped and uncommented.
@@ -75,12 +70,7 @@ fn every_file_under_conf_loads_cleanly() {
             };
             let loaded = Config::load(&options)
                 .unwrap_or_else(|e| panic!("{}: {e}\n{variant}", file.display()));
-            assert!(
-                loaded.warnings.is_empty(),
-                "{}: {:?}",
-                file.display(),
-                loaded.warnings
-            );
+            assert!(loaded.warnings.is_empty(), "{}: {:?}", file.display(), loaded.warnings);
         }
     }
 }

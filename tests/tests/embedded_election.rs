@@ -9,10 +9,7 @@ use rustix::process::Signal;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn trials() -> usize {
-    std::env::var("LODE_FAULT_TRIALS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(5)
+    std::env::var("LODE_FAULT_TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(5)
 }
 
 fn member(dir: &std::path::Path, lease: &str) -> Proc {
@@ -28,11 +25,7 @@ fn member(dir: &std::path::Path, lease: &str) -> Proc {
 /// `(kind, term, nanos)` of a helper line.
 fn parse(line: &str) -> (String, u64, u64) {
     let parts: Vec<&str> = line.split_whitespace().collect();
-    (
-        parts[0].to_string(),
-        parts[1].parse().unwrap(),
-        parts[2].parse().unwrap(),
-    )
+    (parts[0].to_string(), parts[1].parse().unwrap(), parts[2].parse().unwrap())
 }
 
 /// Each SIGKILLed leader is replaced by a standby with a higher term.
@@ -48,9 +41,7 @@ fn a_killed_leader_is_replaced() {
         leader.kill();
         let killed_at = std::time::Instant::now();
         // The 30s lease would make a lease-based takeover obvious: only the lock path is fast.
-        let line = standby
-            .wait_for("LEADER", LIMIT)
-            .expect("the standby takes over");
+        let line = standby.wait_for("LEADER", LIMIT).expect("the standby takes over");
         failovers.push(killed_at.elapsed());
         let (_, new_term, _) = parse(&line);
         assert!(new_term > term, "term went from {term} to {new_term}");
@@ -80,9 +71,7 @@ fn a_paused_leader_is_replaced_and_never_overlaps() {
         assert!(new_term > old_term);
         std::thread::sleep(Duration::from_millis(200));
         old.signal(Signal::CONT);
-        let lost = old
-            .wait_for("LOST", LIMIT)
-            .expect("the old leader learns it lost");
+        let lost = old.wait_for("LOST", LIMIT).expect("the old leader learns it lost");
         assert_eq!(parse(&lost).1, old_term);
         old.drain();
         let late: Vec<&String> = old
@@ -94,9 +83,6 @@ fn a_paused_leader_is_replaced_and_never_overlaps() {
             late.is_empty(),
             "trial {trial}: the old leader acted after the new one won: {late:?}"
         );
-        assert!(
-            old.seen.iter().any(|l| l.starts_with("ACT")),
-            "the old leader never acted"
-        );
+        assert!(old.seen.iter().any(|l| l.starts_with("ACT")), "the old leader never acted");
     }
 }

@@ -9,10 +9,7 @@ use lode_tests::process::Proc;
 
 /// Kill trials: `LODE_FAULT_TRIALS` (default 5; the campaign runs 20).
 fn trials() -> usize {
-    std::env::var("LODE_FAULT_TRIALS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(5)
+    std::env::var("LODE_FAULT_TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(5)
 }
 
 /// Every object visible after repeated SIGKILLs of a writer is whole, and cleaning removes
@@ -20,32 +17,22 @@ fn trials() -> usize {
 #[tokio::test]
 async fn a_killed_writer_leaves_only_whole_objects() {
     let dir = tempfile::tempdir().unwrap();
-    let folder = format!(
-        "-Dalluxio.master.journal.folder={}",
-        dir.path().join("journal").display()
-    );
+    let folder =
+        format!("-Dalluxio.master.journal.folder={}", dir.path().join("journal").display());
     let config = Config::from_pairs([lode_core::config::parse_define(&folder).unwrap()]).unwrap();
     let store = lode_core::store::open(&config).unwrap();
     let mut garbage = 0;
     for trial in 0..trials() {
         // Each trial writes under its own key range so kills land at varied points.
-        let mut writer = Proc::spawn(
-            env!("CARGO_BIN_EXE_journal-writer"),
-            std::slice::from_ref(&folder),
-        );
-        writer
-            .wait_for("wrote", Duration::from_secs(60))
-            .expect("writer made progress");
+        let mut writer =
+            Proc::spawn(env!("CARGO_BIN_EXE_journal-writer"), std::slice::from_ref(&folder));
+        writer.wait_for("wrote", Duration::from_secs(60)).expect("writer made progress");
         std::thread::sleep(Duration::from_millis(7 * (trial as u64 % 5) + 3));
         writer.kill();
         let keys = store.list("objects/").await.unwrap();
         assert!(!keys.is_empty());
         for key in &keys {
-            let bytes = store
-                .get(key)
-                .await
-                .unwrap()
-                .expect("listed object is readable");
+            let bytes = store.get(key).await.unwrap().expect("listed object is readable");
             assert!(
                 is_whole_object(&bytes),
                 "trial {trial}: {key} is torn ({} bytes)",
@@ -55,9 +42,6 @@ async fn a_killed_writer_leaves_only_whole_objects() {
         }
         garbage += store.clean_temporary(Duration::ZERO).await.unwrap();
     }
-    assert!(
-        garbage > 0,
-        "no kill landed mid-put, so this test proved nothing"
-    );
+    assert!(garbage > 0, "no kill landed mid-put, so this test proved nothing");
     assert_eq!(store.clean_temporary(Duration::ZERO).await.unwrap(), 0);
 }

@@ -11,12 +11,8 @@ pub fn master_discovery(config: &Config) -> String {
     if config.bool(name::ZOOKEEPER_ENABLED) {
         format!(
             "ZooKeeper {} (leader path {})",
-            config
-                .string(name::ZOOKEEPER_ADDRESS)
-                .unwrap_or("(alluxio.zookeeper.address unset)"),
-            config
-                .string(name::ZOOKEEPER_LEADER_PATH)
-                .unwrap_or_default()
+            config.string(name::ZOOKEEPER_ADDRESS).unwrap_or("(alluxio.zookeeper.address unset)"),
+            config.string(name::ZOOKEEPER_LEADER_PATH).unwrap_or_default()
         )
     } else {
         let addresses = config.list(name::MASTER_RPC_ADDRESSES);

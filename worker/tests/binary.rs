@@ -5,9 +5,7 @@ use std::time::Duration;
 
 fn worker() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lode-worker"));
-    command
-        .env_clear()
-        .env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
+    command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
     command
 }
 
@@ -27,10 +25,7 @@ fn the_worker_registers_exactly_its_backends() {
 /// A bad value stops start-up with an error naming the key and where it came from.
 #[test]
 fn a_bad_port_is_refused() {
-    let output = worker()
-        .arg("-Dalluxio.worker.rpc.port=99999")
-        .output()
-        .unwrap();
+    let output = worker().arg("-Dalluxio.worker.rpc.port=99999").output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -49,17 +44,11 @@ fn the_worker_starts_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the worker exited early"
-    );
+    assert!(child.try_wait().unwrap().is_none(), "the worker exited early");
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("masters=any of m1:19998, m2:19998"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("masters=any of m1:19998, m2:19998"), "{stdout}");
 }

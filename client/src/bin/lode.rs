@@ -83,12 +83,9 @@ fn load(process: ProcessKind, define: Vec<(String, String)>) -> Result<Config, S
 
 fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
-        Command::Conf(ConfCommand::Get {
-            key,
-            source,
-            unit,
-            process,
-        }) => conf::get(&load(process, cli.define)?, &key, source, unit).map(|line| line + "\n"),
+        Command::Conf(ConfCommand::Get { key, source, unit, process }) => {
+            conf::get(&load(process, cli.define)?, &key, source, unit).map(|line| line + "\n")
+        }
         Command::Conf(ConfCommand::List { source, process }) => {
             Ok(conf::list(&load(process, cli.define)?, source))
         }

@@ -173,15 +173,7 @@ const fn key(
     origin: Origin,
     description: &'static str,
 ) -> PropertyKey {
-    PropertyKey {
-        name,
-        value_type,
-        default,
-        scope,
-        env: None,
-        origin,
-        description,
-    }
+    PropertyKey { name, value_type, default, scope, env: None, origin, description }
 }
 
 const fn with_env(mut key: PropertyKey, env: &'static str) -> PropertyKey {
@@ -303,9 +295,7 @@ pub static KEYS: &[PropertyKey] = &[
 
 /// Looks a key up by name.
 pub fn find(name: &str) -> Option<&'static PropertyKey> {
-    KEYS.binary_search_by(|key| key.name.cmp(name))
-        .ok()
-        .map(|index| &KEYS[index])
+    KEYS.binary_search_by(|key| key.name.cmp(name)).ok().map(|index| &KEYS[index])
 }
 
 /// The known key nearest to an unknown name, to suggest in a warning.
@@ -324,12 +314,7 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         for pair in KEYS.windows(2) {
-            assert!(
-                pair[0].name < pair[1].name,
-                "{} / {}",
-                pair[0].name,
-                pair[1].name
-            );
+            assert!(pair[0].name < pair[1].name, "{} / {}", pair[0].name, pair[1].name);
         }
     }
 
@@ -348,10 +333,7 @@ mod tests {
 
     #[test]
     fn nearest_key_suggests_a_fix_for_typos() {
-        assert_eq!(
-            nearest("alluxio.zookeper.enabled"),
-            Some(name::ZOOKEEPER_ENABLED)
-        );
+        assert_eq!(nearest("alluxio.zookeper.enabled"), Some(name::ZOOKEEPER_ENABLED));
         assert_eq!(nearest("completely.unrelated"), None);
     }
 }

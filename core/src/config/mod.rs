@@ -93,11 +93,7 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// Options for this process: its real environment plus the given command-line definitions.
     pub fn from_process(process: Process, command_line: Vec<(String, String)>) -> Self {
-        LoadOptions {
-            process,
-            environment: std::env::vars().collect(),
-            command_line,
-        }
+        LoadOptions { process, environment: std::env::vars().collect(), command_line }
     }
 }
 
@@ -148,15 +144,10 @@ impl Config {
             sources::read_env_file(&conf_dir.join("alluxio-env.sh"), env, &mut warnings)?;
         let mut variables: BTreeMap<String, (String, String)> = BTreeMap::new();
         if let Some(file) = &env_file {
-            figment = figment.merge(sources::env_mapped_pairs(
-                file.path.display().to_string(),
-                &file.variables,
-            ));
+            figment = figment
+                .merge(sources::env_mapped_pairs(file.path.display().to_string(), &file.variables));
             for (name, value) in &file.variables {
-                variables.insert(
-                    name.clone(),
-                    (value.clone(), file.path.display().to_string()),
-                );
+                variables.insert(name.clone(), (value.clone(), file.path.display().to_string()));
             }
         }
         figment = figment.merge(sources::env_mapped_pairs("environment".into(), env));
@@ -171,10 +162,7 @@ impl Config {
                     line: 0,
                     message,
                 })?;
-                figment = figment.merge(sources::Pairs {
-                    name: var.to_string(),
-                    pairs: defs,
-                });
+                figment = figment.merge(sources::Pairs { name: var.to_string(), pairs: defs });
             }
         }
         figment = figment.merge(sources::Pairs {
@@ -185,18 +173,13 @@ impl Config {
         let config = resolve(&figment)?;
         for key in config.entries.keys() {
             if key.starts_with("alluxio.") && find(key).is_none() {
-                let hint = nearest(key)
-                    .map(|near| format!("; did you mean {near}?"))
-                    .unwrap_or_default();
+                let hint =
+                    nearest(key).map(|near| format!("; did you mean {near}?")).unwrap_or_default();
                 let source = &config.entries[key].source;
                 warnings.push(format!("unknown property {key} (from {source}){hint}"));
             }
         }
-        Ok(Loaded {
-            config,
-            warnings,
-            conf_dir,
-        })
+        Ok(Loaded { config, warnings, conf_dir })
     }
 
     /// Builds a configuration from defaults plus the given pairs, as if they came from the
@@ -210,10 +193,7 @@ impl Config {
                 "ALLUXIO_CONF_DIR".to_string(),
                 "/nonexistent/lode-no-conf-dir".to_string(),
             )]),
-            command_line: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
+            command_line: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
         };
         Ok(Config::load(&options)?.config)
     }
@@ -270,10 +250,7 @@ impl Config {
     pub fn require(&self, key: &str, why: &str) -> Result<&str, ConfigError> {
         self.string(key)
             .filter(|text| !text.is_empty())
-            .ok_or_else(|| ConfigError::Missing {
-                key: key.into(),
-                why: why.into(),
-            })
+            .ok_or_else(|| ConfigError::Missing { key: key.into(), why: why.into() })
     }
 
     /// A list property; empty when unset.
@@ -298,10 +275,7 @@ fn conf_dir(options: &LoadOptions) -> PathBuf {
     from_command_line
         .or_else(|| env.get("ALLUXIO_CONF_DIR").cloned())
         .map(PathBuf::from)
-        .or_else(|| {
-            env.get("ALLUXIO_HOME")
-                .map(|home| PathBuf::from(home).join("conf"))
-        })
+        .or_else(|| env.get("ALLUXIO_HOME").map(|home| PathBuf::from(home).join("conf")))
         .unwrap_or_else(|| PathBuf::from("/opt/alluxio/conf"))
 }
 
@@ -318,9 +292,7 @@ pub fn parse_define(text: &str) -> Result<(String, String), String> {
 
 /// Turns the merged figment into typed entries: `${key}` substitution, then parsing.
 fn resolve(figment: &Figment) -> Result<Config, ConfigError> {
-    let data = figment
-        .data()
-        .map_err(|e| ConfigError::Merge(e.to_string()))?;
+    let data = figment.data().map_err(|e| ConfigError::Merge(e.to_string()))?;
     let mut raw: BTreeMap<String, (String, String)> = BTreeMap::new();
     for dict in data.values() {
         for (key, value) in dict {
@@ -350,14 +322,7 @@ fn resolve(figment: &Figment) -> Result<Config, ConfigError> {
             })?),
             None => None,
         };
-        entries.insert(
-            key.clone(),
-            Entry {
-                text,
-                value,
-                source: source.clone(),
-            },
-        );
+        entries.insert(key.clone(), Entry { text, value, source: source.clone() });
     }
     Ok(Config { entries })
 }
@@ -412,20 +377,14 @@ mod tests {
     fn dotted_keys_are_not_nested_by_figment() {
         let config = Config::from_pairs([("alluxio.master.hostname", "m1")]).unwrap();
         assert_eq!(config.string(name::MASTER_HOSTNAME), Some("m1"));
-        assert_eq!(
-            config.get(name::MASTER_HOSTNAME).unwrap().source,
-            "command line"
-        );
+        assert_eq!(config.get(name::MASTER_HOSTNAME).unwrap().source, "command line");
         assert_eq!(config.get(name::MASTER_RPC_PORT).unwrap().source, "default");
     }
 
     #[test]
     fn references_resolve_through_other_keys() {
         let config = Config::from_pairs([("alluxio.home", "/srv/alluxio")]).unwrap();
-        assert_eq!(
-            config.string(name::MASTER_JOURNAL_FOLDER),
-            Some("/srv/alluxio/journal")
-        );
+        assert_eq!(config.string(name::MASTER_JOURNAL_FOLDER), Some("/srv/alluxio/journal"));
     }
 
     #[test]

@@ -17,10 +17,8 @@ use super::ConfigError;
 
 /// Builds the figment dictionary of a provider from string pairs.
 fn dict(pairs: impl IntoIterator<Item = (String, String)>) -> Map<Profile, Dict> {
-    let dict: Dict = pairs
-        .into_iter()
-        .map(|(key, value)| (key, FigmentValue::from(value)))
-        .collect();
+    let dict: Dict =
+        pairs.into_iter().map(|(key, value)| (key, FigmentValue::from(value))).collect();
     Map::from([(Profile::Default, dict)])
 }
 
@@ -46,10 +44,7 @@ impl Provider for Defaults {
 
 /// This host's name as the OS reports it (`uname -n`).
 pub fn this_host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 
 /// Key/value pairs already read from one named source.
@@ -76,12 +71,7 @@ pub fn read_site_properties(path: &Path) -> Result<Option<Pairs>, ConfigError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(ConfigError::Unreadable {
-                path: path.into(),
-                error: e.to_string(),
-            })
-        }
+        Err(e) => return Err(ConfigError::Unreadable { path: path.into(), error: e.to_string() }),
     };
     let mut pairs = Vec::new();
     java_properties::PropertiesIter::new(bytes.as_slice())
@@ -91,10 +81,7 @@ pub fn read_site_properties(path: &Path) -> Result<Option<Pairs>, ConfigError> {
             line: e.line_number().unwrap_or(0),
             message: e.to_string(),
         })?;
-    Ok(Some(Pairs {
-        name: path.display().to_string(),
-        pairs,
-    }))
+    Ok(Some(Pairs { name: path.display().to_string(), pairs }))
 }
 
 /// The shell variables an `alluxio-env.sh` assigns, parsed and never executed.
@@ -117,29 +104,18 @@ pub fn read_env_file(
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(ConfigError::Unreadable {
-                path: path.into(),
-                error: e.to_string(),
-            })
-        }
+        Err(e) => return Err(ConfigError::Unreadable { path: path.into(), error: e.to_string() }),
     };
     let mut variables = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
         let line_number = index + 1;
-        let syntax = |message: String| ConfigError::Syntax {
-            path: path.into(),
-            line: line_number,
-            message,
-        };
+        let syntax =
+            |message: String| ConfigError::Syntax { path: path.into(), line: line_number, message };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let assignment = line
-            .strip_prefix("export ")
-            .map(str::trim_start)
-            .unwrap_or(line);
+        let assignment = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
         let Some((name, raw_value)) = assignment.split_once('=') else {
             warnings.push(format!(
                 "{}:{line_number}: skipped `{line}`: Lode reads only NAME=value lines from this file",
@@ -171,10 +147,7 @@ pub fn read_env_file(
             .ok_or_else(|| syntax(format!("{name} has an unterminated quote")))?;
         variables.insert(name.to_string(), words.join(" "));
     }
-    Ok(Some(EnvFile {
-        path: path.into(),
-        variables,
-    }))
+    Ok(Some(EnvFile { path: path.into(), variables }))
 }
 
 /// Replaces `$NAME` and `${NAME}` with `lookup(NAME)`, or nothing when unset (as a shell does).

@@ -51,10 +51,9 @@ impl ValueType {
                 "false" => Ok(Value::Bool(false)),
                 _ => Err("expected true or false".into()),
             },
-            ValueType::Int => text
-                .parse::<i64>()
-                .map(Value::Int)
-                .map_err(|_| "expected a whole number".into()),
+            ValueType::Int => {
+                text.parse::<i64>().map(Value::Int).map_err(|_| "expected a whole number".into())
+            }
             ValueType::Port => text
                 .parse::<u16>()
                 .map(|port| Value::Int(port.into()))
@@ -118,9 +117,7 @@ impl fmt::Display for Value {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const HINT: &str = "expected a duration such as 500ms, 60s, 10min, 1h or 1day";
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| HINT.to_string())?;
     let unit = unit.trim().to_ascii_lowercase();
@@ -143,9 +140,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn parse_size(text: &str) -> Result<u64, String> {
     const HINT: &str = "expected a size such as 4096, 64MB, 1.5GB or 2TB";
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().map_err(|_| HINT.to_string())?;
     let exponent = match unit.trim().to_ascii_lowercase().as_str() {
@@ -217,15 +212,7 @@ mod tests {
         assert_eq!(ms("2hr"), Ok(7_200_000));
         assert_eq!(ms("1d"), Ok(86_400_000));
         assert_eq!(ms("1day"), Ok(86_400_000));
-        for bad in [
-            "abc",
-            "",
-            "s",
-            "1.5s",
-            "-1s",
-            "10 parsecs",
-            "99999999999999999999d",
-        ] {
+        for bad in ["abc", "", "s", "1.5s", "-1s", "10 parsecs", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad} parsed");
         }
     }

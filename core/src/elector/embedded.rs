@@ -66,10 +66,7 @@ struct LeaseRecord {
 
 impl LeaseRecord {
     fn encode(&self) -> String {
-        format!(
-            "{}\n{}\n{}\n",
-            self.member.id, self.member.address, self.heartbeat
-        )
+        format!("{}\n{}\n{}\n", self.member.id, self.member.address, self.heartbeat)
     }
 
     fn decode(text: &str) -> Option<LeaseRecord> {
@@ -77,10 +74,7 @@ impl LeaseRecord {
         let id = lines.next()?.to_string();
         let address = lines.next()?.to_string();
         let heartbeat = lines.next()?.parse().ok()?;
-        Some(LeaseRecord {
-            member: Member { id, address },
-            heartbeat,
-        })
+        Some(LeaseRecord { member: Member { id, address }, heartbeat })
     }
 }
 
@@ -128,11 +122,7 @@ struct Directory {
 
 /// What a campaign round found.
 enum Round {
-    Won {
-        term: u64,
-        lock: File,
-        heartbeat: u64,
-    },
+    Won { term: u64, lock: File, heartbeat: u64 },
     Wait,
 }
 
@@ -171,9 +161,7 @@ impl Directory {
     }
 
     fn write_lease(&self, term: u64, record: &LeaseRecord) -> std::io::Result<()> {
-        let temp = self
-            .dir
-            .join(format!(".term-{term:020}.lease.{}", uuid::Uuid::new_v4()));
+        let temp = self.dir.join(format!(".term-{term:020}.lease.{}", uuid::Uuid::new_v4()));
         fs::write(&temp, record.encode())?;
         fs::rename(&temp, self.lease_path(term))
     }
@@ -223,24 +211,14 @@ impl Directory {
             return Ok(Round::Wait);
         }
         let heartbeat = monotonic_nanos();
-        self.write_lease(
-            next,
-            &LeaseRecord {
-                member: me.clone(),
-                heartbeat,
-            },
-        )?;
+        self.write_lease(next, &LeaseRecord { member: me.clone(), heartbeat })?;
         if current > 0 && self.read_lease(current)?.map(|r| r.heartbeat) != seen {
             // The old leader renewed after we looked: it is alive. Withdraw our lease; a
             // failed cleanup just leaves a term nobody holds, which the next round passes.
             let _ = fs::remove_file(self.lease_path(next));
             return Ok(Round::Wait);
         }
-        Ok(Round::Won {
-            term: next,
-            lock,
-            heartbeat,
-        })
+        Ok(Round::Won { term: next, lock, heartbeat })
     }
 
     /// One renewal; `Ok(false)` means leadership is lost.
@@ -255,13 +233,7 @@ impl Directory {
         if heartbeat >= keeper.valid_until() {
             return Ok(false);
         }
-        self.write_lease(
-            term,
-            &LeaseRecord {
-                member: me.clone(),
-                heartbeat,
-            },
-        )?;
+        self.write_lease(term, &LeaseRecord { member: me.clone(), heartbeat })?;
         if self.highest_term()? > term {
             return Ok(false);
         }
@@ -351,15 +323,9 @@ impl LeaderElector for EmbeddedElector {
         fs::create_dir_all(&self.dir).map_err(|e| self.unavailable("creating the directory", e))?;
         loop {
             let candidate = me.clone();
-            let round = self
-                .run_blocking("campaigning", move |dir| dir.campaign_round(&candidate))
-                .await?;
-            if let Round::Won {
-                term,
-                lock,
-                heartbeat,
-            } = round
-            {
+            let round =
+                self.run_blocking("campaigning", move |dir| dir.campaign_round(&candidate)).await?;
+            if let Round::Won { term, lock, heartbeat } = round {
                 let (leadership, keeper) = Leadership::new(term, heartbeat + self.validity());
                 *self.held.lock() = Some((term, lock));
                 self.start_renewal(term, me.clone(), keeper);
@@ -374,8 +340,7 @@ impl LeaderElector for EmbeddedElector {
         if !self.dir.exists() {
             return Ok(None);
         }
-        self.run_blocking("looking up the leader", |dir| dir.leader())
-            .await
+        self.run_blocking("looking up the leader", |dir| dir.leader()).await
     }
 
     fn watch_leader(&self) -> watch::Receiver<Option<Member>> {

@@ -83,17 +83,8 @@ impl Leadership {
     /// keeper the backend uses to renew it.
     pub fn new(term: u64, valid_until: u64) -> (Leadership, LeaseKeeper) {
         let (state, _) = watch::channel(LeaderState::Leading);
-        let lease = Arc::new(Lease {
-            valid_until: AtomicU64::new(valid_until),
-            state,
-        });
-        (
-            Leadership {
-                term,
-                lease: lease.clone(),
-            },
-            LeaseKeeper { lease },
-        )
+        let lease = Arc::new(Lease { valid_until: AtomicU64::new(valid_until), state });
+        (Leadership { term, lease: lease.clone() }, LeaseKeeper { lease })
     }
 
     /// The term: unique per leadership, increasing with each new leader.
@@ -115,10 +106,7 @@ impl Leadership {
 
     /// Marks this leadership lost for good (after resigning it).
     pub fn mark_lost(&self) {
-        LeaseKeeper {
-            lease: self.lease.clone(),
-        }
-        .lose();
+        LeaseKeeper { lease: self.lease.clone() }.lose();
     }
 
     /// Resolves when leadership is lost.
@@ -131,9 +119,7 @@ impl Leadership {
 impl LeaseKeeper {
     /// Extends the lease to `valid_until` ([`monotonic_nanos`]).
     pub fn renew(&self, valid_until: u64) {
-        self.lease
-            .valid_until
-            .fetch_max(valid_until, Ordering::AcqRel);
+        self.lease.valid_until.fetch_max(valid_until, Ordering::AcqRel);
     }
 
     /// The current end of the lease.
@@ -185,9 +171,7 @@ inventory::collect!(LeaderElectorBackend);
 
 /// Every elector linked into this binary, sorted by name.
 pub fn registered() -> Vec<&'static LeaderElectorBackend> {
-    let mut all: Vec<_> = inventory::iter::<LeaderElectorBackend>
-        .into_iter()
-        .collect();
+    let mut all: Vec<_> = inventory::iter::<LeaderElectorBackend>.into_iter().collect();
     all.sort_by_key(|backend| backend.name);
     all
 }
@@ -198,20 +182,15 @@ pub fn selected_name(config: &Config) -> String {
     if config.bool(name::ZOOKEEPER_ENABLED) {
         "zookeeper".into()
     } else {
-        config
-            .string(name::MASTER_ELECTION_TYPE)
-            .unwrap_or("embedded")
-            .to_ascii_lowercase()
+        config.string(name::MASTER_ELECTION_TYPE).unwrap_or("embedded").to_ascii_lowercase()
     }
 }
 
 /// Opens the elector the configuration selects.
 pub fn open(config: &Config) -> Result<Arc<dyn LeaderElector>, ElectorError> {
     let wanted = selected_name(config);
-    let backend = registered()
-        .into_iter()
-        .find(|backend| backend.name == wanted)
-        .ok_or_else(|| {
+    let backend =
+        registered().into_iter().find(|backend| backend.name == wanted).ok_or_else(|| {
             let names: Vec<&str> = registered().iter().map(|b| b.name).collect();
             ElectorError::Config {
                 message: format!(

@@ -91,12 +91,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(key: &'a str, bytes: &'a [u8], base: usize) -> Self {
-        Reader {
-            key,
-            bytes,
-            at: 0,
-            base,
-        }
+        Reader { key, bytes, at: 0, base }
     }
 
     fn fail<T>(&self, offset: usize, reason: impl fmt::Display) -> Result<T, Corrupt> {
@@ -108,10 +103,7 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], Corrupt> {
-        let end = self
-            .at
-            .checked_add(len)
-            .filter(|end| *end <= self.bytes.len());
+        let end = self.at.checked_add(len).filter(|end| *end <= self.bytes.len());
         match end {
             Some(end) => {
                 let slice = &self.bytes[self.at..end];
@@ -120,10 +112,7 @@ impl<'a> Reader<'a> {
             }
             None => self.fail(
                 self.at,
-                format!(
-                    "{what} needs {len} bytes, {} remain",
-                    self.bytes.len() - self.at
-                ),
+                format!("{what} needs {len} bytes, {} remain", self.bytes.len() - self.at),
             ),
         }
     }
@@ -160,10 +149,7 @@ fn verify_checksum<'a>(key: &str, bytes: &'a [u8], min_body: usize) -> Result<&'
         return Err(Corrupt {
             key: key.into(),
             offset: bytes.len(),
-            reason: format!(
-                "object has {} bytes, fewer than the smallest valid one",
-                bytes.len()
-            ),
+            reason: format!("object has {} bytes, fewer than the smallest valid one", bytes.len()),
         });
     }
     let (body, trailer) = bytes.split_at(bytes.len() - 4);
@@ -226,10 +212,7 @@ pub fn encode_batch<P: Codec>(batch: &Batch<P>) -> Vec<u8> {
                 out.push(TAG_OP);
                 payload.encode(&mut out);
             }
-            Entry::Op {
-                id: Some(id),
-                payload,
-            } => {
+            Entry::Op { id: Some(id), payload } => {
                 out.push(TAG_OP_WITH_ID);
                 out.extend_from_slice(&id.client.to_le_bytes());
                 out.extend_from_slice(&id.call.to_le_bytes());
@@ -260,22 +243,15 @@ pub fn decode_batch<P: Codec>(
     let term = reader.u64("term")?;
     let slot = reader.u64("slot")?;
     if slot != expected_slot {
-        return reader.fail(
-            16,
-            format!("header says slot {slot}, but the object is slot {expected_slot}"),
-        );
+        return reader
+            .fail(16, format!("header says slot {slot}, but the object is slot {expected_slot}"));
     }
     let first_seq = reader.u64("first sequence number")?;
     let count = reader.u32("entry count")? as usize;
     // Each entry takes at least 5 bytes, which bounds the allocation by the object's size.
     if count > reader.remaining() / 5 {
-        return reader.fail(
-            32,
-            format!(
-                "entry count {count} cannot fit in {} bytes",
-                reader.remaining()
-            ),
-        );
+        return reader
+            .fail(32, format!("entry count {count} cannot fit in {} bytes", reader.remaining()));
     }
     let mut entries = Vec::with_capacity(count);
     for index in 0..count {
@@ -287,18 +263,10 @@ pub fn decode_batch<P: Codec>(
     if reader.remaining() != 0 {
         return reader.fail(
             reader.at,
-            format!(
-                "{} unexpected bytes after the last entry",
-                reader.remaining()
-            ),
+            format!("{} unexpected bytes after the last entry", reader.remaining()),
         );
     }
-    Ok(Batch {
-        term,
-        slot,
-        first_seq,
-        entries,
-    })
+    Ok(Batch { term, slot, first_seq, entries })
 }
 
 /// Decodes one entry's bytes (after its length).
@@ -397,10 +365,8 @@ pub fn decode_checkpoint(
     }
     let slot = reader.u64("slot")?;
     if slot != expected_slot {
-        return reader.fail(
-            8,
-            format!("header says slot {slot}, but the object is {expected_slot}"),
-        );
+        return reader
+            .fail(8, format!("header says slot {slot}, but the object is {expected_slot}"));
     }
     let next_seq = reader.u64("next sequence number")?;
     let term = reader.u64("term")?;
@@ -422,13 +388,7 @@ pub fn decode_checkpoint(
     if reader.remaining() != 0 {
         return reader.fail(reader.at, "unexpected bytes after the dedup table");
     }
-    Ok(CheckpointImage {
-        slot,
-        next_seq,
-        term,
-        state,
-        dedup,
-    })
+    Ok(CheckpointImage { slot, next_seq, term, state, dedup })
 }
 
 /// Plain byte payloads, for tests and tools.
@@ -449,9 +409,8 @@ impl Codec for u64 {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let array: [u8; 8] = bytes
-            .try_into()
-            .map_err(|_| format!("expected 8 bytes, got {}", bytes.len()))?;
+        let array: [u8; 8] =
+            bytes.try_into().map_err(|_| format!("expected 8 bytes, got {}", bytes.len()))?;
         Ok(u64::from_le_bytes(array))
     }
 }
@@ -466,18 +425,9 @@ mod tests {
             slot: 9,
             first_seq: 100,
             entries: vec![
-                Entry::Leader {
-                    term: 3,
-                    member: "m1:19998".into(),
-                },
-                Entry::Op {
-                    id: None,
-                    payload: 7,
-                },
-                Entry::Op {
-                    id: Some(OpId { client: 1, call: 2 }),
-                    payload: 8,
-                },
+                Entry::Leader { term: 3, member: "m1:19998".into() },
+                Entry::Op { id: None, payload: 7 },
+                Entry::Op { id: Some(OpId { client: 1, call: 2 }), payload: 8 },
             ],
         }
     }

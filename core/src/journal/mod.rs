@@ -42,8 +42,7 @@ pub fn checkpoint_key(slot: u64) -> String {
 }
 
 fn slot_of(key: &str, prefix: &str) -> Option<u64> {
-    key.strip_prefix(prefix)
-        .and_then(|digits| digits.parse().ok())
+    key.strip_prefix(prefix).and_then(|digits| digits.parse().ok())
 }
 
 /// What went wrong in the journal; every variant names the object or slot involved.
@@ -183,16 +182,8 @@ impl<S: StateMachine> Journal<S> {
         initial: impl FnOnce() -> S,
     ) -> Result<Journal<S>, JournalError> {
         let cluster_id = ensure_format(store.as_ref()).await?;
-        let replica = Arc::new(RwLock::new(Replica::new(
-            initial(),
-            settings.dedup_capacity,
-        )));
-        let journal = Journal {
-            store,
-            settings,
-            replica,
-            cluster_id,
-        };
+        let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
+        let journal = Journal { store, settings, replica, cluster_id };
         journal.load_newest_checkpoint_if_ahead().await?;
         Ok(journal)
     }
@@ -248,14 +239,8 @@ impl<S: StateMachine> Journal<S> {
             return Ok(false); // Deleted under us by truncation; a newer one exists.
         };
         let image = format::decode_checkpoint(&key, &bytes, newest)?;
-        let replica =
-            Replica::from_image(&image, self.settings.dedup_capacity).map_err(|reason| {
-                Corrupt {
-                    key: key.clone(),
-                    offset: 0,
-                    reason,
-                }
-            })?;
+        let replica = Replica::from_image(&image, self.settings.dedup_capacity)
+            .map_err(|reason| Corrupt { key: key.clone(), offset: 0, reason })?;
         *self.replica.write() = replica;
         tracing::info!(checkpoint = %key, "loaded checkpoint");
         Ok(true)
@@ -406,11 +391,7 @@ impl<S: StateMachine> Journal<S> {
         } else {
             self.store.get(&log_key(slot - 1)).await?.is_some()
         };
-        Ok(if live {
-            Append::Landed
-        } else {
-            Append::TruncatedAway
-        })
+        Ok(if live { Append::Landed } else { Append::TruncatedAway })
     }
 
     /// Becomes the writer for `leadership`: finishes the tail, lands a `Leader` marker at the
@@ -434,15 +415,9 @@ impl<S: StateMachine> Journal<S> {
                 term: leadership.term(),
                 slot: position.slot,
                 first_seq: position.seq,
-                entries: vec![Entry::Leader {
-                    term: leadership.term(),
-                    member: member.into(),
-                }],
+                entries: vec![Entry::Leader { term: leadership.term(), member: member.into() }],
             };
-            match self
-                .append(position.slot, format::encode_batch(&marker))
-                .await?
-            {
+            match self.append(position.slot, format::encode_batch(&marker)).await? {
                 Append::Landed => {
                     self.apply(&marker)?;
                     tracing::info!(
@@ -473,10 +448,7 @@ async fn ensure_format(store: &dyn JournalStore) -> Result<String, JournalError>
         format::FORMAT_VERSION,
         uuid::Uuid::new_v4()
     );
-    match store
-        .put_if_absent(FORMAT_KEY, ours.clone().into_bytes())
-        .await
-    {
+    match store.put_if_absent(FORMAT_KEY, ours.clone().into_bytes()).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
         Err(e) if e.kind() == ErrorKind::Ambiguous => {}
         Err(e) => return Err(e.into()),
@@ -489,8 +461,7 @@ async fn ensure_format(store: &dyn JournalStore) -> Result<String, JournalError>
     })?;
     let text = String::from_utf8_lossy(&bytes);
     let field = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_string()))
+        text.lines().find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_string()))
     };
     let version = field("version:");
     if !text.starts_with("lode-journal\n") || version.is_none() {

@@ -48,11 +48,7 @@ pub struct DedupTable<R> {
 impl<R: Clone> DedupTable<R> {
     /// An empty table holding at most `capacity` replies.
     pub fn new(capacity: usize) -> Self {
-        DedupTable {
-            capacity: capacity.max(1),
-            replies: HashMap::new(),
-            order: VecDeque::new(),
-        }
+        DedupTable { capacity: capacity.max(1), replies: HashMap::new(), order: VecDeque::new() }
     }
 
     /// The first answer to `id`, if it is remembered.
@@ -222,11 +218,7 @@ impl<S: StateMachine> Replica<S> {
         Ok(Replica {
             state,
             dedup,
-            position: Position {
-                slot: image.slot,
-                seq: image.next_seq,
-                term: image.term,
-            },
+            position: Position { slot: image.slot, seq: image.next_seq, term: image.term },
             leader: None,
             applied_since_checkpoint: 0,
         })

@@ -40,17 +40,9 @@ impl<S: StateMachine> JournalWriter<S> {
     pub(crate) fn start(journal: Arc<Journal<S>>, leadership: Leadership) -> Self {
         let (requests, receiver) = mpsc::channel(65_536);
         let (deposed_sender, deposed) = watch::channel(None);
-        let task = CommitLoop {
-            journal,
-            leadership: leadership.clone(),
-            deposed: deposed_sender,
-        };
+        let task = CommitLoop { journal, leadership: leadership.clone(), deposed: deposed_sender };
         tokio::spawn(task.run(receiver));
-        JournalWriter {
-            requests,
-            deposed,
-            leadership,
-        }
+        JournalWriter { requests, deposed, leadership }
     }
 
     /// Journals `op` and returns its reply once durable. With an `id`, a call that was already
@@ -60,18 +52,12 @@ impl<S: StateMachine> JournalWriter<S> {
             return Err(error);
         }
         let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request { id, op, reply })
-            .await
-            .map_err(|_| self.stopped_error())?;
+        self.requests.send(Request { id, op, reply }).await.map_err(|_| self.stopped_error())?;
         answer.await.map_err(|_| self.stopped_error())?
     }
 
     fn stopped_error(&self) -> JournalError {
-        self.deposed
-            .borrow()
-            .clone()
-            .unwrap_or(JournalError::Closed)
+        self.deposed.borrow().clone().unwrap_or(JournalError::Closed)
     }
 
     /// The leadership this writer writes under.
@@ -107,12 +93,7 @@ struct Pending<S: StateMachine> {
 
 impl<S: StateMachine> Pending<S> {
     fn new() -> Self {
-        Pending {
-            entries: Vec::new(),
-            waiters: Vec::new(),
-            by_id: HashMap::new(),
-            bytes: 0,
-        }
+        Pending { entries: Vec::new(), waiters: Vec::new(), by_id: HashMap::new(), bytes: 0 }
     }
 
     fn add(&mut self, journal: &Journal<S>, request: Request<S>) {
@@ -130,10 +111,7 @@ impl<S: StateMachine> Pending<S> {
         let mut size = Vec::new();
         request.op.encode(&mut size);
         self.bytes += size.len() + 25;
-        self.entries.push(Entry::Op {
-            id: request.id,
-            payload: request.op,
-        });
+        self.entries.push(Entry::Op { id: request.id, payload: request.op });
         self.waiters.push(vec![request.reply]);
     }
 }
@@ -183,9 +161,7 @@ impl<S: StateMachine> CommitLoop<S> {
 
     /// Writes one batch and answers its callers. An error means this writer must stop.
     async fn commit(&self, pending: Pending<S>) -> Result<(), JournalError> {
-        let Pending {
-            entries, waiters, ..
-        } = pending;
+        let Pending { entries, waiters, .. } = pending;
         let position = self.journal.position();
         let deposed = |reason: &str| JournalError::Deposed {
             slot: position.slot,

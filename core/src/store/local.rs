@@ -46,9 +46,7 @@ inventory::submit! {
 impl LocalStore {
     /// A store rooted at `root`; the directory is created on first write.
     pub fn new(root: impl Into<PathBuf>) -> LocalStore {
-        LocalStore {
-            root: Arc::new(root.into()),
-        }
+        LocalStore { root: Arc::new(root.into()) }
     }
 
     /// The directory this store writes to.
@@ -74,25 +72,21 @@ impl LocalStore {
     ) -> Result<T, StoreError> {
         validate_key(self, key)?;
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || work(&root))
-            .await
-            .map_err(|e| StoreError::Unavailable {
+        tokio::task::spawn_blocking(move || work(&root)).await.map_err(|e| {
+            StoreError::Unavailable {
                 operation,
                 key: key.into(),
                 store: self.location(),
                 message: format!("I/O task failed: {e}"),
-            })?
+            }
+        })?
     }
 
     fn put_blocking(&self, root: &Path, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let target = root.join(key);
         let parent = target.parent().unwrap_or(root);
         let temp_dir = root.join(TEMP_DIR);
-        let temp = temp_dir.join(format!(
-            "{}.{}",
-            key.replace('/', "_"),
-            uuid::Uuid::new_v4()
-        ));
+        let temp = temp_dir.join(format!("{}.{}", key.replace('/', "_"), uuid::Uuid::new_v4()));
         let fail = |e| self.unavailable("put", key, e);
 
         let write_temp = || -> std::io::Result<()> {
@@ -121,10 +115,7 @@ impl LocalStore {
         match linked {
             Ok(()) => {}
             Err(e) if e.kind() == IoKind::AlreadyExists => {
-                return Err(StoreError::AlreadyExists {
-                    key: key.into(),
-                    store: self.location(),
-                })
+                return Err(StoreError::AlreadyExists { key: key.into(), store: self.location() })
             }
             Err(e) => return Err(fail(e)),
         }
@@ -167,21 +158,16 @@ impl JournalStore for LocalStore {
         }
         let this = self.clone();
         let owned_key = key.to_string();
-        self.blocking("put", key, move |root| {
-            this.put_blocking(root, &owned_key, &bytes)
-        })
-        .await
+        self.blocking("put", key, move |root| this.put_blocking(root, &owned_key, &bytes)).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let this = self.clone();
         let owned_key = key.to_string();
-        self.blocking("get", key, move |root| {
-            match fs::read(root.join(&owned_key)) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == IoKind::NotFound => Ok(None),
-                Err(e) => Err(this.unavailable("get", &owned_key, e)),
-            }
+        self.blocking("get", key, move |root| match fs::read(root.join(&owned_key)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+            Err(e) => Err(this.unavailable("get", &owned_key, e)),
         })
         .await
     }
@@ -209,11 +195,7 @@ impl JournalStore for LocalStore {
                 let entry = entry.map_err(|e| this.unavailable("list", &folder, e))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with(&name_prefix) && name != TEMP_DIR {
-                    keys.push(if folder.is_empty() {
-                        name
-                    } else {
-                        format!("{folder}/{name}")
-                    });
+                    keys.push(if folder.is_empty() { name } else { format!("{folder}/{name}") });
                 }
             }
             keys.sort();

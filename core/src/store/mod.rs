@@ -138,25 +138,16 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
 /// Checks a journal key: non-empty, relative, no empty / `.` / `..` components, and only
 /// ASCII letters, digits, `.`, `_`, `-` and `/`.
 pub fn validate_key(store: &dyn JournalStore, key: &str) -> Result<(), StoreError> {
-    let invalid = |message: String| StoreError::Invalid {
-        store: store.location(),
-        message,
-    };
+    let invalid = |message: String| StoreError::Invalid { store: store.location(), message };
     if key.is_empty() || key.len() > 512 {
-        return Err(invalid(format!(
-            "key `{key}` must have 1 to 512 characters"
-        )));
+        return Err(invalid(format!("key `{key}` must have 1 to 512 characters")));
     }
-    if let Some(bad) = key
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
+    if let Some(bad) =
+        key.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
     {
         return Err(invalid(format!("key `{key}` contains `{bad}`")));
     }
-    if key
-        .split('/')
-        .any(|part| part.is_empty() || part == "." || part == "..")
-    {
+    if key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
         return Err(invalid(format!(
             "key `{key}` must be relative with no empty, `.` or `..` components"
         )));
@@ -180,10 +171,7 @@ impl JournalLocation {
             Some((scheme, _)) => scheme.to_ascii_lowercase(),
             None => String::new(),
         };
-        JournalLocation {
-            scheme,
-            uri: uri.to_string(),
-        }
+        JournalLocation { scheme, uri: uri.to_string() }
     }
 }
 
@@ -215,16 +203,12 @@ pub fn registered() -> Vec<&'static JournalStoreBackend> {
 pub fn open(config: &Config) -> Result<Arc<dyn JournalStore>, StoreError> {
     let folder = config
         .require(name::MASTER_JOURNAL_FOLDER, "masters need a journal")
-        .map_err(|e| StoreError::Config {
-            message: e.to_string(),
-        })?;
+        .map_err(|e| StoreError::Config { message: e.to_string() })?;
     let location = JournalLocation::parse(folder);
     let backend = registered()
         .into_iter()
         .find(|backend| backend.schemes.contains(&location.scheme.as_str()))
-        .ok_or_else(|| StoreError::Config {
-            message: unknown_scheme_message(&location),
-        })?;
+        .ok_or_else(|| StoreError::Config { message: unknown_scheme_message(&location) })?;
     let store = (backend.open)(&location, config)?;
     if !store.capabilities().exclusive_create {
         return Err(StoreError::Config {

@@ -32,10 +32,7 @@ pub struct FaultyStore {
 impl FaultyStore {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn JournalStore>) -> Arc<FaultyStore> {
-        Arc::new(FaultyStore {
-            inner,
-            faults: Mutex::new(VecDeque::new()),
-        })
+        Arc::new(FaultyStore { inner, faults: Mutex::new(VecDeque::new()) })
     }
 
     /// Queues a fault for a coming put.

@@ -31,10 +31,8 @@ pub async fn leader(
     term: u64,
 ) -> (Arc<Journal<Ledger>>, JournalWriter<Ledger>) {
     let journal = open(store).await;
-    let writer = journal
-        .take_over(lease(term).0, &format!("leader-{term}"))
-        .await
-        .expect("taking over");
+    let writer =
+        journal.take_over(lease(term).0, &format!("leader-{term}")).await.expect("taking over");
     (journal, writer)
 }
 
@@ -45,13 +43,7 @@ pub async fn replay(store: &Arc<dyn JournalStore>) -> (Vec<u64>, Vec<u64>) {
     let values = journal.replica().read().state().values.clone();
     // Leader markers are not in the state; read them from the log that is left.
     let mut terms = Vec::new();
-    let mut slot = journal
-        .checkpoints()
-        .await
-        .unwrap()
-        .last()
-        .copied()
-        .unwrap_or(0);
+    let mut slot = journal.checkpoints().await.unwrap().last().copied().unwrap_or(0);
     while let Some(bytes) = store.get(&log_key(slot)).await.unwrap() {
         let batch =
             crate::journal::format::decode_batch::<u64>(&log_key(slot), &bytes, slot).unwrap();
@@ -81,10 +73,7 @@ pub async fn a_deposed_writer_never_acknowledges(fixture: Fixture) {
     new.submit(None, 100).await.unwrap();
     let late = old.submit(None, 999).await;
     assert!(is_deposed(&late), "old writer answered {late:?}");
-    assert!(
-        is_deposed(&old.submit(None, 998).await),
-        "deposition must stick"
-    );
+    assert!(is_deposed(&old.submit(None, 998).await), "deposition must stick");
     new.submit(None, 101).await.unwrap();
     let (values, terms) = replay(&store).await;
     assert_eq!(values, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, 101]);
@@ -110,9 +99,7 @@ pub async fn racing_leaders_never_share_a_slot(fixture: Fixture) {
                 term += 1;
                 let term = term;
                 tokio::spawn(async move {
-                    let writer = journal
-                        .take_over(lease(term).0, &format!("racer-{term}"))
-                        .await;
+                    let writer = journal.take_over(lease(term).0, &format!("racer-{term}")).await;
                     (journal, writer.expect("takeover"))
                 })
             })
@@ -146,11 +133,7 @@ pub async fn racing_leaders_never_share_a_slot(fixture: Fixture) {
     let (values, terms) = replay(&store).await;
     assert_eq!(values, acknowledged);
     let distinct: BTreeSet<u64> = terms.iter().copied().collect();
-    assert_eq!(
-        (terms.len(), distinct.len()),
-        (80, 80),
-        "every racer's marker lands exactly once"
-    );
+    assert_eq!((terms.len(), distinct.len()), (80, 80), "every racer's marker lands exactly once");
 }
 
 /// A standby tailing while 16 clients write sees exactly the acknowledged entries, each once,
@@ -189,16 +172,9 @@ pub async fn a_tailer_sees_exactly_the_committed_sequence(fixture: Fixture) {
     tailing.await.unwrap();
     tailer.catch_up().await.unwrap();
     let seen = tailer.replica().read().state().values.clone();
-    assert_eq!(
-        seen.len(),
-        acks.len(),
-        "entries applied more or less than once"
-    );
+    assert_eq!(seen.len(), acks.len(), "entries applied more or less than once");
     for (value, index) in &acks {
-        assert_eq!(
-            seen[*index as usize], *value,
-            "reply named the wrong position"
-        );
+        assert_eq!(seen[*index as usize], *value, "reply named the wrong position");
     }
 }
 
@@ -216,25 +192,13 @@ async fn faulty_leader(fixture: Fixture) -> FaultyLeader {
     let store: Arc<dyn JournalStore> = faulty.clone();
     let (journal, writer) = leader(&store, 1).await;
     writer.submit(None, 1).await.unwrap();
-    FaultyLeader {
-        faulty,
-        store,
-        writer,
-        journal,
-        _fixture: fixture,
-    }
+    FaultyLeader { faulty, store, writer, journal, _fixture: fixture }
 }
 
 /// A put whose answer was lost after it landed is recognised by reading back: acknowledged,
 /// and present exactly once.
 pub async fn an_ambiguous_put_that_landed_is_acknowledged_once(fixture: Fixture) {
-    let FaultyLeader {
-        faulty,
-        store,
-        writer,
-        _fixture,
-        ..
-    } = faulty_leader(fixture).await;
+    let FaultyLeader { faulty, store, writer, _fixture, .. } = faulty_leader(fixture).await;
     faulty.inject(Fault::LandThenAmbiguous);
     assert_eq!(writer.submit(None, 2).await.unwrap(), 1);
     assert_eq!(writer.submit(None, 3).await.unwrap(), 2);
@@ -243,13 +207,7 @@ pub async fn an_ambiguous_put_that_landed_is_acknowledged_once(fixture: Fixture)
 
 /// A put that failed ambiguously without landing is put again: acknowledged once.
 pub async fn an_ambiguous_put_that_did_not_land_is_retried(fixture: Fixture) {
-    let FaultyLeader {
-        faulty,
-        store,
-        writer,
-        _fixture,
-        ..
-    } = faulty_leader(fixture).await;
+    let FaultyLeader { faulty, store, writer, _fixture, .. } = faulty_leader(fixture).await;
     faulty.inject(Fault::DropThenAmbiguous);
     faulty.inject(Fault::DropThenAmbiguous);
     assert_eq!(writer.submit(None, 2).await.unwrap(), 1);
@@ -259,22 +217,13 @@ pub async fn an_ambiguous_put_that_did_not_land_is_retried(fixture: Fixture) {
 /// A put that failed ambiguously while another leader took the slot deposes the writer,
 /// which acknowledges nothing.
 pub async fn an_ambiguous_put_that_lost_the_slot_deposes(fixture: Fixture) {
-    let FaultyLeader {
-        faulty,
-        store,
-        writer,
-        journal,
-        _fixture,
-    } = faulty_leader(fixture).await;
+    let FaultyLeader { faulty, store, writer, journal, _fixture } = faulty_leader(fixture).await;
     let position = journal.position();
     let rival = Batch::<u64> {
         term: 99,
         slot: position.slot,
         first_seq: position.seq,
-        entries: vec![Entry::Leader {
-            term: 99,
-            member: "rival".into(),
-        }],
+        entries: vec![Entry::Leader { term: 99, member: "rival".into() }],
     };
     faulty.inject(Fault::OtherWriterThenAmbiguous(encode_batch(&rival)));
     assert!(is_deposed(&writer.submit(None, 2).await));
@@ -301,10 +250,7 @@ pub async fn a_writer_paused_across_truncation_never_acknowledges(fixture: Fixtu
         writer.submit(None, value).await.unwrap();
     }
     newer.write_checkpoint().await.unwrap();
-    assert!(
-        newer.truncate().await.unwrap() > 5,
-        "truncation deleted the old slots"
-    );
+    assert!(newer.truncate().await.unwrap() > 5, "truncation deleted the old slots");
     assert_eq!(store.get(&log_key(6)).await.unwrap(), None);
 
     let woken = paused.submit(None, 666).await;
@@ -335,9 +281,7 @@ pub async fn retries_after_failover_return_the_first_answer(fixture: Fixture) {
     let (_a, old) = leader(&store, 1).await;
     let id = OpId { client: 7, call: 1 };
     let first = old.submit(Some(id), 42).await.unwrap();
-    old.submit(Some(OpId { client: 7, call: 2 }), 43)
-        .await
-        .unwrap();
+    old.submit(Some(OpId { client: 7, call: 2 }), 43).await.unwrap();
     let (_b, new) = leader(&store, 2).await;
     assert_eq!(new.submit(Some(id), 42).await.unwrap(), first);
     assert_eq!(replay(&store).await.0, [42, 43]);
@@ -349,10 +293,7 @@ pub async fn restart_from_checkpoint_gives_the_same_state(fixture: Fixture) {
     let store = fixture.store;
     let (journal, writer) = leader(&store, 1).await;
     for call in 0..300u64 {
-        writer
-            .submit(Some(OpId { client: 1, call }), call)
-            .await
-            .unwrap();
+        writer.submit(Some(OpId { client: 1, call }), call).await.unwrap();
         if call == 100 || call == 200 {
             journal.write_checkpoint().await.unwrap();
         }
@@ -365,16 +306,7 @@ pub async fn restart_from_checkpoint_gives_the_same_state(fixture: Fixture) {
     assert_eq!(restarted.replica().read().state(), &expected);
     assert_eq!(restarted.position(), journal.position());
     let writer = restarted.take_over(lease(2).0, "restarted").await.unwrap();
-    let retried = writer
-        .submit(
-            Some(OpId {
-                client: 1,
-                call: 150,
-            }),
-            150,
-        )
-        .await
-        .unwrap();
+    let retried = writer.submit(Some(OpId { client: 1, call: 150 }), 150).await.unwrap();
     assert_eq!(retried, 150, "exactly-once table survived the checkpoint");
 }
 
@@ -385,10 +317,7 @@ pub async fn corrupt_objects_are_reported_with_key_and_offset(fixture: Fixture) 
     let (journal, writer) = leader(&store, 1).await;
     writer.submit(None, 1).await.unwrap();
     let next = journal.position().slot;
-    store
-        .put_if_absent(&log_key(next), b"LJB1 definitely not a batch".to_vec())
-        .await
-        .unwrap();
+    store.put_if_absent(&log_key(next), b"LJB1 definitely not a batch".to_vec()).await.unwrap();
     let reader = open(&store).await;
     let err = reader.catch_up().await.unwrap_err();
     match &err {
@@ -397,10 +326,7 @@ pub async fn corrupt_objects_are_reported_with_key_and_offset(fixture: Fixture) 
     }
     assert!(err.to_string().contains("byte offset"), "{err}");
 
-    store
-        .put_if_absent(&checkpoint_key(1_000), vec![0xAB; 100])
-        .await
-        .unwrap();
+    store.put_if_absent(&checkpoint_key(1_000), vec![0xAB; 100]).await.unwrap();
     let err = Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default)
         .await
         .unwrap_err();

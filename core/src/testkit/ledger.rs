@@ -27,20 +27,12 @@ impl StateMachine for Ledger {
     }
 
     fn decode_snapshot(bytes: &[u8]) -> Result<Self, String> {
-        let (count, rest) = bytes
-            .split_at_checked(8)
-            .ok_or("snapshot shorter than 8 bytes")?;
+        let (count, rest) = bytes.split_at_checked(8).ok_or("snapshot shorter than 8 bytes")?;
         let count = u64::decode(count)? as usize;
         if rest.len() != count.checked_mul(8).ok_or("count overflows")? {
-            return Err(format!(
-                "snapshot claims {count} values in {} bytes",
-                rest.len()
-            ));
+            return Err(format!("snapshot claims {count} values in {} bytes", rest.len()));
         }
-        let values = rest
-            .chunks_exact(8)
-            .map(u64::decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let values = rest.chunks_exact(8).map(u64::decode).collect::<Result<Vec<_>, _>>()?;
         Ok(Ledger { values })
     }
 }

@@ -36,10 +36,7 @@ pub struct Fixture {
 /// A fixture on the `local` store in a new temporary directory.
 pub async fn local_fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
-    Fixture {
-        store: Arc::new(LocalStore::new(dir.path().join("journal"))),
-        guard: Box::new(dir),
-    }
+    Fixture { store: Arc::new(LocalStore::new(dir.path().join("journal"))), guard: Box::new(dir) }
 }
 
 /// Instantiates the `JournalStore` conformance suite as `#[tokio::test]`s, given an async fn

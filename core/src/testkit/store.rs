@@ -19,22 +19,10 @@ pub async fn put_then_get_returns_the_bytes(fixture: Fixture) {
     let store = fixture.store;
     assert_eq!(store.get("log/00000000000000000000").await.unwrap(), None);
     let bytes = content(0, 0, 100_000);
-    store
-        .put_if_absent("log/00000000000000000000", bytes.clone())
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get("log/00000000000000000000").await.unwrap(),
-        Some(bytes)
-    );
-    store
-        .put_if_absent("FORMAT", b"top level".to_vec())
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get("FORMAT").await.unwrap(),
-        Some(b"top level".to_vec())
-    );
+    store.put_if_absent("log/00000000000000000000", bytes.clone()).await.unwrap();
+    assert_eq!(store.get("log/00000000000000000000").await.unwrap(), Some(bytes));
+    store.put_if_absent("FORMAT", b"top level".to_vec()).await.unwrap();
+    assert_eq!(store.get("FORMAT").await.unwrap(), Some(b"top level".to_vec()));
 }
 
 /// Of 32 concurrent writers of one key exactly one wins and its bytes are stored; 200 rounds.
@@ -64,11 +52,7 @@ pub async fn exclusive_create_has_exactly_one_winner(fixture: Fixture) {
         }
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
         let stored = store.get(&key).await.unwrap();
-        assert_eq!(
-            stored,
-            Some(content(round, winners[0], 512)),
-            "round {round}"
-        );
+        assert_eq!(stored, Some(content(round, winners[0], 512)), "round {round}");
     }
 }
 
@@ -113,20 +97,14 @@ pub async fn listing_returns_exactly_the_written_keys(fixture: Fixture) {
         store.put_if_absent(&key, vec![slot as u8]).await.unwrap();
         expected.push(key);
     }
-    store
-        .put_if_absent("checkpoint/00000000000000000002", vec![1])
-        .await
-        .unwrap();
+    store.put_if_absent("checkpoint/00000000000000000002", vec![1]).await.unwrap();
     expected.sort();
     let mut listed = store.list("log/").await.unwrap();
     if !store.capabilities().ordered_list {
         listed.sort();
     }
     assert_eq!(listed, expected);
-    assert_eq!(
-        store.list("checkpoint/").await.unwrap(),
-        vec!["checkpoint/00000000000000000002"]
-    );
+    assert_eq!(store.list("checkpoint/").await.unwrap(), vec!["checkpoint/00000000000000000002"]);
 }
 
 /// Deleting removes the object; deleting a missing key succeeds; the key can be reused.
@@ -145,17 +123,7 @@ pub async fn deletes_are_idempotent(fixture: Fixture) {
 /// Keys that could escape the journal folder or are malformed are refused, not written.
 pub async fn bad_keys_are_refused(fixture: Fixture) {
     let store = fixture.store;
-    for bad in [
-        "",
-        "/abs",
-        "../escape",
-        "log/../../x",
-        "a//b",
-        "a b",
-        "log/\0",
-        "log/./x",
-        "ü",
-    ] {
+    for bad in ["", "/abs", "../escape", "log/../../x", "a//b", "a b", "log/\0", "log/./x", "ü"] {
         let err = store.put_if_absent(bad, b"x".to_vec()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Permanent, "{bad:?}: {err}");
         assert!(store.get(bad).await.is_err(), "{bad:?} was readable");

@@ -17,12 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let store = lode_core::store::open(&config)?;
     for index in 0u64.. {
         let length = 64 + (index as usize * 1_048_573) % (8 << 20);
-        store
-            .put_if_absent(
-                &format!("objects/{index:08}"),
-                object_content(index, length),
-            )
-            .await?;
+        store.put_if_absent(&format!("objects/{index:08}"), object_content(index, length)).await?;
         println!("wrote {index}");
         std::io::stdout().flush()?;
     }
