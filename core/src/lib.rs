@@ -5,6 +5,8 @@
 //! See `DESIGN.md` (§2 traits, §3 journal protocol, §6 configuration).
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod elector;
 pub mod journal;

@@ -3,23 +3,20 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use lode_tests::{isolated_command, registered_backend_names};
+
 fn master() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lode-master"));
-    command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
-    command
+    isolated_command(env!("CARGO_BIN_EXE_lode-master"))
 }
 
 /// The master registers exactly the backends it is built with.
 #[test]
 fn the_master_registers_exactly_its_backends() {
     let output = master().arg("--backends").output().unwrap();
-    let report = String::from_utf8(output.stdout).unwrap();
-    let names: Vec<&str> = report
-        .lines()
-        .filter(|line| line.starts_with("  "))
-        .filter_map(|line| line.split_whitespace().next())
-        .collect();
-    assert_eq!(names, ["local", "embedded"]);
+    assert_eq!(
+        registered_backend_names(&String::from_utf8_lossy(&output.stdout)),
+        ["local", "embedded"]
+    );
 }
 
 /// A journal folder whose store is not linked fails start-up naming what is registered.
@@ -53,6 +50,7 @@ fn the_master_starts_and_stops_on_sigterm() {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("master configured"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("master configured"), "{stderr}");
 }

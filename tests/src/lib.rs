@@ -41,3 +41,31 @@ pub fn is_whole_object(bytes: &[u8]) -> bool {
         None => false,
     }
 }
+
+/// The backend names in a `--backends` / `lode conf backends` report, in order.
+pub fn registered_backend_names(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Configuration from this process's `-Dkey=value` / `key=value` arguments (for helper
+/// binaries), on top of the defaults.
+pub fn config_from_args() -> anyhow::Result<lode_core::config::Config> {
+    let defines = std::env::args()
+        .skip(1)
+        .map(|arg| lode_core::config::parse_define(&arg).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(lode_core::config::Config::from_pairs(defines)?)
+}
+
+/// A command for one of Lode's binaries with an empty environment and no configuration
+/// directory, so the machine's own Alluxio settings cannot leak into a test.
+pub fn isolated_command(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
+    command
+}

@@ -3,23 +3,20 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use lode_tests::{isolated_command, registered_backend_names};
+
 fn worker() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lode-worker"));
-    command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
-    command
+    isolated_command(env!("CARGO_BIN_EXE_lode-worker"))
 }
 
 /// The worker registers exactly the backends it is built with.
 #[test]
 fn the_worker_registers_exactly_its_backends() {
     let output = worker().arg("--backends").output().unwrap();
-    let report = String::from_utf8(output.stdout).unwrap();
-    let names: Vec<&str> = report
-        .lines()
-        .filter(|line| line.starts_with("  "))
-        .filter_map(|line| line.split_whitespace().next())
-        .collect();
-    assert_eq!(names, ["local", "embedded"]);
+    assert_eq!(
+        registered_backend_names(&String::from_utf8_lossy(&output.stdout)),
+        ["local", "embedded"]
+    );
 }
 
 /// A bad value stops start-up with an error naming the key and where it came from.
@@ -48,7 +45,7 @@ fn the_worker_starts_and_stops_on_sigterm() {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("masters=any of m1:19998, m2:19998"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("masters=any of m1:19998, m2:19998"), "{stderr}");
 }

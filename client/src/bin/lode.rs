@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lode_client::conf::{self, Unit};
-use lode_core::config::{parse_define, Config, LoadOptions, Process};
+use lode_core::cli::{init_logging, load_config};
+use lode_core::config::{parse_define, Config, Process};
 
 /// Lode's shell: configuration now; file system and admin commands as the cluster grows.
 ///
@@ -67,18 +68,14 @@ enum ConfCommand {
     Backends,
 }
 
+/// Loads configuration as `process` would.
 fn load(process: ProcessKind, define: Vec<(String, String)>) -> Result<Config, String> {
     let process = match process {
         ProcessKind::Master => Process::Master,
         ProcessKind::Worker => Process::Worker,
         ProcessKind::Client => Process::Client,
     };
-    let loaded =
-        Config::load(&LoadOptions::from_process(process, define)).map_err(|e| e.to_string())?;
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    Ok(loaded.config)
+    load_config(process, define).map_err(|error| error.to_string())
 }
 
 fn run(cli: Cli) -> Result<String, String> {
@@ -95,12 +92,7 @@ fn run(cli: Cli) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging("warn");
     match run(Cli::parse()) {
         Ok(output) => {
             print!("{output}");

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lode_core::config::{parse_define, Config, LoadOptions, Process};
+use lode_core::cli::{start_server, ServerArgs};
+use lode_core::config::Process;
 
 /// Runs a Lode master.
 ///
@@ -15,40 +16,17 @@ use lode_core::config::{parse_define, Config, LoadOptions, Process};
 #[derive(Parser)]
 #[command(name = "lode-master", version, about, long_about)]
 struct Cli {
-    /// Set a property, e.g. -Dalluxio.master.journal.folder=/var/lib/lode/journal (repeatable;
-    /// highest precedence).
-    #[arg(short = 'D', value_name = "KEY=VALUE", value_parser = parse_define)]
-    define: Vec<(String, String)>,
-
-    /// Print the journal stores and leader electors linked into this binary, then exit.
-    #[arg(long)]
-    backends: bool,
+    #[command(flatten)]
+    args: ServerArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let cli = Cli::parse();
-    if cli.backends {
-        print!("{}", lode_core::registered_backends_report());
-        return ExitCode::SUCCESS;
-    }
-    let loaded = match Config::load(&LoadOptions::from_process(Process::Master, cli.define)) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("lode-master: {error}");
-            return ExitCode::FAILURE;
-        }
+    let config = match start_server("lode-master", Process::Master, Cli::parse().args) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    match lode_master::run(loaded.config, lode_core::shutdown_signal()).await {
+    match lode_master::run(config, lode_core::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("lode-master: {error}");

@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::time::Duration;
 
-use lode_core::config::{parse_define, Config};
 use lode_core::elector::{monotonic_nanos, Member};
 
 fn say(line: String) {
@@ -18,11 +17,7 @@ fn say(line: String) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let defines = std::env::args()
-        .skip(1)
-        .map(|arg| parse_define(&arg).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let config = Config::from_pairs(defines)?;
+    let config = lode_tests::config_from_args()?;
     let elector = lode_core::elector::open(&config)?;
     let me = Member {
         id: format!("pid-{}", std::process::id()),

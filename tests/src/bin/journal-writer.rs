@@ -4,16 +4,11 @@
 
 use std::io::Write;
 
-use lode_core::config::{parse_define, Config};
 use lode_tests::object_content;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let defines = std::env::args()
-        .skip(1)
-        .map(|arg| parse_define(&arg).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let config = Config::from_pairs(defines)?;
+    let config = lode_tests::config_from_args()?;
     let store = lode_core::store::open(&config)?;
     for index in 0u64.. {
         let length = 64 + (index as usize * 1_048_573) % (8 << 20);
