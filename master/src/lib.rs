@@ -4,6 +4,8 @@
 //! an error that names what is registered. The journaled namespace builds on this.
 #![warn(missing_docs)]
 
+pub mod namespace;
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -1,0 +1,618 @@
+//! The namespace: the inode tree of directories and files that the master journals.
+//!
+//! It is a [`StateMachine`]: every mutation is a journaled [`NamespaceOp`] applied in journal
+//! order on the leader and on every standby alike, so all replicas hold the same tree. Nothing
+//! here reads a clock or a random source; times come in the ops. Ids follow Alluxio's layout: a
+//! file or directory takes a new 40-bit container id `c`, its id is `c << 24 | 0xFFFFFF`, and its
+//! blocks are `c << 24 | n` — so a file stores only how many blocks it has.
+
+mod ops;
+mod path;
+mod snapshot;
+
+use std::collections::{BTreeMap, HashMap};
+
+use lode_core::journal::StateMachine;
+pub use ops::{
+    CompleteFile, CreateDirectory, CreateFile, Delete, ErrorKind, Mutation, NamespaceOp,
+    NamespaceReply, NewBlock, Rename, ReplyError, SetAttribute,
+};
+pub use path::{FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
+
+const SEQUENCE_BITS: u32 = 24;
+const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
+const CONTAINER_MASK: u64 = (1 << 40) - 1;
+
+/// The id of the inode in container `container` (Alluxio's file id layout).
+pub fn inode_id(container: u64) -> u64 {
+    ((container & CONTAINER_MASK) << SEQUENCE_BITS) | MAX_SEQUENCE
+}
+
+/// The id of block `index` of the file with id `file_id`.
+pub fn block_id(file_id: u64, index: u64) -> u64 {
+    (file_id & !MAX_SEQUENCE) | (index & MAX_SEQUENCE)
+}
+
+/// The root directory's id.
+pub const ROOT_ID: u64 = MAX_SEQUENCE; // inode_id(0)
+
+/// A refused namespace operation or lookup.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NsError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// Names the path and what is wrong.
+    pub message: String,
+}
+
+impl NsError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        NsError { kind, message: message.into() }
+    }
+
+    fn not_found(path: &FsPath) -> Self {
+        NsError::new(ErrorKind::NotFound, format!("path {path} does not exist"))
+    }
+}
+
+impl From<PathError> for NsError {
+    fn from(e: PathError) -> Self {
+        NsError::new(ErrorKind::InvalidPath, e.to_string())
+    }
+}
+
+impl From<NsError> for NamespaceReply {
+    fn from(e: NsError) -> Self {
+        NamespaceReply::err(e.kind, e.message)
+    }
+}
+
+impl NamespaceReply {
+    /// The outcome as a `Result`.
+    pub fn into_result(self) -> Result<u64, NsError> {
+        match self.error {
+            None => Ok(self.id),
+            Some(e) => Err(NsError {
+                kind: ErrorKind::try_from(e.kind).unwrap_or(ErrorKind::InvalidArgument),
+                message: e.message,
+            }),
+        }
+    }
+}
+
+/// A directory's entries or a file's data layout.
+#[derive(Debug, Clone, PartialEq)]
+enum Body {
+    Directory { children: BTreeMap<Box<str>, u64> },
+    File { length: u64, block_size: u64, blocks: u32, complete: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Inode {
+    parent: u64,
+    name: Box<str>,
+    owner: u32,
+    group: u32,
+    mode: u16,
+    created_ms: i64,
+    modified_ms: i64,
+    body: Body,
+}
+
+/// What a lookup returns about a file or directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStatus {
+    /// Inode id.
+    pub id: u64,
+    /// Full path.
+    pub path: String,
+    /// Last component (empty for `/`).
+    pub name: String,
+    /// Whether it is a directory.
+    pub is_directory: bool,
+    /// Length in bytes (0 for directories and incomplete files without a length).
+    pub length: u64,
+    /// Block size in bytes (0 for directories).
+    pub block_size: u64,
+    /// Block ids, in order.
+    pub block_ids: Vec<u64>,
+    /// Whether a file is complete (directories always are).
+    pub complete: bool,
+    /// Owner.
+    pub owner: String,
+    /// Group.
+    pub group: String,
+    /// Permission bits.
+    pub mode: u32,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Last modification time, ms since the epoch.
+    pub modified_ms: i64,
+    /// Entries in a directory.
+    pub children: usize,
+}
+
+/// Owner and group names, stored once each.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Names {
+    by_index: Vec<Box<str>>,
+    by_name: HashMap<Box<str>, u32>,
+}
+
+impl Names {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&index) = self.by_name.get(name) {
+            return index;
+        }
+        let index = self.by_index.len() as u32;
+        self.by_index.push(name.into());
+        self.by_name.insert(name.into(), index);
+        index
+    }
+
+    fn get(&self, index: u32) -> &str {
+        self.by_index.get(index as usize).map(|n| &**n).unwrap_or("")
+    }
+}
+
+/// The inode tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Namespace {
+    inodes: HashMap<u64, Inode>,
+    next_container: u64,
+    names: Names,
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Namespace::new()
+    }
+}
+
+fn mask_mode(mode: u32) -> u16 {
+    (mode & 0o7777) as u16
+}
+
+impl Namespace {
+    /// An empty namespace: just `/`, mode 0755.
+    pub fn new() -> Namespace {
+        let mut names = Names::default();
+        let nobody = names.intern("");
+        let root = Inode {
+            parent: ROOT_ID,
+            name: "".into(),
+            owner: nobody,
+            group: nobody,
+            mode: 0o755,
+            created_ms: 0,
+            modified_ms: 0,
+            body: Body::Directory { children: BTreeMap::new() },
+        };
+        Namespace { inodes: HashMap::from([(ROOT_ID, root)]), next_container: 1, names }
+    }
+
+    /// How many files and directories there are, `/` included.
+    pub fn len(&self) -> usize {
+        self.inodes.len()
+    }
+
+    /// Whether only `/` exists.
+    pub fn is_empty(&self) -> bool {
+        self.inodes.len() == 1
+    }
+
+    fn inode(&self, id: u64) -> &Inode {
+        // Ids handed out by this tree always resolve; a miss is a broken invariant.
+        self.inodes.get(&id).expect("inode ids in the tree resolve")
+    }
+
+    fn inode_mut(&mut self, id: u64) -> &mut Inode {
+        self.inodes.get_mut(&id).expect("inode ids in the tree resolve")
+    }
+
+    fn child(&self, directory: u64, name: &str) -> Option<u64> {
+        match &self.inode(directory).body {
+            Body::Directory { children } => children.get(name).copied(),
+            Body::File { .. } => None,
+        }
+    }
+
+    /// The id at `path`.
+    pub fn resolve(&self, path: &FsPath) -> Result<u64, NsError> {
+        let mut current = ROOT_ID;
+        let mut walked = FsPath::root();
+        for name in path.components() {
+            if matches!(self.inode(current).body, Body::File { .. }) {
+                return Err(NsError::new(
+                    ErrorKind::NotADirectory,
+                    format!("{walked} is a file, so {path} cannot exist"),
+                ));
+            }
+            walked = walked.join(name);
+            current = self.child(current, name).ok_or_else(|| NsError::not_found(&walked))?;
+        }
+        Ok(current)
+    }
+
+    /// The full path of inode `id`.
+    pub fn path_of(&self, id: u64) -> Option<FsPath> {
+        let mut names = Vec::new();
+        let mut current = id;
+        while current != ROOT_ID {
+            let inode = self.inodes.get(&current)?;
+            names.push(inode.name.clone());
+            current = inode.parent;
+        }
+        let mut path = FsPath::root();
+        for name in names.iter().rev() {
+            path = path.join(name);
+        }
+        Some(path)
+    }
+
+    fn status_of(&self, id: u64, path: FsPath) -> FileStatus {
+        let inode = self.inode(id);
+        let (is_directory, length, block_size, block_ids, complete, children) = match &inode.body {
+            Body::Directory { children } => (true, 0, 0, Vec::new(), true, children.len()),
+            Body::File { length, block_size, blocks, complete } => (
+                false,
+                *length,
+                *block_size,
+                (0..u64::from(*blocks)).map(|i| block_id(id, i)).collect(),
+                *complete,
+                0,
+            ),
+        };
+        FileStatus {
+            id,
+            name: inode.name.to_string(),
+            path: path.to_string(),
+            is_directory,
+            length,
+            block_size,
+            block_ids,
+            complete,
+            owner: self.names.get(inode.owner).to_string(),
+            group: self.names.get(inode.group).to_string(),
+            mode: u32::from(inode.mode),
+            created_ms: inode.created_ms,
+            modified_ms: inode.modified_ms,
+            children,
+        }
+    }
+
+    /// The status of `path`.
+    pub fn status(&self, path: &str) -> Result<FileStatus, NsError> {
+        let path = FsPath::parse(path)?;
+        let id = self.resolve(&path)?;
+        Ok(self.status_of(id, path))
+    }
+
+    /// The status of inode `id`, if it exists.
+    pub fn status_by_id(&self, id: u64) -> Option<FileStatus> {
+        let path = self.path_of(id)?;
+        Some(self.status_of(id, path))
+    }
+
+    /// The entries of a directory (every level below it when `recursive`, parents before their
+    /// children), or the file itself for a file path — as Alluxio's ListStatus answers.
+    pub fn list(&self, path: &str, recursive: bool) -> Result<Vec<FileStatus>, NsError> {
+        let path = FsPath::parse(path)?;
+        let id = self.resolve(&path)?;
+        if !matches!(self.inode(id).body, Body::Directory { .. }) {
+            return Ok(vec![self.status_of(id, path)]);
+        }
+        let mut out = Vec::new();
+        let mut pending = vec![(id, path)];
+        while let Some((directory, directory_path)) = pending.pop() {
+            let Body::Directory { children } = &self.inode(directory).body else { continue };
+            let first = out.len();
+            for (name, &child) in children {
+                let child_path = directory_path.join(name);
+                out.push(self.status_of(child, child_path.clone()));
+                if recursive && matches!(self.inode(child).body, Body::Directory { .. }) {
+                    pending.push((child, child_path));
+                }
+            }
+            debug_assert!(out[first..].windows(2).all(|w| w[0].name < w[1].name));
+        }
+        Ok(out)
+    }
+
+    fn new_inode(
+        &mut self,
+        parent: u64,
+        name: &str,
+        owner: &str,
+        group: &str,
+        mode: u32,
+        time_ms: i64,
+        body: Body,
+    ) -> Result<u64, NsError> {
+        if self.next_container > CONTAINER_MASK {
+            return Err(NsError::new(ErrorKind::InvalidArgument, "the namespace ran out of ids"));
+        }
+        let id = inode_id(self.next_container);
+        self.next_container += 1;
+        let inode = Inode {
+            parent,
+            name: name.into(),
+            owner: self.names.intern(owner),
+            group: self.names.intern(group),
+            mode: mask_mode(mode),
+            created_ms: time_ms,
+            modified_ms: time_ms,
+            body,
+        };
+        self.inodes.insert(id, inode);
+        let parent_inode = self.inode_mut(parent);
+        parent_inode.modified_ms = time_ms;
+        if let Body::Directory { children } = &mut parent_inode.body {
+            children.insert(name.into(), id);
+        }
+        Ok(id)
+    }
+
+    /// Resolves `path`'s parent, creating missing directories when `recursive`.
+    fn parent_for_create(
+        &mut self,
+        path: &FsPath,
+        recursive: bool,
+        owner: &str,
+        group: &str,
+        mode: u32,
+        time_ms: i64,
+    ) -> Result<u64, NsError> {
+        let parent_path = path.parent().ok_or_else(|| {
+            NsError::new(ErrorKind::AlreadyExists, "path / already exists".to_string())
+        })?;
+        // Check first, then create, so a refused operation changes nothing.
+        let mut current = ROOT_ID;
+        let mut walked = FsPath::root();
+        let mut missing = Vec::new();
+        for name in parent_path.components() {
+            walked = walked.join(name);
+            if !missing.is_empty() {
+                missing.push(name);
+                continue;
+            }
+            match self.child(current, name) {
+                Some(child) if matches!(self.inode(child).body, Body::File { .. }) => {
+                    return Err(NsError::new(
+                        ErrorKind::NotADirectory,
+                        format!("{walked} is a file, so {path} cannot be created"),
+                    ));
+                }
+                Some(child) => current = child,
+                None if recursive => missing.push(name),
+                None => {
+                    return Err(NsError::new(
+                        ErrorKind::NotFound,
+                        format!("parent {walked} of {path} does not exist"),
+                    ))
+                }
+            }
+        }
+        for name in missing {
+            let directory = Body::Directory { children: BTreeMap::new() };
+            current = self.new_inode(current, name, owner, group, mode, time_ms, directory)?;
+        }
+        Ok(current)
+    }
+
+    fn create_directory(&mut self, op: &CreateDirectory, time_ms: i64) -> Result<u64, NsError> {
+        let path = FsPath::parse(&op.path)?;
+        if let Ok(existing) = self.resolve(&path) {
+            let is_directory = matches!(self.inode(existing).body, Body::Directory { .. });
+            return if is_directory && op.allow_exists {
+                Ok(existing)
+            } else {
+                Err(NsError::new(ErrorKind::AlreadyExists, format!("path {path} already exists")))
+            };
+        }
+        let parent =
+            self.parent_for_create(&path, op.recursive, &op.owner, &op.group, op.mode, time_ms)?;
+        let name = path.name().unwrap_or_default();
+        let body = Body::Directory { children: BTreeMap::new() };
+        self.new_inode(parent, name, &op.owner, &op.group, op.mode, time_ms, body)
+    }
+
+    fn create_file(&mut self, op: &CreateFile, time_ms: i64) -> Result<u64, NsError> {
+        let path = FsPath::parse(&op.path)?;
+        if self.resolve(&path).is_ok() {
+            return Err(NsError::new(
+                ErrorKind::AlreadyExists,
+                format!("path {path} already exists"),
+            ));
+        }
+        if op.block_size == 0 {
+            return Err(NsError::new(ErrorKind::InvalidArgument, "block size must be positive"));
+        }
+        // Parent directories made on the way get the usual directory mode.
+        let parent =
+            self.parent_for_create(&path, op.recursive, &op.owner, &op.group, 0o755, time_ms)?;
+        let name = path.name().unwrap_or_default();
+        let body = Body::File { length: 0, block_size: op.block_size, blocks: 0, complete: false };
+        self.new_inode(parent, name, &op.owner, &op.group, op.mode, time_ms, body)
+    }
+
+    fn file_at(&mut self, raw_path: &str) -> Result<(u64, FsPath), NsError> {
+        let path = FsPath::parse(raw_path)?;
+        let id = self.resolve(&path)?;
+        if matches!(self.inode(id).body, Body::Directory { .. }) {
+            return Err(NsError::new(ErrorKind::IsADirectory, format!("{path} is a directory")));
+        }
+        Ok((id, path))
+    }
+
+    fn complete_file(&mut self, op: &CompleteFile, time_ms: i64) -> Result<u64, NsError> {
+        let (id, path) = self.file_at(&op.path)?;
+        let inode = self.inode_mut(id);
+        let Body::File { length, complete, .. } = &mut inode.body else { unreachable!() };
+        if *complete {
+            return Err(NsError::new(
+                ErrorKind::AlreadyComplete,
+                format!("{path} is already complete"),
+            ));
+        }
+        *length = op.length;
+        *complete = true;
+        inode.modified_ms = time_ms;
+        Ok(id)
+    }
+
+    fn new_block(&mut self, op: &NewBlock, time_ms: i64) -> Result<u64, NsError> {
+        let (id, path) = self.file_at(&op.path)?;
+        let inode = self.inode_mut(id);
+        let Body::File { blocks, complete, .. } = &mut inode.body else { unreachable!() };
+        if *complete {
+            return Err(NsError::new(
+                ErrorKind::AlreadyComplete,
+                format!("{path} is complete: it takes no more blocks"),
+            ));
+        }
+        if u64::from(*blocks) >= MAX_SEQUENCE {
+            return Err(NsError::new(
+                ErrorKind::InvalidArgument,
+                format!("{path} has too many blocks"),
+            ));
+        }
+        let block = block_id(id, u64::from(*blocks));
+        *blocks += 1;
+        inode.modified_ms = time_ms;
+        Ok(block)
+    }
+
+    fn delete(&mut self, op: &Delete, time_ms: i64) -> Result<u64, NsError> {
+        let path = FsPath::parse(&op.path)?;
+        if path.is_root() {
+            return Err(NsError::new(ErrorKind::InvalidArgument, "the root cannot be deleted"));
+        }
+        let id = self.resolve(&path)?;
+        if let Body::Directory { children } = &self.inode(id).body {
+            if !children.is_empty() && !op.recursive {
+                return Err(NsError::new(
+                    ErrorKind::DirectoryNotEmpty,
+                    format!("directory {path} is not empty (delete it recursively)"),
+                ));
+            }
+        }
+        let inode = self.inodes.remove(&id).expect("resolved inode exists");
+        let parent = self.inode_mut(inode.parent);
+        parent.modified_ms = time_ms;
+        if let Body::Directory { children } = &mut parent.body {
+            children.remove(&inode.name);
+        }
+        let mut pending = vec![inode];
+        while let Some(inode) = pending.pop() {
+            if let Body::Directory { children } = inode.body {
+                for child in children.values() {
+                    pending.extend(self.inodes.remove(child));
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    fn rename(&mut self, op: &Rename, time_ms: i64) -> Result<u64, NsError> {
+        let src = FsPath::parse(&op.src)?;
+        let dst = FsPath::parse(&op.dst)?;
+        if src.is_root() {
+            return Err(NsError::new(ErrorKind::InvalidArgument, "the root cannot be renamed"));
+        }
+        let id = self.resolve(&src)?;
+        if dst.is_within(&src) {
+            return Err(NsError::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot move {src} to {dst}, inside itself"),
+            ));
+        }
+        if self.resolve(&dst).is_ok() {
+            return Err(NsError::new(
+                ErrorKind::AlreadyExists,
+                format!("path {dst} already exists"),
+            ));
+        }
+        let dst_parent_path = dst.parent().expect("a non-root path has a parent");
+        let dst_parent = self.resolve(&dst_parent_path)?;
+        if matches!(self.inode(dst_parent).body, Body::File { .. }) {
+            return Err(NsError::new(
+                ErrorKind::NotADirectory,
+                format!("{dst_parent_path} is a file, so {dst} cannot be created"),
+            ));
+        }
+        let new_name: Box<str> = dst.name().unwrap_or_default().into();
+        let inode = self.inode_mut(id);
+        let old_parent = inode.parent;
+        let old_name = std::mem::replace(&mut inode.name, new_name.clone());
+        inode.parent = dst_parent;
+        inode.modified_ms = time_ms;
+        for (parent, change) in [(old_parent, None), (dst_parent, Some(new_name))] {
+            let parent = self.inode_mut(parent);
+            parent.modified_ms = time_ms;
+            if let Body::Directory { children } = &mut parent.body {
+                match change {
+                    None => children.remove(&old_name),
+                    Some(name) => children.insert(name, id),
+                };
+            }
+        }
+        Ok(id)
+    }
+
+    fn set_attribute(&mut self, op: &SetAttribute, time_ms: i64) -> Result<u64, NsError> {
+        let path = FsPath::parse(&op.path)?;
+        let id = self.resolve(&path)?;
+        let owner = op.owner.as_deref().map(|o| self.names.intern(o));
+        let group = op.group.as_deref().map(|g| self.names.intern(g));
+        let mut pending = vec![id];
+        while let Some(current) = pending.pop() {
+            let inode = self.inode_mut(current);
+            if let Some(mode) = op.mode {
+                inode.mode = mask_mode(mode);
+            }
+            inode.owner = owner.unwrap_or(inode.owner);
+            inode.group = group.unwrap_or(inode.group);
+            inode.modified_ms = time_ms;
+            if let (true, Body::Directory { children }) = (op.recursive, &inode.body) {
+                pending.extend(children.values().copied());
+            }
+        }
+        Ok(id)
+    }
+}
+
+impl StateMachine for Namespace {
+    type Op = NamespaceOp;
+    type Reply = NamespaceReply;
+
+    fn apply(&mut self, op: &NamespaceOp) -> NamespaceReply {
+        let time = op.time_ms;
+        let outcome = match &op.mutation {
+            Some(Mutation::CreateDirectory(m)) => self.create_directory(m, time),
+            Some(Mutation::CreateFile(m)) => self.create_file(m, time),
+            Some(Mutation::CompleteFile(m)) => self.complete_file(m, time),
+            Some(Mutation::Delete(m)) => self.delete(m, time),
+            Some(Mutation::Rename(m)) => self.rename(m, time),
+            Some(Mutation::SetAttribute(m)) => self.set_attribute(m, time),
+            Some(Mutation::NewBlock(m)) => self.new_block(m, time),
+            None => Err(NsError::new(ErrorKind::InvalidArgument, "empty namespace operation")),
+        };
+        match outcome {
+            Ok(id) => NamespaceReply::ok(id),
+            Err(e) => e.into(),
+        }
+    }
+
+    fn encode_snapshot(&self, out: &mut Vec<u8>) {
+        snapshot::encode(self, out);
+    }
+
+    fn decode_snapshot(bytes: &[u8]) -> Result<Self, String> {
+        snapshot::decode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests;

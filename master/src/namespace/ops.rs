@@ -1,0 +1,226 @@
+//! The namespace's journal entries and replies, as protobuf messages (prost), so the journal
+//! stays readable as fields are added. Every mutation carries the leader's clock: replicas apply
+//! the same times, so they stay identical.
+
+use lode_core::journal::Codec;
+use prost::Message;
+
+/// One journaled namespace mutation.
+#[derive(Clone, PartialEq, Message)]
+pub struct NamespaceOp {
+    /// The leader's clock (ms since the epoch) when it accepted the mutation.
+    #[prost(int64, tag = "1")]
+    pub time_ms: i64,
+    /// What to do.
+    #[prost(oneof = "Mutation", tags = "2, 3, 4, 5, 6, 7, 8")]
+    pub mutation: Option<Mutation>,
+}
+
+/// The mutations.
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum Mutation {
+    /// Create a directory.
+    #[prost(message, tag = "2")]
+    CreateDirectory(CreateDirectory),
+    /// Create an incomplete file.
+    #[prost(message, tag = "3")]
+    CreateFile(CreateFile),
+    /// Mark a file complete with its length.
+    #[prost(message, tag = "4")]
+    CompleteFile(CompleteFile),
+    /// Remove a file or directory.
+    #[prost(message, tag = "5")]
+    Delete(Delete),
+    /// Move a file or directory.
+    #[prost(message, tag = "6")]
+    Rename(Rename),
+    /// Change mode, owner or group.
+    #[prost(message, tag = "7")]
+    SetAttribute(SetAttribute),
+    /// Allocate the next block of an incomplete file.
+    #[prost(message, tag = "8")]
+    NewBlock(NewBlock),
+}
+
+/// Create a directory.
+#[derive(Clone, PartialEq, Message)]
+pub struct CreateDirectory {
+    /// Where.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Create missing parents too.
+    #[prost(bool, tag = "2")]
+    pub recursive: bool,
+    /// Succeed if the directory already exists.
+    #[prost(bool, tag = "3")]
+    pub allow_exists: bool,
+    /// Owner of what is created.
+    #[prost(string, tag = "4")]
+    pub owner: String,
+    /// Group of what is created.
+    #[prost(string, tag = "5")]
+    pub group: String,
+    /// Permission bits (masked to 0o7777).
+    #[prost(uint32, tag = "6")]
+    pub mode: u32,
+}
+
+/// Create an incomplete file.
+#[derive(Clone, PartialEq, Message)]
+pub struct CreateFile {
+    /// Where.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Create missing parent directories too.
+    #[prost(bool, tag = "2")]
+    pub recursive: bool,
+    /// Owner.
+    #[prost(string, tag = "3")]
+    pub owner: String,
+    /// Group.
+    #[prost(string, tag = "4")]
+    pub group: String,
+    /// Permission bits (masked to 0o7777).
+    #[prost(uint32, tag = "5")]
+    pub mode: u32,
+    /// Block size in bytes.
+    #[prost(uint64, tag = "6")]
+    pub block_size: u64,
+}
+
+/// Mark a file complete.
+#[derive(Clone, PartialEq, Message)]
+pub struct CompleteFile {
+    /// Which file.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Its final length in bytes.
+    #[prost(uint64, tag = "2")]
+    pub length: u64,
+}
+
+/// Remove a file or directory.
+#[derive(Clone, PartialEq, Message)]
+pub struct Delete {
+    /// What.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Remove a non-empty directory with everything below it.
+    #[prost(bool, tag = "2")]
+    pub recursive: bool,
+}
+
+/// Move a file or directory to a path that does not exist yet.
+#[derive(Clone, PartialEq, Message)]
+pub struct Rename {
+    /// From.
+    #[prost(string, tag = "1")]
+    pub src: String,
+    /// To.
+    #[prost(string, tag = "2")]
+    pub dst: String,
+}
+
+/// Change attributes; unset fields stay as they are.
+#[derive(Clone, PartialEq, Message)]
+pub struct SetAttribute {
+    /// What.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// New permission bits.
+    #[prost(uint32, optional, tag = "2")]
+    pub mode: Option<u32>,
+    /// New owner.
+    #[prost(string, optional, tag = "3")]
+    pub owner: Option<String>,
+    /// New group.
+    #[prost(string, optional, tag = "4")]
+    pub group: Option<String>,
+    /// Apply to everything below a directory too.
+    #[prost(bool, tag = "5")]
+    pub recursive: bool,
+}
+
+/// Allocate the next block of an incomplete file.
+#[derive(Clone, PartialEq, Message)]
+pub struct NewBlock {
+    /// Which file.
+    #[prost(string, tag = "1")]
+    pub path: String,
+}
+
+/// What a namespace error is, for callers to map (the RPC layer maps these to Alluxio's codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
+#[repr(i32)]
+pub enum ErrorKind {
+    /// The path or an ancestor does not exist.
+    NotFound = 0,
+    /// Something already exists at the path.
+    AlreadyExists = 1,
+    /// The path breaks a path rule.
+    InvalidPath = 2,
+    /// A directory was expected.
+    NotADirectory = 3,
+    /// A file was expected.
+    IsADirectory = 4,
+    /// A non-recursive delete of a non-empty directory.
+    DirectoryNotEmpty = 5,
+    /// The file is already complete (no more blocks, no second completion).
+    AlreadyComplete = 6,
+    /// The request cannot apply (renaming into itself, deleting the root, too many blocks).
+    InvalidArgument = 7,
+}
+
+/// The answer to a mutation.
+#[derive(Clone, PartialEq, Message)]
+pub struct NamespaceReply {
+    /// The id of the inode created or changed, or the block id for `NewBlock`; 0 on error.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// Set when the mutation was refused.
+    #[prost(message, optional, tag = "2")]
+    pub error: Option<ReplyError>,
+}
+
+/// A refused mutation.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplyError {
+    /// What kind of failure.
+    #[prost(enumeration = "ErrorKind", tag = "1")]
+    pub kind: i32,
+    /// A message naming the path and the rule.
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+impl NamespaceReply {
+    /// A success carrying `id`.
+    pub fn ok(id: u64) -> Self {
+        NamespaceReply { id, error: None }
+    }
+
+    /// A refusal.
+    pub fn err(kind: ErrorKind, message: impl Into<String>) -> Self {
+        NamespaceReply {
+            id: 0,
+            error: Some(ReplyError { kind: kind as i32, message: message.into() }),
+        }
+    }
+}
+
+macro_rules! prost_codec {
+    ($($message:ty),*) => {$(
+        impl Codec for $message {
+            fn encode(&self, out: &mut Vec<u8>) {
+                // Writing into a Vec cannot run out of space.
+                self.encode_raw(out);
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, String> {
+                <$message as Message>::decode(bytes).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+
+prost_codec!(NamespaceOp, NamespaceReply);

@@ -1,0 +1,165 @@
+//! The namespace's checkpoint form: length-delimited protobuf records — a header with the
+//! counters and the owner/group names, then one record per inode, parents before children and
+//! siblings by name, so the same tree always gives the same bytes. Decoding checks every
+//! record against the tree built so far and says which one is wrong.
+
+use std::collections::{BTreeMap, HashMap};
+
+use prost::Message;
+
+use super::{Body, FsPath, Inode, Names, Namespace, ROOT_ID};
+
+#[derive(Clone, PartialEq, Message)]
+struct Header {
+    #[prost(uint64, tag = "1")]
+    next_container: u64,
+    #[prost(string, repeated, tag = "2")]
+    names: Vec<String>,
+    #[prost(uint64, tag = "3")]
+    inode_count: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct InodeRecord {
+    #[prost(uint64, tag = "1")]
+    id: u64,
+    #[prost(uint64, tag = "2")]
+    parent: u64,
+    #[prost(string, tag = "3")]
+    name: String,
+    #[prost(uint32, tag = "4")]
+    owner: u32,
+    #[prost(uint32, tag = "5")]
+    group: u32,
+    #[prost(uint32, tag = "6")]
+    mode: u32,
+    #[prost(int64, tag = "7")]
+    created_ms: i64,
+    #[prost(int64, tag = "8")]
+    modified_ms: i64,
+    #[prost(bool, tag = "9")]
+    is_directory: bool,
+    #[prost(uint64, tag = "10")]
+    length: u64,
+    #[prost(uint64, tag = "11")]
+    block_size: u64,
+    #[prost(uint32, tag = "12")]
+    blocks: u32,
+    #[prost(bool, tag = "13")]
+    complete: bool,
+}
+
+pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
+    let header = Header {
+        next_container: namespace.next_container,
+        names: namespace.names.by_index.iter().map(|n| n.to_string()).collect(),
+        inode_count: namespace.inodes.len() as u64,
+    };
+    // Encoding into a Vec cannot fail.
+    header.encode_length_delimited(out).expect("encoding into a Vec");
+    let mut pending = vec![ROOT_ID];
+    while let Some(id) = pending.pop() {
+        let inode = namespace.inode(id);
+        let mut record = InodeRecord {
+            id,
+            parent: inode.parent,
+            name: inode.name.to_string(),
+            owner: inode.owner,
+            group: inode.group,
+            mode: u32::from(inode.mode),
+            created_ms: inode.created_ms,
+            modified_ms: inode.modified_ms,
+            ..InodeRecord::default()
+        };
+        match &inode.body {
+            Body::Directory { children } => {
+                record.is_directory = true;
+                // Reversed onto the stack, so siblings come out in name order.
+                pending.extend(children.values().rev().copied());
+            }
+            Body::File { length, block_size, blocks, complete } => {
+                record.length = *length;
+                record.block_size = *block_size;
+                record.blocks = *blocks;
+                record.complete = *complete;
+            }
+        }
+        record.encode_length_delimited(out).expect("encoding into a Vec");
+    }
+}
+
+pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
+    let total = bytes.len();
+    let header = Header::decode_length_delimited(&mut bytes).map_err(|e| format!("header: {e}"))?;
+    let mut names = Names::default();
+    for (index, name) in header.names.iter().enumerate() {
+        if names.intern(name) as usize != index {
+            return Err(format!("owner/group name {name:?} appears twice"));
+        }
+    }
+    let capacity = usize::try_from(header.inode_count).unwrap_or(0).min(bytes.len() / 4 + 1);
+    let mut inodes: HashMap<u64, Inode> = HashMap::with_capacity(capacity);
+    for index in 0..header.inode_count {
+        let offset = total - bytes.len();
+        let record = InodeRecord::decode_length_delimited(&mut bytes)
+            .map_err(|e| format!("inode record {index} at byte {offset}: {e}"))?;
+        let bad =
+            |why: &str| format!("inode record {index} (id {}) at byte {offset}: {why}", record.id);
+        if index == 0 && (record.id != ROOT_ID || !record.is_directory) {
+            return Err(bad("the first record must be the root directory"));
+        }
+        if record.owner as usize >= names.by_index.len()
+            || record.group as usize >= names.by_index.len()
+        {
+            return Err(bad("owner or group index out of range"));
+        }
+        if inodes.contains_key(&record.id) {
+            return Err(bad("duplicate id"));
+        }
+        if index > 0 {
+            let parent =
+                inodes.get_mut(&record.parent).ok_or_else(|| bad("parent not seen yet"))?;
+            let Body::Directory { children } = &mut parent.body else {
+                return Err(bad("parent is a file"));
+            };
+            if FsPath::parse(&format!("/{}", record.name))
+                .map_or(true, |p| p.name() != Some(&record.name))
+            {
+                return Err(bad("invalid name"));
+            }
+            if children.insert(record.name.as_str().into(), record.id).is_some() {
+                return Err(bad("duplicate name in its directory"));
+            }
+        }
+        let body = if record.is_directory {
+            Body::Directory { children: BTreeMap::new() }
+        } else {
+            Body::File {
+                length: record.length,
+                block_size: record.block_size,
+                blocks: record.blocks,
+                complete: record.complete,
+            }
+        };
+        inodes.insert(
+            record.id,
+            Inode {
+                parent: record.parent,
+                name: record.name.into(),
+                owner: record.owner,
+                group: record.group,
+                mode: (record.mode & 0o7777) as u16,
+                created_ms: record.created_ms,
+                modified_ms: record.modified_ms,
+                body,
+            },
+        );
+    }
+    if !bytes.is_empty() {
+        return Err(format!("{} unexpected bytes after the last inode record", bytes.len()));
+    }
+    if inodes.is_empty() {
+        return Err("the snapshot has no root directory".into());
+    }
+    Ok(Namespace { inodes, next_container: header.next_container, names })
+}

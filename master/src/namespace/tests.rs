@@ -1,0 +1,276 @@
+use super::*;
+
+fn op(mutation: Mutation) -> NamespaceOp {
+    NamespaceOp { time_ms: 1_000, mutation: Some(mutation) }
+}
+
+fn mkdir(path: &str, recursive: bool) -> NamespaceOp {
+    op(Mutation::CreateDirectory(CreateDirectory {
+        path: path.into(),
+        recursive,
+        allow_exists: false,
+        owner: "alice".into(),
+        group: "staff".into(),
+        mode: 0o755,
+    }))
+}
+
+fn touch(path: &str) -> NamespaceOp {
+    op(Mutation::CreateFile(CreateFile {
+        path: path.into(),
+        recursive: false,
+        owner: "alice".into(),
+        group: "staff".into(),
+        mode: 0o644,
+        block_size: 64 << 20,
+    }))
+}
+
+fn delete(path: &str, recursive: bool) -> NamespaceOp {
+    op(Mutation::Delete(Delete { path: path.into(), recursive }))
+}
+
+fn rename(src: &str, dst: &str) -> NamespaceOp {
+    op(Mutation::Rename(Rename { src: src.into(), dst: dst.into() }))
+}
+
+fn run(ns: &mut Namespace, op: NamespaceOp) -> Result<u64, NsError> {
+    ns.apply(&op).into_result()
+}
+
+fn kind(ns: &mut Namespace, op: NamespaceOp) -> ErrorKind {
+    run(ns, op).unwrap_err().kind
+}
+
+#[test]
+fn directories_are_created_with_parents_when_asked() {
+    let mut ns = Namespace::new();
+    assert_eq!(kind(&mut ns, mkdir("/a/b/c", false)), ErrorKind::NotFound);
+    run(&mut ns, mkdir("/a/b/c", true)).unwrap();
+    assert_eq!(ns.len(), 4);
+    assert!(ns.status("/a/b").unwrap().is_directory);
+    assert_eq!(ns.status("/a/b/c").unwrap().owner, "alice");
+    assert_eq!(kind(&mut ns, mkdir("/a/b/c", true)), ErrorKind::AlreadyExists);
+    let mut again = mkdir("/a/b/c", false);
+    if let Some(Mutation::CreateDirectory(m)) = &mut again.mutation {
+        m.allow_exists = true;
+    }
+    assert_eq!(run(&mut ns, again).unwrap(), ns.status("/a/b/c").unwrap().id);
+    assert_eq!(kind(&mut ns, mkdir("/", false)), ErrorKind::AlreadyExists);
+}
+
+#[test]
+fn files_get_blocks_until_complete() {
+    let mut ns = Namespace::new();
+    let id = run(&mut ns, touch("/f")).unwrap();
+    let new_block = || op(Mutation::NewBlock(NewBlock { path: "/f".into() }));
+    let first = run(&mut ns, new_block()).unwrap();
+    let second = run(&mut ns, new_block()).unwrap();
+    assert_eq!((first, second), (block_id(id, 0), block_id(id, 1)));
+    assert_eq!(first >> 24, id >> 24, "blocks share the file's container id");
+    let complete = || op(Mutation::CompleteFile(CompleteFile { path: "/f".into(), length: 99 }));
+    run(&mut ns, complete()).unwrap();
+    let status = ns.status("/f").unwrap();
+    assert_eq!((status.length, status.complete, status.block_ids), (99, true, vec![first, second]));
+    assert_eq!(kind(&mut ns, complete()), ErrorKind::AlreadyComplete);
+    assert_eq!(kind(&mut ns, new_block()), ErrorKind::AlreadyComplete);
+    assert_eq!(kind(&mut ns, touch("/f")), ErrorKind::AlreadyExists);
+    assert_eq!(kind(&mut ns, touch("/f/g")), ErrorKind::NotADirectory);
+    assert_eq!(ns.status("/f/g").unwrap_err().kind, ErrorKind::NotADirectory);
+}
+
+#[test]
+fn deletes_need_recursion_for_non_empty_directories() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/a/b", true)).unwrap();
+    run(&mut ns, touch("/a/b/f")).unwrap();
+    assert_eq!(kind(&mut ns, delete("/a", false)), ErrorKind::DirectoryNotEmpty);
+    assert_eq!(kind(&mut ns, delete("/", true)), ErrorKind::InvalidArgument);
+    assert_eq!(kind(&mut ns, delete("/nope", true)), ErrorKind::NotFound);
+    run(&mut ns, delete("/a", true)).unwrap();
+    assert!(ns.is_empty());
+    assert_eq!(ns.status("/a/b/f").unwrap_err().kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn renames_move_subtrees_and_refuse_impossible_moves() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/a/b", true)).unwrap();
+    run(&mut ns, touch("/a/b/f")).unwrap();
+    run(&mut ns, mkdir("/z", false)).unwrap();
+    assert_eq!(kind(&mut ns, rename("/a", "/a/b/c")), ErrorKind::InvalidArgument);
+    assert_eq!(kind(&mut ns, rename("/a", "/z")), ErrorKind::AlreadyExists);
+    assert_eq!(kind(&mut ns, rename("/", "/q")), ErrorKind::InvalidArgument);
+    assert_eq!(kind(&mut ns, rename("/a", "/a/b/f/x")), ErrorKind::InvalidArgument);
+    assert_eq!(kind(&mut ns, rename("/z", "/a/b/f/x")), ErrorKind::NotADirectory);
+    assert_eq!(kind(&mut ns, rename("/z", "/missing/x")), ErrorKind::NotFound);
+    let id = ns.status("/a/b/f").unwrap().id;
+    run(&mut ns, rename("/a", "/z/moved")).unwrap();
+    assert_eq!(ns.status("/z/moved/b/f").unwrap().id, id);
+    assert_eq!(ns.path_of(id).unwrap().as_str(), "/z/moved/b/f");
+    assert_eq!(ns.status("/a").unwrap_err().kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn attributes_change_recursively_when_asked() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/a/b", true)).unwrap();
+    run(&mut ns, touch("/a/b/f")).unwrap();
+    let set = |recursive| {
+        op(Mutation::SetAttribute(SetAttribute {
+            path: "/a".into(),
+            mode: Some(0o40700),
+            owner: Some("bob".into()),
+            group: None,
+            recursive,
+        }))
+    };
+    run(&mut ns, set(false)).unwrap();
+    assert_eq!(
+        (ns.status("/a").unwrap().mode, ns.status("/a").unwrap().owner.as_str()),
+        (0o700, "bob")
+    );
+    assert_eq!(ns.status("/a/b/f").unwrap().owner, "alice");
+    run(&mut ns, set(true)).unwrap();
+    let f = ns.status("/a/b/f").unwrap();
+    assert_eq!((f.owner.as_str(), f.group.as_str(), f.mode), ("bob", "staff", 0o700));
+}
+
+#[test]
+fn listings_are_sorted_and_recurse_parents_first() {
+    let mut ns = Namespace::new();
+    for path in ["/d/z", "/d/a/x", "/d/m"] {
+        run(&mut ns, mkdir(path, true)).unwrap();
+    }
+    run(&mut ns, touch("/d/a/x/f")).unwrap();
+    let names = |list: Vec<FileStatus>| list.into_iter().map(|s| s.path).collect::<Vec<_>>();
+    assert_eq!(names(ns.list("/d", false).unwrap()), ["/d/a", "/d/m", "/d/z"]);
+    let all = names(ns.list("/d", true).unwrap());
+    assert_eq!(all.len(), 5);
+    for (i, path) in all.iter().enumerate() {
+        let parent = FsPath::parse(path).unwrap().parent().unwrap();
+        if parent.as_str() != "/d" {
+            assert!(all[..i].contains(&parent.to_string()), "{path} listed before its parent");
+        }
+    }
+    assert_eq!(names(ns.list("/d/a/x/f", true).unwrap()), ["/d/a/x/f"]);
+    assert_eq!(ns.list("/none", false).unwrap_err().kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn bad_paths_are_refused_as_invalid_paths() {
+    let mut ns = Namespace::new();
+    for bad in ["relative", "/a//b", "/a/../b", "/a\0", ""] {
+        let err = run(&mut ns, mkdir(bad, true)).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidPath, "{bad:?}");
+        assert!(err.message.contains("invalid path"), "{err}");
+    }
+    let long = format!("/{}", "n".repeat(MAX_NAME_BYTES + 1));
+    assert_eq!(kind(&mut ns, touch(&long)), ErrorKind::InvalidPath);
+    assert_eq!(ns.status("no/slash").unwrap_err().kind, ErrorKind::InvalidPath);
+    assert!(ns.is_empty());
+    assert_eq!(
+        ns.apply(&NamespaceOp::default()).into_result().unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+}
+
+/// A tiny deterministic generator, so the randomized tests need no dependency and replay.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+fn random_op(rng: &mut Rng) -> NamespaceOp {
+    let names = ["a", "b", "c"];
+    let mut path = String::new();
+    for _ in 0..=rng.next(3) {
+        path.push('/');
+        path.push_str(names[rng.next(3) as usize]);
+    }
+    let other = format!("/{}", names[rng.next(3) as usize]);
+    let mutation = match rng.next(7) {
+        0 => Mutation::CreateDirectory(CreateDirectory {
+            path,
+            recursive: rng.next(2) == 0,
+            mode: 0o755,
+            ..Default::default()
+        }),
+        1 => Mutation::CreateFile(CreateFile {
+            path,
+            recursive: rng.next(2) == 0,
+            mode: 0o644,
+            block_size: 1024,
+            ..Default::default()
+        }),
+        2 => Mutation::CompleteFile(CompleteFile { path, length: rng.next(10_000) }),
+        3 => Mutation::Delete(Delete { path, recursive: rng.next(2) == 0 }),
+        4 => Mutation::Rename(Rename { src: path, dst: other }),
+        5 => Mutation::SetAttribute(SetAttribute {
+            path,
+            mode: Some(rng.next(0o10000) as u32),
+            owner: Some(format!("u{}", rng.next(3))),
+            group: None,
+            recursive: rng.next(2) == 0,
+        }),
+        _ => Mutation::NewBlock(NewBlock { path }),
+    };
+    NamespaceOp { time_ms: rng.next(1 << 40) as i64, mutation: Some(mutation) }
+}
+
+#[test]
+fn refused_operations_change_nothing_and_replicas_agree() {
+    let mut rng = Rng(0x5EED);
+    let (mut leader, mut standby) = (Namespace::new(), Namespace::new());
+    for _ in 0..20_000 {
+        let op = random_op(&mut rng);
+        let before = leader.clone();
+        let reply = leader.apply(&op);
+        if reply.error.is_some() {
+            assert_eq!(leader, before, "a refused {op:?} changed the namespace");
+        }
+        assert_eq!(standby.apply(&op), reply, "replicas disagree on {op:?}");
+    }
+    assert_eq!(leader, standby);
+}
+
+#[test]
+fn snapshots_round_trip_deterministically() {
+    let mut rng = Rng(42);
+    let mut ns = Namespace::new();
+    for round in 0..400 {
+        let _ = ns.apply(&random_op(&mut rng));
+        if round % 40 == 0 {
+            let mut bytes = Vec::new();
+            ns.encode_snapshot(&mut bytes);
+            let restored = Namespace::decode_snapshot(&bytes).unwrap();
+            assert_eq!(restored, ns);
+            let mut again = Vec::new();
+            restored.encode_snapshot(&mut again);
+            assert_eq!(again, bytes, "the same tree gave different bytes");
+        }
+    }
+}
+
+#[test]
+fn damaged_snapshots_are_errors_not_panics() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/a/b", true)).unwrap();
+    run(&mut ns, touch("/a/b/f")).unwrap();
+    let mut bytes = Vec::new();
+    ns.encode_snapshot(&mut bytes);
+    for len in 0..bytes.len() {
+        assert!(Namespace::decode_snapshot(&bytes[..len]).is_err(), "truncated at {len} decoded");
+    }
+    for at in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x5A;
+        let _ = Namespace::decode_snapshot(&flipped); // Must not panic; may decode garbage.
+    }
+}
