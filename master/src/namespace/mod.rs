@@ -170,6 +170,15 @@ impl Default for Namespace {
     }
 }
 
+/// Who owns what an operation creates, its mode, and when: stamped on every new inode.
+#[derive(Clone, Copy)]
+struct Stamp<'a> {
+    owner: &'a str,
+    group: &'a str,
+    mode: u32,
+    time_ms: i64,
+}
+
 fn mask_mode(mode: u32) -> u16 {
     (mode & 0o7777) as u16
 }
@@ -324,10 +333,7 @@ impl Namespace {
         &mut self,
         parent: u64,
         name: &str,
-        owner: &str,
-        group: &str,
-        mode: u32,
-        time_ms: i64,
+        stamp: Stamp,
         body: Body,
     ) -> Result<u64, NsError> {
         if self.next_container > CONTAINER_MASK {
@@ -338,16 +344,16 @@ impl Namespace {
         let inode = Inode {
             parent,
             name: name.into(),
-            owner: self.names.intern(owner),
-            group: self.names.intern(group),
-            mode: mask_mode(mode),
-            created_ms: time_ms,
-            modified_ms: time_ms,
+            owner: self.names.intern(stamp.owner),
+            group: self.names.intern(stamp.group),
+            mode: mask_mode(stamp.mode),
+            created_ms: stamp.time_ms,
+            modified_ms: stamp.time_ms,
             body,
         };
         self.inodes.insert(id, inode);
         let parent_inode = self.inode_mut(parent);
-        parent_inode.modified_ms = time_ms;
+        parent_inode.modified_ms = stamp.time_ms;
         if let Body::Directory { children } = &mut parent_inode.body {
             children.insert(name.into(), id);
         }
@@ -359,10 +365,7 @@ impl Namespace {
         &mut self,
         path: &FsPath,
         recursive: bool,
-        owner: &str,
-        group: &str,
-        mode: u32,
-        time_ms: i64,
+        stamp: Stamp,
     ) -> Result<u64, NsError> {
         let parent_path = path.parent().ok_or_else(|| {
             NsError::new(ErrorKind::AlreadyExists, "path / already exists".to_string())
@@ -396,7 +399,7 @@ impl Namespace {
         }
         for name in missing {
             let directory = Body::Directory { children: BTreeMap::new() };
-            current = self.new_inode(current, name, owner, group, mode, time_ms, directory)?;
+            current = self.new_inode(current, name, stamp, directory)?;
         }
         Ok(current)
     }
@@ -411,11 +414,10 @@ impl Namespace {
                 Err(NsError::new(ErrorKind::AlreadyExists, format!("path {path} already exists")))
             };
         }
-        let parent =
-            self.parent_for_create(&path, op.recursive, &op.owner, &op.group, op.mode, time_ms)?;
+        let stamp = Stamp { owner: &op.owner, group: &op.group, mode: op.mode, time_ms };
+        let parent = self.parent_for_create(&path, op.recursive, stamp)?;
         let name = path.name().unwrap_or_default();
-        let body = Body::Directory { children: BTreeMap::new() };
-        self.new_inode(parent, name, &op.owner, &op.group, op.mode, time_ms, body)
+        self.new_inode(parent, name, stamp, Body::Directory { children: BTreeMap::new() })
     }
 
     fn create_file(&mut self, op: &CreateFile, time_ms: i64) -> Result<u64, NsError> {
@@ -429,12 +431,12 @@ impl Namespace {
         if op.block_size == 0 {
             return Err(NsError::new(ErrorKind::InvalidArgument, "block size must be positive"));
         }
+        let stamp = Stamp { owner: &op.owner, group: &op.group, mode: op.mode, time_ms };
         // Parent directories made on the way get the usual directory mode.
-        let parent =
-            self.parent_for_create(&path, op.recursive, &op.owner, &op.group, 0o755, time_ms)?;
+        let parent = self.parent_for_create(&path, op.recursive, Stamp { mode: 0o755, ..stamp })?;
         let name = path.name().unwrap_or_default();
         let body = Body::File { length: 0, block_size: op.block_size, blocks: 0, complete: false };
-        self.new_inode(parent, name, &op.owner, &op.group, op.mode, time_ms, body)
+        self.new_inode(parent, name, stamp, body)
     }
 
     fn file_at(&mut self, raw_path: &str) -> Result<(u64, FsPath), NsError> {
