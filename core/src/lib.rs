@@ -38,19 +38,25 @@ pub fn registered_backends_report() -> String {
     out
 }
 
-/// Resolves on Ctrl-C or SIGTERM: the shutdown signal of every Lode process.
-pub async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM: the shutdown signal of every Lode process. The handlers are
+/// installed when this is called (inside a tokio runtime), not when the future is first polled,
+/// so a signal that arrives early is not lost to the default action.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops this process");
-            let _ = tokio::signal::ctrl_c().await;
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot watch SIGTERM/SIGINT; stop this process with SIGKILL");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

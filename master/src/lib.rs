@@ -1,19 +1,22 @@
-//! Lode's master. This first cut loads configuration and opens the backends it selects (the
-//! journal store from `alluxio.master.journal.folder`, the elector from
-//! `alluxio.zookeeper.enabled` / `alluxio.master.election.type`), refusing bad selections with
-//! an error that names what is registered. The journaled namespace builds on this.
+//! Lode's master: the journaled namespace and the leader/standby life cycle. The journal store
+//! comes from `alluxio.master.journal.folder`, the elector from `alluxio.zookeeper.enabled` /
+//! `alluxio.master.election.type`; a bad selection is refused with an error that names what is
+//! registered.
 #![warn(missing_docs)]
 
 pub mod namespace;
+mod node;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use lode_core::config::{name, Config};
+use lode_core::config::Config;
 use lode_core::elector::{self, ElectorError, LeaderElector};
+use lode_core::journal::JournalError;
 use lode_core::store::{self, JournalStore, StoreError};
+pub use node::{start, MasterNode, Role, RunningMaster, ServeError};
 
-/// Why a master cannot start.
+/// Why a master cannot start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
     /// The journal store cannot be opened as configured.
@@ -22,6 +25,20 @@ pub enum MasterError {
     /// The elector cannot be opened as configured.
     #[error("leader elector: {0}")]
     Elector(#[from] ElectorError),
+    /// The journal is unusable (corrupt object, wrong format): refusing to serve a partial state.
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    /// Leadership was lost and `alluxio.master.journal.exit.on.demotion` is set.
+    #[error(
+        "lost leadership of term {term}; exiting as alluxio.master.journal.exit.on.demotion asks"
+    )]
+    Demoted {
+        /// The term that ended.
+        term: u64,
+    },
+    /// The master's task failed unexpectedly.
+    #[error("the master task failed: {0}")]
+    Task(String),
 }
 
 /// The backends a master runs on.
@@ -44,16 +61,11 @@ pub fn open_backends(config: &Config) -> Result<Backends, MasterError> {
     })
 }
 
-/// Runs a master until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), MasterError> {
-    let backends = open_backends(&config)?;
-    tracing::info!(
-        journal = %backends.store.location(),
-        elector = %backends.elector_name,
-        hostname = config.string(name::MASTER_HOSTNAME).unwrap_or_default(),
-        rpc_port = config.int(name::MASTER_RPC_PORT).unwrap_or_default(),
-        "master configured"
-    );
-    shutdown.await;
-    Ok(())
+/// Runs a master until `shutdown` resolves (a leader resigns first) or it must stop.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
+    let running = start(config, shutdown).await?;
+    running.task.await.map_err(|e| MasterError::Task(e.to_string()))?
 }

@@ -1,6 +1,6 @@
 //! The `lode-master` binary: its backends, its configuration errors, its life until a signal.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use lode_tests::{isolated_command, registered_backend_names};
@@ -35,22 +35,16 @@ fn an_unlinked_journal_store_is_refused_with_the_registered_ones() {
     );
 }
 
-/// With valid configuration the master starts and stops cleanly on SIGTERM.
+/// A lone master becomes leader, and on SIGTERM resigns and exits cleanly.
 #[test]
-fn the_master_starts_and_stops_on_sigterm() {
+fn a_lone_master_leads_and_resigns_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = master()
-        .arg(format!("-Dalluxio.work.dir={}", dir.path().display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "the master exited early");
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("master configured"), "{stderr}");
+    let mut command = master();
+    command.arg(format!("-Dalluxio.work.dir={}", dir.path().display()));
+    let mut process = lode_tests::process::Proc::start(command, true);
+    let limit = Duration::from_secs(60);
+    process.wait_for_text("leading", limit).expect("the master leads");
+    process.signal(rustix::process::Signal::TERM);
+    assert!(process.wait(), "the master failed: {:?}", process.seen);
+    assert!(process.seen.iter().any(|line| line.contains("resigned")), "{:?}", process.seen);
 }

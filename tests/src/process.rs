@@ -18,21 +18,57 @@ pub struct Proc {
 impl Proc {
     /// Starts `program` with `args`, capturing stdout (stderr is inherited).
     pub fn spawn(program: &str, args: &[String]) -> Proc {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {program}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
+        let mut command = Command::new(program);
+        command.args(args);
+        Proc::start(command, false)
+    }
+
+    /// Starts `command`, capturing stdout and, when `with_stderr`, stderr's lines too (both
+    /// arrive on the same channel, each stream in order).
+    pub fn start(mut command: Command, with_stderr: bool) -> Proc {
+        command.stdout(Stdio::piped());
+        if with_stderr {
+            command.stderr(Stdio::piped());
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
         let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
+        let forward = |stream: Box<dyn std::io::Read + Send>, sender: mpsc::Sender<String>| {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        };
+        forward(Box::new(child.stdout.take().expect("piped stdout")), sender.clone());
+        if let Some(stderr) = child.stderr.take() {
+            forward(Box::new(stderr), sender);
+        }
         Proc { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for the process to exit (after a signal) and returns whether it succeeded,
+    /// collecting the rest of its output.
+    pub fn wait(&mut self) -> bool {
+        let status = self.child.wait().expect("waiting for the child");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        status.success()
+    }
+
+    /// Waits up to `limit` for a line containing `text` and returns it.
+    pub fn wait_for_text(&mut self, text: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.seen.push(line.clone());
+            if line.contains(text) {
+                return Some(line);
+            }
+        }
     }
 
     /// Waits up to `limit` for a line starting with `prefix` and returns it. The limit only

@@ -101,6 +101,8 @@ pub struct JournalSettings {
     pub retry_interval: Duration,
     /// Size of the exactly-once table.
     pub dedup_capacity: usize,
+    /// Temporary objects older than this are a crashed writer's leftovers and are removed.
+    pub temporary_gc_threshold: Duration,
 }
 
 impl JournalSettings {
@@ -127,6 +129,9 @@ impl JournalSettings {
                 .duration(name::MASTER_JOURNAL_FLUSH_RETRY_INTERVAL)
                 .unwrap_or(Duration::from_secs(1)),
             dedup_capacity: int(name::MASTER_JOURNAL_DEDUP_CAPACITY, 100_000) as usize,
+            temporary_gc_threshold: config
+                .duration(name::MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD)
+                .unwrap_or(Duration::from_secs(30 * 60)),
         }
     }
 
@@ -140,6 +145,7 @@ impl JournalSettings {
             flush_timeout: Duration::from_secs(10),
             retry_interval: Duration::from_millis(20),
             dedup_capacity: 100_000,
+            temporary_gc_threshold: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -1,0 +1,341 @@
+//! A running master: its journal and namespace, its role, and the loop that moves it between
+//! hot standby and leader (DESIGN §3–4).
+//!
+//! - **Standby**: replays the journal continuously, writes a checkpoint when enough entries
+//!   piled up, and campaigns for leadership.
+//! - **Leader**: after [`Journal::take_over`] lands its marker, serves mutations through the
+//!   group-commit writer and reads while its lease is valid; truncates the journal behind the
+//!   checkpoints. The moment the writer is deposed or the leadership is lost or in doubt, it stops
+//!   serving and becomes a standby again (or exits, with `alluxio.master.journal.exit.on.demotion`).
+//! - **Shutdown** (SIGTERM): a leader resigns so a standby takes over at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lode_core::config::{name, Config};
+use lode_core::elector::{LeaderElector, Leadership, Member};
+use lode_core::journal::{Journal, JournalError, JournalSettings, JournalWriter, OpId};
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::namespace::{FsPath, Mutation, Namespace, NamespaceOp, NamespaceReply, NsError};
+use crate::{open_backends, MasterError};
+
+/// How often the leader truncates the journal and cleans temporary objects.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a standby looks for a checkpoint newer than its position.
+const CHECKPOINT_LOOK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// This master's role, as operators and clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Replaying the journal; `leader` is who leads, when known.
+    Standby {
+        /// The current leader, if the elector knows one.
+        leader: Option<Member>,
+    },
+    /// Leading in `term`.
+    Leader {
+        /// The leadership term.
+        term: u64,
+    },
+}
+
+/// Why a request was not served.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServeError {
+    /// This master does not lead (or its lease is in doubt); `leader` is who does, if known.
+    #[error("this master is not the leader{}", .leader.as_ref().map(|m| format!("; the leader is {}", m.address)).unwrap_or_default())]
+    NotLeader {
+        /// Where clients should go.
+        leader: Option<Member>,
+    },
+    /// The journal could not make the mutation durable; it was not acknowledged.
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+}
+
+struct Leading {
+    writer: JournalWriter<Namespace>,
+    leadership: Leadership,
+}
+
+/// A master's shared state: what the RPC services call into.
+pub struct MasterNode {
+    journal: Arc<Journal<Namespace>>,
+    elector: Arc<dyn LeaderElector>,
+    me: Member,
+    leading: RwLock<Option<Leading>>,
+    role: watch::Sender<Role>,
+}
+
+impl std::fmt::Debug for MasterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterNode")
+            .field("me", &self.me)
+            .field("role", &*self.role.borrow())
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The paths a mutation names, to validate before anything is journaled.
+fn paths_of(mutation: &Mutation) -> Vec<&str> {
+    match mutation {
+        Mutation::CreateDirectory(m) => vec![&m.path],
+        Mutation::CreateFile(m) => vec![&m.path],
+        Mutation::CompleteFile(m) => vec![&m.path],
+        Mutation::Delete(m) => vec![&m.path],
+        Mutation::Rename(m) => vec![&m.src, &m.dst],
+        Mutation::SetAttribute(m) => vec![&m.path],
+        Mutation::NewBlock(m) => vec![&m.path],
+    }
+}
+
+impl MasterNode {
+    /// This master's identity.
+    pub fn member(&self) -> &Member {
+        &self.me
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role.borrow().clone()
+    }
+
+    /// Follows role changes.
+    pub fn watch_role(&self) -> watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+
+    /// The journal (position, checkpoints) for status reporting.
+    pub fn journal(&self) -> &Arc<Journal<Namespace>> {
+        &self.journal
+    }
+
+    fn not_leader(&self) -> ServeError {
+        let leader = match &*self.role.borrow() {
+            Role::Standby { leader } => leader.clone(),
+            Role::Leader { .. } => None,
+        };
+        ServeError::NotLeader { leader: leader.filter(|m| m.id != self.me.id) }
+    }
+
+    /// Journals `mutation` and returns its reply once durable. Bad paths are refused without
+    /// touching the journal. With `id`, a retried call gets the first attempt's answer.
+    pub async fn mutate(
+        &self,
+        id: Option<OpId>,
+        mutation: Mutation,
+    ) -> Result<NamespaceReply, ServeError> {
+        for path in paths_of(&mutation) {
+            if let Err(e) = FsPath::parse(path) {
+                return Ok(NsError::from(e).into());
+            }
+        }
+        let writer = match &*self.leading.read() {
+            Some(leading) if leading.leadership.is_valid() => leading.writer.clone(),
+            _ => return Err(self.not_leader()),
+        };
+        let op = NamespaceOp { time_ms: now_ms(), mutation: Some(mutation) };
+        Ok(writer.submit(id, op).await?)
+    }
+
+    /// Reads the namespace, only while this master leads with a valid lease: a paused or
+    /// deposed leader never serves a stale read.
+    pub fn read<T>(&self, read: impl FnOnce(&Namespace) -> T) -> Result<T, ServeError> {
+        let valid = self.leading.read().as_ref().is_some_and(|l| l.leadership.is_valid());
+        if !valid {
+            return Err(self.not_leader());
+        }
+        let replica = self.journal.replica().read();
+        let answer = read(replica.state());
+        // Check again: the lease may have lapsed while reading.
+        let still_valid = self.leading.read().as_ref().is_some_and(|l| l.leadership.is_valid());
+        if still_valid {
+            Ok(answer)
+        } else {
+            Err(self.not_leader())
+        }
+    }
+
+    /// Reads this master's replica whatever its role (for status pages and tests; may be behind).
+    pub fn read_replica<T>(&self, read: impl FnOnce(&Namespace) -> T) -> T {
+        read(self.journal.replica().read().state())
+    }
+}
+
+/// A master started in this process: its node, and the task that runs it.
+#[derive(Debug)]
+pub struct RunningMaster {
+    /// The node, for RPC services and tests.
+    pub node: Arc<MasterNode>,
+    /// Resolves when the master stops, with why.
+    pub task: tokio::task::JoinHandle<Result<(), MasterError>>,
+}
+
+/// Opens the journal (refusing to start on a corrupt checkpoint) and starts the role loop.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningMaster, MasterError> {
+    let backends = open_backends(&config)?;
+    let settings = JournalSettings::from_config(&config, backends.store.as_ref());
+    let journal = Arc::new(Journal::open(backends.store.clone(), settings, Namespace::new).await?);
+    let address = format!(
+        "{}:{}",
+        config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"),
+        config.int(name::MASTER_RPC_PORT).unwrap_or(19998)
+    );
+    let me = Member { id: uuid::Uuid::new_v4().to_string(), address };
+    let (role, _) = watch::channel(Role::Standby { leader: None });
+    let node = Arc::new(MasterNode {
+        journal,
+        elector: backends.elector.clone(),
+        me,
+        leading: RwLock::new(None),
+        role,
+    });
+    tracing::info!(
+        journal = %backends.store.location(),
+        elector = %backends.elector_name,
+        member = %node.me.address,
+        position = ?node.journal.position(),
+        "master starting"
+    );
+    let exit_on_demotion = config.bool(name::MASTER_JOURNAL_EXIT_ON_DEMOTION);
+    let task = tokio::spawn(run_roles(node.clone(), exit_on_demotion, shutdown));
+    Ok(RunningMaster { node, task })
+}
+
+async fn run_roles(
+    node: Arc<MasterNode>,
+    exit_on_demotion: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), MasterError> {
+    tokio::pin!(shutdown);
+    let mut leader_watch = node.elector.watch_leader();
+    loop {
+        node.role.send_replace(Role::Standby { leader: leader_watch.borrow().clone() });
+        let leadership = tokio::select! {
+            leadership = campaign(&node) => leadership,
+            error = follow(&node, &mut leader_watch) => return Err(error),
+            () = &mut shutdown => return Ok(()),
+        };
+        let writer = match node.journal.take_over(leadership.clone(), &node.me.address).await {
+            Ok(writer) => writer,
+            Err(JournalError::Deposed { slot, reason }) => {
+                tracing::warn!(slot, %reason, "takeover lost; back to standby");
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let term = leadership.term();
+        *node.leading.write() =
+            Some(Leading { writer: writer.clone(), leadership: leadership.clone() });
+        node.role.send_replace(Role::Leader { term });
+        tracing::info!(term, position = ?node.journal.position(), "leading");
+
+        let resigning = tokio::select! {
+            error = writer.stopped() => { tracing::warn!(term, %error, "journal writer stopped"); false }
+            () = leadership.lost() => { tracing::warn!(term, "leadership lost"); false }
+            error = maintain(&node.journal) => { tracing::error!(term, %error, "journal maintenance failed"); false }
+            () = &mut shutdown => true,
+        };
+        *node.leading.write() = None;
+        if resigning {
+            if let Err(error) = node.elector.resign(&leadership).await {
+                tracing::warn!(%error, "resigning failed; standbys take over when the lease lapses");
+            }
+            tracing::info!(term, "resigned");
+            return Ok(());
+        }
+        if exit_on_demotion {
+            return Err(MasterError::Demoted { term });
+        }
+    }
+}
+
+/// Campaigns until elected, retrying while the election service is unavailable.
+async fn campaign(node: &MasterNode) -> Leadership {
+    loop {
+        match node.elector.campaign(&node.me).await {
+            Ok(leadership) => return leadership,
+            Err(error) => {
+                tracing::warn!(%error, "campaign failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The standby's work: replay the journal as it grows, checkpoint when due, and keep the role's
+/// idea of the leader current. Returns only on an error that must stop the master (corruption).
+async fn follow(
+    node: &MasterNode,
+    leader_watch: &mut watch::Receiver<Option<Member>>,
+) -> MasterError {
+    let journal = &node.journal;
+    let mut last_look = Instant::now();
+    loop {
+        let step = async {
+            let mut applied = journal.poll().await?;
+            if last_look.elapsed() >= CHECKPOINT_LOOK_INTERVAL {
+                last_look = Instant::now();
+                applied += journal.catch_up().await?;
+            }
+            journal.checkpoint_if_due().await?;
+            Ok::<u64, JournalError>(applied)
+        };
+        match step.await {
+            Ok(0) => {
+                tokio::select! {
+                    () = tokio::time::sleep(journal.settings().poll_interval) => {}
+                    Ok(()) = leader_watch.changed() => {
+                        node.role.send_replace(Role::Standby { leader: leader_watch.borrow().clone() });
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(JournalError::Store(error)) => {
+                tracing::warn!(%error, "journal read failed; retrying");
+                tokio::time::sleep(journal.settings().retry_interval).await;
+            }
+            Err(error) => return error.into(),
+        }
+    }
+}
+
+/// The leader's housekeeping: truncate behind the checkpoints, write a checkpoint when no
+/// standby did (twice the period went by), clean temporary objects. Returns only on error.
+async fn maintain(journal: &Journal<Namespace>) -> JournalError {
+    let mut newest_seen = None;
+    loop {
+        tokio::time::sleep(MAINTENANCE_INTERVAL).await;
+        let round = async {
+            let newest = journal.checkpoints().await?.last().copied();
+            if newest != newest_seen {
+                newest_seen = newest;
+                journal.replica().write().checkpointed(); // A standby checkpointed recently.
+            }
+            let overdue = journal.settings().checkpoint_period.saturating_mul(2);
+            if journal.replica().read().applied_since_checkpoint() >= overdue {
+                newest_seen = Some(journal.write_checkpoint().await?);
+            }
+            journal.truncate().await?;
+            journal.store().clean_temporary(journal.settings().temporary_gc_threshold).await?;
+            Ok::<(), JournalError>(())
+        };
+        match round.await {
+            Ok(()) => {}
+            Err(JournalError::Store(error)) => {
+                tracing::warn!(%error, "journal maintenance will retry")
+            }
+            Err(error) => return error,
+        }
+    }
+}
