@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod elector;
 pub mod journal;
+#[cfg(feature = "rpc")]
+pub mod rpc;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -6,6 +6,7 @@
 
 pub mod namespace;
 mod node;
+pub mod rpc;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +36,16 @@ pub enum MasterError {
     Demoted {
         /// The term that ended.
         term: u64,
+    },
+    /// The RPC port cannot be bound.
+    #[error(
+        "cannot listen on {address} (alluxio.master.bind.host, alluxio.master.rpc.port): {error}"
+    )]
+    Bind {
+        /// The address.
+        address: String,
+        /// The OS error.
+        error: String,
     },
     /// The master's task failed unexpectedly.
     #[error("the master task failed: {0}")]

@@ -20,6 +20,7 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::namespace::{FsPath, Mutation, Namespace, NamespaceOp, NamespaceReply, NsError};
+use crate::rpc::{ServerInfo, Services};
 use crate::{open_backends, MasterError};
 
 /// How often the leader truncates the journal and cleans temporary objects.
@@ -178,7 +179,9 @@ pub struct RunningMaster {
     pub task: tokio::task::JoinHandle<Result<(), MasterError>>,
 }
 
-/// Opens the journal (refusing to start on a corrupt checkpoint) and starts the role loop.
+/// Opens the journal (refusing to start on a corrupt checkpoint), binds the RPC port, and starts
+/// the role loop and the gRPC services. On `shutdown` a leader resigns first; the services stop
+/// after the role loop has.
 pub async fn start(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -186,11 +189,16 @@ pub async fn start(
     let backends = open_backends(&config)?;
     let settings = JournalSettings::from_config(&config, backends.store.as_ref());
     let journal = Arc::new(Journal::open(backends.store.clone(), settings, Namespace::new).await?);
-    let address = format!(
+    let bind = format!(
         "{}:{}",
-        config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"),
+        config.string(name::MASTER_BIND_HOST).unwrap_or("0.0.0.0"),
         config.int(name::MASTER_RPC_PORT).unwrap_or(19998)
     );
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| MasterError::Bind { address: bind.clone(), error: e.to_string() })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let address = format!("{}:{port}", config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"));
     let me = Member { id: uuid::Uuid::new_v4().to_string(), address };
     let (role, _) = watch::channel(Role::Standby { leader: None });
     let node = Arc::new(MasterNode {
@@ -207,8 +215,44 @@ pub async fn start(
         position = ?node.journal.position(),
         "master starting"
     );
+    let info = ServerInfo {
+        default_block_size: config.size(name::USER_BLOCK_SIZE_BYTES_DEFAULT).unwrap_or(64 << 20),
+        master_addresses: config.list(name::MASTER_RPC_ADDRESSES),
+        zookeeper_addresses: if config.bool(name::ZOOKEEPER_ENABLED) {
+            config.string(name::ZOOKEEPER_ADDRESS).map(|a| vec![a.to_string()]).unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+        web_port: config.int(name::MASTER_WEB_PORT).unwrap_or(19999) as i32,
+        start_time_ms: now_ms(),
+    };
+    let routes = Services::new(node.clone(), info).router();
     let exit_on_demotion = config.bool(name::MASTER_JOURNAL_EXIT_ON_DEMOTION);
-    let task = tokio::spawn(run_roles(node.clone(), exit_on_demotion, shutdown));
+    let (roles_done, roles_finished) = tokio::sync::oneshot::channel::<()>();
+    let roles = tokio::spawn({
+        let node = node.clone();
+        async move {
+            let outcome = run_roles(node, exit_on_demotion, shutdown).await;
+            let _ = roles_done.send(());
+            outcome
+        }
+    });
+    let server = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = roles_finished.await;
+            })
+            .await
+    });
+    let task = tokio::spawn(async move {
+        let outcome = roles.await.map_err(|e| MasterError::Task(e.to_string()))?;
+        if let Err(error) = server.await.map_err(|e| MasterError::Task(e.to_string()))? {
+            tracing::warn!(%error, "the RPC server stopped with an error");
+        }
+        outcome
+    });
     Ok(RunningMaster { node, task })
 }
 

@@ -41,6 +41,7 @@ fn a_lone_master_leads_and_resigns_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = master();
     command.arg(format!("-Dalluxio.work.dir={}", dir.path().display()));
+    command.arg("-Dalluxio.master.rpc.port=0");
     let mut process = lode_tests::process::Proc::start(command, true);
     let limit = Duration::from_secs(60);
     process.wait_for_text("leading", limit).expect("the master leads");

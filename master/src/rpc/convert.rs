@@ -1,0 +1,109 @@
+//! Between Alluxio's wire types and the namespace's: modes, operation ids, file infos, and
+//! errors as Alluxio's gRPC status codes.
+
+use lode_core::journal::OpId;
+use lode_core::rpc::alluxio::grpc::file::{FileInfo, FileSystemMasterCommonPOptions};
+use lode_core::rpc::alluxio::grpc::{Bits, PMode};
+use tonic::{Code, Status};
+
+use crate::namespace::{ErrorKind, FileStatus, NsError};
+use crate::ServeError;
+
+/// A POSIX mode from Alluxio's three classes of bits (`Bits` values are the octal digit + 1).
+pub fn mode_from_pmode(mode: &PMode) -> u32 {
+    let digit = |bits: i32| (bits.clamp(1, 8) - 1) as u32;
+    digit(mode.owner_bits) << 6 | digit(mode.group_bits) << 3 | digit(mode.other_bits)
+}
+
+/// Alluxio's `PMode` for a POSIX mode.
+pub fn pmode_from_mode(mode: u32) -> PMode {
+    let bits = |digit: u32| Bits::try_from((digit & 7) as i32 + 1).unwrap_or(Bits::None) as i32;
+    PMode { owner_bits: bits(mode >> 6), group_bits: bits(mode >> 3), other_bits: bits(mode) }
+}
+
+/// The exactly-once id a client put in the call's common options (Alluxio's `operationId`).
+pub fn op_id(common: Option<&FileSystemMasterCommonPOptions>) -> Option<OpId> {
+    let id = common?.operation_id.as_ref()?;
+    Some(OpId {
+        client: id.most_significant_bits.unwrap_or(0) as u64,
+        call: id.least_significant_bits.unwrap_or(0) as u64,
+    })
+}
+
+/// Alluxio's `FileInfo` for a namespace status.
+pub fn file_info(status: FileStatus) -> FileInfo {
+    FileInfo {
+        file_id: Some(status.id as i64),
+        name: Some(status.name),
+        path: Some(status.path),
+        ufs_path: Some(String::new()),
+        length: Some(status.length as i64),
+        block_size_bytes: Some(status.block_size as i64),
+        creation_time_ms: Some(status.created_ms),
+        completed: Some(status.complete),
+        folder: Some(status.is_directory),
+        pinned: Some(false),
+        cacheable: Some(true),
+        persisted: Some(false),
+        block_ids: status.block_ids.into_iter().map(|id| id as i64).collect(),
+        last_modification_time_ms: Some(status.modified_ms),
+        ttl: Some(-1),
+        owner: Some(status.owner),
+        group: Some(status.group),
+        mode: Some(status.mode as i32),
+        persistence_state: Some("NOT_PERSISTED".into()),
+        mount_point: Some(false),
+        ttl_action: None,
+        in_alluxio_percentage: Some(if status.is_directory || status.length == 0 {
+            100
+        } else {
+            0
+        }),
+        in_memory_percentage: Some(0),
+    }
+}
+
+/// Alluxio's status code for a namespace error (as its exceptions map: a missing file is
+/// NOT_FOUND, an existing one ALREADY_EXISTS, a bad path INVALID_ARGUMENT, a state conflict
+/// FAILED_PRECONDITION).
+pub fn status_from_ns(error: NsError) -> Status {
+    let code = match error.kind {
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::AlreadyExists => Code::AlreadyExists,
+        ErrorKind::InvalidPath
+        | ErrorKind::NotADirectory
+        | ErrorKind::IsADirectory
+        | ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::DirectoryNotEmpty | ErrorKind::AlreadyComplete => Code::FailedPrecondition,
+    };
+    Status::new(code, error.message)
+}
+
+/// A request this master cannot serve: UNAVAILABLE, so clients look for the leader and retry
+/// (the message names the leader when known, as Alluxio's standbys do).
+pub fn status_from_serve(error: ServeError) -> Status {
+    Status::unavailable(error.to_string())
+}
+
+/// A required request field that is missing.
+pub fn missing(field: &str) -> Status {
+    Status::invalid_argument(format!("the request has no {field}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_round_trip_through_alluxio_bits() {
+        for mode in [0o755, 0o644, 0o000, 0o777, 0o421] {
+            assert_eq!(mode_from_pmode(&pmode_from_mode(mode)), mode);
+        }
+        let rw_r_r = PMode {
+            owner_bits: Bits::ReadWrite as i32,
+            group_bits: Bits::Read as i32,
+            other_bits: Bits::Read as i32,
+        };
+        assert_eq!(mode_from_pmode(&rw_r_r), 0o644);
+    }
+}

@@ -1,0 +1,390 @@
+//! The master's gRPC services: Lode's subset of Alluxio 2.9's client protocol, plus Lode's own
+//! status service. A standby answers the Alluxio services with UNAVAILABLE naming the leader,
+//! so clients go and find it; Lode's status service answers on every master.
+
+mod convert;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_server::{
+    FileSystemMasterClientService, FileSystemMasterClientServiceServer,
+};
+use lode_core::rpc::alluxio::grpc::file::*;
+use lode_core::rpc::alluxio::grpc::meta::meta_master_client_service_server::{
+    MetaMasterClientService, MetaMasterClientServiceServer,
+};
+use lode_core::rpc::alluxio::grpc::meta::{
+    GetMasterInfoPOptions, GetMasterInfoPResponse, MasterInfo,
+};
+use lode_core::rpc::alluxio::grpc::version::service_version_client_service_server::{
+    ServiceVersionClientService, ServiceVersionClientServiceServer,
+};
+use lode_core::rpc::alluxio::grpc::version::{
+    GetServiceVersionPRequest, GetServiceVersionPResponse, ServiceType,
+};
+use lode_core::rpc::alluxio::grpc::NetAddress;
+use lode_core::rpc::lode::master::lode_master_service_server::{
+    LodeMasterService, LodeMasterServiceServer,
+};
+use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus, Role as WireRole};
+use lode_core::rpc::service_version;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+pub use convert::{file_info, mode_from_pmode, pmode_from_mode};
+use convert::{missing, op_id, status_from_ns, status_from_serve};
+
+use crate::namespace::{self as ns, ErrorKind, Mutation};
+use crate::{MasterNode, Role};
+
+/// The metadata key carrying the calling user's name; what creations are owned by.
+pub const USER_METADATA_KEY: &str = "lode-user";
+/// Entries per ListStatus message.
+const LIST_BATCH: usize = 1000;
+
+/// What the services need besides the node: static facts for `GetMasterInfo` and defaults.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// The block size of files created without one.
+    pub default_block_size: u64,
+    /// Every master's `host:port`, when configured.
+    pub master_addresses: Vec<String>,
+    /// The ZooKeeper ensemble, when enabled.
+    pub zookeeper_addresses: Vec<String>,
+    /// The web port.
+    pub web_port: i32,
+    /// When this master started, ms since the epoch.
+    pub start_time_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The Alluxio and Lode services of one master, ready to serve.
+#[derive(Clone)]
+pub struct Services {
+    node: Arc<MasterNode>,
+    info: Arc<ServerInfo>,
+}
+
+impl Services {
+    /// Services for `node`.
+    pub fn new(node: Arc<MasterNode>, info: ServerInfo) -> Services {
+        Services { node, info: Arc::new(info) }
+    }
+
+    /// A tonic router with every service added.
+    pub fn router(self) -> tonic::service::Routes {
+        tonic::service::Routes::new(FileSystemMasterClientServiceServer::new(self.clone()))
+            .add_service(ServiceVersionClientServiceServer::new(self.clone()))
+            .add_service(MetaMasterClientServiceServer::new(self.clone()))
+            .add_service(LodeMasterServiceServer::new(self))
+    }
+
+    async fn mutate(
+        &self,
+        id: Option<lode_core::journal::OpId>,
+        mutation: Mutation,
+    ) -> Result<u64, Status> {
+        let reply = self.node.mutate(id, mutation).await.map_err(status_from_serve)?;
+        reply.into_result().map_err(status_from_ns)
+    }
+
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&ns::Namespace) -> Result<T, ns::NsError>,
+    ) -> Result<T, Status> {
+        self.node.read(read).map_err(status_from_serve)?.map_err(status_from_ns)
+    }
+}
+
+fn user<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get(USER_METADATA_KEY)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn path(path: Option<String>) -> Result<String, Status> {
+    path.filter(|p| !p.is_empty()).ok_or_else(|| missing("path"))
+}
+
+fn refuse_ttl(common: Option<&FileSystemMasterCommonPOptions>) -> Result<(), Status> {
+    match common.and_then(|c| c.ttl) {
+        Some(ttl) if ttl > 0 => Err(Status::unimplemented("Lode does not support file TTLs yet")),
+        _ => Ok(()),
+    }
+}
+
+type ListStream = Pin<Box<dyn Stream<Item = Result<ListStatusPResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FileSystemMasterClientService for Services {
+    async fn exists(
+        &self,
+        request: Request<ExistsPRequest>,
+    ) -> Result<Response<ExistsPResponse>, Status> {
+        let path = path(request.into_inner().path)?;
+        let exists = self.read(|ns| match ns.status(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
+            Err(e) => Err(e),
+        })?;
+        Ok(Response::new(ExistsPResponse { exists: Some(exists) }))
+    }
+
+    async fn complete_file(
+        &self,
+        request: Request<CompleteFilePRequest>,
+    ) -> Result<Response<CompleteFilePResponse>, Status> {
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        let mutation = Mutation::CompleteFile(ns::CompleteFile {
+            path: path(request.path)?,
+            length: options.ufs_length.unwrap_or(0).max(0) as u64,
+        });
+        self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        Ok(Response::new(CompleteFilePResponse {}))
+    }
+
+    async fn create_directory(
+        &self,
+        request: Request<CreateDirectoryPRequest>,
+    ) -> Result<Response<CreateDirectoryPResponse>, Status> {
+        let owner = user(&request);
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        refuse_ttl(options.common_options.as_ref())?;
+        let mutation = Mutation::CreateDirectory(ns::CreateDirectory {
+            path: path(request.path)?,
+            recursive: options.recursive.unwrap_or(false),
+            allow_exists: options.allow_exists.unwrap_or(false),
+            group: owner.clone(),
+            owner,
+            mode: options.mode.as_ref().map_or(0o755, mode_from_pmode),
+        });
+        self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        Ok(Response::new(CreateDirectoryPResponse {}))
+    }
+
+    async fn create_file(
+        &self,
+        request: Request<CreateFilePRequest>,
+    ) -> Result<Response<CreateFilePResponse>, Status> {
+        let owner = user(&request);
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        refuse_ttl(options.common_options.as_ref())?;
+        let block_size = match options.block_size_bytes {
+            Some(size) if size <= 0 => {
+                return Err(Status::invalid_argument(format!("block size {size} must be positive")))
+            }
+            Some(size) => size as u64,
+            None => self.info.default_block_size,
+        };
+        let mutation = Mutation::CreateFile(ns::CreateFile {
+            path: path(request.path)?,
+            recursive: options.recursive.unwrap_or(false),
+            group: owner.clone(),
+            owner,
+            mode: options.mode.as_ref().map_or(0o644, mode_from_pmode),
+            block_size,
+        });
+        let id = self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        let info = self
+            .read(|ns| Ok(ns.status_by_id(id)))?
+            .map(file_info)
+            .unwrap_or_else(|| FileInfo { file_id: Some(id as i64), ..FileInfo::default() });
+        Ok(Response::new(CreateFilePResponse { file_info: Some(info) }))
+    }
+
+    async fn get_new_block_id_for_file(
+        &self,
+        request: Request<GetNewBlockIdForFilePRequest>,
+    ) -> Result<Response<GetNewBlockIdForFilePResponse>, Status> {
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        let mutation = Mutation::NewBlock(ns::NewBlock { path: path(request.path)? });
+        let block = self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        Ok(Response::new(GetNewBlockIdForFilePResponse { id: Some(block as i64) }))
+    }
+
+    async fn get_status(
+        &self,
+        request: Request<GetStatusPRequest>,
+    ) -> Result<Response<GetStatusPResponse>, Status> {
+        let path = path(request.into_inner().path)?;
+        let status = self.read(|ns| ns.status(&path))?;
+        Ok(Response::new(GetStatusPResponse { file_info: Some(file_info(status)) }))
+    }
+
+    type ListStatusStream = ListStream;
+
+    async fn list_status(
+        &self,
+        request: Request<ListStatusPRequest>,
+    ) -> Result<Response<ListStream>, Status> {
+        let request = request.into_inner();
+        let recursive = request.options.and_then(|o| o.recursive).unwrap_or(false);
+        let path = path(request.path)?;
+        let entries = self.read(|ns| ns.list(&path, recursive))?;
+        let mut batches: Vec<Result<ListStatusPResponse, Status>> = entries
+            .chunks(LIST_BATCH)
+            .map(|chunk| {
+                Ok(ListStatusPResponse {
+                    file_infos: chunk.iter().cloned().map(file_info).collect(),
+                })
+            })
+            .collect();
+        if batches.is_empty() {
+            batches.push(Ok(ListStatusPResponse { file_infos: Vec::new() }));
+        }
+        Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
+    }
+
+    async fn remove(
+        &self,
+        request: Request<DeletePRequest>,
+    ) -> Result<Response<DeletePResponse>, Status> {
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        let mutation = Mutation::Delete(ns::Delete {
+            path: path(request.path)?,
+            recursive: options.recursive.unwrap_or(false),
+        });
+        self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        Ok(Response::new(DeletePResponse {}))
+    }
+
+    async fn rename(
+        &self,
+        request: Request<RenamePRequest>,
+    ) -> Result<Response<RenamePResponse>, Status> {
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        let dst = request.dst_path.filter(|p| !p.is_empty()).ok_or_else(|| missing("dstPath"))?;
+        let mutation = Mutation::Rename(ns::Rename { src: path(request.path)?, dst });
+        self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        Ok(Response::new(RenamePResponse {}))
+    }
+
+    async fn set_attribute(
+        &self,
+        request: Request<SetAttributePRequest>,
+    ) -> Result<Response<SetAttributePResponse>, Status> {
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        refuse_ttl(options.common_options.as_ref())?;
+        if options.pinned.is_some()
+            || options.persisted.is_some()
+            || options.replication_max.is_some()
+            || options.replication_min.is_some()
+        {
+            return Err(Status::unimplemented(
+                "Lode supports setting mode, owner and group; not pinning, persistence or replication",
+            ));
+        }
+        let mutation = Mutation::SetAttribute(ns::SetAttribute {
+            path: path(request.path)?,
+            mode: options.mode.as_ref().map(mode_from_pmode),
+            owner: options.owner.filter(|o| !o.is_empty()),
+            group: options.group.filter(|g| !g.is_empty()),
+            recursive: options.recursive.unwrap_or(false),
+        });
+        self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        Ok(Response::new(SetAttributePResponse {}))
+    }
+}
+
+#[tonic::async_trait]
+impl ServiceVersionClientService for Services {
+    async fn get_service_version(
+        &self,
+        request: Request<GetServiceVersionPRequest>,
+    ) -> Result<Response<GetServiceVersionPResponse>, Status> {
+        let request = request.into_inner();
+        let leading = matches!(self.node.role(), Role::Leader { .. });
+        if !leading && !request.allowed_on_standby_masters.unwrap_or(false) {
+            // How Alluxio's polling clients tell the primary from standbys.
+            return Err(status_from_serve(crate::ServeError::NotLeader { leader: None }));
+        }
+        let service = request.service_type();
+        let version = match service {
+            ServiceType::FileSystemMasterClientService => {
+                service_version::FILE_SYSTEM_MASTER_CLIENT
+            }
+            ServiceType::MetaMasterClientService => service_version::META_MASTER_CLIENT,
+            other => {
+                return Err(Status::unimplemented(format!(
+                    "{} is not served by Lode",
+                    other.as_str_name()
+                )))
+            }
+        };
+        Ok(Response::new(GetServiceVersionPResponse { version: Some(version) }))
+    }
+}
+
+fn net_address(address: &str) -> NetAddress {
+    let (host, port) = address.rsplit_once(':').unwrap_or((address, "0"));
+    NetAddress { host: Some(host.to_string()), rpc_port: Some(port.parse().unwrap_or(0)) }
+}
+
+#[tonic::async_trait]
+impl MetaMasterClientService for Services {
+    async fn get_master_info(
+        &self,
+        _request: Request<GetMasterInfoPOptions>,
+    ) -> Result<Response<GetMasterInfoPResponse>, Status> {
+        self.node.read(|_| ()).map_err(status_from_serve)?;
+        let me = &self.node.member().address;
+        let mut masters = self.info.master_addresses.clone();
+        if !masters.contains(me) {
+            masters.insert(0, me.clone());
+        }
+        let info = MasterInfo {
+            leader_master_address: Some(me.clone()),
+            master_addresses: masters.iter().map(|a| net_address(a)).collect(),
+            rpc_port: net_address(me).rpc_port,
+            safe_mode: Some(false),
+            start_time_ms: Some(self.info.start_time_ms),
+            up_time_ms: Some(now_ms() - self.info.start_time_ms),
+            version: Some(format!("lode-{}", env!("CARGO_PKG_VERSION"))),
+            web_port: Some(self.info.web_port),
+            worker_addresses: Vec::new(),
+            zookeeper_addresses: self.info.zookeeper_addresses.clone(),
+        };
+        Ok(Response::new(GetMasterInfoPResponse { master_info: Some(info) }))
+    }
+}
+
+#[tonic::async_trait]
+impl LodeMasterService for Services {
+    async fn get_master_status(
+        &self,
+        _request: Request<GetMasterStatusRequest>,
+    ) -> Result<Response<MasterStatus>, Status> {
+        let me = self.node.member().address.clone();
+        let (role, term, leader) = match self.node.role() {
+            Role::Leader { term } => (WireRole::Leader, term, me.clone()),
+            Role::Standby { leader } => {
+                (WireRole::Standby, 0, leader.map(|m| m.address).unwrap_or_default())
+            }
+        };
+        let position = self.node.journal().position();
+        Ok(Response::new(MasterStatus {
+            address: me,
+            role: role as i32,
+            term,
+            leader_address: leader,
+            journal_slot: position.slot,
+            journal_seq: position.seq,
+            inodes: self.node.read_replica(|ns| ns.len() as u64),
+        }))
+    }
+}

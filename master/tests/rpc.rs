@@ -1,0 +1,276 @@
+//! The master's gRPC services, called over real connections the way Alluxio clients call them.
+
+use std::time::{Duration, Instant};
+
+use lode_core::config::Config;
+use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_client::FileSystemMasterClientServiceClient as FsClient;
+use lode_core::rpc::alluxio::grpc::file::*;
+use lode_core::rpc::alluxio::grpc::meta::meta_master_client_service_client::MetaMasterClientServiceClient;
+use lode_core::rpc::alluxio::grpc::meta::GetMasterInfoPOptions;
+use lode_core::rpc::alluxio::grpc::version::service_version_client_service_client::ServiceVersionClientServiceClient;
+use lode_core::rpc::alluxio::grpc::version::{GetServiceVersionPRequest, ServiceType};
+use lode_core::rpc::lode::master::lode_master_service_client::LodeMasterServiceClient;
+use lode_core::rpc::lode::master::{GetMasterStatusRequest, Role as WireRole};
+use lode_master::rpc::pmode_from_mode;
+use lode_master::{start, Role, RunningMaster};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+use tonic::Code;
+
+async fn master(dir: &std::path::Path) -> (RunningMaster, oneshot::Sender<()>) {
+    let config = Config::from_pairs([
+        ("alluxio.work.dir", dir.display().to_string()),
+        ("alluxio.master.hostname", "127.0.0.1".to_string()),
+        ("alluxio.master.bind.host", "127.0.0.1".to_string()),
+        ("alluxio.master.rpc.port", "0".to_string()),
+        ("alluxio.master.election.lease.timeout", "1s".to_string()),
+    ])
+    .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = start(config, async move {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    (running, stop)
+}
+
+async fn channel(running: &RunningMaster) -> Channel {
+    let uri = format!("http://{}", running.node.member().address);
+    Channel::from_shared(uri).unwrap().connect().await.unwrap()
+}
+
+async fn until_leader(running: &RunningMaster) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(running.node.role(), Role::Leader { .. }) {
+        assert!(Instant::now() < deadline, "no leader");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn op(call: i64) -> Option<FileSystemMasterCommonPOptions> {
+    Some(FileSystemMasterCommonPOptions {
+        operation_id: Some(FsOpPId {
+            most_significant_bits: Some(42),
+            least_significant_bits: Some(call),
+        }),
+        ..Default::default()
+    })
+}
+
+/// Every served file system call works over gRPC, errors carry Alluxio's status codes, and a
+/// call retried with the same operation id returns the first answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_file_system_service_speaks_alluxios_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leader, stop) = master(dir.path()).await;
+    until_leader(&leader).await;
+    let mut fs = FsClient::new(channel(&leader).await);
+
+    let mkdir = |path: &str, recursive| CreateDirectoryPRequest {
+        path: Some(path.into()),
+        options: Some(CreateDirectoryPOptions {
+            recursive: Some(recursive),
+            mode: Some(pmode_from_mode(0o750)),
+            ..Default::default()
+        }),
+    };
+    fs.create_directory(mkdir("/data/in", true)).await.unwrap();
+    let err = fs.create_directory(mkdir("/data/in", false)).await.unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(fs.create_directory(mkdir("/x/y", false)).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        fs.create_directory(mkdir("/bad//path", true)).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    let create = CreateFilePRequest {
+        path: Some("/data/in/part-0".into()),
+        options: Some(CreateFilePOptions {
+            block_size_bytes: Some(1 << 20),
+            common_options: op(1),
+            ..Default::default()
+        }),
+    };
+    let created = fs.create_file(create.clone()).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!(
+        (created.completed, created.folder, created.block_size_bytes),
+        (Some(false), Some(false), Some(1 << 20))
+    );
+    let retried = fs.create_file(create).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!(
+        retried.file_id, created.file_id,
+        "a retry with the same operation id gets the first answer"
+    );
+
+    let block = fs
+        .get_new_block_id_for_file(GetNewBlockIdForFilePRequest {
+            path: Some("/data/in/part-0".into()),
+            options: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .id
+        .unwrap();
+    assert_eq!(
+        block >> 24,
+        created.file_id.unwrap() >> 24,
+        "a block belongs to its file's container"
+    );
+    let complete = CompleteFilePRequest {
+        path: Some("/data/in/part-0".into()),
+        options: Some(CompleteFilePOptions { ufs_length: Some(12345), common_options: None }),
+    };
+    fs.complete_file(complete.clone()).await.unwrap();
+    assert_eq!(fs.complete_file(complete).await.unwrap_err().code(), Code::FailedPrecondition);
+
+    let status = fs
+        .get_status(GetStatusPRequest { path: Some("/data/in/part-0".into()), options: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .file_info
+        .unwrap();
+    assert_eq!(
+        (status.length, status.completed, status.block_ids),
+        (Some(12345), Some(true), vec![block])
+    );
+    let dir_status = fs
+        .get_status(GetStatusPRequest { path: Some("/data/in".into()), options: None })
+        .await
+        .unwrap();
+    assert_eq!(dir_status.into_inner().file_info.unwrap().mode, Some(0o750));
+
+    let exists = |path: &str| ExistsPRequest { path: Some(path.into()), options: None };
+    assert_eq!(fs.exists(exists("/data/in/part-0")).await.unwrap().into_inner().exists, Some(true));
+    assert_eq!(fs.exists(exists("/data/nope")).await.unwrap().into_inner().exists, Some(false));
+
+    fs.rename(RenamePRequest {
+        path: Some("/data/in".into()),
+        dst_path: Some("/data/out".into()),
+        options: None,
+    })
+    .await
+    .unwrap();
+    fs.set_attribute(SetAttributePRequest {
+        path: Some("/data".into()),
+        options: Some(SetAttributePOptions {
+            owner: Some("bob".into()),
+            recursive: Some(true),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    let pin = SetAttributePRequest {
+        path: Some("/data".into()),
+        options: Some(SetAttributePOptions { pinned: Some(true), ..Default::default() }),
+    };
+    assert_eq!(fs.set_attribute(pin).await.unwrap_err().code(), Code::Unimplemented);
+
+    let mut listing = fs
+        .list_status(ListStatusPRequest {
+            path: Some("/data".into()),
+            options: Some(ListStatusPOptions { recursive: Some(true), ..Default::default() }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut paths = Vec::new();
+    while let Some(batch) = listing.message().await.unwrap() {
+        for info in batch.file_infos {
+            assert_eq!(info.owner.as_deref(), Some("bob"));
+            paths.push(info.path.unwrap());
+        }
+    }
+    assert_eq!(paths, ["/data/out", "/data/out/part-0"]);
+
+    let remove = |recursive| DeletePRequest {
+        path: Some("/data".into()),
+        options: Some(DeletePOptions { recursive: Some(recursive), ..Default::default() }),
+    };
+    assert_eq!(fs.remove(remove(false)).await.unwrap_err().code(), Code::FailedPrecondition);
+    fs.remove(remove(true)).await.unwrap();
+    assert_eq!(
+        fs.get_status(GetStatusPRequest { path: Some("/data".into()), options: None })
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let _ = stop.send(());
+    leader.task.await.unwrap().unwrap();
+}
+
+/// Only the leader answers Alluxio's version check and master info; a standby answers
+/// UNAVAILABLE naming the leader, and Lode's status service answers on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standbys_refuse_alluxio_calls_and_report_their_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leader, stop_leader) = master(dir.path()).await;
+    until_leader(&leader).await;
+    let (standby, stop_standby) = master(dir.path()).await;
+
+    let version = |allowed| GetServiceVersionPRequest {
+        service_type: Some(ServiceType::FileSystemMasterClientService as i32),
+        allowed_on_standby_masters: Some(allowed),
+    };
+    let mut on_leader = ServiceVersionClientServiceClient::new(channel(&leader).await);
+    assert_eq!(
+        on_leader.get_service_version(version(false)).await.unwrap().into_inner().version,
+        Some(2)
+    );
+    let mut on_standby = ServiceVersionClientServiceClient::new(channel(&standby).await);
+    assert_eq!(
+        on_standby.get_service_version(version(false)).await.unwrap_err().code(),
+        Code::Unavailable
+    );
+    assert_eq!(
+        on_standby.get_service_version(version(true)).await.unwrap().into_inner().version,
+        Some(2)
+    );
+
+    let info = MetaMasterClientServiceClient::new(channel(&leader).await)
+        .get_master_info(GetMasterInfoPOptions { filter: vec![] })
+        .await
+        .unwrap()
+        .into_inner()
+        .master_info
+        .unwrap();
+    assert_eq!(info.leader_master_address.as_deref(), Some(leader.node.member().address.as_str()));
+
+    let mut fs_on_standby = FsClient::new(channel(&standby).await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refusal = loop {
+        let err = fs_on_standby
+            .get_status(GetStatusPRequest { path: Some("/".into()), options: None })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        if err.message().contains("the leader is") || Instant::now() > deadline {
+            break err;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(refusal.message().contains(&leader.node.member().address), "{}", refusal.message());
+
+    let status = LodeMasterServiceClient::new(channel(&standby).await)
+        .get_master_status(GetMasterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.role(), WireRole::Standby);
+    assert_eq!(status.leader_address, leader.node.member().address);
+    let status = LodeMasterServiceClient::new(channel(&leader).await)
+        .get_master_status(GetMasterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((status.role(), status.term > 0), (WireRole::Leader, true));
+
+    let _ = stop_standby.send(());
+    let _ = stop_leader.send(());
+    standby.task.await.unwrap().unwrap();
+    leader.task.await.unwrap().unwrap();
+}
