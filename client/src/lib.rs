@@ -1,5 +1,8 @@
-//! Lode's client library. For now it holds what the `lode conf` commands print; the
-//! metadata and data clients come with the master and worker issues.
+//! Lode's client library: the metadata client ([`master::MasterClient`]) that finds the leading
+//! master and retries through failover, and what the `lode` shell prints.
 #![warn(missing_docs)]
 
 pub mod conf;
+pub mod fs;
+pub mod local;
+pub mod master;

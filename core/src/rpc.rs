@@ -37,3 +37,35 @@ pub mod service_version {
     /// `META_MASTER_CLIENT_SERVICE`.
     pub const META_MASTER_CLIENT: i64 = 2;
 }
+
+use alluxio::grpc::{Bits, PMode};
+
+/// Alluxio's `PMode` for a POSIX mode (`Bits` values are the octal digit + 1).
+pub fn pmode_from_mode(mode: u32) -> PMode {
+    let bits = |digit: u32| Bits::try_from((digit & 7) as i32 + 1).unwrap_or(Bits::None) as i32;
+    PMode { owner_bits: bits(mode >> 6), group_bits: bits(mode >> 3), other_bits: bits(mode) }
+}
+
+/// The POSIX mode of Alluxio's `PMode`.
+pub fn mode_from_pmode(mode: &PMode) -> u32 {
+    let digit = |bits: i32| (bits.clamp(1, 8) - 1) as u32;
+    digit(mode.owner_bits) << 6 | digit(mode.group_bits) << 3 | digit(mode.other_bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_round_trip_through_alluxio_bits() {
+        for mode in [0o755, 0o644, 0o000, 0o777, 0o421] {
+            assert_eq!(mode_from_pmode(&pmode_from_mode(mode)), mode);
+        }
+        let rw_r_r = PMode {
+            owner_bits: Bits::ReadWrite as i32,
+            group_bits: Bits::Read as i32,
+            other_bits: Bits::Read as i32,
+        };
+        assert_eq!(mode_from_pmode(&rw_r_r), 0o644);
+    }
+}

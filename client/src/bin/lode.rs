@@ -1,21 +1,26 @@
 //! `lode`: Lode's command-line shell.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lode_client::conf::{self, Unit};
+use lode_client::fs;
+use lode_client::local::{self, LocalOptions};
+use lode_client::master::MasterClient;
 use lode_core::cli::{init_logging, load_config};
 use lode_core::config::{parse_define, Config, Process};
 
-/// Lode's shell: configuration now; file system and admin commands as the cluster grows.
+/// Lode's shell: file system commands, cluster information, configuration, and a one-command
+/// local cluster.
 ///
 /// Configuration is Alluxio's: $ALLUXIO_CONF_DIR/alluxio-site.properties, alluxio-env.sh,
 /// the environment (ALLUXIO_JAVA_OPTS, ALLUXIO_USER_JAVA_OPTS, ...) and -Dkey=value here.
 #[derive(Parser)]
 #[command(name = "lode", version, about, long_about)]
 struct Cli {
-    /// Set a property for this command, e.g. -Dalluxio.zookeeper.enabled=true (repeatable;
-    /// highest precedence).
+    /// Set a property for this command, e.g. -Dalluxio.master.rpc.addresses=m1:19998,m2:19998
+    /// (repeatable; highest precedence).
     #[arg(short = 'D', value_name = "KEY=VALUE", value_parser = parse_define, global = true)]
     define: Vec<(String, String)>,
 
@@ -25,9 +30,97 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// File system commands against the leading master.
+    #[command(subcommand)]
+    Fs(FsCommand),
     /// Show the effective configuration and where each value came from.
     #[command(subcommand)]
     Conf(ConfCommand),
+    /// Run a local fault-tolerant cluster in the foreground (masters on the embedded elector,
+    /// data under --dir) until Ctrl-C.
+    Local {
+        /// The data directory: journal, election files, logs and the generated configuration.
+        #[arg(long, default_value = "lode-data")]
+        dir: PathBuf,
+        /// How many masters to run.
+        #[arg(long, default_value_t = 2)]
+        masters: usize,
+        /// How long a hung (not dead) leader keeps its term before a standby takes over.
+        #[arg(long, default_value = "3s")]
+        lease_timeout: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FsCommand {
+    /// Create directories.
+    Mkdir {
+        /// Create parents as needed, and succeed if the directory exists.
+        #[arg(short = 'p')]
+        parents: bool,
+        /// The directories.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// List a directory (or show a file).
+    Ls {
+        /// List every level below the directory.
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// The path.
+        #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Show a path's status.
+    Stat {
+        /// The path.
+        path: String,
+    },
+    /// Create empty files.
+    Touch {
+        /// The files.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Remove files or directories.
+    Rm {
+        /// Remove directories and everything below them.
+        #[arg(short = 'R', visible_short_alias = 'r')]
+        recursive: bool,
+        /// The paths.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Move a file or directory to a path that does not exist yet.
+    Mv {
+        /// From.
+        src: String,
+        /// To.
+        dst: String,
+    },
+    /// Change permission bits (octal, e.g. 755).
+    Chmod {
+        /// Apply to everything below a directory too.
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// The mode.
+        mode: String,
+        /// The path.
+        path: String,
+    },
+    /// Change owner (and group, as OWNER:GROUP).
+    Chown {
+        /// Apply to everything below a directory too.
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// OWNER or OWNER:GROUP.
+        owner: String,
+        /// The path.
+        path: String,
+    },
+    /// Print the leading master and every master with its role.
+    #[command(name = "masterInfo")]
+    MasterInfo,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,8 +171,66 @@ fn load(process: ProcessKind, define: Vec<(String, String)>) -> Result<Config, S
     load_config(process, define).map_err(|error| error.to_string())
 }
 
-fn run(cli: Cli) -> Result<String, String> {
+async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, String> {
+    let fail = |e: lode_client::master::ClientError| e.to_string();
+    let mut out = String::new();
+    match command {
+        FsCommand::Mkdir { parents, paths } => {
+            for path in paths {
+                client.create_directory(&path, parents, parents).await.map_err(fail)?;
+                out.push_str(&format!("Successfully created directory {path}\n"));
+            }
+        }
+        FsCommand::Ls { recursive, path } => {
+            out = fs::ls(client, &path, recursive).await.map_err(fail)?
+        }
+        FsCommand::Stat { path } => out = fs::stat(client, &path).await.map_err(fail)?,
+        FsCommand::Touch { paths } => {
+            for path in paths {
+                out.push_str(&fs::touch(client, &path).await.map_err(fail)?);
+            }
+        }
+        FsCommand::Rm { recursive, paths } => {
+            for path in paths {
+                client.remove(&path, recursive).await.map_err(fail)?;
+                out.push_str(&format!("{path} has been removed\n"));
+            }
+        }
+        FsCommand::Mv { src, dst } => {
+            client.rename(&src, &dst).await.map_err(fail)?;
+            out = format!("Renamed {src} to {dst}\n");
+        }
+        FsCommand::Chmod { recursive, mode, path } => {
+            let mode = fs::parse_mode(&mode)?;
+            client.set_attribute(&path, Some(mode), None, None, recursive).await.map_err(fail)?;
+            out = format!("Changed permission of {path} to {mode:o}\n");
+        }
+        FsCommand::Chown { recursive, owner, path } => {
+            let (owner, group) = match owner.split_once(':') {
+                Some((owner, group)) => (owner.to_string(), Some(group.to_string())),
+                None => (owner, None),
+            };
+            if owner.is_empty() {
+                return Err("chown needs an owner (OWNER or OWNER:GROUP)".into());
+            }
+            client
+                .set_attribute(&path, None, Some(owner.clone()), group, recursive)
+                .await
+                .map_err(fail)?;
+            out = format!("Changed owner of {path} to {owner}\n");
+        }
+        FsCommand::MasterInfo => out = fs::master_info(client).await.map_err(fail)?,
+    }
+    Ok(out)
+}
+
+async fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
+        Command::Fs(command) => {
+            let config = load(ProcessKind::Client, cli.define)?;
+            let client = MasterClient::from_config(&config).map_err(|e| e.to_string())?;
+            run_fs(command, &client).await
+        }
         Command::Conf(ConfCommand::Get { key, source, unit, process }) => {
             conf::get(&load(process, cli.define)?, &key, source, unit).map(|line| line + "\n")
         }
@@ -88,12 +239,19 @@ fn run(cli: Cli) -> Result<String, String> {
         }
         Command::Conf(ConfCommand::Docs) => Ok(conf::reference()),
         Command::Conf(ConfCommand::Backends) => Ok(lode_core::registered_backends_report()),
+        Command::Local { dir, masters, lease_timeout } => {
+            lode_core::config::parse_duration(&lease_timeout)
+                .map_err(|e| format!("--lease-timeout {lease_timeout}: {e}"))?;
+            let options = LocalOptions { dir, masters, lease_timeout };
+            local::run(options, lode_core::shutdown_signal()).await.map(|()| String::new())
+        }
     }
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     init_logging("warn");
-    match run(Cli::parse()) {
+    match run(Cli::parse()).await {
         Ok(output) => {
             print!("{output}");
             ExitCode::SUCCESS

@@ -3,23 +3,10 @@
 
 use lode_core::journal::OpId;
 use lode_core::rpc::alluxio::grpc::file::{FileInfo, FileSystemMasterCommonPOptions};
-use lode_core::rpc::alluxio::grpc::{Bits, PMode};
 use tonic::{Code, Status};
 
 use crate::namespace::{ErrorKind, FileStatus, NsError};
 use crate::ServeError;
-
-/// A POSIX mode from Alluxio's three classes of bits (`Bits` values are the octal digit + 1).
-pub fn mode_from_pmode(mode: &PMode) -> u32 {
-    let digit = |bits: i32| (bits.clamp(1, 8) - 1) as u32;
-    digit(mode.owner_bits) << 6 | digit(mode.group_bits) << 3 | digit(mode.other_bits)
-}
-
-/// Alluxio's `PMode` for a POSIX mode.
-pub fn pmode_from_mode(mode: u32) -> PMode {
-    let bits = |digit: u32| Bits::try_from((digit & 7) as i32 + 1).unwrap_or(Bits::None) as i32;
-    PMode { owner_bits: bits(mode >> 6), group_bits: bits(mode >> 3), other_bits: bits(mode) }
-}
 
 /// The exactly-once id a client put in the call's common options (Alluxio's `operationId`).
 pub fn op_id(common: Option<&FileSystemMasterCommonPOptions>) -> Option<OpId> {
@@ -88,22 +75,4 @@ pub fn status_from_serve(error: ServeError) -> Status {
 /// A required request field that is missing.
 pub fn missing(field: &str) -> Status {
     Status::invalid_argument(format!("the request has no {field}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_round_trip_through_alluxio_bits() {
-        for mode in [0o755, 0o644, 0o000, 0o777, 0o421] {
-            assert_eq!(mode_from_pmode(&pmode_from_mode(mode)), mode);
-        }
-        let rw_r_r = PMode {
-            owner_bits: Bits::ReadWrite as i32,
-            group_bits: Bits::Read as i32,
-            other_bits: Bits::Read as i32,
-        };
-        assert_eq!(mode_from_pmode(&rw_r_r), 0o644);
-    }
 }

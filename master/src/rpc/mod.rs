@@ -33,8 +33,9 @@ use lode_core::rpc::service_version;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-pub use convert::{file_info, mode_from_pmode, pmode_from_mode};
+pub use convert::file_info;
 use convert::{missing, op_id, status_from_ns, status_from_serve};
+pub use lode_core::rpc::{mode_from_pmode, pmode_from_mode};
 
 use crate::namespace::{self as ns, ErrorKind, Mutation};
 use crate::{MasterNode, Role};

@@ -1,0 +1,139 @@
+//! `lode fs`: file system commands against the leading master, printed the way Alluxio's shell
+//! prints them.
+
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use lode_core::rpc::alluxio::grpc::file::FileInfo;
+
+use crate::master::{ClientError, MasterClient};
+
+/// `drwxr-xr-x` for a directory with mode 0755.
+pub fn permission_string(folder: bool, mode: u32) -> String {
+    let mut out = String::from(if folder { "d" } else { "-" });
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        out.push(if bits & 4 != 0 { 'r' } else { '-' });
+        out.push(if bits & 2 != 0 { 'w' } else { '-' });
+        out.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    out
+}
+
+fn time(ms: Option<i64>) -> String {
+    let ms = ms.unwrap_or(0).max(0) as u64;
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// One `ls` line.
+pub fn ls_line(info: &FileInfo) -> String {
+    let folder = info.folder.unwrap_or(false);
+    let state = if folder || info.completed.unwrap_or(false) { "" } else { "(incomplete)" };
+    format!(
+        "{} {:<12} {:<12} {:>12} {} {}{}",
+        permission_string(folder, info.mode.unwrap_or(0) as u32),
+        info.owner.as_deref().unwrap_or(""),
+        info.group.as_deref().unwrap_or(""),
+        info.length.unwrap_or(0),
+        time(info.last_modification_time_ms),
+        info.path.as_deref().unwrap_or(""),
+        if state.is_empty() { String::new() } else { format!(" {state}") },
+    )
+}
+
+/// `lode fs ls [-R] PATH`.
+pub async fn ls(client: &MasterClient, path: &str, recursive: bool) -> Result<String, ClientError> {
+    let mut out = String::new();
+    for info in client.list_status(path, recursive).await? {
+        let _ = writeln!(out, "{}", ls_line(&info));
+    }
+    Ok(out)
+}
+
+/// `lode fs stat PATH`.
+pub async fn stat(client: &MasterClient, path: &str) -> Result<String, ClientError> {
+    let info = client.get_status(path).await?;
+    let folder = info.folder.unwrap_or(false);
+    let mut out = format!("{path} is a {} path.\n", if folder { "directory" } else { "file" });
+    let lines = [
+        ("fileId", info.file_id.unwrap_or(0).to_string()),
+        ("path", info.path.clone().unwrap_or_default()),
+        ("length", info.length.unwrap_or(0).to_string()),
+        ("blockSizeBytes", info.block_size_bytes.unwrap_or(0).to_string()),
+        ("completed", info.completed.unwrap_or(false).to_string()),
+        ("folder", folder.to_string()),
+        ("owner", info.owner.clone().unwrap_or_default()),
+        ("group", info.group.clone().unwrap_or_default()),
+        ("mode", permission_string(folder, info.mode.unwrap_or(0) as u32)),
+        ("creationTime", time(info.creation_time_ms)),
+        ("lastModificationTime", time(info.last_modification_time_ms)),
+        ("blockIds", format!("{:?}", info.block_ids)),
+    ];
+    for (key, value) in lines {
+        let _ = writeln!(out, "{key}: {value}");
+    }
+    Ok(out)
+}
+
+/// `lode fs touch PATH`: an empty, complete file.
+pub async fn touch(client: &MasterClient, path: &str) -> Result<String, ClientError> {
+    client.create_file(path, false).await?;
+    client.complete_file(path, 0).await?;
+    Ok(format!("{path} has been created\n"))
+}
+
+/// Parses an octal mode such as `755` or `0644`.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777 && !text.is_empty())
+        .ok_or_else(|| format!("`{text}` is not an octal mode such as 755"))
+}
+
+/// `lode fs masterInfo`: the leader, and every known master with its role.
+pub async fn master_info(client: &MasterClient) -> Result<String, ClientError> {
+    let info = client.master_info().await?;
+    let leader = info.leader_master_address.unwrap_or_default();
+    let mut masters: Vec<String> = client.masters().to_vec();
+    for address in &info.master_addresses {
+        let address =
+            format!("{}:{}", address.host.as_deref().unwrap_or(""), address.rpc_port.unwrap_or(0));
+        if !masters.contains(&address) {
+            masters.push(address);
+        }
+    }
+    let mut out = format!("Current leader master: {leader}\nAll masters:\n");
+    for address in masters {
+        let line = match MasterClient::master_status(&address).await {
+            Ok(status) => format!(
+                "  {address:<22} {:<8} journal slot {}{}",
+                status.role().as_str_name().trim_start_matches("ROLE_"),
+                status.journal_slot,
+                if status.term > 0 { format!(", term {}", status.term) } else { String::new() }
+            ),
+            Err(error) => format!("  {address:<22} UNREACHABLE ({error})"),
+        };
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_print_like_ls() {
+        assert_eq!(permission_string(true, 0o755), "drwxr-xr-x");
+        assert_eq!(permission_string(false, 0o640), "-rw-r-----");
+    }
+
+    #[test]
+    fn modes_parse_as_octal() {
+        assert_eq!(parse_mode("755"), Ok(0o755));
+        assert_eq!(parse_mode("0644"), Ok(0o644));
+        assert!(parse_mode("9").is_err());
+        assert!(parse_mode("77777").is_err());
+        assert!(parse_mode("rwx").is_err());
+    }
+}

@@ -1,0 +1,452 @@
+//! The metadata client: finds the leading master, follows a standby's "the leader is X",
+//! retries through failover with exponential backoff until a deadline, and keeps each mutating
+//! call's (client id, call id) the same across its retries so the master applies it once.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use lode_core::config::{name, Config};
+use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_client::FileSystemMasterClientServiceClient as FsClient;
+use lode_core::rpc::alluxio::grpc::file::*;
+use lode_core::rpc::alluxio::grpc::meta::meta_master_client_service_client::MetaMasterClientServiceClient;
+use lode_core::rpc::alluxio::grpc::meta::{GetMasterInfoPOptions, MasterInfo};
+use lode_core::rpc::alluxio::grpc::version::service_version_client_service_client::ServiceVersionClientServiceClient;
+use lode_core::rpc::alluxio::grpc::version::{GetServiceVersionPRequest, ServiceType};
+use lode_core::rpc::lode::master::lode_master_service_client::LodeMasterServiceClient;
+use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus};
+use lode_core::rpc::pmode_from_mode;
+use tokio::sync::Mutex;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+/// The metadata key carrying the calling user's name (see the master's RPC module).
+const USER_METADATA_KEY: &str = "lode-user";
+
+/// A failed call: the master's answer, or why no master answered in time.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The master refused the call (not found, already exists, invalid path, ...).
+    #[error("{message}")]
+    Refused {
+        /// The gRPC status code.
+        code: Code,
+        /// The master's message, naming the path and the rule.
+        message: String,
+    },
+    /// No leading master answered before the retry deadline.
+    #[error("no leading master answered within {waited:?} (tried {masters}): {last_error}")]
+    Unavailable {
+        /// How long it tried.
+        waited: Duration,
+        /// The masters it tried.
+        masters: String,
+        /// The last thing that went wrong.
+        last_error: String,
+    },
+    /// The client cannot be set up from the configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ClientError {
+    /// The gRPC code of a refusal (`Unavailable` otherwise).
+    pub fn code(&self) -> Code {
+        match self {
+            ClientError::Refused { code, .. } => *code,
+            _ => Code::Unavailable,
+        }
+    }
+}
+
+/// How long and how often to retry (Alluxio's `alluxio.user.rpc.retry.*`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// First back-off.
+    pub base_sleep: Duration,
+    /// Longest back-off.
+    pub max_sleep: Duration,
+    /// Give up after this long.
+    pub max_duration: Duration,
+}
+
+/// A client of the leading master.
+pub struct MasterClient {
+    masters: Vec<String>,
+    retry: RetryPolicy,
+    user: String,
+    client_id: i64,
+    next_call: AtomicI64,
+    leader: Mutex<Option<(String, Channel)>>,
+}
+
+impl std::fmt::Debug for MasterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterClient").field("masters", &self.masters).finish()
+    }
+}
+
+fn retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+    )
+}
+
+impl MasterClient {
+    /// A client for the masters the configuration names: `alluxio.master.rpc.addresses`, else
+    /// `alluxio.master.hostname:alluxio.master.rpc.port`.
+    pub fn from_config(config: &Config) -> Result<MasterClient, ClientError> {
+        if config.bool(name::ZOOKEEPER_ENABLED) {
+            return Err(ClientError::Config(
+                "finding the leader through ZooKeeper is not built into this client yet; set \
+                 alluxio.master.rpc.addresses to the masters' host:port"
+                    .into(),
+            ));
+        }
+        let mut masters = config.list(name::MASTER_RPC_ADDRESSES);
+        if masters.is_empty() {
+            masters.push(format!(
+                "{}:{}",
+                config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"),
+                config.int(name::MASTER_RPC_PORT).unwrap_or(19998)
+            ));
+        }
+        let duration = |key: &str, fallback: u64| {
+            config.duration(key).unwrap_or(Duration::from_millis(fallback))
+        };
+        let user = config
+            .string(name::SECURITY_LOGIN_USERNAME)
+            .map(str::to_string)
+            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("LOGNAME").ok())
+            .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
+        Ok(MasterClient {
+            masters,
+            retry: RetryPolicy {
+                base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
+                max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 3_000),
+                max_duration: duration(name::USER_RPC_RETRY_MAX_DURATION, 120_000),
+            },
+            user,
+            client_id: rand::random::<i64>(),
+            next_call: AtomicI64::new(1),
+            leader: Mutex::new(None),
+        })
+    }
+
+    /// Overrides the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The masters this client knows.
+    pub fn masters(&self) -> &[String] {
+        &self.masters
+    }
+
+    async fn connect(address: &str) -> Result<Channel, String> {
+        Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| format!("{address}: {e}"))?
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .map_err(|e| format!("{address}: {e}"))
+    }
+
+    /// Finds the leader: the master whose version check succeeds without the standby flag.
+    async fn find_leader(&self) -> Result<(String, Channel), String> {
+        let mut errors = Vec::new();
+        let mut candidates = self.masters.clone();
+        let mut tried = 0;
+        while tried < candidates.len() {
+            let address = candidates[tried].clone();
+            tried += 1;
+            let channel = match Self::connect(&address).await {
+                Ok(channel) => channel,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let request = GetServiceVersionPRequest {
+                service_type: Some(ServiceType::FileSystemMasterClientService as i32),
+                allowed_on_standby_masters: Some(false),
+            };
+            match ServiceVersionClientServiceClient::new(channel.clone())
+                .get_service_version(request)
+                .await
+            {
+                Ok(_) => return Ok((address, channel)),
+                Err(status) => {
+                    // A standby may name the leader: try it next.
+                    if let Some(leader) = status.message().split("the leader is ").nth(1) {
+                        let leader = leader.trim().to_string();
+                        if !candidates.contains(&leader) {
+                            candidates.push(leader);
+                        }
+                    }
+                    errors.push(format!("{address}: {}", status.message()));
+                }
+            }
+        }
+        Err(errors.join("; "))
+    }
+
+    /// Runs `call` against the leader, retrying through failovers until the deadline.
+    async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let started = Instant::now();
+        let mut sleep = self.retry.base_sleep;
+        loop {
+            let cached = self.leader.lock().await.clone();
+            let attempt = match cached {
+                Some(leader) => Ok(leader),
+                None => self.find_leader().await,
+            };
+            let last_error = match attempt {
+                Ok((address, channel)) => match call(channel.clone()).await {
+                    Ok(answer) => {
+                        *self.leader.lock().await = Some((address, channel));
+                        return Ok(answer);
+                    }
+                    Err(status) if !retryable(&status) => {
+                        *self.leader.lock().await = Some((address, channel));
+                        return Err(ClientError::Refused {
+                            code: status.code(),
+                            message: status.message().to_string(),
+                        });
+                    }
+                    Err(status) => {
+                        *self.leader.lock().await = None;
+                        format!("{address}: {}", status.message())
+                    }
+                },
+                Err(error) => error,
+            };
+            if started.elapsed() + sleep > self.retry.max_duration {
+                return Err(ClientError::Unavailable {
+                    waited: started.elapsed(),
+                    masters: self.masters.join(", "),
+                    last_error,
+                });
+            }
+            tracing::debug!(what, %last_error, "retrying");
+            tokio::time::sleep(sleep).await;
+            sleep = (sleep * 2).min(self.retry.max_sleep);
+        }
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Ok(user) = self.user.parse() {
+            request.metadata_mut().insert(USER_METADATA_KEY, user);
+        }
+        request
+    }
+
+    /// Common options carrying a fresh operation id (kept across this call's retries).
+    fn new_operation(&self) -> Option<FileSystemMasterCommonPOptions> {
+        Some(FileSystemMasterCommonPOptions {
+            operation_id: Some(FsOpPId {
+                most_significant_bits: Some(self.client_id),
+                least_significant_bits: Some(self.next_call.fetch_add(1, Ordering::Relaxed)),
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// Creates a directory.
+    pub async fn create_directory(
+        &self,
+        path: &str,
+        recursive: bool,
+        allow_exists: bool,
+    ) -> Result<(), ClientError> {
+        let message = CreateDirectoryPRequest {
+            path: Some(path.into()),
+            options: Some(CreateDirectoryPOptions {
+                recursive: Some(recursive),
+                allow_exists: Some(allow_exists),
+                common_options: self.new_operation(),
+                ..Default::default()
+            }),
+        };
+        self.call("create directory", |channel| {
+            let request = self.request(message.clone());
+            async move { FsClient::new(channel).create_directory(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Creates an empty, incomplete file and returns its info.
+    pub async fn create_file(&self, path: &str, recursive: bool) -> Result<FileInfo, ClientError> {
+        let message = CreateFilePRequest {
+            path: Some(path.into()),
+            options: Some(CreateFilePOptions {
+                recursive: Some(recursive),
+                common_options: self.new_operation(),
+                ..Default::default()
+            }),
+        };
+        let response = self
+            .call("create file", |channel| {
+                let request = self.request(message.clone());
+                async move { FsClient::new(channel).create_file(request).await }
+            })
+            .await?;
+        Ok(response.into_inner().file_info.unwrap_or_default())
+    }
+
+    /// Marks a file complete with its length.
+    pub async fn complete_file(&self, path: &str, length: u64) -> Result<(), ClientError> {
+        let message = CompleteFilePRequest {
+            path: Some(path.into()),
+            options: Some(CompleteFilePOptions {
+                ufs_length: Some(length as i64),
+                common_options: self.new_operation(),
+            }),
+        };
+        self.call("complete file", |channel| {
+            let request = self.request(message.clone());
+            async move { FsClient::new(channel).complete_file(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The status of a path.
+    pub async fn get_status(&self, path: &str) -> Result<FileInfo, ClientError> {
+        let message = GetStatusPRequest { path: Some(path.into()), options: None };
+        let response = self
+            .call("get status", |channel| {
+                let request = self.request(message.clone());
+                async move { FsClient::new(channel).get_status(request).await }
+            })
+            .await?;
+        Ok(response.into_inner().file_info.unwrap_or_default())
+    }
+
+    /// Whether a path exists.
+    pub async fn exists(&self, path: &str) -> Result<bool, ClientError> {
+        let message = ExistsPRequest { path: Some(path.into()), options: None };
+        let response = self
+            .call("exists", |channel| {
+                let request = self.request(message.clone());
+                async move { FsClient::new(channel).exists(request).await }
+            })
+            .await?;
+        Ok(response.into_inner().exists.unwrap_or(false))
+    }
+
+    /// A directory's entries (or the file itself), every level below it when `recursive`.
+    pub async fn list_status(
+        &self,
+        path: &str,
+        recursive: bool,
+    ) -> Result<Vec<FileInfo>, ClientError> {
+        let message = ListStatusPRequest {
+            path: Some(path.into()),
+            options: Some(ListStatusPOptions { recursive: Some(recursive), ..Default::default() }),
+        };
+        self.call("list status", |channel| {
+            let request = self.request(message.clone());
+            async move {
+                let mut stream = FsClient::new(channel).list_status(request).await?.into_inner();
+                let mut entries = Vec::new();
+                while let Some(batch) = stream.message().await? {
+                    entries.extend(batch.file_infos);
+                }
+                Ok(entries)
+            }
+        })
+        .await
+    }
+
+    /// Removes a path (a non-empty directory only when `recursive`).
+    pub async fn remove(&self, path: &str, recursive: bool) -> Result<(), ClientError> {
+        let message = DeletePRequest {
+            path: Some(path.into()),
+            options: Some(DeletePOptions {
+                recursive: Some(recursive),
+                common_options: self.new_operation(),
+                ..Default::default()
+            }),
+        };
+        self.call("remove", |channel| {
+            let request = self.request(message.clone());
+            async move { FsClient::new(channel).remove(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Moves `src` to `dst` (which must not exist).
+    pub async fn rename(&self, src: &str, dst: &str) -> Result<(), ClientError> {
+        let message = RenamePRequest {
+            path: Some(src.into()),
+            dst_path: Some(dst.into()),
+            options: Some(RenamePOptions { common_options: self.new_operation(), persist: None }),
+        };
+        self.call("rename", |channel| {
+            let request = self.request(message.clone());
+            async move { FsClient::new(channel).rename(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Changes mode, owner and/or group.
+    pub async fn set_attribute(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+        recursive: bool,
+    ) -> Result<(), ClientError> {
+        let message = SetAttributePRequest {
+            path: Some(path.into()),
+            options: Some(SetAttributePOptions {
+                mode: mode.map(pmode_from_mode),
+                owner,
+                group,
+                recursive: Some(recursive),
+                common_options: self.new_operation(),
+                ..Default::default()
+            }),
+        };
+        self.call("set attribute", |channel| {
+            let request = self.request(message.clone());
+            async move { FsClient::new(channel).set_attribute(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The leader's master info.
+    pub async fn master_info(&self) -> Result<MasterInfo, ClientError> {
+        let response = self
+            .call("master info", |channel| async move {
+                MetaMasterClientServiceClient::new(channel)
+                    .get_master_info(GetMasterInfoPOptions { filter: vec![] })
+                    .await
+            })
+            .await?;
+        Ok(response.into_inner().master_info.unwrap_or_default())
+    }
+
+    /// Lode's status of the master at `address` (any role), without retries.
+    pub async fn master_status(address: &str) -> Result<MasterStatus, String> {
+        let channel = Self::connect(address).await?;
+        LodeMasterServiceClient::new(channel)
+            .get_master_status(GetMasterStatusRequest {})
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|status| format!("{address}: {}", status.message()))
+    }
+}
