@@ -47,7 +47,7 @@ fn master_binary() -> Result<PathBuf, String> {
 }
 
 /// Free loopback ports, chosen by binding and releasing them.
-fn free_ports(count: usize) -> Result<Vec<u16>, String> {
+pub fn free_ports(count: usize) -> Result<Vec<u16>, String> {
     let listeners: Vec<std::net::TcpListener> = (0..count)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()
@@ -82,6 +82,33 @@ fn terminate(master: &mut Master) {
     }
 }
 
+/// Writes `<dir>/conf/alluxio-site.properties` for masters at `addresses` (loopback) sharing
+/// `dir` for their journal and election; returns the file's path.
+pub fn write_site(
+    dir: &Path,
+    addresses: &[String],
+    lease_timeout: &str,
+) -> Result<PathBuf, String> {
+    let conf_dir = dir.join("conf");
+    fs::create_dir_all(&conf_dir)
+        .map_err(|e| format!("cannot create {}: {e}", conf_dir.display()))?;
+    let site = format!(
+        "# Written by `lode local`: a local fault-tolerant cluster.\n\
+         alluxio.work.dir={}\n\
+         alluxio.master.hostname=127.0.0.1\n\
+         alluxio.master.bind.host=127.0.0.1\n\
+         alluxio.master.rpc.addresses={}\n\
+         alluxio.master.election.type=embedded\n\
+         alluxio.master.election.lease.timeout={lease_timeout}\n",
+        dir.display(),
+        addresses.join(","),
+    );
+    let site_file = conf_dir.join("alluxio-site.properties");
+    fs::write(&site_file, site)
+        .map_err(|e| format!("cannot write {}: {e}", site_file.display()))?;
+    Ok(site_file)
+}
+
 /// Runs the cluster until `shutdown` resolves; returns a message on failure to start.
 pub async fn run(
     options: LocalOptions,
@@ -101,21 +128,7 @@ pub async fn run(
     }
     let ports = free_ports(options.masters)?;
     let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let site = format!(
-        "# Written by `lode local`: a local fault-tolerant cluster.\n\
-         alluxio.work.dir={}\n\
-         alluxio.master.hostname=127.0.0.1\n\
-         alluxio.master.bind.host=127.0.0.1\n\
-         alluxio.master.rpc.addresses={}\n\
-         alluxio.master.election.type=embedded\n\
-         alluxio.master.election.lease.timeout={}\n",
-        dir.display(),
-        addresses.join(","),
-        options.lease_timeout
-    );
-    let site_file = conf_dir.join("alluxio-site.properties");
-    fs::write(&site_file, site)
-        .map_err(|e| format!("cannot write {}: {e}", site_file.display()))?;
+    write_site(&dir, &addresses, &options.lease_timeout)?;
 
     let mut masters = Vec::new();
     for (index, port) in ports.iter().enumerate() {

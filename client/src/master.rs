@@ -19,6 +19,13 @@ use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
+/// How often an idle or busy connection is pinged.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a ping may go unanswered before the connection is dropped.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest one call may take before it is abandoned and retried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The metadata key carrying the calling user's name (see the master's RPC module).
 const USER_METADATA_KEY: &str = "lode-user";
 
@@ -149,6 +156,12 @@ impl MasterClient {
         Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| format!("{address}: {e}"))?
             .connect_timeout(Duration::from_secs(2))
+            // A paused or partitioned master never answers: HTTP/2 pings notice within seconds
+            // and fail the call, so the retry loop moves on to the new leader.
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .timeout(REQUEST_TIMEOUT)
             .connect()
             .await
             .map_err(|e| format!("{address}: {e}"))

@@ -1,5 +1,6 @@
 //! Helpers shared by Lode's integration tests, test helper binaries and benchmarks.
 
+pub mod cluster;
 pub mod process;
 
 /// Deterministic content for object `index` of `length` bytes: a header naming both, then a
