@@ -1,0 +1,254 @@
+//! The master's figures (issue 3): durable creates/s over RPC at 1, 16 and 64 clients,
+//! getStatus/s, listStatus/s of a 1,000-entry directory, standby lag under load, memory per
+//! inode and checkpoint write/load time at 1M and 10M files. Medians of several runs where a
+//! figure is a rate.
+//!
+//! `cargo bench -p lode-tests --bench master` (`LODE_BENCH_INODES=1000000,10000000` sets the
+//! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lode_client::master::{MasterClient, RetryPolicy};
+use lode_core::config::Config;
+use lode_core::journal::StateMachine;
+use lode_master::namespace::{CreateFile, Mutation, Namespace, NamespaceOp};
+use lode_master::{start, Role, RunningMaster};
+use tokio::sync::oneshot;
+
+fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+struct Master {
+    running: RunningMaster,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn master(dir: &std::path::Path) -> Master {
+    let config = Config::from_pairs([
+        ("alluxio.work.dir", dir.display().to_string()),
+        ("alluxio.master.hostname", "127.0.0.1".into()),
+        ("alluxio.master.bind.host", "127.0.0.1".into()),
+        ("alluxio.master.rpc.port", "0".into()),
+    ])
+    .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = start(config, async move {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    Master { running, _stop: stop }
+}
+
+async fn until_leader(master: &Master) {
+    while !matches!(master.running.node.role(), Role::Leader { .. }) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn client(master: &Master) -> MasterClient {
+    let address = master.running.node.member().address.clone();
+    let config = Config::from_pairs([("alluxio.master.rpc.addresses", address)]).unwrap();
+    MasterClient::from_config(&config).unwrap().with_retry(RetryPolicy {
+        base_sleep: Duration::from_millis(10),
+        max_sleep: Duration::from_millis(100),
+        max_duration: Duration::from_secs(30),
+    })
+}
+
+/// Runs `clients` loops of `work` for `seconds`; returns operations per second.
+async fn rate<F, Fut>(clients: usize, seconds: f64, work: F) -> f64
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let (stop, done, work) = (stop.clone(), done.clone(), work.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    work(client, n).await;
+                    n += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn create_op(i: u64) -> NamespaceOp {
+    NamespaceOp {
+        time_ms: 1_700_000_000_000 + i as i64,
+        mutation: Some(Mutation::CreateFile(CreateFile {
+            path: format!("/bench/d{:04}/f{i:08}", i % 1000),
+            recursive: true,
+            owner: "bench".into(),
+            group: "bench".into(),
+            mode: 0o644,
+            block_size: 64 << 20,
+        })),
+    }
+}
+
+/// Memory per inode and checkpoint encode/decode time for a namespace of `inodes` files.
+fn namespace_figures(inodes: u64) {
+    let before = rss_bytes();
+    let mut namespace = Namespace::new();
+    for i in 0..inodes {
+        let reply = namespace.apply(&create_op(i));
+        assert!(reply.error.is_none(), "{reply:?}");
+    }
+    let per_inode = (rss_bytes().saturating_sub(before)) as f64 / namespace.len() as f64;
+    let started = Instant::now();
+    let mut snapshot = Vec::new();
+    namespace.encode_snapshot(&mut snapshot);
+    let encode = started.elapsed();
+    let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).unwrap();
+    let path = dir.path().join("checkpoint");
+    let started = Instant::now();
+    std::fs::write(&path, &snapshot).unwrap();
+    std::fs::File::open(&path).unwrap().sync_all().unwrap();
+    let write = started.elapsed();
+    drop(namespace);
+    let started = Instant::now();
+    let bytes = std::fs::read(&path).unwrap();
+    let restored = Namespace::decode_snapshot(&bytes).unwrap();
+    let load = started.elapsed();
+    assert_eq!(restored.len() as u64, inodes + 1002);
+    println!(
+        "namespace {inodes:>9} files: {per_inode:>6.0} bytes/inode; checkpoint {} MB: encode {encode:.2?} + write {write:.2?}, read + load {load:.2?}",
+        snapshot.len() >> 20
+    );
+}
+
+fn main() {
+    let runs: usize = env_or("LODE_BENCH_RUNS", 3);
+    let seconds: f64 = env_or("LODE_BENCH_SECONDS", 3.0);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    println!("master bench: in-process master, clients over loopback gRPC, local journal under target/ ({runs} runs, median)");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).unwrap();
+        let leader = master(dir.path()).await;
+        until_leader(&leader).await;
+        let standby = master(dir.path()).await;
+        let setup = client(&leader);
+        setup.create_directory("/creates", false, false).await.unwrap();
+
+        for clients in [1usize, 16, 64] {
+            let mut samples = Vec::new();
+            for run in 0..runs {
+                let shared: Arc<Vec<MasterClient>> = Arc::new((0..clients).map(|_| client(&leader)).collect());
+                samples.push(
+                    rate(clients, seconds, move |c, n| {
+                        let shared = shared.clone();
+                        async move {
+                            shared[c].create_file(&format!("/creates/r{run}c{c}n{n}"), false).await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+            }
+            println!("durable creates/s, {clients:>2} clients: {:>9.0}", median(samples));
+        }
+
+        setup.create_directory("/list", false, false).await.unwrap();
+        for i in 0..1000 {
+            setup.create_file(&format!("/list/f{i:04}"), false).await.unwrap();
+        }
+        let shared: Arc<Vec<MasterClient>> = Arc::new((0..64).map(|_| client(&leader)).collect());
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            let shared = shared.clone();
+            samples.push(
+                rate(64, seconds, move |c, n| {
+                    let shared = shared.clone();
+                    async move {
+                        shared[c].get_status(&format!("/list/f{:04}", n % 1000)).await.unwrap();
+                    }
+                })
+                .await,
+            );
+        }
+        println!("getStatus/s, 64 clients:       {:>9.0}", median(samples));
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            let shared = shared.clone();
+            samples.push(
+                rate(16, seconds, move |c, _| {
+                    let shared = shared.clone();
+                    async move {
+                        assert_eq!(shared[c].list_status("/list", false).await.unwrap().len(), 1000);
+                    }
+                })
+                .await,
+            );
+        }
+        println!("listStatus/s (1,000 entries), 16 clients: {:>6.0}", median(samples));
+
+        // Standby lag: from an acknowledged write on the leader to the standby having applied it.
+        let stop = Arc::new(AtomicBool::new(false));
+        let load: Vec<_> = (0..16)
+            .map(|c| {
+                let (client, stop) = (client(&leader), stop.clone());
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        client.create_file(&format!("/creates/lag-c{c}n{n}"), false).await.unwrap();
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        let probe = client(&leader);
+        let mut lags = Vec::new();
+        for n in 0..300 {
+            probe.create_file(&format!("/creates/probe{n}"), false).await.unwrap();
+            let target = leader.running.node.journal().position().slot;
+            let acked = Instant::now();
+            while standby.running.node.journal().position().slot < target {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            lags.push(acked.elapsed().as_secs_f64() * 1e3);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for task in load {
+            task.await.unwrap();
+        }
+        lags.sort_by(f64::total_cmp);
+        println!(
+            "standby lag under 16-client load: p50 {:.2} ms, p99 {:.2} ms",
+            lags[lags.len() / 2],
+            lags[lags.len() * 99 / 100]
+        );
+    });
+    drop(runtime);
+
+    let sizes: String = env_or("LODE_BENCH_INODES", "1000000,10000000".to_string());
+    for size in sizes.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
+        namespace_figures(size);
+    }
+}
