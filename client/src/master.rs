@@ -79,6 +79,8 @@ pub struct RetryPolicy {
 /// A client of the leading master.
 pub struct MasterClient {
     masters: Vec<String>,
+    /// Asked for the leader when no master addresses are configured.
+    elector: Option<std::sync::Arc<dyn lode_core::elector::LeaderElector>>,
     retry: RetryPolicy,
     user: String,
     client_id: i64,
@@ -111,6 +113,9 @@ impl MasterClient {
             ));
         }
         let mut masters = config.list(name::MASTER_RPC_ADDRESSES);
+        // Without a list of masters, the elector knows who leads (the embedded one from its
+        // directory on this host).
+        let elector = if masters.is_empty() { lode_core::elector::open(config).ok() } else { None };
         if masters.is_empty() {
             masters.push(format!(
                 "{}:{}",
@@ -129,6 +134,7 @@ impl MasterClient {
             .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
         Ok(MasterClient {
             masters,
+            elector,
             retry: RetryPolicy {
                 base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
                 max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 3_000),
@@ -171,6 +177,13 @@ impl MasterClient {
     async fn find_leader(&self) -> Result<(String, Channel), String> {
         let mut errors = Vec::new();
         let mut candidates = self.masters.clone();
+        if let Some(elector) = &self.elector {
+            match elector.leader().await {
+                Ok(Some(leader)) => candidates.insert(0, leader.address),
+                Ok(None) => errors.push("the elector knows no leader".to_string()),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
         let mut tried = 0;
         while tried < candidates.len() {
             let address = candidates[tried].clone();

@@ -161,12 +161,16 @@ fn main() {
         for clients in [1usize, 16, 64] {
             let mut samples = Vec::new();
             for run in 0..runs {
-                let shared: Arc<Vec<MasterClient>> = Arc::new((0..clients).map(|_| client(&leader)).collect());
+                let shared: Arc<Vec<MasterClient>> =
+                    Arc::new((0..clients).map(|_| client(&leader)).collect());
                 samples.push(
                     rate(clients, seconds, move |c, n| {
                         let shared = shared.clone();
                         async move {
-                            shared[c].create_file(&format!("/creates/r{run}c{c}n{n}"), false).await.unwrap();
+                            shared[c]
+                                .create_file(&format!("/creates/k{clients}r{run}c{c}n{n}"), false)
+                                .await
+                                .unwrap();
                         }
                     })
                     .await,
@@ -201,7 +205,10 @@ fn main() {
                 rate(16, seconds, move |c, _| {
                     let shared = shared.clone();
                     async move {
-                        assert_eq!(shared[c].list_status("/list", false).await.unwrap().len(), 1000);
+                        assert_eq!(
+                            shared[c].list_status("/list", false).await.unwrap().len(),
+                            1000
+                        );
                     }
                 })
                 .await,

@@ -51,6 +51,11 @@ impl Cluster {
         cluster
     }
 
+    /// The data directory the masters share (journal, election files, configuration).
+    pub fn work_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// Starts master `index` (again).
     pub fn restart(&mut self, index: usize) {
         let port = self.masters[index].0.rsplit_once(':').unwrap().1.to_string();

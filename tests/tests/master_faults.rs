@@ -193,3 +193,24 @@ async fn pause_trials() {
         assert!(client.exists("/fresh").await.unwrap() && client.exists("/before").await.unwrap());
     }
 }
+
+/// Without `alluxio.master.rpc.addresses`, a client on the masters' host finds the leader through
+/// the embedded elector, and follows it through a failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_finds_the_leader_through_the_elector() {
+    let mut cluster = Cluster::start(2, "2s", HELPER);
+    let first = cluster.leader(None).await;
+    let config = lode_core::config::Config::from_pairs([
+        ("alluxio.work.dir", cluster.work_dir().display().to_string()),
+        // Nothing listens here: only the elector can point the client at the leader.
+        ("alluxio.master.hostname", "127.0.0.1".to_string()),
+        ("alluxio.master.rpc.port", "1".to_string()),
+    ])
+    .unwrap();
+    let client = MasterClient::from_config(&config).unwrap();
+    client.create_directory("/found", false, false).await.unwrap();
+    cluster.kill(first);
+    cluster.leader(Some(first)).await;
+    client.create_directory("/found-again", false, false).await.unwrap();
+    assert!(client.exists("/found").await.unwrap());
+}

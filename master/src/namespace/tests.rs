@@ -274,3 +274,15 @@ fn damaged_snapshots_are_errors_not_panics() {
         let _ = Namespace::decode_snapshot(&flipped); // Must not panic; may decode garbage.
     }
 }
+
+#[test]
+fn unknown_inode_ids_resolve_to_nothing() {
+    let mut ns = Namespace::new();
+    let id = run(&mut ns, touch("/f")).unwrap();
+    assert!(ns.status_by_id(id).is_some());
+    for unknown in [0, 1, id + 1, block_id(id, 0), u64::MAX] {
+        assert_eq!(ns.status_by_id(unknown), None, "{unknown}");
+        assert_eq!(ns.path_of(unknown), None, "{unknown}");
+    }
+    assert_eq!(ns.status_by_id(ROOT_ID).unwrap().path, "/");
+}
