@@ -1,0 +1,45 @@
+//! `lode local`, the README's first command: it starts a cluster the shell can use at once and
+//! stops every master on Ctrl-C.
+
+use std::process::Command;
+use std::time::Duration;
+
+use lode_tests::process::Proc;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn shell(conf_dir: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lode"))
+        .env_clear()
+        .env("ALLUXIO_CONF_DIR", conf_dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The line `lode local` prints points the shell at the cluster; Ctrl-C stops every master.
+#[test]
+fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lode"));
+    command.env_clear().arg("local").arg("--dir").arg(&data).arg("--masters").arg("3");
+    let mut local = Proc::start(command, true);
+    let export = local.wait_for_text("export ALLUXIO_CONF_DIR=", LIMIT).expect("the paste line");
+    let conf_dir = export.split("ALLUXIO_CONF_DIR=").nth(1).unwrap().trim().to_string();
+    local.wait_for_text("leader:", LIMIT).expect("a leader");
+
+    let made = shell(&conf_dir, &["fs", "mkdir", "-p", "/readme/demo"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let listed = shell(&conf_dir, &["fs", "ls", "-R", "/"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("/readme/demo"));
+    let info = String::from_utf8_lossy(&shell(&conf_dir, &["fs", "masterInfo"]).stdout).to_string();
+    assert!(info.starts_with("Current leader master: 127.0.0.1:"), "{info}");
+    assert_eq!(info.matches("STANDBY").count(), 2, "{info}");
+
+    local.signal(rustix::process::Signal::INT);
+    assert!(local.wait(), "lode local failed: {:?}", local.seen);
+    assert!(local.seen.iter().any(|line| line == "stopped"), "{:?}", local.seen);
+    let after = shell(&conf_dir, &["-Dalluxio.user.rpc.retry.max.duration=1s", "fs", "ls", "/"]);
+    assert!(!after.status.success(), "a master still answers after Ctrl-C");
+}
