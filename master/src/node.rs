@@ -291,10 +291,12 @@ async fn run_roles(
             () = &mut shutdown => true,
         };
         *node.leading.write() = None;
+        // Step down in the elector too, whatever ended the term: a master that stopped serving
+        // but kept renewing its lease would keep every standby from taking over.
+        if let Err(error) = node.elector.resign(&leadership).await {
+            tracing::warn!(%error, "resigning failed; standbys take over when the lease lapses");
+        }
         if resigning {
-            if let Err(error) = node.elector.resign(&leadership).await {
-                tracing::warn!(%error, "resigning failed; standbys take over when the lease lapses");
-            }
             tracing::info!(term, "resigned");
             return Ok(());
         }

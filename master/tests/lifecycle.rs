@@ -215,3 +215,36 @@ async fn bad_paths_are_refused_without_journaling() {
     assert_eq!(only.node().journal().position(), before);
     only.shutdown().await.unwrap();
 }
+
+/// A leader whose journal writer is deposed (here by a rogue writer's marker, as a split brain
+/// would) gives up its term in the elector too, so a new term starts and the cluster serves
+/// again, instead of every master waiting behind a lease that never lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deposed_leader_steps_down_so_a_new_term_starts() {
+    use lode_core::journal::{Journal, JournalSettings};
+    use lode_core::testkit::journal::lease;
+
+    let dir = tempfile::tempdir().unwrap();
+    let first = master(dir.path(), 0, &[]).await;
+    eventually("the first master leads", || is_leader(first.node())).await;
+    let second = master(dir.path(), 0, &[]).await;
+    first.node().mutate(None, mkdir("/before")).await.unwrap().into_result().unwrap();
+
+    let store = first.node().journal().store().clone();
+    let rogue = std::sync::Arc::new(
+        Journal::open(store, JournalSettings::for_tests(), Namespace::new).await.unwrap(),
+    );
+    let _rogue_writer = rogue.take_over(lease(1_000_000).0, "rogue").await.unwrap();
+
+    let refused = first.node().mutate(None, mkdir("/after")).await;
+    assert!(refused.is_err(), "the deposed leader acknowledged a write: {refused:?}");
+    let old_term = 1;
+    let leads_anew =
+        |node: &MasterNode| matches!(node.role(), Role::Leader { term } if term > old_term);
+    eventually("a new term starts", || leads_anew(first.node()) || leads_anew(second.node())).await;
+    let leader = if leads_anew(first.node()) { first.node() } else { second.node() };
+    leader.mutate(None, mkdir("/after")).await.unwrap().into_result().unwrap();
+    assert!(leader.read(|ns| ns.status("/before").is_ok() && ns.status("/after").is_ok()).unwrap());
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+}
