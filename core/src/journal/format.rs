@@ -24,6 +24,14 @@ pub trait Codec: Sized {
     fn encode(&self, out: &mut Vec<u8>);
     /// Decodes a value from exactly `bytes`; the error says what is wrong.
     fn decode(bytes: &[u8]) -> Result<Self, String>;
+
+    /// How many bytes `encode` appends. The default encodes to find out; override it when the
+    /// length is cheaper to compute (the group-commit writer asks for every entry).
+    fn encoded_len(&self) -> usize {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out.len()
+    }
 }
 
 /// The exactly-once identity of a mutating call: Alluxio's 128-bit operation id, which Lode's
@@ -400,6 +408,10 @@ impl Codec for Vec<u8> {
     fn decode(bytes: &[u8]) -> Result<Self, String> {
         Ok(bytes.to_vec())
     }
+
+    fn encoded_len(&self) -> usize {
+        self.len()
+    }
 }
 
 /// Fixed-width integers, for tests, tools and simple replies.
@@ -412,6 +424,10 @@ impl Codec for u64 {
         let array: [u8; 8] =
             bytes.try_into().map_err(|_| format!("expected 8 bytes, got {}", bytes.len()))?;
         Ok(u64::from_le_bytes(array))
+    }
+
+    fn encoded_len(&self) -> usize {
+        8
     }
 }
 

@@ -395,7 +395,7 @@ impl<S: StateMachine> Journal<S> {
         let live = if slot == 0 {
             self.checkpoints().await?.is_empty()
         } else {
-            self.store.get(&log_key(slot - 1)).await?.is_some()
+            self.store.exists(&log_key(slot - 1)).await?
         };
         Ok(if live { Append::Landed } else { Append::TruncatedAway })
     }

@@ -108,9 +108,8 @@ impl<S: StateMachine> Pending<S> {
             }
             self.by_id.insert(id, self.entries.len());
         }
-        let mut size = Vec::new();
-        request.op.encode(&mut size);
-        self.bytes += size.len() + 25;
+        // Entry framing (length, tag, operation id) plus the payload.
+        self.bytes += request.op.encoded_len() + 25;
         self.entries.push(Entry::Op { id: request.id, payload: request.op });
         self.waiters.push(vec![request.reply]);
     }

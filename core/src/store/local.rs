@@ -172,6 +172,19 @@ impl JournalStore for LocalStore {
         .await
     }
 
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        let this = self.clone();
+        let owned_key = key.to_string();
+        self.blocking("exists", key, move |root| {
+            match fs::symlink_metadata(root.join(&owned_key)) {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == IoKind::NotFound => Ok(false),
+                Err(e) => Err(this.unavailable("exists", &owned_key, e)),
+            }
+        })
+        .await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         // The prefix is a folder (`log/`) or a folder plus the start of a name (`log/000`).
         let (folder, name_prefix) = match prefix.rsplit_once('/') {

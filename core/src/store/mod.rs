@@ -124,6 +124,12 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
     /// Reads the object at `key`; `Ok(None)` when there is none.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Whether an object exists at `key`. The default reads it; stores with a cheaper check
+    /// (a metadata lookup, an object HEAD) override this.
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.get(key).await?.is_some())
+    }
+
     /// The keys that start with `prefix` (a folder such as `log/`), without temporary objects.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 

@@ -80,6 +80,10 @@ impl JournalStore for FaultyStore {
         self.inner.get(key).await
     }
 
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.exists(key).await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.inner.list(prefix).await
     }

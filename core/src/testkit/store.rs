@@ -18,8 +18,10 @@ fn content(round: usize, writer: usize, len: usize) -> Vec<u8> {
 pub async fn put_then_get_returns_the_bytes(fixture: Fixture) {
     let store = fixture.store;
     assert_eq!(store.get("log/00000000000000000000").await.unwrap(), None);
+    assert!(!store.exists("log/00000000000000000000").await.unwrap());
     let bytes = content(0, 0, 100_000);
     store.put_if_absent("log/00000000000000000000", bytes.clone()).await.unwrap();
+    assert!(store.exists("log/00000000000000000000").await.unwrap());
     assert_eq!(store.get("log/00000000000000000000").await.unwrap(), Some(bytes));
     store.put_if_absent("FORMAT", b"top level".to_vec()).await.unwrap();
     assert_eq!(store.get("FORMAT").await.unwrap(), Some(b"top level".to_vec()));
@@ -113,6 +115,7 @@ pub async fn deletes_are_idempotent(fixture: Fixture) {
     store.put_if_absent("log/a", b"1".to_vec()).await.unwrap();
     store.delete("log/a").await.unwrap();
     assert_eq!(store.get("log/a").await.unwrap(), None);
+    assert!(!store.exists("log/a").await.unwrap());
     store.delete("log/a").await.unwrap();
     store.delete("log/never-written").await.unwrap();
     assert!(store.list("log/").await.unwrap().is_empty());

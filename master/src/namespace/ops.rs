@@ -219,6 +219,10 @@ macro_rules! prost_codec {
             fn decode(bytes: &[u8]) -> Result<Self, String> {
                 <$message as Message>::decode(bytes).map_err(|e| e.to_string())
             }
+
+            fn encoded_len(&self) -> usize {
+                <$message as Message>::encoded_len(self)
+            }
         }
     )*};
 }
