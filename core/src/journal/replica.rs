@@ -85,7 +85,6 @@ pub struct Replica<S: StateMachine> {
     state: S,
     dedup: DedupTable<S::Reply>,
     position: Position,
-    leader: Option<String>,
     applied_since_checkpoint: u64,
 }
 
@@ -106,7 +105,6 @@ impl<S: StateMachine> Replica<S> {
             state,
             dedup: DedupTable::new(dedup_capacity),
             position: Position::default(),
-            leader: None,
             applied_since_checkpoint: 0,
         }
     }
@@ -119,11 +117,6 @@ impl<S: StateMachine> Replica<S> {
     /// Where this replica stands.
     pub fn position(&self) -> Position {
         self.position
-    }
-
-    /// The member named by the latest leader marker applied.
-    pub fn leader(&self) -> Option<&str> {
-        self.leader.as_deref()
     }
 
     /// The exactly-once table.
@@ -152,9 +145,8 @@ impl<S: StateMachine> Replica<S> {
         let mut replies = Vec::with_capacity(batch.entries.len());
         for entry in &batch.entries {
             match entry {
-                Entry::Leader { term, member } => {
+                Entry::Leader { term, .. } => {
                     self.position.term = self.position.term.max(*term);
-                    self.leader = Some(member.clone());
                 }
                 Entry::Op { id, payload } => {
                     let remembered = id.and_then(|id| self.dedup.get(&id).cloned());
@@ -219,7 +211,6 @@ impl<S: StateMachine> Replica<S> {
             state,
             dedup,
             position: Position { slot: image.slot, seq: image.next_seq, term: image.term },
-            leader: None,
             applied_since_checkpoint: 0,
         })
     }
