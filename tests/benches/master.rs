@@ -4,7 +4,8 @@
 //! figure is a rate.
 //!
 //! `cargo bench -p lode-tests --bench master` (`LODE_BENCH_INODES=1000000,10000000` sets the
-//! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run).
+//! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
+//! `=namespace` runs one half).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -148,6 +149,19 @@ fn namespace_figures(inodes: u64) {
 fn main() {
     let runs: usize = env_or("LODE_BENCH_RUNS", 3);
     let seconds: f64 = env_or("LODE_BENCH_SECONDS", 3.0);
+    let parts: String = env_or("LODE_BENCH_PARTS", "rpc,namespace".to_string());
+    if parts.contains("rpc") {
+        rpc_figures(runs, seconds);
+    }
+    if parts.contains("namespace") {
+        let sizes: String = env_or("LODE_BENCH_INODES", "1000000,10000000".to_string());
+        for size in sizes.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
+            namespace_figures(size);
+        }
+    }
+}
+
+fn rpc_figures(runs: usize, seconds: f64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!("master bench: in-process master, clients over loopback gRPC, local journal under target/ ({runs} runs, median)");
     runtime.block_on(async {
@@ -252,10 +266,4 @@ fn main() {
             lags[lags.len() * 99 / 100]
         );
     });
-    drop(runtime);
-
-    let sizes: String = env_or("LODE_BENCH_INODES", "1000000,10000000".to_string());
-    for size in sizes.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
-        namespace_figures(size);
-    }
 }

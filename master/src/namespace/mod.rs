@@ -11,13 +11,14 @@ mod path;
 mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use lode_core::journal::StateMachine;
 pub use ops::{
     CompleteFile, CreateDirectory, CreateFile, Delete, ErrorKind, Mutation, NamespaceOp,
     NamespaceReply, NewBlock, Rename, ReplyError, SetAttribute,
 };
-pub use path::{FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
+pub use path::{name_problem, FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
 
 const SEQUENCE_BITS: u32 = 24;
 const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
@@ -81,17 +82,18 @@ impl NamespaceReply {
     }
 }
 
-/// A directory's entries or a file's data layout.
+/// A directory's entries or a file's data layout. A child's name is shared with the child's
+/// inode (one allocation per name).
 #[derive(Debug, Clone, PartialEq)]
 enum Body {
-    Directory { children: BTreeMap<Box<str>, u64> },
+    Directory { children: BTreeMap<Arc<str>, u64> },
     File { length: u64, block_size: u64, blocks: u32, complete: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Inode {
     parent: u64,
-    name: Box<str>,
+    name: Arc<str>,
     owner: u32,
     group: u32,
     mode: u16,
@@ -341,9 +343,10 @@ impl Namespace {
         }
         let id = inode_id(self.next_container);
         self.next_container += 1;
+        let name: Arc<str> = name.into();
         let inode = Inode {
             parent,
-            name: name.into(),
+            name: name.clone(),
             owner: self.names.intern(stamp.owner),
             group: self.names.intern(stamp.group),
             mode: mask_mode(stamp.mode),
@@ -355,7 +358,7 @@ impl Namespace {
         let parent_inode = self.inode_mut(parent);
         parent_inode.modified_ms = stamp.time_ms;
         if let Body::Directory { children } = &mut parent_inode.body {
-            children.insert(name.into(), id);
+            children.insert(name, id);
         }
         Ok(id)
     }
@@ -544,7 +547,7 @@ impl Namespace {
                 format!("{dst_parent_path} is a file, so {dst} cannot be created"),
             ));
         }
-        let new_name: Box<str> = dst.name().unwrap_or_default().into();
+        let new_name: Arc<str> = dst.name().unwrap_or_default().into();
         let inode = self.inode_mut(id);
         let old_parent = inode.parent;
         let old_name = std::mem::replace(&mut inode.name, new_name.clone());

@@ -25,6 +25,19 @@ pub struct PathError {
     pub reason: String,
 }
 
+/// Why `name` cannot be a path component, if it cannot.
+pub fn name_problem(name: &str) -> Option<String> {
+    match name {
+        "" => Some("a path must not have empty components (//)".into()),
+        "." | ".." => Some(format!("a path must not have `{name}` components")),
+        _ if name.len() > MAX_NAME_BYTES => {
+            Some(format!("component of {} bytes is longer than {MAX_NAME_BYTES}", name.len()))
+        }
+        _ if name.contains(['/', '\0']) => Some("a component must not contain / or NUL".into()),
+        _ => None,
+    }
+}
+
 impl FsPath {
     /// The root, `/`.
     pub fn root() -> FsPath {

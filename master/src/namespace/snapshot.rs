@@ -4,10 +4,11 @@
 //! record against the tree built so far and says which one is wrong.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use prost::Message;
 
-use super::{Body, FsPath, Inode, Names, Namespace, ROOT_ID};
+use super::{name_problem, Body, Inode, Names, Namespace, ROOT_ID};
 
 #[derive(Clone, PartialEq, Message)]
 struct Header {
@@ -116,18 +117,17 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         if inodes.contains_key(&record.id) {
             return Err(bad("duplicate id"));
         }
+        let name: Arc<str> = record.name.as_str().into();
         if index > 0 {
+            if let Some(problem) = name_problem(&name) {
+                return Err(bad(&format!("invalid name: {problem}")));
+            }
             let parent =
                 inodes.get_mut(&record.parent).ok_or_else(|| bad("parent not seen yet"))?;
             let Body::Directory { children } = &mut parent.body else {
                 return Err(bad("parent is a file"));
             };
-            if FsPath::parse(&format!("/{}", record.name))
-                .map_or(true, |p| p.name() != Some(&record.name))
-            {
-                return Err(bad("invalid name"));
-            }
-            if children.insert(record.name.as_str().into(), record.id).is_some() {
+            if children.insert(name.clone(), record.id).is_some() {
                 return Err(bad("duplicate name in its directory"));
             }
         }
@@ -145,7 +145,7 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
             record.id,
             Inode {
                 parent: record.parent,
-                name: record.name.into(),
+                name,
                 owner: record.owner,
                 group: record.group,
                 mode: (record.mode & 0o7777) as u16,
