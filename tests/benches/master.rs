@@ -18,6 +18,10 @@ use lode_master::namespace::{CreateFile, Mutation, Namespace, NamespaceOp};
 use lode_master::{start, Role, RunningMaster};
 use tokio::sync::oneshot;
 
+// The allocator the binaries use (see their main.rs), so the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
 }

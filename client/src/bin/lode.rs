@@ -16,6 +16,11 @@ use lode_core::config::{parse_define, Config, Process};
 ///
 /// Configuration is Alluxio's: $ALLUXIO_CONF_DIR/alluxio-site.properties, alluxio-env.sh,
 /// the environment (ALLUXIO_JAVA_OPTS, ALLUXIO_USER_JAVA_OPTS, ...) and -Dkey=value here.
+
+// mimalloc: the RPC path is allocation-heavy (about a fifth of its CPU in malloc/free with
+// the system allocator); see docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "lode", version, about, long_about)]
 struct Cli {

@@ -13,6 +13,11 @@ use lode_core::config::Process;
 /// -Dkey=value here. The journal folder's scheme picks the journal store; the elector is
 /// ZooKeeper when alluxio.zookeeper.enabled=true, else alluxio.master.election.type. Stop it
 /// with Ctrl-C or SIGTERM.
+
+// mimalloc: the RPC path is allocation-heavy (about a fifth of its CPU in malloc/free with
+// the system allocator); see docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "lode-master", version, about, long_about)]
 struct Cli {

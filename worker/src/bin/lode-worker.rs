@@ -12,6 +12,11 @@ use lode_core::config::Process;
 /// environment (ALLUXIO_JAVA_OPTS, ALLUXIO_WORKER_JAVA_OPTS) and -Dkey=value here. The worker
 /// finds the leading master through ZooKeeper when alluxio.zookeeper.enabled=true, else through
 /// alluxio.master.rpc.addresses. Stop it with Ctrl-C or SIGTERM.
+
+// mimalloc: the RPC path is allocation-heavy (about a fifth of its CPU in malloc/free with
+// the system allocator); see docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "lode-worker", version, about, long_about)]
 struct Cli {
