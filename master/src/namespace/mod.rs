@@ -8,9 +8,12 @@
 
 mod ops;
 mod path;
+mod slab;
 mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
+
+use slab::Slab;
 use std::sync::Arc;
 
 use lode_core::journal::StateMachine;
@@ -27,6 +30,11 @@ const CONTAINER_MASK: u64 = (1 << 40) - 1;
 /// The id of the inode in container `container` (Alluxio's file id layout).
 pub fn inode_id(container: u64) -> u64 {
     ((container & CONTAINER_MASK) << SEQUENCE_BITS) | MAX_SEQUENCE
+}
+
+/// The container of inode `id`: its index in the inode table.
+fn container(id: u64) -> u64 {
+    id >> SEQUENCE_BITS
 }
 
 /// The id of block `index` of the file with id `file_id`.
@@ -86,13 +94,22 @@ impl NamespaceReply {
 /// inode (one allocation per name).
 #[derive(Debug, Clone, PartialEq)]
 enum Body {
-    Directory { children: BTreeMap<Arc<str>, u64> },
-    File { length: u64, block_size: u64, blocks: u32, complete: bool },
+    /// Boxed: most inodes are files, and a box keeps `Body` small.
+    Directory {
+        children: Box<BTreeMap<Arc<str>, u64>>,
+    },
+    File {
+        length: u64,
+        block_size: u32,
+        blocks: u32,
+        complete: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Inode {
-    parent: u64,
+    /// The parent directory's container (see [`container`]).
+    parent: u32,
     name: Arc<str>,
     owner: u32,
     group: u32,
@@ -161,7 +178,8 @@ impl Names {
 /// The inode tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Namespace {
-    inodes: HashMap<u64, Inode>,
+    /// Inodes by container id (`id >> 24`).
+    inodes: Slab<Inode>,
     next_container: u64,
     names: Names,
 }
@@ -191,16 +209,18 @@ impl Namespace {
         let mut names = Names::default();
         let nobody = names.intern("");
         let root = Inode {
-            parent: ROOT_ID,
+            parent: 0,
             name: "".into(),
             owner: nobody,
             group: nobody,
             mode: 0o755,
             created_ms: 0,
             modified_ms: 0,
-            body: Body::Directory { children: BTreeMap::new() },
+            body: Body::Directory { children: Box::default() },
         };
-        Namespace { inodes: HashMap::from([(ROOT_ID, root)]), next_container: 1, names }
+        let mut inodes = Slab::default();
+        inodes.insert(container(ROOT_ID), root);
+        Namespace { inodes, next_container: 1, names }
     }
 
     /// How many files and directories there are, `/` included.
@@ -215,11 +235,11 @@ impl Namespace {
 
     fn inode(&self, id: u64) -> &Inode {
         // Ids handed out by this tree always resolve; a miss is a broken invariant.
-        self.inodes.get(&id).expect("inode ids in the tree resolve")
+        self.inodes.get(container(id)).expect("inode ids in the tree resolve")
     }
 
     fn inode_mut(&mut self, id: u64) -> &mut Inode {
-        self.inodes.get_mut(&id).expect("inode ids in the tree resolve")
+        self.inodes.get_mut(container(id)).expect("inode ids in the tree resolve")
     }
 
     fn child(&self, directory: u64, name: &str) -> Option<u64> {
@@ -248,12 +268,15 @@ impl Namespace {
 
     /// The full path of inode `id`.
     pub fn path_of(&self, id: u64) -> Option<FsPath> {
+        if inode_id(container(id)) != id {
+            return None; // Not an inode id (a block id, or made up).
+        }
         let mut names = Vec::new();
         let mut current = id;
         while current != ROOT_ID {
-            let inode = self.inodes.get(&current)?;
+            let inode = self.inodes.get(container(current))?;
             names.push(inode.name.clone());
-            current = inode.parent;
+            current = inode_id(u64::from(inode.parent));
         }
         let mut path = FsPath::root();
         for name in names.iter().rev() {
@@ -269,7 +292,7 @@ impl Namespace {
             Body::File { length, block_size, blocks, complete } => (
                 false,
                 *length,
-                *block_size,
+                u64::from(*block_size),
                 (0..u64::from(*blocks)).map(|i| block_id(id, i)).collect(),
                 *complete,
                 0,
@@ -319,7 +342,7 @@ impl Namespace {
         while let Some((directory, directory_path)) = pending.pop() {
             let Body::Directory { children } = &self.inode(directory).body else { continue };
             let first = out.len();
-            for (name, &child) in children {
+            for (name, &child) in children.iter() {
                 let child_path = directory_path.join(name);
                 out.push(self.status_of(child, child_path.clone()));
                 if recursive && matches!(self.inode(child).body, Body::Directory { .. }) {
@@ -338,14 +361,14 @@ impl Namespace {
         stamp: Stamp,
         body: Body,
     ) -> Result<u64, NsError> {
-        if self.next_container > CONTAINER_MASK {
+        if self.next_container > u64::from(u32::MAX) {
             return Err(NsError::new(ErrorKind::InvalidArgument, "the namespace ran out of ids"));
         }
         let id = inode_id(self.next_container);
         self.next_container += 1;
         let name: Arc<str> = name.into();
         let inode = Inode {
-            parent,
+            parent: container(parent) as u32,
             name: name.clone(),
             owner: self.names.intern(stamp.owner),
             group: self.names.intern(stamp.group),
@@ -354,7 +377,7 @@ impl Namespace {
             modified_ms: stamp.time_ms,
             body,
         };
-        self.inodes.insert(id, inode);
+        self.inodes.insert(container(id), inode);
         let parent_inode = self.inode_mut(parent);
         parent_inode.modified_ms = stamp.time_ms;
         if let Body::Directory { children } = &mut parent_inode.body {
@@ -401,7 +424,7 @@ impl Namespace {
             }
         }
         for name in missing {
-            let directory = Body::Directory { children: BTreeMap::new() };
+            let directory = Body::Directory { children: Box::default() };
             current = self.new_inode(current, name, stamp, directory)?;
         }
         Ok(current)
@@ -420,7 +443,7 @@ impl Namespace {
         let stamp = Stamp { owner: &op.owner, group: &op.group, mode: op.mode, time_ms };
         let parent = self.parent_for_create(&path, op.recursive, stamp)?;
         let name = path.name().unwrap_or_default();
-        self.new_inode(parent, name, stamp, Body::Directory { children: BTreeMap::new() })
+        self.new_inode(parent, name, stamp, Body::Directory { children: Box::default() })
     }
 
     fn create_file(&mut self, op: &CreateFile, time_ms: i64) -> Result<u64, NsError> {
@@ -431,14 +454,20 @@ impl Namespace {
                 format!("path {path} already exists"),
             ));
         }
-        if op.block_size == 0 {
-            return Err(NsError::new(ErrorKind::InvalidArgument, "block size must be positive"));
-        }
+        let block_size = match u32::try_from(op.block_size) {
+            Ok(size) if size > 0 => size,
+            _ => {
+                return Err(NsError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("block size {} must be from 1 byte to 4 GiB", op.block_size),
+                ))
+            }
+        };
         let stamp = Stamp { owner: &op.owner, group: &op.group, mode: op.mode, time_ms };
         // Parent directories made on the way get the usual directory mode.
         let parent = self.parent_for_create(&path, op.recursive, Stamp { mode: 0o755, ..stamp })?;
         let name = path.name().unwrap_or_default();
-        let body = Body::File { length: 0, block_size: op.block_size, blocks: 0, complete: false };
+        let body = Body::File { length: 0, block_size, blocks: 0, complete: false };
         self.new_inode(parent, name, stamp, body)
     }
 
@@ -503,8 +532,8 @@ impl Namespace {
                 ));
             }
         }
-        let inode = self.inodes.remove(&id).expect("resolved inode exists");
-        let parent = self.inode_mut(inode.parent);
+        let inode = self.inodes.remove(container(id)).expect("resolved inode exists");
+        let parent = self.inode_mut(inode_id(u64::from(inode.parent)));
         parent.modified_ms = time_ms;
         if let Body::Directory { children } = &mut parent.body {
             children.remove(&inode.name);
@@ -513,7 +542,7 @@ impl Namespace {
         while let Some(inode) = pending.pop() {
             if let Body::Directory { children } = inode.body {
                 for child in children.values() {
-                    pending.extend(self.inodes.remove(child));
+                    pending.extend(self.inodes.remove(container(*child)));
                 }
             }
         }
@@ -549,9 +578,9 @@ impl Namespace {
         }
         let new_name: Arc<str> = dst.name().unwrap_or_default().into();
         let inode = self.inode_mut(id);
-        let old_parent = inode.parent;
+        let old_parent = inode_id(u64::from(inode.parent));
         let old_name = std::mem::replace(&mut inode.name, new_name.clone());
-        inode.parent = dst_parent;
+        inode.parent = container(dst_parent) as u32;
         inode.modified_ms = time_ms;
         for (parent, change) in [(old_parent, None), (dst_parent, Some(new_name))] {
             let parent = self.inode_mut(parent);

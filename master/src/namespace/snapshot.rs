@@ -3,12 +3,12 @@
 //! siblings by name, so the same tree always gives the same bytes. Decoding checks every
 //! record against the tree built so far and says which one is wrong.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use prost::Message;
 
-use super::{name_problem, Body, Inode, Names, Namespace, ROOT_ID};
+use super::slab::Slab;
+use super::{container, inode_id, name_problem, Body, Inode, Names, Namespace, ROOT_ID};
 
 #[derive(Clone, PartialEq, Message)]
 struct Header {
@@ -63,7 +63,7 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
         let inode = namespace.inode(id);
         let mut record = InodeRecord {
             id,
-            parent: inode.parent,
+            parent: inode_id(u64::from(inode.parent)),
             name: inode.name.to_string(),
             owner: inode.owner,
             group: inode.group,
@@ -80,7 +80,7 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
             }
             Body::File { length, block_size, blocks, complete } => {
                 record.length = *length;
-                record.block_size = *block_size;
+                record.block_size = u64::from(*block_size);
                 record.blocks = *blocks;
                 record.complete = *complete;
             }
@@ -92,14 +92,16 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
 pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
     let total = bytes.len();
     let header = Header::decode_length_delimited(&mut bytes).map_err(|e| format!("header: {e}"))?;
+    if header.next_container == 0 || header.next_container > u64::from(u32::MAX) + 1 {
+        return Err(format!("header: next container id {} is out of range", header.next_container));
+    }
     let mut names = Names::default();
     for (index, name) in header.names.iter().enumerate() {
         if names.intern(name) as usize != index {
             return Err(format!("owner/group name {name:?} appears twice"));
         }
     }
-    let capacity = usize::try_from(header.inode_count).unwrap_or(0).min(bytes.len() / 4 + 1);
-    let mut inodes: HashMap<u64, Inode> = HashMap::with_capacity(capacity);
+    let mut inodes: Slab<Inode> = Slab::default();
     for index in 0..header.inode_count {
         let offset = total - bytes.len();
         let record = InodeRecord::decode_length_delimited(&mut bytes)
@@ -114,16 +116,25 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         {
             return Err(bad("owner or group index out of range"));
         }
-        if inodes.contains_key(&record.id) {
+        if inode_id(container(record.id)) != record.id
+            || record.id >= inode_id(header.next_container)
+        {
+            return Err(bad("not an inode id this namespace handed out"));
+        }
+        if inodes.contains(container(record.id)) {
             return Err(bad("duplicate id"));
         }
         let name: Arc<str> = record.name.as_str().into();
         if index > 0 {
+            if inode_id(container(record.parent)) != record.parent {
+                return Err(bad("parent is not an inode id"));
+            }
             if let Some(problem) = name_problem(&name) {
                 return Err(bad(&format!("invalid name: {problem}")));
             }
-            let parent =
-                inodes.get_mut(&record.parent).ok_or_else(|| bad("parent not seen yet"))?;
+            let parent = inodes
+                .get_mut(container(record.parent))
+                .ok_or_else(|| bad("parent not seen yet"))?;
             let Body::Directory { children } = &mut parent.body else {
                 return Err(bad("parent is a file"));
             };
@@ -132,19 +143,20 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
             }
         }
         let body = if record.is_directory {
-            Body::Directory { children: BTreeMap::new() }
+            Body::Directory { children: Box::default() }
         } else {
             Body::File {
                 length: record.length,
-                block_size: record.block_size,
+                block_size: u32::try_from(record.block_size)
+                    .map_err(|_| bad("block size above 4 GiB"))?,
                 blocks: record.blocks,
                 complete: record.complete,
             }
         };
         inodes.insert(
-            record.id,
+            container(record.id),
             Inode {
-                parent: record.parent,
+                parent: container(record.parent) as u32,
                 name,
                 owner: record.owner,
                 group: record.group,
@@ -158,7 +170,7 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
     if !bytes.is_empty() {
         return Err(format!("{} unexpected bytes after the last inode record", bytes.len()));
     }
-    if inodes.is_empty() {
+    if inodes.len() == 0 {
         return Err("the snapshot has no root directory".into());
     }
     Ok(Namespace { inodes, next_container: header.next_container, names })

@@ -286,3 +286,21 @@ fn unknown_inode_ids_resolve_to_nothing() {
     }
     assert_eq!(ns.status_by_id(ROOT_ID).unwrap().path, "/");
 }
+
+#[test]
+fn an_inode_takes_at_most_72_bytes_plus_its_name() {
+    // The memory target (<= 128 bytes per inode at 10M files) leaves room for the name and the
+    // parent's child entry only if the record itself stays this small.
+    assert!(std::mem::size_of::<Inode>() <= 72, "{}", std::mem::size_of::<Inode>());
+    assert_eq!(std::mem::size_of::<Option<Inode>>(), std::mem::size_of::<Inode>());
+}
+
+#[test]
+fn block_sizes_above_4_gib_are_refused() {
+    let mut ns = Namespace::new();
+    let mut op = touch("/big");
+    if let Some(Mutation::CreateFile(m)) = &mut op.mutation {
+        m.block_size = 5 << 30;
+    }
+    assert_eq!(kind(&mut ns, op), ErrorKind::InvalidArgument);
+}
