@@ -11,10 +11,11 @@ mod path;
 mod slab;
 mod snapshot;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
+use hashbrown::HashTable;
 use slab::Slab;
-use std::sync::Arc;
 
 use lode_core::journal::StateMachine;
 pub use ops::{
@@ -90,31 +91,25 @@ impl NamespaceReply {
     }
 }
 
-/// A directory's entries or a file's data layout. A child's name is shared with the child's
-/// inode (one allocation per name).
+/// A directory's entries (containers, in no particular order: listings sort by name) or a
+/// file's data layout.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::box_collection)] // The box keeps `Body`, so every inode, 8 bytes smaller.
 enum Body {
-    /// Boxed: most inodes are files, and a box keeps `Body` small.
-    Directory {
-        children: Box<BTreeMap<Arc<str>, u64>>,
-    },
-    File {
-        length: u64,
-        block_size: u32,
-        blocks: u32,
-        complete: bool,
-    },
+    Directory { children: Box<Vec<u32>> },
+    File { length: u64, block_size: u32, blocks: u32, complete: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Inode {
     /// The parent directory's container (see [`container`]).
     parent: u32,
-    name: Arc<str>,
+    /// Where this inode sits in its parent's `children`, for O(1) removal.
+    slot: u32,
     owner: u32,
     group: u32,
     mode: u16,
+    name: Box<str>,
     created_ms: i64,
     modified_ms: i64,
     body: Body,
@@ -176,11 +171,15 @@ impl Names {
     }
 }
 
-/// The inode tree.
-#[derive(Debug, Clone, PartialEq)]
+/// The inode tree: inodes in a slab by container id, and one hash table from (parent, name) to
+/// child, so each name is stored once.
+#[derive(Debug, Clone)]
 pub struct Namespace {
     /// Inodes by container id (`id >> 24`).
     inodes: Slab<Inode>,
+    /// Every inode but the root, by (parent container, name); holds the child's container.
+    entries: HashTable<u32>,
+    hasher: RandomState,
     next_container: u64,
     names: Names,
 }
@@ -188,6 +187,34 @@ pub struct Namespace {
 impl Default for Namespace {
     fn default() -> Self {
         Namespace::new()
+    }
+}
+
+/// Equal when they hold the same tree; the order of a directory's `children` (a by-product of
+/// history) and the hash table's layout do not count.
+impl PartialEq for Namespace {
+    fn eq(&self, other: &Self) -> bool {
+        let same_inode = |a: &Inode, b: &Inode| {
+            let same_body = match (&a.body, &b.body) {
+                (Body::Directory { children: x }, Body::Directory { children: y }) => {
+                    let (mut x, mut y) = (x.to_vec(), y.to_vec());
+                    x.sort_unstable();
+                    y.sort_unstable();
+                    x == y
+                }
+                (x, y) => x == y,
+            };
+            (a.parent, &a.name, a.mode, a.created_ms, a.modified_ms)
+                == (b.parent, &b.name, b.mode, b.created_ms, b.modified_ms)
+                && self.names.get(a.owner) == other.names.get(b.owner)
+                && self.names.get(a.group) == other.names.get(b.group)
+                && same_body
+        };
+        self.next_container == other.next_container
+            && self.inodes.len() == other.inodes.len()
+            && self.inodes.iter().all(|(key, inode)| {
+                other.inodes.get(key).is_some_and(|theirs| same_inode(inode, theirs))
+            })
     }
 }
 
@@ -211,6 +238,7 @@ impl Namespace {
         let nobody = names.intern("");
         let root = Inode {
             parent: 0,
+            slot: 0,
             name: "".into(),
             owner: nobody,
             group: nobody,
@@ -221,7 +249,13 @@ impl Namespace {
         };
         let mut inodes = Slab::default();
         inodes.insert(container(ROOT_ID), root);
-        Namespace { inodes, next_container: 1, names }
+        Namespace {
+            inodes,
+            entries: HashTable::new(),
+            hasher: RandomState::new(),
+            next_container: 1,
+            names,
+        }
     }
 
     /// How many files and directories there are, `/` included.
@@ -243,11 +277,87 @@ impl Namespace {
         self.inodes.get_mut(container(id)).expect("inode ids in the tree resolve")
     }
 
+    fn entry_hash(&self, parent: u32, name: &str) -> u64 {
+        self.hasher.hash_one((parent, name))
+    }
+
     fn child(&self, directory: u64, name: &str) -> Option<u64> {
-        match &self.inode(directory).body {
-            Body::Directory { children } => children.get(name).copied(),
-            Body::File { .. } => None,
+        let parent = container(directory) as u32;
+        let inodes = &self.inodes;
+        self.entries
+            .find(self.entry_hash(parent, name), |&child| {
+                inodes.get(u64::from(child)).is_some_and(|c| c.parent == parent && &*c.name == name)
+            })
+            .map(|&child| inode_id(u64::from(child)))
+    }
+
+    /// Makes inode `child` (already in the slab, with its parent and name set) an entry of its
+    /// parent.
+    fn link(&mut self, child: u32) {
+        let inode = self.inodes.get(u64::from(child)).expect("linked inodes exist");
+        let (parent, hash) = (inode.parent, self.entry_hash(inode.parent, &inode.name));
+        let slot = match &mut self.inodes.get_mut(u64::from(parent)).expect("parent exists").body {
+            Body::Directory { children } => {
+                children.push(child);
+                (children.len() - 1) as u32
+            }
+            Body::File { .. } => unreachable!("parents are directories"),
+        };
+        self.inodes.get_mut(u64::from(child)).expect("linked inodes exist").slot = slot;
+        let (inodes, hasher) = (&self.inodes, &self.hasher);
+        self.entries.insert_unique(hash, child, |&c| {
+            let i = inodes.get(u64::from(c)).expect("entries point at inodes");
+            hasher.hash_one((i.parent, &*i.name))
+        });
+    }
+
+    /// Removes inode `child` from its parent's entries (the inode itself stays in the slab).
+    fn unlink(&mut self, child: u32) {
+        let inode = self.inodes.get(u64::from(child)).expect("unlinked inodes exist");
+        let (parent, slot) = (inode.parent, inode.slot);
+        let hash = self.entry_hash(parent, &inode.name);
+        if let Ok(entry) = self.entries.find_entry(hash, |&c| c == child) {
+            entry.remove();
         }
+        let moved = match &mut self.inodes.get_mut(u64::from(parent)).expect("parent exists").body {
+            Body::Directory { children } => {
+                children.swap_remove(slot as usize);
+                children.get(slot as usize).copied()
+            }
+            Body::File { .. } => None,
+        };
+        if let Some(moved) = moved {
+            self.inodes.get_mut(u64::from(moved)).expect("children exist").slot = slot;
+        }
+    }
+
+    /// Panics unless the entry table and the children lists agree with the inodes (tests).
+    #[cfg(test)]
+    fn check_invariants(&self) {
+        assert_eq!(self.entries.len() + 1, self.inodes.len(), "one entry per non-root inode");
+        for (key, inode) in self.inodes.iter() {
+            if key == container(ROOT_ID) {
+                continue;
+            }
+            let id = inode_id(key);
+            let parent = inode_id(u64::from(inode.parent));
+            assert_eq!(self.child(parent, &inode.name), Some(id), "entry of {id}");
+            let Body::Directory { children } = &self.inode(parent).body else {
+                panic!("the parent of {id} is a file");
+            };
+            assert_eq!(children.get(inode.slot as usize), Some(&(key as u32)), "slot of {id}");
+        }
+    }
+
+    /// A directory's children as (name, id), sorted by name.
+    fn sorted_children(&self, directory: u64) -> Vec<(&str, u64)> {
+        let Body::Directory { children } = &self.inode(directory).body else { return Vec::new() };
+        let mut named: Vec<(&str, u64)> = children
+            .iter()
+            .map(|&c| (&*self.inode(inode_id(u64::from(c))).name, inode_id(u64::from(c))))
+            .collect();
+        named.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        named
     }
 
     /// The id at `path`.
@@ -341,16 +451,13 @@ impl Namespace {
         let mut out = Vec::new();
         let mut pending = vec![(id, path)];
         while let Some((directory, directory_path)) = pending.pop() {
-            let Body::Directory { children } = &self.inode(directory).body else { continue };
-            let first = out.len();
-            for (name, &child) in children.iter() {
+            for (name, child) in self.sorted_children(directory) {
                 let child_path = directory_path.join(name);
                 out.push(self.status_of(child, child_path.clone()));
                 if recursive && matches!(self.inode(child).body, Body::Directory { .. }) {
                     pending.push((child, child_path));
                 }
             }
-            debug_assert!(out[first..].windows(2).all(|w| w[0].name < w[1].name));
         }
         Ok(out)
     }
@@ -367,10 +474,10 @@ impl Namespace {
         }
         let id = inode_id(self.next_container);
         self.next_container += 1;
-        let name: Arc<str> = name.into();
         let inode = Inode {
             parent: container(parent) as u32,
-            name: name.clone(),
+            slot: 0,
+            name: name.into(),
             owner: self.names.intern(stamp.owner),
             group: self.names.intern(stamp.group),
             mode: mask_mode(stamp.mode),
@@ -379,11 +486,8 @@ impl Namespace {
             body,
         };
         self.inodes.insert(container(id), inode);
-        let parent_inode = self.inode_mut(parent);
-        parent_inode.modified_ms = stamp.time_ms;
-        if let Body::Directory { children } = &mut parent_inode.body {
-            children.insert(name, id);
-        }
+        self.link(container(id) as u32);
+        self.inode_mut(parent).modified_ms = stamp.time_ms;
         Ok(id)
     }
 
@@ -533,17 +637,23 @@ impl Namespace {
                 ));
             }
         }
-        let inode = self.inodes.remove(container(id)).expect("resolved inode exists");
-        let parent = self.inode_mut(inode_id(u64::from(inode.parent)));
-        parent.modified_ms = time_ms;
-        if let Body::Directory { children } = &mut parent.body {
-            children.remove(&inode.name);
-        }
-        let mut pending = vec![inode];
-        while let Some(inode) = pending.pop() {
+        let parent = inode_id(u64::from(self.inode(id).parent));
+        self.unlink(container(id) as u32);
+        self.inode_mut(parent).modified_ms = time_ms;
+        let mut pending = vec![container(id)];
+        while let Some(gone) = pending.pop() {
+            let inode = self.inodes.remove(gone).expect("the subtree's inodes exist");
             if let Body::Directory { children } = inode.body {
-                for child in children.values() {
-                    pending.extend(self.inodes.remove(container(*child)));
+                for child in children.into_iter() {
+                    // Their entries go with them; the parent is gone too, so no slot to fix.
+                    let hash = {
+                        let c = self.inodes.get(u64::from(child)).expect("children exist");
+                        self.entry_hash(c.parent, &c.name)
+                    };
+                    if let Ok(entry) = self.entries.find_entry(hash, |&c| c == child) {
+                        entry.remove();
+                    }
+                    pending.push(u64::from(child));
                 }
             }
         }
@@ -577,22 +687,15 @@ impl Namespace {
                 format!("{dst_parent_path} is a file, so {dst} cannot be created"),
             ));
         }
-        let new_name: Arc<str> = dst.name().unwrap_or_default().into();
+        let old_parent = inode_id(u64::from(self.inode(id).parent));
+        self.unlink(container(id) as u32);
         let inode = self.inode_mut(id);
-        let old_parent = inode_id(u64::from(inode.parent));
-        let old_name = std::mem::replace(&mut inode.name, new_name.clone());
+        inode.name = dst.name().unwrap_or_default().into();
         inode.parent = container(dst_parent) as u32;
         inode.modified_ms = time_ms;
-        for (parent, change) in [(old_parent, None), (dst_parent, Some(new_name))] {
-            let parent = self.inode_mut(parent);
-            parent.modified_ms = time_ms;
-            if let Body::Directory { children } = &mut parent.body {
-                match change {
-                    None => children.remove(&old_name),
-                    Some(name) => children.insert(name, id),
-                };
-            }
-        }
+        self.link(container(id) as u32);
+        self.inode_mut(old_parent).modified_ms = time_ms;
+        self.inode_mut(dst_parent).modified_ms = time_ms;
         Ok(id)
     }
 
@@ -611,7 +714,7 @@ impl Namespace {
             inode.group = group.unwrap_or(inode.group);
             inode.modified_ms = time_ms;
             if let (true, Body::Directory { children }) = (op.recursive, &inode.body) {
-                pending.extend(children.values().copied());
+                pending.extend(children.iter().map(|&c| inode_id(u64::from(c))));
             }
         }
         Ok(id)

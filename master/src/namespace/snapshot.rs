@@ -3,9 +3,11 @@
 //! siblings by name, so the same tree always gives the same bytes. Decoding checks every
 //! record against the tree built so far and says which one is wrong.
 
-use std::sync::Arc;
-
 use prost::Message;
+
+use std::hash::RandomState;
+
+use hashbrown::HashTable;
 
 use super::slab::Slab;
 use super::{container, inode_id, name_problem, Body, Inode, Names, Namespace, ROOT_ID};
@@ -73,10 +75,10 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
             ..InodeRecord::default()
         };
         match &inode.body {
-            Body::Directory { children } => {
+            Body::Directory { .. } => {
                 record.is_directory = true;
                 // Reversed onto the stack, so siblings come out in name order.
-                pending.extend(children.values().rev().copied());
+                pending.extend(namespace.sorted_children(id).iter().rev().map(|&(_, child)| child));
             }
             Body::File { length, block_size, blocks, complete } => {
                 record.length = *length;
@@ -101,7 +103,16 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
             return Err(format!("owner/group name {name:?} appears twice"));
         }
     }
-    let mut inodes: Slab<Inode> = Slab::default();
+    // Reserve the entry table up front (no rehashing while loading), bounded by what the bytes
+    // can hold so a corrupt count cannot demand a huge allocation.
+    let capacity = usize::try_from(header.inode_count).unwrap_or(0).min(bytes.len() / 16);
+    let mut namespace = Namespace {
+        inodes: Slab::default(),
+        entries: HashTable::with_capacity(capacity),
+        hasher: RandomState::new(),
+        next_container: header.next_container,
+        names,
+    };
     for index in 0..header.inode_count {
         let offset = total - bytes.len();
         let record = InodeRecord::decode_length_delimited(&mut bytes)
@@ -111,9 +122,8 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         if index == 0 && (record.id != ROOT_ID || !record.is_directory) {
             return Err(bad("the first record must be the root directory"));
         }
-        if record.owner as usize >= names.by_index.len()
-            || record.group as usize >= names.by_index.len()
-        {
+        let known_names = namespace.names.by_index.len();
+        if record.owner as usize >= known_names || record.group as usize >= known_names {
             return Err(bad("owner or group index out of range"));
         }
         if inode_id(container(record.id)) != record.id
@@ -121,24 +131,22 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         {
             return Err(bad("not an inode id this namespace handed out"));
         }
-        if inodes.contains(container(record.id)) {
+        if namespace.inodes.contains(container(record.id)) {
             return Err(bad("duplicate id"));
         }
-        let name: Arc<str> = record.name.as_str().into();
         if index > 0 {
             if inode_id(container(record.parent)) != record.parent {
                 return Err(bad("parent is not an inode id"));
             }
-            if let Some(problem) = name_problem(&name) {
+            if let Some(problem) = name_problem(&record.name) {
                 return Err(bad(&format!("invalid name: {problem}")));
             }
-            let parent = inodes
-                .get_mut(container(record.parent))
-                .ok_or_else(|| bad("parent not seen yet"))?;
-            let Body::Directory { children } = &mut parent.body else {
-                return Err(bad("parent is a file"));
-            };
-            if children.insert(name.clone(), record.id).is_some() {
+            match namespace.inodes.get(container(record.parent)).map(|p| &p.body) {
+                None => return Err(bad("parent not seen yet")),
+                Some(Body::File { .. }) => return Err(bad("parent is a file")),
+                Some(Body::Directory { .. }) => {}
+            }
+            if namespace.child(record.parent, &record.name).is_some() {
                 return Err(bad("duplicate name in its directory"));
             }
         }
@@ -153,11 +161,13 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
                 complete: record.complete,
             }
         };
-        inodes.insert(
-            container(record.id),
+        let key = container(record.id);
+        namespace.inodes.insert(
+            key,
             Inode {
                 parent: container(record.parent) as u32,
-                name,
+                slot: 0,
+                name: record.name.into(),
                 owner: record.owner,
                 group: record.group,
                 mode: (record.mode & 0o7777) as u16,
@@ -166,12 +176,15 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
                 body,
             },
         );
+        if index > 0 {
+            namespace.link(key as u32);
+        }
     }
     if !bytes.is_empty() {
         return Err(format!("{} unexpected bytes after the last inode record", bytes.len()));
     }
-    if inodes.len() == 0 {
+    if namespace.inodes.len() == 0 {
         return Err("the snapshot has no root directory".into());
     }
-    Ok(Namespace { inodes, next_container: header.next_container, names })
+    Ok(namespace)
 }
