@@ -362,17 +362,18 @@ impl Namespace {
 
     /// The id at `path`.
     pub fn resolve(&self, path: &FsPath) -> Result<u64, NsError> {
+        // Prefix paths are built only for error messages: lookups allocate nothing.
         let mut current = ROOT_ID;
-        let mut walked = FsPath::root();
-        for name in path.components() {
+        for (depth, name) in path.components().enumerate() {
             if matches!(self.inode(current).body, Body::File { .. }) {
                 return Err(NsError::new(
                     ErrorKind::NotADirectory,
-                    format!("{walked} is a file, so {path} cannot exist"),
+                    format!("{} is a file, so {path} cannot exist", path.prefix(depth)),
                 ));
             }
-            walked = walked.join(name);
-            current = self.child(current, name).ok_or_else(|| NsError::not_found(&walked))?;
+            current = self
+                .child(current, name)
+                .ok_or_else(|| NsError::not_found(&path.prefix(depth + 1)))?;
         }
         Ok(current)
     }
@@ -503,10 +504,8 @@ impl Namespace {
         })?;
         // Check first, then create, so a refused operation changes nothing.
         let mut current = ROOT_ID;
-        let mut walked = FsPath::root();
         let mut missing = Vec::new();
-        for name in parent_path.components() {
-            walked = walked.join(name);
+        for (depth, name) in parent_path.components().enumerate() {
             if !missing.is_empty() {
                 missing.push(name);
                 continue;
@@ -515,7 +514,10 @@ impl Namespace {
                 Some(child) if matches!(self.inode(child).body, Body::File { .. }) => {
                     return Err(NsError::new(
                         ErrorKind::NotADirectory,
-                        format!("{walked} is a file, so {path} cannot be created"),
+                        format!(
+                            "{} is a file, so {path} cannot be created",
+                            path.prefix(depth + 1)
+                        ),
                     ));
                 }
                 Some(child) => current = child,
@@ -523,7 +525,7 @@ impl Namespace {
                 None => {
                     return Err(NsError::new(
                         ErrorKind::NotFound,
-                        format!("parent {walked} of {path} does not exist"),
+                        format!("parent {} of {path} does not exist", path.prefix(depth + 1)),
                     ))
                 }
             }

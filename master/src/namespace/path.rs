@@ -117,6 +117,11 @@ impl FsPath {
                 && self.text.as_bytes()[other.text.len()] == b'/')
     }
 
+    /// The path of the first `depth` components (`/` for 0): for messages about a prefix.
+    pub fn prefix(&self, depth: usize) -> FsPath {
+        self.components().take(depth).fold(FsPath::root(), |path, name| path.join(name))
+    }
+
     /// `self` joined with a child `name` (which must be a valid component).
     pub fn join(&self, name: &str) -> FsPath {
         if self.is_root() {
@@ -172,6 +177,14 @@ mod tests {
             assert!(err.reason.contains(reason), "{bad:?}: {err}");
         }
         assert!(FsPath::parse("/a\0b").unwrap_err().to_string().contains("/a\\0b"));
+    }
+
+    #[test]
+    fn prefixes_take_leading_components() {
+        let path = FsPath::parse("/a/b/c").unwrap();
+        assert_eq!(path.prefix(0), FsPath::root());
+        assert_eq!(path.prefix(2).as_str(), "/a/b");
+        assert_eq!(path.prefix(9), path);
     }
 
     #[test]
