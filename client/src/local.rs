@@ -27,7 +27,15 @@ struct Master {
     port: u16,
     child: Child,
     log: PathBuf,
+    started: Instant,
+    /// Exits in a row that came soon after a start: a master that cannot start at all.
+    quick_exits: u32,
 }
+
+/// An exit this soon after starting counts as a failure to start.
+const QUICK_EXIT: Duration = Duration::from_secs(5);
+/// After this many quick exits in a row, `lode local` stops and says why.
+const MAX_QUICK_EXITS: u32 = 3;
 
 /// The `lode-master` binary: `$LODE_MASTER_BIN`, else next to this executable.
 fn master_binary() -> Result<PathBuf, String> {
@@ -134,7 +142,14 @@ pub async fn run(
     for (index, port) in ports.iter().enumerate() {
         let log = logs.join(format!("master-{}.log", index + 1));
         let child = spawn(&binary, &conf_dir, *port, &log)?;
-        masters.push(Master { address: addresses[index].clone(), port: *port, child, log });
+        masters.push(Master {
+            address: addresses[index].clone(),
+            port: *port,
+            child,
+            log,
+            started: Instant::now(),
+            quick_exits: 0,
+        });
     }
     println!(
         "Lode local cluster: {} masters ({}) on the embedded elector; data and logs in {}",
@@ -152,8 +167,20 @@ pub async fn run(
             () = &mut shutdown => break,
             () = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
+        let mut failed = None;
         for (index, master) in masters.iter_mut().enumerate() {
             if let Ok(Some(status)) = master.child.try_wait() {
+                let quick = master.started.elapsed() < QUICK_EXIT;
+                master.quick_exits = if quick { master.quick_exits + 1 } else { 0 };
+                if master.quick_exits >= MAX_QUICK_EXITS {
+                    failed = Some(format!(
+                        "master {} ({}) keeps exiting right after it starts ({status}); see {}",
+                        index + 1,
+                        master.address,
+                        master.log.display()
+                    ));
+                    break;
+                }
                 println!(
                     "master {} ({}) exited ({status}); restarting it (log: {})",
                     index + 1,
@@ -161,7 +188,12 @@ pub async fn run(
                     master.log.display()
                 );
                 master.child = spawn(&binary, &conf_dir, master.port, &master.log)?;
+                master.started = Instant::now();
             }
+        }
+        if let Some(error) = failed {
+            stop_all(&mut masters).await;
+            return Err(error);
         }
         let mut current = String::new();
         for master in &masters {
@@ -178,17 +210,22 @@ pub async fn run(
     }
 
     println!("stopping: leaders resign, standbys exit");
-    for master in &mut masters {
+    stop_all(&mut masters).await;
+    println!("stopped");
+    Ok(())
+}
+
+/// SIGTERM to every master (leaders resign), then SIGKILL to any still running after 15 s.
+async fn stop_all(masters: &mut [Master]) {
+    for master in masters.iter_mut() {
         terminate(master);
     }
     let deadline = Instant::now() + Duration::from_secs(15);
-    for master in &mut masters {
+    for master in masters.iter_mut() {
         while master.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = master.child.kill();
         let _ = master.child.wait();
     }
-    println!("stopped");
-    Ok(())
 }

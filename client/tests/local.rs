@@ -43,3 +43,24 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     let after = shell(&conf_dir, &["-Dalluxio.user.rpc.retry.max.duration=1s", "fs", "ls", "/"]);
     assert!(!after.status.success(), "a master still answers after Ctrl-C");
 }
+
+/// A master that cannot start is not restarted forever: `lode local` stops with an error that
+/// names the master's log.
+#[test]
+fn lode_local_gives_up_on_a_master_that_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_lode"))
+        .env_clear()
+        .env("LODE_MASTER_BIN", "/bin/false")
+        .arg("local")
+        .arg("--dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("keeps exiting right after it starts") && stderr.contains("master-"),
+        "{stderr}"
+    );
+}
