@@ -112,17 +112,11 @@ impl MasterClient {
                     .into(),
             ));
         }
-        let mut masters = config.list(name::MASTER_RPC_ADDRESSES);
         // Without a list of masters, the elector knows who leads (the embedded one from its
         // directory on this host).
-        let elector = if masters.is_empty() { lode_core::elector::open(config).ok() } else { None };
-        if masters.is_empty() {
-            masters.push(format!(
-                "{}:{}",
-                config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"),
-                config.int(name::MASTER_RPC_PORT).unwrap_or(19998)
-            ));
-        }
+        let listed = !config.list(name::MASTER_RPC_ADDRESSES).is_empty();
+        let elector = if listed { None } else { lode_core::elector::open(config).ok() };
+        let masters = config.master_rpc_addresses();
         let duration = |key: &str, fallback: u64| {
             config.duration(key).unwrap_or(Duration::from_millis(fallback))
         };

@@ -15,16 +15,7 @@ pub fn master_discovery(config: &Config) -> String {
             config.string(name::ZOOKEEPER_LEADER_PATH).unwrap_or_default()
         )
     } else {
-        let addresses = config.list(name::MASTER_RPC_ADDRESSES);
-        if addresses.is_empty() {
-            format!(
-                "{}:{}",
-                config.string(name::MASTER_HOSTNAME).unwrap_or_default(),
-                config.int(name::MASTER_RPC_PORT).unwrap_or_default()
-            )
-        } else {
-            format!("any of {}", addresses.join(", "))
-        }
+        format!("any of {}", config.master_rpc_addresses().join(", "))
     }
 }
 

@@ -253,6 +253,20 @@ impl Config {
             .ok_or_else(|| ConfigError::Missing { key: key.into(), why: why.into() })
     }
 
+    /// Where clients and workers look for masters: `alluxio.master.rpc.addresses`, else
+    /// `alluxio.master.hostname:alluxio.master.rpc.port` (Alluxio's rule).
+    pub fn master_rpc_addresses(&self) -> Vec<String> {
+        let addresses = self.list(name::MASTER_RPC_ADDRESSES);
+        if !addresses.is_empty() {
+            return addresses;
+        }
+        vec![format!(
+            "{}:{}",
+            self.string(name::MASTER_HOSTNAME).unwrap_or("localhost"),
+            self.int(name::MASTER_RPC_PORT).unwrap_or(19998)
+        )]
+    }
+
     /// A list property; empty when unset.
     pub fn list(&self, key: &str) -> Vec<String> {
         match self.value(key) {
