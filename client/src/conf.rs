@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use lode_core::config::{find, nearest, Config, DefaultValue, Origin, Value, KEYS};
+use lode_core::config::{find, nearest, shown, Config, DefaultValue, Origin, Value, KEYS};
 
 /// A unit to print a duration or size in, as `lode conf get --unit` takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub fn get(config: &Config, key: &str, source: bool, unit: Option<Unit>) -> Resu
     let text = match (unit, &entry.value) {
         (Some(unit), Some(value)) => in_unit(value, unit).map_err(|e| format!("{key}: {e}"))?,
         (Some(_), None) => return Err(format!("{key}: --unit needs a known duration or size key")),
-        (None, _) => entry.text.clone(),
+        (None, _) => shown(key, &entry.text).to_string(),
     };
     Ok(if source { format!("{text} ({})", entry.source) } else { text })
 }
@@ -109,9 +109,9 @@ pub fn list(config: &Config, source: bool) -> String {
     let mut out = String::new();
     for (key, entry) in config.entries() {
         if source {
-            let _ = writeln!(out, "{key}={}  # {}", entry.text, entry.source);
+            let _ = writeln!(out, "{key}={}  # {}", shown(key, &entry.text), entry.source);
         } else {
-            let _ = writeln!(out, "{key}={}", entry.text);
+            let _ = writeln!(out, "{key}={}", shown(key, &entry.text));
         }
     }
     out
@@ -180,6 +180,17 @@ mod tests {
             "64"
         );
         assert!(get(&config, "alluxio.zookeeper.enabled", false, Some(Unit::S)).is_err());
+    }
+
+    #[test]
+    fn credentials_never_show_in_get_or_list() {
+        let config =
+            Config::from_pairs([("alluxio.zookeeper.auth.digest", "lode:hunter2")]).unwrap();
+        let shown = get(&config, "alluxio.zookeeper.auth.digest", true, None).unwrap();
+        assert!(shown.starts_with("****** ("), "{shown}");
+        let listing = list(&config, true);
+        assert!(listing.contains("alluxio.zookeeper.auth.digest=******"), "{listing}");
+        assert!(!listing.contains("hunter2") && !shown.contains("hunter2"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! master and retries through failover, and what the `lode` shell prints.
 #![warn(missing_docs)]
 
+mod backends;
+
 pub mod conf;
 pub mod fs;
 pub mod local;

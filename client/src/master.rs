@@ -102,21 +102,23 @@ fn retryable(status: &Status) -> bool {
 }
 
 impl MasterClient {
-    /// A client for the masters the configuration names: `alluxio.master.rpc.addresses`, else
+    /// A client for the masters the configuration names: the leader ZooKeeper names when
+    /// `alluxio.zookeeper.enabled`, else `alluxio.master.rpc.addresses`, else
     /// `alluxio.master.hostname:alluxio.master.rpc.port`.
     pub fn from_config(config: &Config) -> Result<MasterClient, ClientError> {
-        if config.bool(name::ZOOKEEPER_ENABLED) {
-            return Err(ClientError::Config(
-                "finding the leader through ZooKeeper is not built into this client yet; set \
-                 alluxio.master.rpc.addresses to the masters' host:port"
-                    .into(),
-            ));
-        }
-        // Without a list of masters, the elector knows who leads (the embedded one from its
-        // directory on this host).
+        // With ZooKeeper, it alone says who leads (Alluxio's rule: clients need only its
+        // address). Without it and without a list of masters, the elector knows who leads
+        // (the embedded one from its directory on this host).
+        let zookeeper = config.bool(name::ZOOKEEPER_ENABLED);
         let listed = !config.list(name::MASTER_RPC_ADDRESSES).is_empty();
-        let elector = if listed { None } else { lode_core::elector::open(config).ok() };
-        let masters = config.master_rpc_addresses();
+        let elector = if zookeeper {
+            Some(lode_core::elector::open(config).map_err(|e| ClientError::Config(e.to_string()))?)
+        } else if listed {
+            None
+        } else {
+            lode_core::elector::open(config).ok()
+        };
+        let masters = if zookeeper && !listed { Vec::new() } else { config.master_rpc_addresses() };
         let duration = |key: &str, fallback: u64| {
             config.duration(key).unwrap_or(Duration::from_millis(fallback))
         };
@@ -150,6 +152,14 @@ impl MasterClient {
     /// The masters this client knows.
     pub fn masters(&self) -> &[String] {
         &self.masters
+    }
+
+    /// What the client tries, for messages.
+    fn tried(&self) -> String {
+        match (&self.elector, self.masters.is_empty()) {
+            (Some(_), true) => "the leader the election service names".into(),
+            _ => self.masters.join(", "),
+        }
     }
 
     async fn connect(address: &str) -> Result<Channel, String> {
@@ -250,7 +260,7 @@ impl MasterClient {
             if started.elapsed() + sleep > self.retry.max_duration {
                 return Err(ClientError::Unavailable {
                     waited: started.elapsed(),
-                    masters: self.masters.join(", "),
+                    masters: self.tried(),
                     last_error,
                 });
             }

@@ -144,5 +144,5 @@ fn command_substitution_in_the_env_file_is_refused() {
 fn the_shell_registers_exactly_its_backends() {
     let dir = tempfile::tempdir().unwrap();
     let report = stdout(&lode(dir.path(), &[], &["conf", "backends"]));
-    assert_eq!(lode_tests::registered_backend_names(&report), ["local", "embedded"]);
+    assert_eq!(lode_tests::registered_backend_names(&report), ["local", "embedded", "zookeeper"]);
 }

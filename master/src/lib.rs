@@ -4,6 +4,8 @@
 //! registered.
 #![warn(missing_docs)]
 
+mod backends;
+
 pub mod namespace;
 mod node;
 pub mod rpc;

@@ -15,7 +15,7 @@ fn the_master_registers_exactly_its_backends() {
     let output = master().arg("--backends").output().unwrap();
     assert_eq!(
         registered_backend_names(&String::from_utf8_lossy(&output.stdout)),
-        ["local", "embedded"]
+        ["local", "embedded", "zookeeper"]
     );
 }
 

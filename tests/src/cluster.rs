@@ -12,10 +12,28 @@ use lode_core::rpc::lode::master::{MasterStatus, Role};
 
 use crate::process::Proc;
 
-/// Masters on loopback sharing a data directory (embedded elector, local journal).
+/// How the masters of a [`Cluster`] elect their leader.
+#[derive(Debug, Clone)]
+pub enum Election {
+    /// The embedded elector in the shared directory, with this lease timeout (`2s`).
+    Embedded {
+        /// `alluxio.master.election.lease.timeout`.
+        lease_timeout: String,
+    },
+    /// ZooKeeper: masters elect through it, and clients are given only its address.
+    ZooKeeper {
+        /// `alluxio.zookeeper.address`.
+        address: String,
+        /// `alluxio.zookeeper.session.timeout`.
+        session_timeout: String,
+    },
+}
+
+/// Masters on loopback sharing a data directory (local journal).
 pub struct Cluster {
     binary: PathBuf,
     conf_dir: PathBuf,
+    election: Election,
     /// Each master's address and process (None while stopped).
     pub masters: Vec<(String, Option<Proc>)>,
     _dir: tempfile::TempDir,
@@ -33,15 +51,35 @@ pub fn master_binary(sibling_binary: &str) -> PathBuf {
 }
 
 impl Cluster {
-    /// Starts `count` masters; `sibling_binary` is any binary in the same target folder.
+    /// Starts `count` masters on the embedded elector; `sibling_binary` is any binary in the
+    /// same target folder.
     pub fn start(count: usize, lease_timeout: &str, sibling_binary: &str) -> Cluster {
+        let election = Election::Embedded { lease_timeout: lease_timeout.into() };
+        Cluster::start_with(count, election, sibling_binary)
+    }
+
+    /// Starts `count` masters electing through `election`.
+    pub fn start_with(count: usize, election: Election, sibling_binary: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("temporary directory");
         let addresses: Vec<String> =
             free_ports(count).unwrap().iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let lease_timeout = match &election {
+            Election::Embedded { lease_timeout } => lease_timeout.as_str(),
+            Election::ZooKeeper { .. } => "2s",
+        };
         let site = write_site(dir.path(), &addresses, lease_timeout).unwrap();
+        if let Election::ZooKeeper { address, session_timeout } = &election {
+            let mut text = std::fs::read_to_string(&site).unwrap();
+            text.push_str(&format!(
+                "alluxio.zookeeper.enabled=true\nalluxio.zookeeper.address={address}\n\
+                 alluxio.zookeeper.session.timeout={session_timeout}\n"
+            ));
+            std::fs::write(&site, text).unwrap();
+        }
         let mut cluster = Cluster {
             binary: master_binary(sibling_binary),
             conf_dir: site.parent().unwrap().to_path_buf(),
+            election,
             masters: addresses.into_iter().map(|a| (a, None)).collect(),
             _dir: dir,
         };
@@ -68,8 +106,16 @@ impl Cluster {
         self.masters[index].1 = Some(Proc::start(command, true));
     }
 
-    /// Configuration for clients of this cluster.
+    /// Configuration for clients of this cluster: the masters' addresses, or with ZooKeeper
+    /// only its address, as Alluxio's guide configures clients.
     pub fn client_config(&self) -> Config {
+        if let Election::ZooKeeper { address, .. } = &self.election {
+            return Config::from_pairs([
+                ("alluxio.zookeeper.enabled", "true"),
+                ("alluxio.zookeeper.address", address.as_str()),
+            ])
+            .unwrap();
+        }
         let addresses: Vec<&str> = self.masters.iter().map(|(a, _)| a.as_str()).collect();
         Config::from_pairs([("alluxio.master.rpc.addresses", addresses.join(","))]).unwrap()
     }
@@ -114,6 +160,14 @@ impl Cluster {
     pub fn kill(&mut self, index: usize) {
         if let Some(mut process) = self.masters[index].1.take() {
             process.kill();
+        }
+    }
+
+    /// Stops master `index` with SIGTERM (a leader resigns) and waits for it to exit.
+    pub fn terminate(&mut self, index: usize) {
+        if let Some(mut process) = self.masters[index].1.take() {
+            process.signal(rustix::process::Signal::TERM);
+            process.wait();
         }
     }
 

@@ -1,7 +1,9 @@
 //! Helpers shared by Lode's integration tests, test helper binaries and benchmarks.
 
 pub mod cluster;
+pub mod faults;
 pub mod process;
+pub mod zookeeper;
 
 /// Deterministic content for object `index` of `length` bytes: a header naming both, then a
 /// filler derived from them, so a reader can tell a whole object from a torn one. `length`

@@ -2,6 +2,8 @@
 //! master; block caching and the data path build on this.
 #![warn(missing_docs)]
 
+mod backends;
+
 use std::future::Future;
 
 use lode_core::config::{name, Config};

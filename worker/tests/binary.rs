@@ -15,7 +15,7 @@ fn the_worker_registers_exactly_its_backends() {
     let output = worker().arg("--backends").output().unwrap();
     assert_eq!(
         registered_backend_names(&String::from_utf8_lossy(&output.stdout)),
-        ["local", "embedded"]
+        ["local", "embedded", "zookeeper"]
     );
 }
 

@@ -123,6 +123,7 @@ pub mod name {
     pub const ZOOKEEPER_CONNECTION_TIMEOUT: &str = "alluxio.zookeeper.connection.timeout";
     pub const ZOOKEEPER_LEADER_INQUIRY_RETRY: &str = "alluxio.zookeeper.leader.inquiry.retry";
     pub const ZOOKEEPER_AUTH_ENABLED: &str = "alluxio.zookeeper.auth.enabled";
+    pub const ZOOKEEPER_AUTH_DIGEST: &str = "alluxio.zookeeper.auth.digest";
     pub const ZOOKEEPER_LEADER_CONNECTION_ERROR_POLICY: &str =
         "alluxio.zookeeper.leader.connection.error.policy";
     pub const MASTER_HOSTNAME: &str = "alluxio.master.hostname";
@@ -273,9 +274,13 @@ pub static KEYS: &[PropertyKey] = &[
         "The port of the worker's web UI and metrics endpoint."),
     key(name::ZOOKEEPER_ADDRESS, T::ZkConnect, DefaultValue::None, Scope::All, Alluxio,
         "The ZooKeeper ensemble: host:port[,host:port...] with an optional /chroot."),
+    key(name::ZOOKEEPER_AUTH_DIGEST, T::Secret, DefaultValue::None, Scope::All, Lode,
+        "ZooKeeper digest credentials, user:password. When set (and auth is enabled), Lode \
+         authenticates with them and creates its nodes readable by anyone but writable only by \
+         this user; shown as ****** by lode conf."),
     key(name::ZOOKEEPER_AUTH_ENABLED, T::Bool, Literal("true"), Scope::All, Alluxio,
         "Whether to authenticate to ZooKeeper when credentials are configured."),
-    key(name::ZOOKEEPER_CONNECTION_TIMEOUT, T::Duration, Literal("15s"), Scope::Master, Alluxio,
+    key(name::ZOOKEEPER_CONNECTION_TIMEOUT, T::Duration, Literal("15s"), Scope::All, Alluxio,
         "How long to wait for a ZooKeeper connection."),
     key(name::ZOOKEEPER_ELECTION_PATH, T::String, Literal("/alluxio/election"), Scope::All,
         Alluxio, "The ZooKeeper path under which masters run the leader election."),
@@ -289,13 +294,25 @@ pub static KEYS: &[PropertyKey] = &[
         "How many times to ask ZooKeeper for the leader before failing."),
     key(name::ZOOKEEPER_LEADER_PATH, T::String, Literal("/alluxio/leader"), Scope::All, Alluxio,
         "The ZooKeeper path under which the leader publishes its host:port."),
-    key(name::ZOOKEEPER_SESSION_TIMEOUT, T::Duration, Literal("60s"), Scope::Master, Alluxio,
-        "The ZooKeeper session timeout."),
+    key(name::ZOOKEEPER_SESSION_TIMEOUT, T::Duration, Literal("10s"), Scope::All, Alluxio,
+        "The ZooKeeper session timeout: a leader killed without a goodbye is replaced after \
+         about this long. Lode's default is 10s, not Alluxio's 60s: a ZooKeeper server with the \
+         default tickTime caps sessions at 40s anyway, Lode has no GC pauses to ride out, and a \
+         leader stops serving the moment its connection drops, so a shorter session only \
+         shortens failover. The leader's lease is half of it."),
 ];
 
 /// Looks a key up by name.
 pub fn find(name: &str) -> Option<&'static PropertyKey> {
     KEYS.binary_search_by(|key| key.name.cmp(name)).ok().map(|index| &KEYS[index])
+}
+
+/// How a value may be shown to people: credentials (type `Secret`) as `******`.
+pub fn shown<'a>(name: &str, text: &'a str) -> &'a str {
+    match find(name) {
+        Some(key) if key.value_type == ValueType::Secret && !text.is_empty() => "******",
+        _ => text,
+    }
 }
 
 /// The known key nearest to an unknown name, to suggest in a warning.

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use figment::{Figment, Provider};
 
-pub use keys::{find, name, nearest, DefaultValue, Origin, Process, PropertyKey, Scope, KEYS};
+pub use keys::{
+    find, name, nearest, shown, DefaultValue, Origin, Process, PropertyKey, Scope, KEYS,
+};
 pub use sources::{parse_java_opts, this_host_name};
 pub use value::{parse_duration, parse_size, Value, ValueType};
 

@@ -24,6 +24,8 @@ pub enum ValueType {
     HostPorts,
     /// A ZooKeeper connect string: `host:port[,host:port...][/chroot]`.
     ZkConnect,
+    /// Free text that is a credential: `lode conf` and messages show it as `******`.
+    Secret,
 }
 
 impl ValueType {
@@ -39,6 +41,7 @@ impl ValueType {
             ValueType::Enum(words) => format!("one of {}", words.join(", ")),
             ValueType::HostPorts => "list of host:port".into(),
             ValueType::ZkConnect => "host:port[,host:port...][/chroot]".into(),
+            ValueType::Secret => "secret".into(),
         }
     }
 
@@ -60,7 +63,7 @@ impl ValueType {
                 .map_err(|_| "expected a port number from 0 to 65535".into()),
             ValueType::Duration => parse_duration(text).map(Value::Duration),
             ValueType::Size => parse_size(text).map(Value::Size),
-            ValueType::String => Ok(Value::String(text.to_string())),
+            ValueType::String | ValueType::Secret => Ok(Value::String(text.to_string())),
             ValueType::Enum(words) => words
                 .iter()
                 .find(|word| word.eq_ignore_ascii_case(text))

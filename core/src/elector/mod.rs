@@ -48,6 +48,9 @@ pub enum ElectorError {
 pub enum LeaderState {
     /// Leading, as far as the elector knows.
     Leading,
+    /// The elector cannot tell right now (ZooKeeper `Disconnected`): stop serving, but the
+    /// leadership may still come back as `Leading` if the elector confirms it in time.
+    InDoubt,
     /// Lost for good: another member may be leading. Never returns to `Leading`.
     Lost,
 }
@@ -99,9 +102,31 @@ impl Leadership {
             && monotonic_nanos() < self.lease.valid_until.load(Ordering::Acquire)
     }
 
-    /// Watches the state; it changes once, to [`LeaderState::Lost`].
+    /// Watches the state: `Leading` and `InDoubt` may alternate; `Lost` is final.
     pub fn watch(&self) -> watch::Receiver<LeaderState> {
         self.lease.state.subscribe()
+    }
+
+    /// Whether the elector currently reports this leadership in doubt.
+    pub fn is_in_doubt(&self) -> bool {
+        *self.lease.state.borrow() == LeaderState::InDoubt
+    }
+
+    /// Waits until the leadership is either valid again (`true`) or lost (`false`). A writer
+    /// whose put landed while leadership was in doubt uses it to decide whether to answer.
+    /// Backends guarantee that doubt ends: they confirm or lose within their session bound.
+    pub async fn settled(&self) -> bool {
+        let mut watch = self.watch();
+        loop {
+            if self.is_valid() {
+                return true;
+            }
+            if *watch.borrow_and_update() == LeaderState::Lost {
+                return false;
+            }
+            // A renewal extends the lease without a state change, so look again shortly.
+            let _ = tokio::time::timeout(POLL_INTERVAL, watch.changed()).await;
+        }
     }
 
     /// Marks this leadership lost for good (after resigning it).
@@ -125,6 +150,30 @@ impl LeaseKeeper {
     /// The current end of the lease.
     pub fn valid_until(&self) -> u64 {
         self.lease.valid_until.load(Ordering::Acquire)
+    }
+
+    /// Puts the leadership in doubt: it stops counting as valid until [`LeaseKeeper::confirm`].
+    pub fn doubt(&self) {
+        self.lease.state.send_if_modified(|state| {
+            let changed = *state == LeaderState::Leading;
+            if changed {
+                *state = LeaderState::InDoubt;
+            }
+            changed
+        });
+    }
+
+    /// Confirms the leadership until `valid_until` ([`monotonic_nanos`]) and ends any doubt;
+    /// a lost leadership stays lost.
+    pub fn confirm(&self, valid_until: u64) {
+        self.renew(valid_until);
+        self.lease.state.send_if_modified(|state| {
+            let changed = *state == LeaderState::InDoubt;
+            if changed {
+                *state = LeaderState::Leading;
+            }
+            changed
+        });
     }
 
     /// Declares the leadership lost, for good.
@@ -230,5 +279,30 @@ mod tests {
         keeper.renew(u64::MAX);
         assert!(!leadership.is_valid());
         assert_eq!(leadership.term(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_doubted_lease_is_invalid_until_confirmed_and_lost_is_final() {
+        let (leadership, keeper) = Leadership::new(3, monotonic_nanos() + 1_000_000_000);
+        keeper.doubt();
+        assert!(!leadership.is_valid());
+        assert!(leadership.is_in_doubt());
+        let waiter = tokio::spawn({
+            let leadership = leadership.clone();
+            async move { leadership.settled().await }
+        });
+        keeper.confirm(monotonic_nanos() + 1_000_000_000);
+        assert!(waiter.await.unwrap(), "a confirmed leadership settles as valid");
+        assert!(leadership.is_valid());
+
+        keeper.doubt();
+        let waiter = tokio::spawn({
+            let leadership = leadership.clone();
+            async move { leadership.settled().await }
+        });
+        keeper.lose();
+        assert!(!waiter.await.unwrap(), "a lost leadership settles as lost");
+        keeper.confirm(u64::MAX);
+        assert!(!leadership.is_valid(), "confirming cannot revive a lost leadership");
     }
 }

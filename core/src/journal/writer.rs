@@ -166,8 +166,8 @@ impl<S: StateMachine> CommitLoop<S> {
             slot: position.slot,
             reason: reason.to_string(),
         };
-        if !self.leadership.is_valid() {
-            let error = deposed("leadership lease expired before the write");
+        if !self.leadership.settled().await {
+            let error = deposed("leadership lost before the write");
             fail_all::<S>(waiters, &error);
             return Err(error);
         }
@@ -184,8 +184,10 @@ impl<S: StateMachine> CommitLoop<S> {
                 // Durable in the journal whatever happens next: apply it so this replica
                 // stays in step, but answer only while the lease still holds.
                 let replies = self.journal.apply(&batch)?;
-                if !self.leadership.is_valid() {
-                    deposed("leadership lease expired during the write")
+                // In doubt (ZooKeeper disconnected) is not lost: wait for the elector to
+                // confirm or end the leadership before answering either way.
+                if !self.leadership.settled().await {
+                    deposed("leadership lost during the write")
                 } else {
                     for (reply, entry_waiters) in replies.into_iter().zip(waiters) {
                         for waiter in entry_waiters {

@@ -1,0 +1,106 @@
+//! Failover figures (issue 4): three `lode-master` processes and one client writing without
+//! pause; the time from kill -9 of the leader, and from SIGTERM, to the client's first
+//! acknowledged write on the new leader. Medians, p99 and max over the trials.
+//!
+//! `cargo bench -p lode-tests --bench failover`. `LODE_BENCH_TRIALS` (20), `LODE_BENCH_ELECTORS`
+//! (`zookeeper,embedded`), `LODE_BENCH_SESSION_TIMEOUT` (ZooKeeper's session; Lode's default
+//! `10s`) and `LODE_BENCH_LEASE_TIMEOUT` (the embedded elector's; `3s`) set the runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lode_tests::cluster::{Cluster, Election};
+use lode_tests::zookeeper::ZooKeeper;
+use parking_lot::Mutex;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+
+fn env_or(name: &str, fallback: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| fallback.to_string())
+}
+
+/// The instants at which the client's writes were acknowledged, newest last.
+type Acks = Arc<Mutex<Vec<Instant>>>;
+
+fn summary(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "median {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} trials)",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples.last().unwrap().as_secs_f64() * 1e3,
+        samples.len()
+    )
+}
+
+/// Waits for the first acknowledgement after `since` and returns how long after it came.
+async fn first_ack_after(acks: &Acks, since: Instant) -> Duration {
+    loop {
+        if let Some(at) = acks.lock().iter().rev().take_while(|at| **at > since).last() {
+            return *at - since;
+        }
+        assert!(since.elapsed() < Duration::from_secs(300), "no write within five minutes");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn run(name: &str, election: Election, trials: usize) {
+    let mut cluster = Cluster::start_with(3, election, HELPER);
+    cluster.leader(None).await;
+    let acks: Acks = Arc::default();
+    let writer = tokio::spawn({
+        let (client, acks) = (cluster.client(), acks.clone());
+        async move {
+            client.create_directory("/bench", true, true).await.unwrap();
+            for n in 0u64.. {
+                client.create_directory(&format!("/bench/d{n}"), false, false).await.unwrap();
+                acks.lock().push(Instant::now());
+            }
+        }
+    });
+    let (mut killed, mut terminated) = (Vec::new(), Vec::new());
+    for trial in 0..2 * trials {
+        first_ack_after(&acks, Instant::now()).await;
+        let leader = cluster.leader(None).await;
+        let at = Instant::now();
+        if trial % 2 == 0 {
+            cluster.kill(leader);
+            killed.push(first_ack_after(&acks, at).await);
+        } else {
+            cluster.terminate(leader);
+            terminated.push(first_ack_after(&acks, at).await);
+        }
+        cluster.restart(leader);
+    }
+    writer.abort();
+    println!("{name}: kill -9 of the leader -> first acknowledged write: {}", summary(killed));
+    println!("{name}: SIGTERM of the leader -> first acknowledged write: {}", summary(terminated));
+}
+
+#[tokio::main]
+async fn main() {
+    let trials: usize = env_or("LODE_BENCH_TRIALS", "20").parse().expect("LODE_BENCH_TRIALS");
+    let session_timeout = env_or("LODE_BENCH_SESSION_TIMEOUT", "10s");
+    let lease_timeout = env_or("LODE_BENCH_LEASE_TIMEOUT", "3s");
+    for elector in env_or("LODE_BENCH_ELECTORS", "zookeeper,embedded").split(',') {
+        match elector.trim() {
+            "zookeeper" => {
+                let zookeeper = ZooKeeper::ensemble(3);
+                let election = Election::ZooKeeper {
+                    address: zookeeper.connect_string(),
+                    session_timeout: session_timeout.clone(),
+                };
+                let name =
+                    format!("zookeeper (3-node ensemble, session timeout {session_timeout})");
+                run(&name, election, trials).await;
+            }
+            "embedded" => {
+                let election = Election::Embedded { lease_timeout: lease_timeout.clone() };
+                let name = format!("embedded (lease timeout {lease_timeout})");
+                run(&name, election, trials).await;
+            }
+            other => panic!("unknown elector {other} in LODE_BENCH_ELECTORS"),
+        }
+    }
+}

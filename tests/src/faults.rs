@@ -1,0 +1,213 @@
+//! Fault scenarios shared by the fault tests of every elector: client load mirrored in a model
+//! of what was acknowledged, kill -9 trials, and a paused leader waking up.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lode_client::master::MasterClient;
+use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_client::FileSystemMasterClientServiceClient;
+use lode_core::rpc::alluxio::grpc::file::GetStatusPRequest;
+use lode_core::rpc::lode::master::Role;
+use rustix::process::Signal;
+use tokio::task::JoinHandle;
+
+use crate::cluster::Cluster;
+
+/// Kill/pause trials per fault test: `LODE_FAULT_TRIALS`, 5 by default (the campaign uses 20).
+pub fn trials() -> usize {
+    std::env::var("LODE_FAULT_TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(5)
+}
+
+/// One client's mixed mutations in its own folder, mirrored in a model of what was acknowledged.
+pub async fn client_load(
+    client: MasterClient,
+    id: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicU64>,
+) -> BTreeSet<String> {
+    let root = format!("/c{id}");
+    client.create_directory(&root, false, false).await.unwrap();
+    let mut model = BTreeSet::from([root.clone()]);
+    let mut step = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let outcome = match step % 4 {
+            0 => {
+                let path = format!("{root}/d{step}");
+                client.create_directory(&path, false, false).await.map(|()| {
+                    model.insert(path);
+                })
+            }
+            1 => {
+                let path = format!("{root}/f{step}");
+                let created = client.create_file(&path, false).await;
+                match created {
+                    Ok(_) => client.complete_file(&path, step).await.map(|()| {
+                        model.insert(path);
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
+            2 => {
+                let (src, dst) = (format!("{root}/d{}", step - 2), format!("{root}/r{step}"));
+                client.rename(&src, &dst).await.map(|()| {
+                    model.remove(&src);
+                    model.insert(dst);
+                })
+            }
+            _ => {
+                let path = format!("{root}/f{}", step - 2);
+                client.remove(&path, false).await.map(|()| {
+                    model.remove(&path);
+                })
+            }
+        };
+        if let Err(error) = outcome {
+            panic!("client {id} saw an error at step {step}: {error}");
+        }
+        acked.fetch_add(1, Ordering::Relaxed);
+        step += 1;
+    }
+    model
+}
+
+/// Several clients running [`client_load`] until stopped.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    /// Operations acknowledged so far, across clients.
+    pub acked: Arc<AtomicU64>,
+    clients: Vec<JoinHandle<BTreeSet<String>>>,
+}
+
+impl Load {
+    /// Starts `count` clients of `cluster`.
+    pub fn start(cluster: &Cluster, count: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(AtomicU64::new(0));
+        let clients = (0..count)
+            .map(|id| tokio::spawn(client_load(cluster.client(), id, stop.clone(), acked.clone())))
+            .collect();
+        Load { stop, acked, clients }
+    }
+
+    /// Operations acknowledged so far.
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `more` operations beyond now are acknowledged (a minute at most).
+    pub async fn progress(&self, more: u64, what: &str) -> Duration {
+        let (before, started) = (self.acked(), Instant::now());
+        while self.acked() < before + more {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{what}: the load made no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        started.elapsed()
+    }
+
+    /// Stops the clients and checks the namespace equals what they were acknowledged.
+    pub async fn finish(self, cluster: &Cluster) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut expected = BTreeSet::new();
+        for client in self.clients {
+            expected.extend(client.await.expect("a client failed"));
+        }
+        let listed: BTreeSet<String> = cluster
+            .client()
+            .list_status("/", true)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|info| info.path.unwrap_or_default())
+            .collect();
+        assert_eq!(listed, expected, "the namespace differs from the acknowledged history");
+    }
+}
+
+/// kill -9 of the leader under load, `trials` times, restarting it as a standby each time:
+/// clients see no error, and the final namespace equals the acknowledged history. Returns the
+/// time from each kill to 4 acknowledged writes on the new leader, sorted.
+pub async fn kill_trials(cluster: &mut Cluster, trials: usize) -> Vec<Duration> {
+    cluster.leader(None).await;
+    let load = Load::start(cluster, 4);
+    let mut failovers = Vec::new();
+    for trial in 0..trials {
+        load.progress(40, &format!("trial {trial}")).await;
+        let leader = cluster.leader(None).await;
+        cluster.kill(leader);
+        failovers.push(load.progress(4, &format!("trial {trial} after the kill")).await);
+        cluster.restart(leader);
+    }
+    let operations = load.acked();
+    load.finish(cluster).await;
+    failovers.sort();
+    println!(
+        "kill -9 of the leader -> 4 acknowledged writes on the new leader: median {:?}, max {:?} \
+         over {} trials ({operations} operations)",
+        failovers[failovers.len() / 2],
+        failovers.last().unwrap(),
+        failovers.len(),
+    );
+    failovers
+}
+
+/// How master `index` answers a read of `/`: `Ok` when it serves it, else the status code.
+pub async fn read_answer(cluster: &Cluster, index: usize) -> Result<(), tonic::Code> {
+    let address = &cluster.masters[index].0;
+    let mut master = FileSystemMasterClientServiceClient::connect(format!("http://{address}"))
+        .await
+        .map_err(|_| tonic::Code::Unavailable)?;
+    let request = GetStatusPRequest { path: Some("/".into()), options: None };
+    master.get_status(request).await.map(|_| ()).map_err(|status| status.code())
+}
+
+/// Asserts master `index` answers every read with UNAVAILABLE for half a second: it serves no
+/// stale read.
+pub async fn assert_serves_no_reads(cluster: &Cluster, index: usize, what: &str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(500) {
+        let answer = read_answer(cluster, index).await;
+        assert_eq!(answer, Err(tonic::Code::Unavailable), "{what}: master {index} answered");
+    }
+}
+
+/// Waits until master `index` is a standby caught up with master `leader`'s journal position.
+pub async fn wait_caught_up_standby(cluster: &Cluster, index: usize, leader: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let statuses = cluster.statuses().await;
+        let status = statuses.iter().find(|(i, _)| *i == index).map(|(_, s)| s.clone());
+        let slot = statuses.iter().find(|(i, _)| *i == leader).map(|(_, s)| s.journal_slot);
+        if let (Some(status), Some(slot)) = (status, slot) {
+            if status.role() == Role::Standby && status.journal_slot >= slot {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: master {index} did not rejoin as a caught-up standby"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The leader paused (SIGSTOP) until a standby took over: after SIGCONT it serves no stale
+/// read, acknowledges nothing, and rejoins as a caught-up standby; nothing is lost.
+pub async fn pause_trial(cluster: &mut Cluster, what: &str) {
+    let old = cluster.leader(None).await;
+    let client = cluster.client();
+    client.create_directory("/before", true, true).await.unwrap();
+
+    cluster.process(old).signal(Signal::STOP);
+    let new = cluster.leader(Some(old)).await;
+    client.create_directory("/fresh", true, true).await.unwrap();
+    cluster.process(old).signal(Signal::CONT);
+
+    assert_serves_no_reads(cluster, old, what).await;
+    wait_caught_up_standby(cluster, old, new, what).await;
+    assert!(client.exists("/fresh").await.unwrap() && client.exists("/before").await.unwrap());
+}

@@ -1,0 +1,197 @@
+//! Real ZooKeeper servers for tests (DESIGN §7): a standalone server or an ensemble, from
+//! Debian's `zookeeper` package, on free loopback ports, each a `java` process this harness
+//! starts, kills and restarts by PID.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lode_client::local::free_ports;
+
+/// The server jar Debian's `zookeeper` package installs.
+pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+/// Debian's ZooKeeper command-line client.
+pub const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
+
+/// One server of the ensemble.
+struct Server {
+    client_port: u16,
+    dir: PathBuf,
+    process: Option<Child>,
+}
+
+/// A running standalone server or ensemble; every server is killed when this is dropped.
+pub struct ZooKeeper {
+    servers: Vec<Server>,
+    _dir: tempfile::TempDir,
+}
+
+/// Panics with what to install when ZooKeeper is missing: tests that need it fail, not skip.
+fn require_installed() {
+    assert!(
+        Path::new(ZOOKEEPER_JAR).is_file(),
+        "ZooKeeper is not installed ({ZOOKEEPER_JAR} is missing): install Debian's zookeeper \
+         package (`apt-get install zookeeper`; scripts/test does this)"
+    );
+}
+
+impl ZooKeeper {
+    /// Starts one standalone server.
+    pub fn standalone() -> ZooKeeper {
+        ZooKeeper::start(1)
+    }
+
+    /// Starts an ensemble of `count` servers and waits until each serves.
+    pub fn ensemble(count: usize) -> ZooKeeper {
+        ZooKeeper::start(count)
+    }
+
+    fn start(count: usize) -> ZooKeeper {
+        require_installed();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let ports = free_ports(3 * count).expect("free ports");
+        let peers: String = (0..count)
+            .map(|i| {
+                format!("server.{}=127.0.0.1:{}:{}\n", i + 1, ports[3 * i + 1], ports[3 * i + 2])
+            })
+            .collect();
+        let mut servers = Vec::new();
+        for i in 0..count {
+            let server_dir = dir.path().join(format!("zk{}", i + 1));
+            std::fs::create_dir_all(server_dir.join("data")).expect("server directory");
+            // A short tick so tests may use short sessions (2 ticks minimum).
+            let mut config = format!(
+                "tickTime=100\ninitLimit=100\nsyncLimit=20\ndataDir={}\nclientPort={}\n\
+                 clientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
+                 4lw.commands.whitelist=*\nminSessionTimeout=200\nmaxSessionTimeout=120000\n",
+                server_dir.join("data").display(),
+                ports[3 * i]
+            );
+            if count > 1 {
+                config.push_str(&peers);
+                std::fs::write(server_dir.join("data/myid"), format!("{}\n", i + 1)).expect("myid");
+            }
+            std::fs::write(server_dir.join("zoo.cfg"), config).expect("zoo.cfg");
+            servers.push(Server { client_port: ports[3 * i], dir: server_dir, process: None });
+        }
+        let mut zookeeper = ZooKeeper { servers, _dir: dir };
+        for i in 0..count {
+            zookeeper.launch(i);
+        }
+        for i in 0..count {
+            zookeeper.wait_serving(i);
+        }
+        zookeeper
+    }
+
+    fn launch(&mut self, index: usize) {
+        let server = &mut self.servers[index];
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(server.dir.join("server.log"))
+            .expect("server log");
+        let child = Command::new("java")
+            .args(["-Xmx64m", "-XX:+UseSerialGC", "-cp", ZOOKEEPER_JAR])
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(server.dir.join("zoo.cfg"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting java (is a JDK installed?)");
+        server.process = Some(child);
+    }
+
+    /// The connect string: every server's `127.0.0.1:port`, comma-separated.
+    pub fn connect_string(&self) -> String {
+        let all: Vec<String> =
+            self.servers.iter().map(|s| format!("127.0.0.1:{}", s.client_port)).collect();
+        all.join(",")
+    }
+
+    /// How many servers there are.
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Whether there are none (never, once started).
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// What `srvr` says about server `index`, if it answers.
+    pub fn four_letter(&self, index: usize, word: &str) -> Option<String> {
+        let address = format!("127.0.0.1:{}", self.servers[index].client_port);
+        let mut stream =
+            TcpStream::connect_timeout(&address.parse().ok()?, Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(word.as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    }
+
+    /// Whether server `index` serves clients (standalone, leader or follower).
+    pub fn is_serving(&self, index: usize) -> bool {
+        self.four_letter(index, "srvr").is_some_and(|answer| answer.contains("Mode:"))
+    }
+
+    /// Waits until server `index` serves (a broken run fails after two minutes).
+    pub fn wait_serving(&mut self, index: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !self.is_serving(index) {
+            let exited = self.servers[index].process.as_mut().and_then(|c| c.try_wait().ok()?);
+            if let Some(status) = exited {
+                panic!(
+                    "ZooKeeper server {index} exited ({status}); see {}",
+                    self.servers[index].dir.join("server.log").display()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ZooKeeper server {index} did not serve within two minutes; see {}",
+                self.servers[index].dir.join("server.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILLs server `index`.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.servers[index].process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts server `index` again (its data directory is kept) without waiting.
+    pub fn restart(&mut self, index: usize) {
+        self.kill(index);
+        self.launch(index);
+    }
+
+    /// Runs `zkCli.sh` against the ensemble with `command` and returns its output.
+    pub fn cli(&self, command: &[&str]) -> String {
+        let output = Command::new(ZKCLI)
+            .arg("-server")
+            .arg(self.connect_string())
+            .args(command)
+            .env("ZOO_LOG4J_PROP", "ERROR,CONSOLE")
+            .output()
+            .expect("running zkCli.sh");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        for index in 0..self.servers.len() {
+            self.kill(index);
+        }
+    }
+}

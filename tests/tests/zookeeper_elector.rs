@@ -1,0 +1,191 @@
+//! The `zookeeper` elector against a real ZooKeeper server: election, discovery, resignation,
+//! doubt on disconnection, chroot, digest ACLs and bad input.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lode_core::config::Config;
+use lode_core::elector::{self, LeaderElector, Leadership, Member};
+use lode_tests::zookeeper::ZooKeeper;
+
+// Linked here so that its registration exists in this test binary.
+use lode_backend_zookeeper as _;
+
+fn elector(address: &str, extra: &[(&str, &str)]) -> Arc<dyn LeaderElector> {
+    let mut pairs = vec![
+        ("alluxio.zookeeper.enabled", "true"),
+        ("alluxio.zookeeper.address", address),
+        ("alluxio.zookeeper.session.timeout", "2s"),
+        ("alluxio.zookeeper.connection.timeout", "2s"),
+    ];
+    pairs.extend_from_slice(extra);
+    elector::open(&Config::from_pairs(pairs).unwrap()).expect("the zookeeper elector opens")
+}
+
+fn member(n: usize) -> Member {
+    Member { id: format!("member-{n}"), address: format!("127.0.0.1:{}", 40000 + n) }
+}
+
+/// Campaigns with every elector at once; returns the index of the winner and its leadership.
+async fn first_winner(
+    electors: &[Arc<dyn LeaderElector>],
+    skip: &[usize],
+) -> (usize, Leadership, Vec<tokio::task::JoinHandle<Leadership>>) {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut others = Vec::new();
+    for (index, elector) in electors.iter().enumerate() {
+        if skip.contains(&index) {
+            continue;
+        }
+        let elector = elector.clone();
+        let sender = sender.clone();
+        others.push(tokio::spawn(async move {
+            let leadership = elector.campaign(&member(index)).await.expect("campaign");
+            let _ = sender.send((index, leadership.clone()));
+            leadership
+        }));
+    }
+    let (index, leadership) = tokio::time::timeout(Duration::from_secs(60), receiver.recv())
+        .await
+        .expect("someone wins within a minute")
+        .unwrap();
+    (index, leadership, others)
+}
+
+/// Exactly one of three campaigners leads; discovery names it; resigning hands over to another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_at_a_time_and_resign_hands_over() {
+    let zookeeper = ZooKeeper::standalone();
+    let address = zookeeper.connect_string();
+    let electors: Vec<_> = (0..3).map(|_| elector(&address, &[])).collect();
+    let observer = elector(&address, &[]);
+    let mut watch = observer.watch_leader();
+
+    let (first, leadership, campaigns) = first_winner(&electors, &[]).await;
+    assert!(leadership.is_valid());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let done = campaigns.iter().filter(|c| c.is_finished()).count();
+    assert_eq!(done, 1, "only one campaign may finish while the first leader leads");
+    assert_eq!(observer.leader().await.unwrap(), Some(member(first)));
+    tokio::time::timeout(Duration::from_secs(30), watch.wait_for(|l| *l == Some(member(first))))
+        .await
+        .expect("the watch names the leader")
+        .unwrap();
+    let listing = zookeeper.cli(&["ls", "/alluxio/leader"]);
+    assert!(listing.contains(&format!("[{}]", member(first).address)), "{listing}");
+
+    electors[first].resign(&leadership).await.unwrap();
+    assert!(!leadership.is_valid());
+    let next = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            watch.changed().await.unwrap();
+            if let Some(leader) = watch.borrow().clone() {
+                if leader != member(first) {
+                    return leader;
+                }
+            }
+        }
+    })
+    .await
+    .expect("another member leads after the resignation");
+    assert_ne!(next, member(first));
+    let finished: Vec<Leadership> = {
+        let mut won = Vec::new();
+        for campaign in campaigns {
+            if campaign.is_finished() {
+                won.push(campaign.await.unwrap());
+            } else {
+                campaign.abort();
+            }
+        }
+        won
+    };
+    assert_eq!(finished.len(), 2, "the first leader and exactly one successor");
+    let terms: Vec<u64> = finished.iter().map(Leadership::term).collect();
+    assert!(terms[0] != terms[1], "each leadership has its own term: {terms:?}");
+}
+
+/// A leader whose server goes away is in doubt at once (not valid), and is confirmed again when
+/// the same session reconnects; nobody else leads meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnection_puts_leadership_in_doubt_until_the_session_returns() {
+    let mut zookeeper = ZooKeeper::standalone();
+    let address = zookeeper.connect_string();
+    let leader = elector(&address, &[("alluxio.zookeeper.session.timeout", "8s")]);
+    let leadership = leader.campaign(&member(0)).await.unwrap();
+    assert!(leadership.is_valid());
+
+    zookeeper.restart(0); // Kills the server, keeping its data (and sessions).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leadership.is_valid() {
+        assert!(Instant::now() < deadline, "leadership stays valid without a server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    zookeeper.wait_serving(0);
+    let settled = tokio::time::timeout(Duration::from_secs(60), leadership.settled())
+        .await
+        .expect("doubt ends");
+    assert!(settled, "the same session came back owning the latch, so it still leads");
+    assert!(leadership.is_valid());
+    assert_eq!(elector(&address, &[]).leader().await.unwrap(), Some(member(0)));
+}
+
+/// A chroot in the address is created and everything lives under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chroot_is_created_and_used() {
+    let zookeeper = ZooKeeper::standalone();
+    let address = format!("{}/lode/site-a", zookeeper.connect_string());
+    let elector = elector(&address, &[]);
+    let _leadership = elector.campaign(&member(7)).await.unwrap();
+    let listing = zookeeper.cli(&["ls", "/lode/site-a/alluxio/leader"]);
+    assert!(listing.contains(&format!("[{}]", member(7).address)), "{listing}");
+    let root = zookeeper.cli(&["ls", "/"]);
+    assert!(!root.contains("alluxio"), "nothing outside the chroot: {root}");
+}
+
+/// With digest credentials, Lode's nodes are writable only by that user (readable by anyone);
+/// other credentials get a clear error naming the key to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_acls_keep_other_credentials_out_with_a_clear_error() {
+    let zookeeper = ZooKeeper::standalone();
+    let address = zookeeper.connect_string();
+    let owner = elector(&address, &[("alluxio.zookeeper.auth.digest", "lode:right")]);
+    let leadership = owner.campaign(&member(1)).await.unwrap();
+    let acl = zookeeper.cli(&["getAcl", "/alluxio/election"]);
+    assert!(acl.contains("'digest,'lode:") && acl.contains("'world,'anyone"), "{acl}");
+    assert!(!acl.contains("right"), "the password never appears: {acl}");
+
+    let intruder = elector(&address, &[("alluxio.zookeeper.auth.digest", "lode:wrong")]);
+    let error = intruder.campaign(&member(2)).await.unwrap_err().to_string();
+    assert!(error.contains("NoAuth") && error.contains("alluxio.zookeeper.auth.digest"), "{error}");
+    assert!(!error.contains("wrong"), "the password never appears: {error}");
+    // Anyone may still find the leader.
+    assert_eq!(elector(&address, &[]).leader().await.unwrap(), Some(member(1)));
+    assert!(leadership.is_valid());
+}
+
+/// An address where no ZooKeeper listens fails with a clear error within the connection
+/// timeout, instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_ensemble_is_a_clear_error_not_a_hang() {
+    let port = lode_client::local::free_ports(1).unwrap()[0];
+    let address = format!("127.0.0.1:{port}");
+    let elector = elector(
+        &address,
+        &[
+            ("alluxio.zookeeper.connection.timeout", "1s"),
+            ("alluxio.zookeeper.leader.inquiry.retry", "1"),
+        ],
+    );
+    let started = Instant::now();
+    // The generous bound only catches a hang; the error itself is the assertion.
+    let error = tokio::time::timeout(Duration::from_secs(30), elector.campaign(&member(0)))
+        .await
+        .expect("campaign returns instead of hanging")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&address) && error.contains("connection.timeout"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let error = elector.leader().await.unwrap_err().to_string();
+    assert!(error.contains(&address), "{error}");
+}

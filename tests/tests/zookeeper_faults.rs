@@ -1,0 +1,132 @@
+//! Three real `lode-master` processes electing through a real 3-node ZooKeeper ensemble, with
+//! clients configured with nothing but ZooKeeper's address: kill -9 and SIGSTOP of the leader,
+//! the loss of one ZooKeeper server and of the quorum.
+
+use std::time::{Duration, Instant};
+
+use lode_core::rpc::lode::master::Role;
+use lode_tests::cluster::{Cluster, Election};
+use lode_tests::faults::{
+    assert_serves_no_reads, kill_trials, pause_trial, read_answer, trials, Load,
+};
+use lode_tests::zookeeper::ZooKeeper;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+/// Fails a hung run instead of stalling CI; far above how long the test takes.
+const GUARD: Duration = Duration::from_secs(900);
+/// Short sessions keep the tests quick; the default (10s) is measured by the bench.
+const SESSION_TIMEOUT: &str = "2s";
+
+fn cluster(zookeeper: &ZooKeeper) -> Cluster {
+    let election = Election::ZooKeeper {
+        address: zookeeper.connect_string(),
+        session_timeout: SESSION_TIMEOUT.into(),
+    };
+    Cluster::start_with(3, election, HELPER)
+}
+
+/// The leader's index and term.
+async fn leader_and_term(cluster: &Cluster) -> (usize, u64) {
+    let leader = cluster.leader(None).await;
+    let statuses = cluster.statuses().await;
+    let term = statuses.iter().find(|(i, _)| *i == leader).map(|(_, s)| s.term).unwrap_or(0);
+    (leader, term)
+}
+
+/// kill -9 of the leader under client load, trial after trial: a standby takes over, clients
+/// see no error, every acknowledged mutation survives and nothing applies twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_under_load_loses_nothing() {
+    let zookeeper = ZooKeeper::ensemble(3);
+    let mut cluster = cluster(&zookeeper);
+    tokio::time::timeout(GUARD, kill_trials(&mut cluster, trials())).await.expect("hung");
+}
+
+/// A leader paused past its session timeout is replaced; when it wakes it serves no stale read,
+/// acknowledges nothing and rejoins as a standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_leader_is_replaced_and_rejoins_as_a_standby() {
+    let zookeeper = ZooKeeper::ensemble(3);
+    let mut cluster = cluster(&zookeeper);
+    for trial in 0..trials().min(3) {
+        let what = format!("trial {trial}");
+        tokio::time::timeout(GUARD, pause_trial(&mut cluster, &what)).await.expect("hung");
+    }
+}
+
+/// Losing any one ZooKeeper server, each in turn for longer than the session timeout, causes
+/// no failover: the same leader keeps the same term and clients see no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_one_zookeeper_server_causes_no_failover() {
+    let mut zookeeper = ZooKeeper::ensemble(3);
+    let cluster = cluster(&zookeeper);
+    let before = leader_and_term(&cluster).await;
+    let load = Load::start(&cluster, 2);
+    for server in 0..zookeeper.len() {
+        load.progress(20, &format!("before stopping server {server}")).await;
+        zookeeper.kill(server);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        load.progress(20, &format!("while server {server} is down")).await;
+        zookeeper.restart(server);
+        zookeeper.wait_serving(server);
+        assert_eq!(
+            leader_and_term(&cluster).await,
+            before,
+            "losing ZooKeeper server {server} changed the leader or its term"
+        );
+    }
+    load.finish(&cluster).await;
+}
+
+/// Without a ZooKeeper quorum the leader cannot prove it leads, so it stops serving; service
+/// resumes once the quorum is back, with nothing acknowledged lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_quorum_stops_the_leader_until_it_returns() {
+    let mut zookeeper = ZooKeeper::ensemble(3);
+    let cluster = cluster(&zookeeper);
+    let (leader, _) = leader_and_term(&cluster).await;
+    let client = cluster.client();
+    client.create_directory("/before-quorum-loss", false, false).await.unwrap();
+
+    zookeeper.kill(0);
+    zookeeper.kill(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_answer(&cluster, leader).await != Err(tonic::Code::Unavailable) {
+        assert!(Instant::now() < deadline, "the leader kept serving without a quorum");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for index in 0..cluster.masters.len() {
+        assert_serves_no_reads(&cluster, index, "without a quorum").await;
+    }
+
+    zookeeper.restart(0);
+    zookeeper.restart(1);
+    client.create_directory("/after-quorum-returns", false, false).await.unwrap();
+    assert!(client.exists("/before-quorum-loss").await.unwrap());
+    let leaders = cluster.statuses().await;
+    let leading = leaders.iter().filter(|(_, s)| s.role() == Role::Leader).count();
+    assert_eq!(leading, 1, "exactly one leader once the quorum is back");
+}
+
+/// `zkCli.sh ls /alluxio/leader` shows exactly one host:port, the leader's, also after a
+/// failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zkcli_lists_exactly_the_leader() {
+    let zookeeper = ZooKeeper::ensemble(3);
+    let mut cluster = cluster(&zookeeper);
+    for round in 0..2 {
+        let leader = cluster.leader(None).await;
+        let expected = format!("[{}]", cluster.masters[leader].0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let listing = zookeeper.cli(&["ls", "/alluxio/leader"]);
+            if listing.lines().any(|line| line.trim() == expected) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: zkCli.sh shows {listing}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        cluster.kill(leader);
+        cluster.leader(Some(leader)).await;
+    }
+}
