@@ -1,15 +1,20 @@
 //! Failover figures (issue 4): three `lode-master` processes and one client writing without
 //! pause; the time from kill -9 of the leader, and from SIGTERM, to the client's first
-//! acknowledged write on the new leader. Medians, p99 and max over the trials.
+//! acknowledged write on the new leader; and with ZooKeeper, the time until three `lode-worker`
+//! processes (configured with only ZooKeeper's address) all name the new leader — the moment
+//! they re-register. Medians, p99 and max over the trials.
 //!
 //! `cargo bench -p lode-tests --bench failover`. `LODE_BENCH_TRIALS` (20), `LODE_BENCH_ELECTORS`
 //! (`zookeeper,embedded`), `LODE_BENCH_SESSION_TIMEOUT` (ZooKeeper's session; Lode's default
 //! `10s`) and `LODE_BENCH_LEASE_TIMEOUT` (the embedded elector's; `3s`) set the runs.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lode_tests::cluster::{Cluster, Election};
+use lode_tests::isolated_command;
+use lode_tests::process::Proc;
 use lode_tests::zookeeper::ZooKeeper;
 use parking_lot::Mutex;
 
@@ -45,9 +50,46 @@ async fn first_ack_after(acks: &Acks, since: Instant) -> Duration {
     }
 }
 
-async fn run(name: &str, election: Election, trials: usize) {
+/// Workers configured like the cluster's clients, each logging every leader it learns of.
+fn start_workers(cluster: &Cluster, count: usize) -> Vec<Proc> {
+    let worker = Path::new(HELPER).with_file_name("lode-worker");
+    let config = cluster.client_config();
+    (0..count)
+        .map(|_| {
+            let mut command = isolated_command(&worker.display().to_string());
+            for key in ["alluxio.zookeeper.enabled", "alluxio.zookeeper.address"] {
+                if let Some(value) = config.string(key) {
+                    command.arg(format!("-D{key}={value}"));
+                }
+            }
+            command.arg("-Dalluxio.worker.rpc.port=0");
+            Proc::start(command, true)
+        })
+        .collect()
+}
+
+/// How long after `since` the last of `workers` logged `leader` as the leading master.
+async fn workers_learn(workers: &mut [Proc], leader: &str, since: Instant) -> Duration {
+    let needle = format!("leader={leader}");
+    let mut learned = vec![None; workers.len()];
+    while learned.iter().any(Option::is_none) {
+        for (worker, learned) in workers.iter_mut().zip(learned.iter_mut()) {
+            let seen = worker.seen.len();
+            worker.drain();
+            if learned.is_none() && worker.seen[seen..].iter().any(|l| l.contains(&needle)) {
+                *learned = Some(since.elapsed());
+            }
+        }
+        assert!(since.elapsed() < Duration::from_secs(300), "workers never learned {leader}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    learned.into_iter().flatten().max().unwrap_or_default()
+}
+
+async fn run(name: &str, election: Election, trials: usize, workers: usize) {
     let mut cluster = Cluster::start_with(3, election, HELPER);
     cluster.leader(None).await;
+    let mut workers = start_workers(&cluster, workers);
     let acks: Acks = Arc::default();
     let writer = tokio::spawn({
         let (client, acks) = (cluster.client(), acks.clone());
@@ -60,6 +102,7 @@ async fn run(name: &str, election: Election, trials: usize) {
         }
     });
     let (mut killed, mut terminated) = (Vec::new(), Vec::new());
+    let (mut learned_killed, mut learned_terminated) = (Vec::new(), Vec::new());
     for trial in 0..2 * trials {
         first_ack_after(&acks, Instant::now()).await;
         let leader = cluster.leader(None).await;
@@ -71,15 +114,43 @@ async fn run(name: &str, election: Election, trials: usize) {
             cluster.terminate(leader);
             terminated.push(first_ack_after(&acks, at).await);
         }
+        if !workers.is_empty() {
+            let new = cluster.masters[cluster.leader(Some(leader)).await].0.clone();
+            let learned = workers_learn(&mut workers, &new, at).await;
+            if trial % 2 == 0 { &mut learned_killed } else { &mut learned_terminated }
+                .push(learned);
+        }
         cluster.restart(leader);
     }
     writer.abort();
     println!("{name}: kill -9 of the leader -> first acknowledged write: {}", summary(killed));
     println!("{name}: SIGTERM of the leader -> first acknowledged write: {}", summary(terminated));
+    if !workers.is_empty() {
+        let count = workers.len();
+        println!(
+            "{name}: kill -9 of the leader -> all {count} workers name the new leader: {}",
+            summary(learned_killed)
+        );
+        println!(
+            "{name}: SIGTERM of the leader -> all {count} workers name the new leader: {}",
+            summary(learned_terminated)
+        );
+    }
+}
+
+/// Builds the `lode-master` and `lode-worker` the bench runs: `cargo bench -p lode-tests` builds only this
+/// package's binaries, and a stale master would measure old code.
+fn build_master() {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "lode-master", "-p", "lode-worker", "--bins"])
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "building lode-master failed");
 }
 
 #[tokio::main]
 async fn main() {
+    build_master();
     let trials: usize = env_or("LODE_BENCH_TRIALS", "20").parse().expect("LODE_BENCH_TRIALS");
     let session_timeout = env_or("LODE_BENCH_SESSION_TIMEOUT", "10s");
     let lease_timeout = env_or("LODE_BENCH_LEASE_TIMEOUT", "3s");
@@ -93,12 +164,12 @@ async fn main() {
                 };
                 let name =
                     format!("zookeeper (3-node ensemble, session timeout {session_timeout})");
-                run(&name, election, trials).await;
+                run(&name, election, trials, 3).await;
             }
             "embedded" => {
                 let election = Election::Embedded { lease_timeout: lease_timeout.clone() };
                 let name = format!("embedded (lease timeout {lease_timeout})");
-                run(&name, election, trials).await;
+                run(&name, election, trials, 0).await;
             }
             other => panic!("unknown elector {other} in LODE_BENCH_ELECTORS"),
         }

@@ -103,7 +103,16 @@ impl Cluster {
             .env_clear()
             .env("ALLUXIO_CONF_DIR", &self.conf_dir)
             .env("RUST_LOG", "warn");
+        if rustix::process::geteuid().is_root() {
+            // A group per master, so a partition test can firewall one master's traffic.
+            std::os::unix::process::CommandExt::gid(&mut command, Cluster::group_of(index));
+        }
         self.masters[index].1 = Some(Proc::start(command, true));
+    }
+
+    /// The group id master `index` runs with (when the tests run as root).
+    pub fn group_of(index: usize) -> u32 {
+        40_000 + index as u32
     }
 
     /// Configuration for clients of this cluster: the masters' addresses, or with ZooKeeper

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lode_client::master::MasterClient;
 use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_client::FileSystemMasterClientServiceClient;
-use lode_core::rpc::alluxio::grpc::file::GetStatusPRequest;
+use lode_core::rpc::alluxio::grpc::file::{CreateDirectoryPRequest, GetStatusPRequest};
 use lode_core::rpc::lode::master::Role;
 use rustix::process::Signal;
 use tokio::task::JoinHandle;
@@ -163,6 +163,16 @@ pub async fn read_answer(cluster: &Cluster, index: usize) -> Result<(), tonic::C
         .map_err(|_| tonic::Code::Unavailable)?;
     let request = GetStatusPRequest { path: Some("/".into()), options: None };
     master.get_status(request).await.map(|_| ()).map_err(|status| status.code())
+}
+
+/// How master `index` answers a request to create directory `path`, sent to it alone.
+pub async fn direct_write(cluster: &Cluster, index: usize, path: &str) -> Result<(), tonic::Code> {
+    let address = &cluster.masters[index].0;
+    let mut master = FileSystemMasterClientServiceClient::connect(format!("http://{address}"))
+        .await
+        .map_err(|_| tonic::Code::Unavailable)?;
+    let request = CreateDirectoryPRequest { path: Some(path.into()), options: None };
+    master.create_directory(request).await.map(|_| ()).map_err(|status| status.code())
 }
 
 /// Asserts master `index` answers every read with UNAVAILABLE for half a second: it serves no

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod faults;
+pub mod netns;
 pub mod process;
 pub mod zookeeper;
 

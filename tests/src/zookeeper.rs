@@ -113,6 +113,11 @@ impl ZooKeeper {
         all.join(",")
     }
 
+    /// Every server's client port.
+    pub fn client_ports(&self) -> Vec<u16> {
+        self.servers.iter().map(|s| s.client_port).collect()
+    }
+
     /// How many servers there are.
     pub fn len(&self) -> usize {
         self.servers.len()

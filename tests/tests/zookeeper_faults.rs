@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use lode_core::rpc::lode::master::Role;
 use lode_tests::cluster::{Cluster, Election};
 use lode_tests::faults::{
-    assert_serves_no_reads, kill_trials, pause_trial, read_answer, trials, Load,
+    assert_serves_no_reads, direct_write, kill_trials, pause_trial, read_answer, trials,
+    wait_caught_up_standby, Load,
 };
+use lode_tests::netns::Partition;
 use lode_tests::zookeeper::ZooKeeper;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
@@ -129,4 +131,38 @@ async fn zkcli_lists_exactly_the_leader() {
         cluster.kill(leader);
         cluster.leader(Some(leader)).await;
     }
+}
+
+/// A leader cut off from ZooKeeper by a firewall (its own network namespace; clients still
+/// reach it) is replaced; it acknowledges no write and serves no read meanwhile, and rejoins as
+/// a standby when the partition heals.
+#[test]
+fn a_leader_partitioned_from_zookeeper_is_replaced_and_rejoins() {
+    lode_tests::netns::isolate_this_thread();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let zookeeper = ZooKeeper::ensemble(3);
+        let cluster = cluster(&zookeeper);
+        for trial in 0..trials().min(3) {
+            let old = cluster.leader(None).await;
+            let client = cluster.client();
+            client.create_directory(&format!("/before-{trial}"), false, false).await.unwrap();
+
+            let partition =
+                Partition::group_from_ports(Cluster::group_of(old), &zookeeper.client_ports());
+            let new = cluster.leader(Some(old)).await;
+            client.create_directory(&format!("/during-{trial}"), false, false).await.unwrap();
+            assert_serves_no_reads(&cluster, old, "partitioned").await;
+            let write = direct_write(&cluster, old, &format!("/on-old-{trial}")).await;
+            assert_eq!(write, Err(tonic::Code::Unavailable), "the partitioned leader wrote");
+
+            partition.heal();
+            wait_caught_up_standby(&cluster, old, new, "after healing").await;
+            for path in [format!("/before-{trial}"), format!("/during-{trial}")] {
+                assert!(client.exists(&path).await.unwrap(), "{path} was lost");
+            }
+            assert!(!client.exists(&format!("/on-old-{trial}")).await.unwrap());
+        }
+    });
 }

@@ -29,5 +29,39 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) {
         masters = %master_discovery(&config),
         "worker configured"
     );
+    let follower = follow_leader(&config);
     shutdown.await;
+    if let Some(follower) = follower {
+        follower.abort();
+    }
+}
+
+/// Follows the leading master through the elector's watch (ZooKeeper, or the embedded
+/// elector when no master addresses are listed), logging each change as it happens: the hook
+/// registration with the leader hangs on. `None` without an elector to ask.
+fn follow_leader(config: &Config) -> Option<tokio::task::JoinHandle<()>> {
+    let listed = !config.list(name::MASTER_RPC_ADDRESSES).is_empty();
+    if listed && !config.bool(name::ZOOKEEPER_ENABLED) {
+        return None;
+    }
+    let elector = match lode_core::elector::open(config) {
+        Ok(elector) => elector,
+        Err(error) => {
+            tracing::warn!(%error, "cannot follow the leading master");
+            return None;
+        }
+    };
+    let mut leader = elector.watch_leader();
+    Some(tokio::spawn(async move {
+        let _elector = elector; // Keeps the elector's sessions alive while following.
+        loop {
+            match leader.borrow_and_update().as_ref() {
+                Some(member) => tracing::info!(leader = %member.address, "leading master"),
+                None => tracing::info!("no leading master known"),
+            }
+            if leader.changed().await.is_err() {
+                return;
+            }
+        }
+    }))
 }
