@@ -218,6 +218,9 @@ pub async fn pause_trial(cluster: &mut Cluster, what: &str) {
     cluster.process(old).signal(Signal::CONT);
 
     assert_serves_no_reads(cluster, old, what).await;
+    let write = direct_write(cluster, old, "/on-the-woken-leader").await;
+    assert_eq!(write, Err(tonic::Code::Unavailable), "{what}: the woken leader took a write");
     wait_caught_up_standby(cluster, old, new, what).await;
     assert!(client.exists("/fresh").await.unwrap() && client.exists("/before").await.unwrap());
+    assert!(!client.exists("/on-the-woken-leader").await.unwrap());
 }
