@@ -10,21 +10,13 @@ use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_clien
 use lode_core::rpc::alluxio::grpc::file::*;
 use lode_core::rpc::alluxio::grpc::meta::meta_master_client_service_client::MetaMasterClientServiceClient;
 use lode_core::rpc::alluxio::grpc::meta::{GetMasterInfoPOptions, MasterInfo};
-use lode_core::rpc::alluxio::grpc::version::service_version_client_service_client::ServiceVersionClientServiceClient;
-use lode_core::rpc::alluxio::grpc::version::{GetServiceVersionPRequest, ServiceType};
 use lode_core::rpc::lode::master::lode_master_service_client::LodeMasterServiceClient;
 use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus};
 use lode_core::rpc::pmode_from_mode;
 use tokio::sync::Mutex;
-use tonic::transport::{Channel, Endpoint};
+use lode_core::rpc::leader::LeaderFinder;
+use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
-
-/// How often an idle or busy connection is pinged.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a ping may go unanswered before the connection is dropped.
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
-/// The longest one call may take before it is abandoned and retried.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The metadata key carrying the calling user's name (see the master's RPC module).
 const USER_METADATA_KEY: &str = "lode-user";
@@ -78,9 +70,7 @@ pub struct RetryPolicy {
 
 /// A client of the leading master.
 pub struct MasterClient {
-    masters: Vec<String>,
-    /// Asked for the leader when no master addresses are configured.
-    elector: Option<std::sync::Arc<dyn lode_core::elector::LeaderElector>>,
+    finder: LeaderFinder,
     retry: RetryPolicy,
     user: String,
     client_id: i64,
@@ -90,7 +80,7 @@ pub struct MasterClient {
 
 impl std::fmt::Debug for MasterClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterClient").field("masters", &self.masters).finish()
+        f.debug_struct("MasterClient").field("finder", &self.finder).finish()
     }
 }
 
@@ -106,19 +96,7 @@ impl MasterClient {
     /// `alluxio.zookeeper.enabled`, else `alluxio.master.rpc.addresses`, else
     /// `alluxio.master.hostname:alluxio.master.rpc.port`.
     pub fn from_config(config: &Config) -> Result<MasterClient, ClientError> {
-        // With ZooKeeper, it alone says who leads (Alluxio's rule: clients need only its
-        // address). Without it and without a list of masters, the elector knows who leads
-        // (the embedded one from its directory on this host).
-        let zookeeper = config.bool(name::ZOOKEEPER_ENABLED);
-        let listed = !config.list(name::MASTER_RPC_ADDRESSES).is_empty();
-        let elector = if zookeeper {
-            Some(lode_core::elector::open(config).map_err(|e| ClientError::Config(e.to_string()))?)
-        } else if listed {
-            None
-        } else {
-            lode_core::elector::open(config).ok()
-        };
-        let masters = if zookeeper && !listed { Vec::new() } else { config.master_rpc_addresses() };
+        let finder = LeaderFinder::from_config(config).map_err(ClientError::Config)?;
         let duration = |key: &str, fallback: u64| {
             config.duration(key).unwrap_or(Duration::from_millis(fallback))
         };
@@ -129,8 +107,7 @@ impl MasterClient {
             .or_else(|| std::env::var("LOGNAME").ok())
             .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
         Ok(MasterClient {
-            masters,
-            elector,
+            finder,
             retry: RetryPolicy {
                 base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
                 max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 3_000),
@@ -151,76 +128,12 @@ impl MasterClient {
 
     /// The masters this client knows.
     pub fn masters(&self) -> &[String] {
-        &self.masters
+        self.finder.masters()
     }
 
-    /// What the client tries, for messages.
-    fn tried(&self) -> String {
-        match (&self.elector, self.masters.is_empty()) {
-            (Some(_), true) => "the leader the election service names".into(),
-            _ => self.masters.join(", "),
-        }
-    }
-
-    async fn connect(address: &str) -> Result<Channel, String> {
-        Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| format!("{address}: {e}"))?
-            .connect_timeout(Duration::from_secs(2))
-            // A paused or partitioned master never answers: HTTP/2 pings notice within seconds
-            // and fail the call, so the retry loop moves on to the new leader.
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .keep_alive_while_idle(true)
-            .timeout(REQUEST_TIMEOUT)
-            .connect()
-            .await
-            .map_err(|e| format!("{address}: {e}"))
-    }
-
-    /// Finds the leader: the master whose version check succeeds without the standby flag.
-    async fn find_leader(&self) -> Result<(String, Channel), String> {
-        let mut errors = Vec::new();
-        let mut candidates = self.masters.clone();
-        if let Some(elector) = &self.elector {
-            match elector.leader().await {
-                Ok(Some(leader)) => candidates.insert(0, leader.address),
-                Ok(None) => errors.push("the elector knows no leader".to_string()),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        let mut tried = 0;
-        while tried < candidates.len() {
-            let address = candidates[tried].clone();
-            tried += 1;
-            let channel = match Self::connect(&address).await {
-                Ok(channel) => channel,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-            let request = GetServiceVersionPRequest {
-                service_type: Some(ServiceType::FileSystemMasterClientService as i32),
-                allowed_on_standby_masters: Some(false),
-            };
-            match ServiceVersionClientServiceClient::new(channel.clone())
-                .get_service_version(request)
-                .await
-            {
-                Ok(_) => return Ok((address, channel)),
-                Err(status) => {
-                    // A standby may name the leader: try it next.
-                    if let Some(leader) = status.message().split("the leader is ").nth(1) {
-                        let leader = leader.trim().to_string();
-                        if !candidates.contains(&leader) {
-                            candidates.push(leader);
-                        }
-                    }
-                    errors.push(format!("{address}: {}", status.message()));
-                }
-            }
-        }
-        Err(errors.join("; "))
+    /// Where this client looks for the leader.
+    pub fn finder(&self) -> &LeaderFinder {
+        &self.finder
     }
 
     /// Runs `call` against the leader, retrying through failovers until the deadline.
@@ -235,7 +148,7 @@ impl MasterClient {
             let cached = self.leader.lock().await.clone();
             let attempt = match cached {
                 Some(leader) => Ok(leader),
-                None => self.find_leader().await,
+                None => self.finder.find().await,
             };
             let last_error = match attempt {
                 Ok((address, channel)) => match call(channel.clone()).await {
@@ -260,7 +173,7 @@ impl MasterClient {
             if started.elapsed() + sleep > self.retry.max_duration {
                 return Err(ClientError::Unavailable {
                     waited: started.elapsed(),
-                    masters: self.tried(),
+                    masters: self.finder.describe(),
                     last_error,
                 });
             }
@@ -472,7 +385,7 @@ impl MasterClient {
 
     /// Lode's status of the master at `address` (any role), without retries.
     pub async fn master_status(address: &str) -> Result<MasterStatus, String> {
-        let channel = Self::connect(address).await?;
+        let channel = LeaderFinder::connect(address).await?;
         LodeMasterServiceClient::new(channel)
             .get_master_status(GetMasterStatusRequest {})
             .await

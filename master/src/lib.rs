@@ -6,6 +6,7 @@
 
 mod backends;
 
+pub mod blocks;
 pub mod namespace;
 mod node;
 pub mod rpc;

@@ -19,6 +19,7 @@ use lode_core::journal::{Journal, JournalError, JournalSettings, JournalWriter, 
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
+use crate::blocks::BlockMap;
 use crate::namespace::{FsPath, Mutation, Namespace, NamespaceOp, NamespaceReply, NsError};
 use crate::rpc::{ServerInfo, Services};
 use crate::{open_backends, MasterError};
@@ -69,6 +70,10 @@ pub struct MasterNode {
     me: Member,
     leading: RwLock<Option<Leading>>,
     role: watch::Sender<Role>,
+    /// Block locations: soft state, kept by the leader only (see [`crate::blocks`]).
+    blocks: parking_lot::Mutex<BlockMap>,
+    /// Workers silent for longer are dropped with their blocks (`alluxio.master.worker.timeout`).
+    worker_timeout: Duration,
 }
 
 impl std::fmt::Debug for MasterNode {
@@ -164,6 +169,15 @@ impl MasterNode {
         }
     }
 
+    /// Works on the block map with the namespace at hand, only while this master leads with a
+    /// valid lease: standbys keep no block locations.
+    pub fn with_blocks<T>(
+        &self,
+        work: impl FnOnce(&mut BlockMap, &Namespace) -> T,
+    ) -> Result<T, ServeError> {
+        self.read(|namespace| work(&mut self.blocks.lock(), namespace))
+    }
+
     /// Reads this master's replica whatever its role (for status pages and tests; may be behind).
     pub fn read_replica<T>(&self, read: impl FnOnce(&Namespace) -> T) -> T {
         read(self.journal.replica().read().state())
@@ -207,6 +221,10 @@ pub async fn start(
         me,
         leading: RwLock::new(None),
         role,
+        blocks: parking_lot::Mutex::new(BlockMap::default()),
+        worker_timeout: config
+            .duration(name::MASTER_WORKER_TIMEOUT)
+            .unwrap_or(Duration::from_secs(300)),
     });
     tracing::info!(
         journal = %backends.store.location(),
@@ -279,6 +297,7 @@ async fn run_roles(
             Err(error) => return Err(error.into()),
         };
         let term = leadership.term();
+        node.blocks.lock().clear(); // Workers re-register with every new leader.
         *node.leading.write() =
             Some(Leading { writer: writer.clone(), leadership: leadership.clone() });
         node.role.send_replace(Role::Leader { term });
@@ -288,6 +307,7 @@ async fn run_roles(
             error = writer.stopped() => { tracing::warn!(term, %error, "journal writer stopped"); false }
             () = leadership.lost() => { tracing::warn!(term, "leadership lost"); false }
             error = maintain(&node.journal) => { tracing::error!(term, %error, "journal maintenance failed"); false }
+            () = watch_workers(&node) => false,
             () = &mut shutdown => true,
         };
         *node.leading.write() = None;
@@ -352,6 +372,30 @@ async fn follow(
                 tokio::time::sleep(journal.settings().retry_interval).await;
             }
             Err(error) => return error.into(),
+        }
+    }
+}
+
+/// The leader's worker housekeeping, forever: drop workers silent for longer than the worker
+/// timeout, and queue blocks whose files are gone for removal on their workers.
+async fn watch_workers(node: &MasterNode) {
+    let period = (node.worker_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(period).await;
+        let swept = node.with_blocks(|blocks, namespace| {
+            for worker in blocks.expire(node.worker_timeout) {
+                tracing::warn!(
+                    worker = %worker.address(),
+                    blocks = worker.block_count(),
+                    "worker lost: no heartbeat within alluxio.master.worker.timeout"
+                );
+            }
+            blocks.sweep(|block| namespace.block_owner(block).is_some())
+        });
+        if let Ok(orphans) = swept {
+            if orphans > 0 {
+                tracing::debug!(orphans, "blocks of deleted files queued for removal");
+            }
         }
     }
 }

@@ -435,6 +435,21 @@ impl Namespace {
         Ok(self.status_of(id, path))
     }
 
+    /// Whether block `block` belongs to a file that still has it, and if so the block's
+    /// length once the file is complete (`None` while it is being written).
+    pub fn block_owner(&self, block: u64) -> Option<Option<u64>> {
+        let inode = self.inodes.get(container(block))?;
+        let Body::File { length, block_size, blocks, complete } = inode.body else {
+            return None;
+        };
+        let index = block & MAX_SEQUENCE;
+        if index >= u64::from(blocks) {
+            return None;
+        }
+        let start = index * u64::from(block_size);
+        Some(complete.then(|| length.saturating_sub(start).min(u64::from(block_size))))
+    }
+
     /// The status of inode `id`, if it exists.
     pub fn status_by_id(&self, id: u64) -> Option<FileStatus> {
         let path = self.path_of(id)?;

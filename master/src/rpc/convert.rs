@@ -40,6 +40,7 @@ pub fn file_info(status: FileStatus) -> FileInfo {
         mode: Some(status.mode as i32),
         persistence_state: Some("NOT_PERSISTED".into()),
         mount_point: Some(false),
+        file_block_infos: Vec::new(),
         ttl_action: None,
         in_alluxio_percentage: Some(if status.is_directory || status.length == 0 {
             100

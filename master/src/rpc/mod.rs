@@ -2,12 +2,14 @@
 //! status service. A standby answers the Alluxio services with UNAVAILABLE naming the leader,
 //! so clients go and find it; Lode's status service answers on every master.
 
+mod blocks;
 mod convert;
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use lode_core::rpc::alluxio::grpc::block::block_master_client_service_server::BlockMasterClientServiceServer;
 use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_server::{
     FileSystemMasterClientService, FileSystemMasterClientServiceServer,
 };
@@ -29,6 +31,7 @@ use lode_core::rpc::lode::master::lode_master_service_server::{
     LodeMasterService, LodeMasterServiceServer,
 };
 use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus, Role as WireRole};
+use lode_core::rpc::lode::worker::lode_block_master_worker_service_server::LodeBlockMasterWorkerServiceServer;
 use lode_core::rpc::service_version;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -80,6 +83,8 @@ impl Services {
     /// A tonic router with every service added.
     pub fn router(self) -> tonic::service::Routes {
         tonic::service::Routes::new(FileSystemMasterClientServiceServer::new(self.clone()))
+            .add_service(BlockMasterClientServiceServer::new(self.clone()))
+            .add_service(LodeBlockMasterWorkerServiceServer::new(self.clone()))
             .add_service(ServiceVersionClientServiceServer::new(self.clone()))
             .add_service(MetaMasterClientServiceServer::new(self.clone()))
             .add_service(LodeMasterServiceServer::new(self))
@@ -220,8 +225,16 @@ impl FileSystemMasterClientService for Services {
         request: Request<GetStatusPRequest>,
     ) -> Result<Response<GetStatusPResponse>, Status> {
         let path = path(request.into_inner().path)?;
-        let status = self.read(|ns| ns.status(&path))?;
-        Ok(Response::new(GetStatusPResponse { file_info: Some(file_info(status)) }))
+        let info = self
+            .node
+            .with_blocks(|blocks, ns| {
+                let status = ns.status(&path)?;
+                let block_infos = blocks::file_block_infos(blocks, &status);
+                Ok(FileInfo { file_block_infos: block_infos, ..file_info(status) })
+            })
+            .map_err(status_from_serve)?
+            .map_err(status_from_ns)?;
+        Ok(Response::new(GetStatusPResponse { file_info: Some(info) }))
     }
 
     type ListStatusStream = ListStream;

@@ -1,12 +1,19 @@
 //! The gRPC protocol (DESIGN §5): Lode's own `.proto` subset of Alluxio 2.9's client-facing
 //! services — same packages, services, methods, field numbers and types, so stock Alluxio
 //! clients interoperate — plus Lode's own `lode.master` service. Modules mirror the packages.
-#![allow(missing_docs, clippy::all, clippy::pedantic)]
+#![allow(clippy::all, clippy::pedantic)]
+
+pub mod leader;
 
 /// `alluxio.grpc`: shared types.
+#[allow(missing_docs)]
 pub mod alluxio {
     pub mod grpc {
         include!(concat!(env!("OUT_DIR"), "/alluxio.grpc.rs"));
+        /// `alluxio.grpc.block`: the block master's client service and the block worker.
+        pub mod block {
+            include!(concat!(env!("OUT_DIR"), "/alluxio.grpc.block.rs"));
+        }
         /// `alluxio.grpc.file`: the file system master.
         pub mod file {
             include!(concat!(env!("OUT_DIR"), "/alluxio.grpc.file.rs"));
@@ -23,10 +30,15 @@ pub mod alluxio {
 }
 
 /// `lode.*`: Lode's own services.
+#[allow(missing_docs)]
 pub mod lode {
     /// `lode.master`: roles and journal positions.
     pub mod master {
         include!(concat!(env!("OUT_DIR"), "/lode.master.rs"));
+    }
+    /// `lode.worker`: worker registration, heartbeats and block commits.
+    pub mod worker {
+        include!(concat!(env!("OUT_DIR"), "/lode.worker.rs"));
     }
 }
 

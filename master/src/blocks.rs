@@ -1,0 +1,274 @@
+//! Which worker caches which block: soft state (DESIGN §5). Never journaled — the leader builds
+//! it from the workers' registrations, so a new leader starts empty and workers re-register the
+//! moment they see it. Blocks whose files are gone are queued for removal on their workers.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// A registered worker.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// The id handed out at registration.
+    pub id: i64,
+    /// Where clients reach it (`host`, RPC port).
+    pub host: String,
+    /// Its RPC port.
+    pub port: u16,
+    /// Bytes it may cache.
+    pub capacity: u64,
+    /// Bytes it caches.
+    pub used: u64,
+    /// When it started, ms since the epoch.
+    pub start_time_ms: i64,
+    /// When it was last heard from.
+    pub last_contact: Instant,
+    blocks: HashSet<u64>,
+    /// Blocks it should drop, sent with the next heartbeat answer.
+    removals: Vec<u64>,
+}
+
+impl Worker {
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// How many blocks it holds.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+/// What a registration brings.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Host clients use.
+    pub host: String,
+    /// RPC port.
+    pub port: u16,
+    /// Bytes it may cache.
+    pub capacity: u64,
+    /// Bytes it caches.
+    pub used: u64,
+    /// Its blocks: (id, length).
+    pub blocks: Vec<(u64, u64)>,
+    /// When it started.
+    pub start_time_ms: i64,
+}
+
+/// The leader's block map.
+#[derive(Debug, Default)]
+pub struct BlockMap {
+    workers: HashMap<i64, Worker>,
+    /// Block id -> (length, workers holding it).
+    blocks: HashMap<u64, (u64, Vec<i64>)>,
+}
+
+impl BlockMap {
+    /// Forgets everything (a new term starts empty).
+    pub fn clear(&mut self) {
+        self.workers.clear();
+        self.blocks.clear();
+    }
+
+    /// Registers a worker with its full block report; a worker already registered at the same
+    /// address is replaced. `owned` says whether a block still belongs to a file; the others
+    /// are returned for the worker to drop.
+    pub fn register(
+        &mut self,
+        registration: Registration,
+        owned: impl Fn(u64) -> bool,
+    ) -> (i64, Vec<u64>) {
+        let stale: Vec<i64> = self
+            .workers
+            .values()
+            .filter(|w| w.host == registration.host && w.port == registration.port)
+            .map(|w| w.id)
+            .collect();
+        for id in stale {
+            self.drop_worker(id);
+        }
+        let mut id = rand::random::<i64>().abs();
+        while id == 0 || self.workers.contains_key(&id) {
+            id = rand::random::<i64>().abs();
+        }
+        let mut removals = Vec::new();
+        let mut blocks = HashSet::new();
+        for (block, length) in registration.blocks {
+            if owned(block) {
+                blocks.insert(block);
+                self.add_location(block, length, id);
+            } else {
+                removals.push(block);
+            }
+        }
+        self.workers.insert(
+            id,
+            Worker {
+                id,
+                host: registration.host,
+                port: registration.port,
+                capacity: registration.capacity,
+                used: registration.used,
+                start_time_ms: registration.start_time_ms,
+                last_contact: Instant::now(),
+                blocks,
+                removals: Vec::new(),
+            },
+        );
+        (id, removals)
+    }
+
+    fn add_location(&mut self, block: u64, length: u64, worker: i64) {
+        let entry = self.blocks.entry(block).or_insert((length, Vec::new()));
+        entry.0 = length;
+        if !entry.1.contains(&worker) {
+            entry.1.push(worker);
+        }
+    }
+
+    fn remove_location(&mut self, block: u64, worker: i64) {
+        if let Some((_, holders)) = self.blocks.get_mut(&block) {
+            holders.retain(|w| *w != worker);
+            if holders.is_empty() {
+                self.blocks.remove(&block);
+            }
+        }
+    }
+
+    fn drop_worker(&mut self, id: i64) -> Option<Worker> {
+        let worker = self.workers.remove(&id)?;
+        for block in &worker.blocks {
+            self.remove_location(*block, id);
+        }
+        Some(worker)
+    }
+
+    /// A heartbeat: usage and blocks the worker dropped. Returns the blocks it should drop,
+    /// or `None` when the worker is unknown and must register again.
+    pub fn heartbeat(&mut self, id: i64, used: u64, removed: &[u64]) -> Option<Vec<u64>> {
+        let worker = self.workers.get_mut(&id)?;
+        worker.used = used;
+        worker.last_contact = Instant::now();
+        for block in removed {
+            worker.blocks.remove(block);
+        }
+        let removals = std::mem::take(&mut worker.removals);
+        for block in removed {
+            self.remove_location(*block, id);
+        }
+        Some(removals)
+    }
+
+    /// A block a worker finished writing. `false` when the worker is unknown.
+    pub fn commit(&mut self, id: i64, block: u64, length: u64, used: u64) -> bool {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return false;
+        };
+        worker.used = used;
+        worker.last_contact = Instant::now();
+        worker.blocks.insert(block);
+        self.add_location(block, length, id);
+        true
+    }
+
+    /// The committed length of `block` and the workers holding it.
+    pub fn locations(&self, block: u64) -> Option<(u64, Vec<&Worker>)> {
+        let (length, holders) = self.blocks.get(&block)?;
+        Some((*length, holders.iter().filter_map(|id| self.workers.get(id)).collect()))
+    }
+
+    /// Drops workers not heard from within `timeout`, with their blocks; returns them.
+    pub fn expire(&mut self, timeout: Duration) -> Vec<Worker> {
+        let silent: Vec<i64> = self
+            .workers
+            .values()
+            .filter(|w| w.last_contact.elapsed() > timeout)
+            .map(|w| w.id)
+            .collect();
+        silent.into_iter().filter_map(|id| self.drop_worker(id)).collect()
+    }
+
+    /// Queues every block whose file is gone for removal on its workers, and forgets it.
+    pub fn sweep(&mut self, owned: impl Fn(u64) -> bool) -> usize {
+        let orphans: Vec<u64> = self.blocks.keys().copied().filter(|b| !owned(*b)).collect();
+        for block in &orphans {
+            if let Some((_, holders)) = self.blocks.remove(block) {
+                for id in holders {
+                    if let Some(worker) = self.workers.get_mut(&id) {
+                        worker.blocks.remove(block);
+                        worker.removals.push(*block);
+                    }
+                }
+            }
+        }
+        orphans.len()
+    }
+
+    /// The registered workers, by id.
+    pub fn workers(&self) -> Vec<&Worker> {
+        let mut all: Vec<&Worker> = self.workers.values().collect();
+        all.sort_by_key(|w| w.id);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(port: u16, blocks: Vec<(u64, u64)>) -> Registration {
+        Registration {
+            host: "w".into(),
+            port,
+            capacity: 100,
+            used: 10,
+            blocks,
+            start_time_ms: 1,
+        }
+    }
+
+    #[test]
+    fn registration_reports_locations_and_orphans() {
+        let mut map = BlockMap::default();
+        let (id, removals) = map.register(registration(1, vec![(7, 5), (8, 5)]), |b| b == 7);
+        assert_eq!(removals, vec![8]);
+        let (length, holders) = map.locations(7).unwrap();
+        assert_eq!((length, holders[0].id), (5, id));
+        assert!(map.locations(8).is_none());
+    }
+
+    #[test]
+    fn reregistering_at_the_same_address_replaces_the_old_entry() {
+        let mut map = BlockMap::default();
+        let (old, _) = map.register(registration(1, vec![(7, 5)]), |_| true);
+        let (new, _) = map.register(registration(1, vec![]), |_| true);
+        assert_ne!(old, new);
+        assert!(map.heartbeat(old, 0, &[]).is_none(), "the old id must register again");
+        assert!(map.locations(7).is_none());
+        assert_eq!(map.workers().len(), 1);
+    }
+
+    #[test]
+    fn silent_workers_expire_with_their_blocks() {
+        let mut map = BlockMap::default();
+        let (id, _) = map.register(registration(1, vec![(7, 5)]), |_| true);
+        assert!(map.expire(Duration::from_secs(60)).is_empty());
+        let expired = map.expire(Duration::ZERO);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].id, id);
+        assert!(map.locations(7).is_none());
+    }
+
+    #[test]
+    fn orphans_are_queued_for_removal_on_their_workers() {
+        let mut map = BlockMap::default();
+        let (id, _) = map.register(registration(1, vec![]), |_| true);
+        assert!(map.commit(id, 7, 5, 5));
+        assert!(map.commit(id, 8, 5, 10));
+        assert_eq!(map.sweep(|b| b == 8), 1);
+        assert_eq!(map.heartbeat(id, 5, &[]).unwrap(), vec![7]);
+        assert_eq!(map.heartbeat(id, 5, &[]).unwrap(), Vec::<u64>::new());
+        assert!(map.locations(8).is_some());
+    }
+}

@@ -1,0 +1,209 @@
+//! The block services: Alluxio's `BlockMasterClientService` (clients choose workers and find
+//! blocks) and Lode's own worker service (registration, heartbeats, commits). Only the leader
+//! answers; standbys answer UNAVAILABLE naming the leader, so workers go and find it.
+
+use lode_core::rpc::alluxio::grpc::block::block_master_client_service_server::BlockMasterClientService;
+use lode_core::rpc::alluxio::grpc::block::{
+    GetBlockInfoPRequest, GetBlockInfoPResponse, GetWorkerInfoListPOptions,
+    GetWorkerInfoListPResponse, WorkerInfo,
+};
+use lode_core::rpc::alluxio::grpc::file::FileBlockInfo;
+use lode_core::rpc::alluxio::grpc::{BlockInfo, BlockLocation, WorkerNetAddress};
+use lode_core::rpc::lode::worker::lode_block_master_worker_service_server::LodeBlockMasterWorkerService;
+use lode_core::rpc::lode::worker::{
+    CommitBlockRequest, CommitBlockResponse, HeartbeatRequest, HeartbeatResponse,
+    RegisterWorkerRequest, RegisterWorkerResponse,
+};
+use tonic::{Request, Response, Status};
+
+use super::{missing, status_from_serve, Services};
+use crate::blocks::{BlockMap, Registration, Worker};
+use crate::namespace::FileStatus;
+
+/// The memory tier's alias, as Alluxio names it.
+const MEMORY_TIER: &str = "MEM";
+
+fn worker_address(worker: &Worker) -> WorkerNetAddress {
+    WorkerNetAddress {
+        host: Some(worker.host.clone()),
+        rpc_port: Some(i32::from(worker.port)),
+        data_port: Some(i32::from(worker.port)),
+        web_port: None,
+        domain_socket_path: Some(String::new()),
+    }
+}
+
+/// Alluxio's `BlockInfo` for `block`: its length (committed, else what the file says) and
+/// where it is cached.
+pub fn block_info(blocks: &BlockMap, block: u64, file_length: Option<u64>) -> BlockInfo {
+    let (length, holders) = blocks.locations(block).unwrap_or((0, Vec::new()));
+    BlockInfo {
+        block_id: Some(block as i64),
+        length: Some(file_length.unwrap_or(length) as i64),
+        locations: holders
+            .into_iter()
+            .map(|worker| BlockLocation {
+                worker_id: Some(worker.id),
+                worker_address: Some(worker_address(worker)),
+                tier_alias: Some(MEMORY_TIER.into()),
+                medium_type: Some(MEMORY_TIER.into()),
+            })
+            .collect(),
+    }
+}
+
+/// The `fileBlockInfos` of a file: each block with its offset and locations.
+pub fn file_block_infos(blocks: &BlockMap, status: &FileStatus) -> Vec<FileBlockInfo> {
+    status
+        .block_ids
+        .iter()
+        .enumerate()
+        .map(|(index, block)| {
+            let offset = index as u64 * status.block_size;
+            let length = status
+                .complete
+                .then(|| status.length.saturating_sub(offset).min(status.block_size));
+            FileBlockInfo {
+                block_info: Some(block_info(blocks, *block, length)),
+                offset: Some(offset as i64),
+            }
+        })
+        .collect()
+}
+
+fn not_registered(id: i64) -> Status {
+    Status::not_found(format!("worker {id} is not registered with this leader; register again"))
+}
+
+#[tonic::async_trait]
+impl BlockMasterClientService for Services {
+    async fn get_block_info(
+        &self,
+        request: Request<GetBlockInfoPRequest>,
+    ) -> Result<Response<GetBlockInfoPResponse>, Status> {
+        let block = request.into_inner().block_id.ok_or_else(|| missing("blockId"))? as u64;
+        let info = self
+            .node
+            .with_blocks(|blocks, namespace| {
+                let owner = namespace.block_owner(block);
+                owner.map(|length| block_info(blocks, block, length))
+            })
+            .map_err(status_from_serve)?
+            .ok_or_else(|| Status::not_found(format!("block {block} belongs to no file")))?;
+        Ok(Response::new(GetBlockInfoPResponse { block_info: Some(info) }))
+    }
+
+    async fn get_worker_info_list(
+        &self,
+        _request: Request<GetWorkerInfoListPOptions>,
+    ) -> Result<Response<GetWorkerInfoListPResponse>, Status> {
+        let infos = self
+            .node
+            .with_blocks(|blocks, _| {
+                let workers = blocks.workers();
+                workers
+                    .into_iter()
+                    .map(|worker| WorkerInfo {
+                        id: Some(worker.id),
+                        address: Some(worker_address(worker)),
+                        last_contact_sec: Some(worker.last_contact.elapsed().as_secs() as i32),
+                        state: Some("In Service".into()),
+                        capacity_bytes: Some(worker.capacity as i64),
+                        used_bytes: Some(worker.used as i64),
+                        start_time_ms: Some(worker.start_time_ms),
+                        capacity_bytes_on_tiers: [(MEMORY_TIER.into(), worker.capacity as i64)]
+                            .into(),
+                        used_bytes_on_tiers: [(MEMORY_TIER.into(), worker.used as i64)].into(),
+                    })
+                    .collect()
+            })
+            .map_err(status_from_serve)?;
+        Ok(Response::new(GetWorkerInfoListPResponse { worker_infos: infos }))
+    }
+}
+
+#[tonic::async_trait]
+impl LodeBlockMasterWorkerService for Services {
+    async fn register_worker(
+        &self,
+        request: Request<RegisterWorkerRequest>,
+    ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        let request = request.into_inner();
+        let address = request.address.ok_or_else(|| missing("address"))?;
+        let host = address.host.filter(|h| !h.is_empty()).ok_or_else(|| missing("address.host"))?;
+        let port = u16::try_from(address.rpc_port.unwrap_or(0))
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| Status::invalid_argument("the worker's rpcPort must be 1 to 65535"))?;
+        let registration = Registration {
+            host,
+            port,
+            capacity: request.capacity_bytes.max(0) as u64,
+            used: request.used_bytes.max(0) as u64,
+            blocks: request
+                .blocks
+                .iter()
+                .map(|b| (b.block_id as u64, b.length.max(0) as u64))
+                .collect(),
+            start_time_ms: request.start_time_ms,
+        };
+        let (worker_id, removals) = self
+            .node
+            .with_blocks(|blocks, namespace| {
+                blocks.register(registration, |block| namespace.block_owner(block).is_some())
+            })
+            .map_err(status_from_serve)?;
+        Ok(Response::new(RegisterWorkerResponse {
+            worker_id,
+            remove_block_ids: removals.into_iter().map(|b| b as i64).collect(),
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        let removed: Vec<u64> = request.removed_block_ids.iter().map(|b| *b as u64).collect();
+        let outcome = self
+            .node
+            .with_blocks(|blocks, _| {
+                blocks.heartbeat(request.worker_id, request.used_bytes.max(0) as u64, &removed)
+            })
+            .map_err(status_from_serve)?;
+        Ok(Response::new(match outcome {
+            Some(removals) => HeartbeatResponse {
+                register: false,
+                remove_block_ids: removals.into_iter().map(|b| b as i64).collect(),
+            },
+            None => HeartbeatResponse { register: true, remove_block_ids: Vec::new() },
+        }))
+    }
+
+    async fn commit_block(
+        &self,
+        request: Request<CommitBlockRequest>,
+    ) -> Result<Response<CommitBlockResponse>, Status> {
+        let request = request.into_inner();
+        let block = request.block.ok_or_else(|| missing("block"))?;
+        let (id, length) = (block.block_id as u64, block.length.max(0) as u64);
+        let committed = self
+            .node
+            .with_blocks(|blocks, namespace| {
+                if namespace.block_owner(id).is_none() {
+                    return Err(Status::not_found(format!(
+                        "block {id} belongs to no file (deleted while it was written?)"
+                    )));
+                }
+                let used = request.used_bytes.max(0) as u64;
+                if blocks.commit(request.worker_id, id, length, used) {
+                    Ok(())
+                } else {
+                    Err(not_registered(request.worker_id))
+                }
+            })
+            .map_err(status_from_serve)?;
+        committed?;
+        Ok(Response::new(CommitBlockResponse {}))
+    }
+}
