@@ -10,11 +10,11 @@ use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_clien
 use lode_core::rpc::alluxio::grpc::file::*;
 use lode_core::rpc::alluxio::grpc::meta::meta_master_client_service_client::MetaMasterClientServiceClient;
 use lode_core::rpc::alluxio::grpc::meta::{GetMasterInfoPOptions, MasterInfo};
+use lode_core::rpc::leader::LeaderFinder;
 use lode_core::rpc::lode::master::lode_master_service_client::LodeMasterServiceClient;
 use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus};
 use lode_core::rpc::pmode_from_mode;
 use tokio::sync::Mutex;
-use lode_core::rpc::leader::LeaderFinder;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 

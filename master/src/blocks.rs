@@ -218,14 +218,7 @@ mod tests {
     use super::*;
 
     fn registration(port: u16, blocks: Vec<(u64, u64)>) -> Registration {
-        Registration {
-            host: "w".into(),
-            port,
-            capacity: 100,
-            used: 10,
-            blocks,
-            start_time_ms: 1,
-        }
+        Registration { host: "w".into(), port, capacity: 100, used: 10, blocks, start_time_ms: 1 }
     }
 
     #[test]
