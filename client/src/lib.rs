@@ -5,6 +5,8 @@
 mod backends;
 
 pub mod conf;
+pub mod copy;
+pub mod data;
 pub mod fs;
 pub mod local;
 pub mod master;

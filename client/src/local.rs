@@ -1,5 +1,6 @@
 //! `lode local`: a fault-tolerant cluster on this machine, in the foreground — several
-//! `lode-master` processes on the embedded elector and a journal under one data directory.
+//! `lode-master` processes on the embedded elector and a journal under one data directory, and
+//! a `lode-worker` caching blocks there.
 //! It writes an `alluxio-site.properties` there, prints the line that points a second terminal
 //! at it, reports who leads, restarts a master that dies (kill one to watch a failover), and
 //! stops everything on Ctrl-C.
@@ -22,9 +23,15 @@ pub struct LocalOptions {
     pub lease_timeout: String,
 }
 
-struct Master {
+/// A process `lode local` runs and restarts.
+struct Supervised {
+    /// "master 1", "worker".
+    name: String,
     address: String,
     port: u16,
+    binary: PathBuf,
+    /// The property that sets its port.
+    port_key: &'static str,
     child: Child,
     log: PathBuf,
     started: Instant,
@@ -37,13 +44,13 @@ const QUICK_EXIT: Duration = Duration::from_secs(5);
 /// After this many quick exits in a row, `lode local` stops and says why.
 const MAX_QUICK_EXITS: u32 = 3;
 
-/// The `lode-master` binary: `$LODE_MASTER_BIN`, else next to this executable.
-fn master_binary() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("LODE_MASTER_BIN") {
+/// A Lode binary: `$<variable>`, else next to this executable.
+fn sibling_binary(name: &str, variable: &str) -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os(variable) {
         return Ok(PathBuf::from(path));
     }
     let me = std::env::current_exe().map_err(|e| format!("cannot locate this executable: {e}"))?;
-    let sibling = me.with_file_name("lode-master");
+    let sibling = me.with_file_name(name);
     if sibling.is_file() {
         Ok(sibling)
     } else {
@@ -63,7 +70,13 @@ pub fn free_ports(count: usize) -> Result<Vec<u16>, String> {
     listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
 }
 
-fn spawn(binary: &Path, conf_dir: &Path, port: u16, log: &Path) -> Result<Child, String> {
+fn spawn(
+    binary: &Path,
+    conf_dir: &Path,
+    port_key: &str,
+    port: u16,
+    log: &Path,
+) -> Result<Child, String> {
     let output = OpenOptions::new()
         .create(true)
         .append(true)
@@ -71,10 +84,11 @@ fn spawn(binary: &Path, conf_dir: &Path, port: u16, log: &Path) -> Result<Child,
         .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
     let errors = output.try_clone().map_err(|e| e.to_string())?;
     Command::new(binary)
-        .arg(format!("-Dalluxio.master.rpc.port={port}"))
+        .arg(format!("-D{port_key}={port}"))
         .env("ALLUXIO_CONF_DIR", conf_dir)
         .env_remove("ALLUXIO_JAVA_OPTS")
         .env_remove("ALLUXIO_MASTER_JAVA_OPTS")
+        .env_remove("ALLUXIO_WORKER_JAVA_OPTS")
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(errors)
@@ -82,7 +96,7 @@ fn spawn(binary: &Path, conf_dir: &Path, port: u16, log: &Path) -> Result<Child,
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))
 }
 
-fn terminate(master: &mut Master) {
+fn terminate(master: &mut Supervised) {
     if let Ok(pid) = i32::try_from(master.child.id()) {
         if let Some(pid) = rustix::process::Pid::from_raw(pid) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
@@ -91,7 +105,8 @@ fn terminate(master: &mut Master) {
 }
 
 /// Writes `<dir>/conf/alluxio-site.properties` for masters at `addresses` (loopback) sharing
-/// `dir` for their journal and election; returns the file's path.
+/// `dir` for their journal and election, and a worker caching blocks in `<dir>/worker`;
+/// returns the file's path.
 pub fn write_site(
     dir: &Path,
     addresses: &[String],
@@ -107,9 +122,14 @@ pub fn write_site(
          alluxio.master.bind.host=127.0.0.1\n\
          alluxio.master.rpc.addresses={}\n\
          alluxio.master.election.type=embedded\n\
-         alluxio.master.election.lease.timeout={lease_timeout}\n",
+         alluxio.master.election.lease.timeout={lease_timeout}\n\
+         alluxio.worker.hostname=127.0.0.1\n\
+         alluxio.worker.bind.host=127.0.0.1\n\
+         alluxio.worker.tieredstore.level0.dirs.path={}\n\
+         alluxio.worker.ramdisk.size=512MB\n",
         dir.display(),
         addresses.join(","),
+        dir.join("worker").display(),
     );
     let site_file = conf_dir.join("alluxio-site.properties");
     fs::write(&site_file, site)
@@ -125,7 +145,8 @@ pub async fn run(
     if options.masters == 0 {
         return Err("a cluster needs at least one master (--masters)".into());
     }
-    let binary = master_binary()?;
+    let master_binary = sibling_binary("lode-master", "LODE_MASTER_BIN")?;
+    let worker_binary = sibling_binary("lode-worker", "LODE_WORKER_BIN")?;
     fs::create_dir_all(&options.dir)
         .map_err(|e| format!("cannot create {}: {e}", options.dir.display()))?;
     let dir = fs::canonicalize(&options.dir).map_err(|e| e.to_string())?;
@@ -134,17 +155,32 @@ pub async fn run(
         fs::create_dir_all(folder)
             .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     }
-    let ports = free_ports(options.masters)?;
+    let ports = free_ports(options.masters + 1)?;
     let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    write_site(&dir, &addresses, &options.lease_timeout)?;
+    write_site(&dir, &addresses[..options.masters], &options.lease_timeout)?;
 
-    let mut masters = Vec::new();
+    let mut processes = Vec::new();
     for (index, port) in ports.iter().enumerate() {
-        let log = logs.join(format!("master-{}.log", index + 1));
-        let child = spawn(&binary, &conf_dir, *port, &log)?;
-        masters.push(Master {
+        let is_worker = index == options.masters;
+        let (name, binary, port_key, log) = if is_worker {
+            ("worker".to_string(), &worker_binary, "alluxio.worker.rpc.port", "worker.log".into())
+        } else {
+            let n = index + 1;
+            (
+                format!("master {n}"),
+                &master_binary,
+                "alluxio.master.rpc.port",
+                format!("master-{n}.log"),
+            )
+        };
+        let log = logs.join(log);
+        let child = spawn(binary, &conf_dir, port_key, *port, &log)?;
+        processes.push(Supervised {
+            name,
             address: addresses[index].clone(),
             port: *port,
+            binary: binary.clone(),
+            port_key,
             child,
             log,
             started: Instant::now(),
@@ -152,13 +188,18 @@ pub async fn run(
         });
     }
     println!(
-        "Lode local cluster: {} masters ({}) on the embedded elector; data and logs in {}",
-        masters.len(),
-        addresses.join(", "),
+        "Lode local cluster: {} masters ({}) on the embedded elector and a worker ({}); data and \
+         logs in {}",
+        options.masters,
+        addresses[..options.masters].join(", "),
+        addresses[options.masters],
         dir.display()
     );
     println!("In another terminal, paste:  export ALLUXIO_CONF_DIR={}", conf_dir.display());
-    println!("then try `lode fs mkdir -p /demo`, `lode fs ls /`, `lode fs masterInfo`. Ctrl-C stops the cluster.");
+    println!(
+        "then try `lode fs mkdir -p /demo`, `lode fs copyFromLocal README.md /demo/README.md`, \
+         `lode fs cat /demo/README.md`, `lode fs masterInfo`. Ctrl-C stops the cluster."
+    );
 
     tokio::pin!(shutdown);
     let mut leader = String::new();
@@ -168,35 +209,41 @@ pub async fn run(
             () = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
         let mut failed = None;
-        for (index, master) in masters.iter_mut().enumerate() {
-            if let Ok(Some(status)) = master.child.try_wait() {
-                let quick = master.started.elapsed() < QUICK_EXIT;
-                master.quick_exits = if quick { master.quick_exits + 1 } else { 0 };
-                if master.quick_exits >= MAX_QUICK_EXITS {
+        for process in processes.iter_mut() {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                let quick = process.started.elapsed() < QUICK_EXIT;
+                process.quick_exits = if quick { process.quick_exits + 1 } else { 0 };
+                if process.quick_exits >= MAX_QUICK_EXITS {
                     failed = Some(format!(
-                        "master {} ({}) keeps exiting right after it starts ({status}); see {}",
-                        index + 1,
-                        master.address,
-                        master.log.display()
+                        "{} ({}) keeps exiting right after it starts ({status}); see {}",
+                        process.name,
+                        process.address,
+                        process.log.display()
                     ));
                     break;
                 }
                 println!(
-                    "master {} ({}) exited ({status}); restarting it (log: {})",
-                    index + 1,
-                    master.address,
-                    master.log.display()
+                    "{} ({}) exited ({status}); restarting it (log: {})",
+                    process.name,
+                    process.address,
+                    process.log.display()
                 );
-                master.child = spawn(&binary, &conf_dir, master.port, &master.log)?;
-                master.started = Instant::now();
+                process.child = spawn(
+                    &process.binary,
+                    &conf_dir,
+                    process.port_key,
+                    process.port,
+                    &process.log,
+                )?;
+                process.started = Instant::now();
             }
         }
         if let Some(error) = failed {
-            stop_all(&mut masters).await;
+            stop_all(&mut processes).await;
             return Err(error);
         }
         let mut current = String::new();
-        for master in &masters {
+        for master in &processes[..options.masters] {
             if let Ok(status) = MasterClient::master_status(&master.address).await {
                 if status.role() == lode_core::rpc::lode::master::Role::Leader {
                     current = format!("{} (term {})", status.address, status.term);
@@ -209,14 +256,14 @@ pub async fn run(
         }
     }
 
-    println!("stopping: leaders resign, standbys exit");
-    stop_all(&mut masters).await;
+    println!("stopping: leaders resign, standbys and the worker exit");
+    stop_all(&mut processes).await;
     println!("stopped");
     Ok(())
 }
 
-/// SIGTERM to every master (leaders resign), then SIGKILL to any still running after 15 s.
-async fn stop_all(masters: &mut [Master]) {
+/// SIGTERM to every process (leaders resign), then SIGKILL to any still running after 15 s.
+async fn stop_all(masters: &mut [Supervised]) {
     for master in masters.iter_mut() {
         terminate(master);
     }

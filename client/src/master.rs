@@ -6,10 +6,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use lode_core::config::{name, Config};
+use lode_core::rpc::alluxio::grpc::block::block_master_client_service_client::BlockMasterClientServiceClient as BlockMasterClient;
+use lode_core::rpc::alluxio::grpc::block::{
+    GetBlockInfoPRequest, GetWorkerInfoListPOptions, WorkerInfo,
+};
 use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_client::FileSystemMasterClientServiceClient as FsClient;
 use lode_core::rpc::alluxio::grpc::file::*;
 use lode_core::rpc::alluxio::grpc::meta::meta_master_client_service_client::MetaMasterClientServiceClient;
 use lode_core::rpc::alluxio::grpc::meta::{GetMasterInfoPOptions, MasterInfo};
+use lode_core::rpc::alluxio::grpc::BlockInfo;
 use lode_core::rpc::leader::LeaderFinder;
 use lode_core::rpc::lode::master::lode_master_service_client::LodeMasterServiceClient;
 use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus};
@@ -71,6 +76,7 @@ pub struct RetryPolicy {
 /// A client of the leading master.
 pub struct MasterClient {
     finder: LeaderFinder,
+    short_circuit: bool,
     retry: RetryPolicy,
     user: String,
     client_id: i64,
@@ -108,6 +114,7 @@ impl MasterClient {
             .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
         Ok(MasterClient {
             finder,
+            short_circuit: config.bool(name::USER_SHORT_CIRCUIT_ENABLED),
             retry: RetryPolicy {
                 base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
                 max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 3_000),
@@ -123,6 +130,18 @@ impl MasterClient {
     /// Overrides the retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Whether reads of blocks on this host's workers read their files in place
+    /// (`alluxio.user.short.circuit.enabled`).
+    pub fn short_circuit(&self) -> bool {
+        self.short_circuit
+    }
+
+    /// Turns short-circuit reads on or off.
+    pub fn with_short_circuit(mut self, enabled: bool) -> Self {
+        self.short_circuit = enabled;
         self
     }
 
@@ -228,10 +247,21 @@ impl MasterClient {
 
     /// Creates an empty, incomplete file and returns its info.
     pub async fn create_file(&self, path: &str, recursive: bool) -> Result<FileInfo, ClientError> {
+        self.create_file_with_block_size(path, recursive, None).await
+    }
+
+    /// Creates an empty, incomplete file with `block_size` (the master's default when `None`).
+    pub async fn create_file_with_block_size(
+        &self,
+        path: &str,
+        recursive: bool,
+        block_size: Option<u64>,
+    ) -> Result<FileInfo, ClientError> {
         let message = CreateFilePRequest {
             path: Some(path.into()),
             options: Some(CreateFilePOptions {
                 recursive: Some(recursive),
+                block_size_bytes: block_size.map(|size| size as i64),
                 common_options: self.new_operation(),
                 ..Default::default()
             }),
@@ -369,6 +399,44 @@ impl MasterClient {
         })
         .await
         .map(|_| ())
+    }
+
+    /// A new block for an incomplete file (appended to its block list).
+    pub async fn new_block_id(&self, path: &str) -> Result<u64, ClientError> {
+        let message = GetNewBlockIdForFilePRequest {
+            path: Some(path.into()),
+            options: Some(GetNewBlockIdForFilePOptions { common_options: self.new_operation() }),
+        };
+        let response = self
+            .call("new block id", |channel| {
+                let request = self.request(message.clone());
+                async move { FsClient::new(channel).get_new_block_id_for_file(request).await }
+            })
+            .await?;
+        Ok(response.into_inner().id.unwrap_or_default() as u64)
+    }
+
+    /// The workers registered with the leader.
+    pub async fn worker_infos(&self) -> Result<Vec<WorkerInfo>, ClientError> {
+        let response = self
+            .call("worker list", |channel| async move {
+                BlockMasterClient::new(channel)
+                    .get_worker_info_list(GetWorkerInfoListPOptions {})
+                    .await
+            })
+            .await?;
+        Ok(response.into_inner().worker_infos)
+    }
+
+    /// A block's length and the workers caching it.
+    pub async fn block_info(&self, block: u64) -> Result<BlockInfo, ClientError> {
+        let message = GetBlockInfoPRequest { block_id: Some(block as i64), options: None };
+        let response = self
+            .call("block info", |channel| async move {
+                BlockMasterClient::new(channel).get_block_info(message).await
+            })
+            .await?;
+        Ok(response.into_inner().block_info.unwrap_or_default())
     }
 
     /// The leader's master info.

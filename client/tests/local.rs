@@ -1,5 +1,5 @@
-//! `lode local`, the README's first command: it starts a cluster the shell can use at once and
-//! stops every master on Ctrl-C.
+//! `lode local`, the README's first command: it starts a cluster (masters and a worker) the
+//! shell can use at once and stops everything on Ctrl-C.
 
 use std::process::Command;
 use std::time::Duration;
@@ -17,7 +17,8 @@ fn shell(conf_dir: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// The line `lode local` prints points the shell at the cluster; Ctrl-C stops every master.
+/// The line `lode local` prints points the shell at the cluster, whose worker stores files;
+/// Ctrl-C stops every process.
 #[test]
 fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,6 +37,14 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     let info = String::from_utf8_lossy(&shell(&conf_dir, &["fs", "masterInfo"]).stdout).to_string();
     assert!(info.starts_with("Current leader master: 127.0.0.1:"), "{info}");
     assert_eq!(info.matches("STANDBY").count(), 2, "{info}");
+
+    // The worker `lode local` starts takes a file and gives it back.
+    let source = dir.path().join("source.txt");
+    std::fs::write(&source, "through the local worker\n").unwrap();
+    let copied = shell(&conf_dir, &["fs", "copyFromLocal", source.to_str().unwrap(), "/f.txt"]);
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    let cat = shell(&conf_dir, &["fs", "cat", "/f.txt"]);
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "through the local worker\n");
 
     local.signal(rustix::process::Signal::INT);
     assert!(local.wait(), "lode local failed: {:?}", local.seen);

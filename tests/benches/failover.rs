@@ -8,13 +8,10 @@
 //! (`zookeeper,embedded`), `LODE_BENCH_SESSION_TIMEOUT` (ZooKeeper's session; Lode's default
 //! `10s`) and `LODE_BENCH_LEASE_TIMEOUT` (the embedded elector's; `3s`) set the runs.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lode_tests::cluster::{Cluster, Election};
-use lode_tests::isolated_command;
-use lode_tests::process::Proc;
+use lode_tests::cluster::{Cluster, Election, WorkerProcess};
 use lode_tests::zookeeper::ZooKeeper;
 use parking_lot::Mutex;
 
@@ -50,30 +47,13 @@ async fn first_ack_after(acks: &Acks, since: Instant) -> Duration {
     }
 }
 
-/// Workers configured like the cluster's clients, each logging every leader it learns of.
-fn start_workers(cluster: &Cluster, count: usize) -> Vec<Proc> {
-    let worker = Path::new(HELPER).with_file_name("lode-worker");
-    let config = cluster.client_config();
-    (0..count)
-        .map(|_| {
-            let mut command = isolated_command(&worker.display().to_string());
-            for key in ["alluxio.zookeeper.enabled", "alluxio.zookeeper.address"] {
-                if let Some(value) = config.string(key) {
-                    command.arg(format!("-D{key}={value}"));
-                }
-            }
-            command.arg("-Dalluxio.worker.rpc.port=0");
-            Proc::start(command, true)
-        })
-        .collect()
-}
-
 /// How long after `since` the last of `workers` logged `leader` as the leading master.
-async fn workers_learn(workers: &mut [Proc], leader: &str, since: Instant) -> Duration {
+async fn workers_learn(workers: &mut [WorkerProcess], leader: &str, since: Instant) -> Duration {
     let needle = format!("leader={leader}");
     let mut learned = vec![None; workers.len()];
     while learned.iter().any(Option::is_none) {
         for (worker, learned) in workers.iter_mut().zip(learned.iter_mut()) {
+            let worker = worker.process.as_mut().expect("a running worker");
             let seen = worker.seen.len();
             worker.drain();
             if learned.is_none() && worker.seen[seen..].iter().any(|l| l.contains(&needle)) {
@@ -89,7 +69,9 @@ async fn workers_learn(workers: &mut [Proc], leader: &str, since: Instant) -> Du
 async fn run(name: &str, election: Election, trials: usize, workers: usize) {
     let mut cluster = Cluster::start_with(3, election, HELPER);
     cluster.leader(None).await;
-    let mut workers = start_workers(&cluster, workers);
+    for _ in 0..workers {
+        cluster.start_worker();
+    }
     let acks: Acks = Arc::default();
     let writer = tokio::spawn({
         let (client, acks) = (cluster.client(), acks.clone());
@@ -114,9 +96,9 @@ async fn run(name: &str, election: Election, trials: usize, workers: usize) {
             cluster.terminate(leader);
             terminated.push(first_ack_after(&acks, at).await);
         }
-        if !workers.is_empty() {
+        if workers > 0 {
             let new = cluster.masters[cluster.leader(Some(leader)).await].0.clone();
-            let learned = workers_learn(&mut workers, &new, at).await;
+            let learned = workers_learn(&mut cluster.workers, &new, at).await;
             if trial % 2 == 0 { &mut learned_killed } else { &mut learned_terminated }
                 .push(learned);
         }
@@ -125,8 +107,8 @@ async fn run(name: &str, election: Election, trials: usize, workers: usize) {
     writer.abort();
     println!("{name}: kill -9 of the leader -> first acknowledged write: {}", summary(killed));
     println!("{name}: SIGTERM of the leader -> first acknowledged write: {}", summary(terminated));
-    if !workers.is_empty() {
-        let count = workers.len();
+    if workers > 0 {
+        let count = workers;
         println!(
             "{name}: kill -9 of the leader -> all {count} workers name the new leader: {}",
             summary(learned_killed)

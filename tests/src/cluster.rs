@@ -29,11 +29,26 @@ pub enum Election {
     },
 }
 
-/// Masters on loopback sharing a data directory (local journal).
+/// A `lode-worker` of a [`Cluster`].
+pub struct WorkerProcess {
+    /// `127.0.0.1:port`.
+    pub address: String,
+    port: u16,
+    /// Its memory tier's folder (kept across restarts).
+    pub tier: PathBuf,
+    /// Its memory tier's capacity (`256MB`).
+    capacity: String,
+    /// The process (None while stopped).
+    pub process: Option<Proc>,
+}
+
+/// Masters (and workers) on loopback sharing a data directory (local journal).
 pub struct Cluster {
     binary: PathBuf,
     conf_dir: PathBuf,
     election: Election,
+    /// The workers started with [`Cluster::start_worker`].
+    pub workers: Vec<WorkerProcess>,
     /// Each master's address and process (None while stopped).
     pub masters: Vec<(String, Option<Proc>)>,
     _dir: tempfile::TempDir,
@@ -68,6 +83,10 @@ impl Cluster {
             Election::ZooKeeper { .. } => "2s",
         };
         let site = write_site(dir.path(), &addresses, lease_timeout).unwrap();
+        // Lost workers are noticed within seconds, not Alluxio's five minutes.
+        let mut text = std::fs::read_to_string(&site).unwrap();
+        text.push_str("alluxio.master.worker.timeout=3s\n");
+        std::fs::write(&site, text).unwrap();
         if let Election::ZooKeeper { address, session_timeout } = &election {
             let mut text = std::fs::read_to_string(&site).unwrap();
             text.push_str(&format!(
@@ -80,6 +99,7 @@ impl Cluster {
             binary: master_binary(sibling_binary),
             conf_dir: site.parent().unwrap().to_path_buf(),
             election,
+            workers: Vec::new(),
             masters: addresses.into_iter().map(|a| (a, None)).collect(),
             _dir: dir,
         };
@@ -177,6 +197,84 @@ impl Cluster {
         if let Some(mut process) = self.masters[index].1.take() {
             process.signal(rustix::process::Signal::TERM);
             process.wait();
+        }
+    }
+
+    /// Starts a worker with a 256 MB memory tier of its own; returns its index.
+    pub fn start_worker(&mut self) -> usize {
+        self.start_worker_with_capacity("256MB")
+    }
+
+    /// Starts a worker with a memory tier of `capacity` (`1GB`); returns its index.
+    pub fn start_worker_with_capacity(&mut self, capacity: &str) -> usize {
+        let port = free_ports(1).unwrap()[0];
+        let tier = self.work_dir().join(format!("tier-{}", self.workers.len()));
+        self.workers.push(WorkerProcess {
+            address: format!("127.0.0.1:{port}"),
+            port,
+            tier,
+            capacity: capacity.to_string(),
+            process: None,
+        });
+        let index = self.workers.len() - 1;
+        self.restart_worker(index);
+        index
+    }
+
+    /// Starts worker `index` (again), on the same port and memory tier.
+    pub fn restart_worker(&mut self, index: usize) {
+        let binary = self.binary.with_file_name("lode-worker");
+        let worker = &mut self.workers[index];
+        let mut command = Command::new(binary);
+        command
+            .arg(format!("-Dalluxio.worker.rpc.port={}", worker.port))
+            .arg("-Dalluxio.worker.hostname=127.0.0.1")
+            .arg("-Dalluxio.worker.bind.host=127.0.0.1")
+            .arg(format!("-Dalluxio.worker.tieredstore.level0.dirs.path={}", worker.tier.display()))
+            .arg(format!("-Dalluxio.worker.ramdisk.size={}", worker.capacity))
+            .arg("-Dalluxio.worker.block.heartbeat.interval=200ms")
+            .env_clear()
+            .env("ALLUXIO_CONF_DIR", &self.conf_dir)
+            .env("RUST_LOG", "info");
+        worker.process = Some(Proc::start(command, true));
+    }
+
+    /// SIGKILLs worker `index`.
+    pub fn kill_worker(&mut self, index: usize) {
+        if let Some(mut process) = self.workers[index].process.take() {
+            process.kill();
+        }
+    }
+
+    /// Waits until the leader lists exactly the running workers (a minute at most).
+    pub async fn wait_workers_registered(&self) {
+        let client = self.client();
+        let mut expected: Vec<String> = self
+            .workers
+            .iter()
+            .filter(|w| w.process.is_some())
+            .map(|w| w.address.clone())
+            .collect();
+        expected.sort();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut listed: Vec<String> = client
+                .worker_infos()
+                .await
+                .map(|infos| {
+                    infos
+                        .iter()
+                        .filter_map(|w| w.address.as_ref())
+                        .map(|a| format!("{}:{}", a.host(), a.rpc_port()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            listed.sort();
+            if listed == expected {
+                return;
+            }
+            assert!(Instant::now() < deadline, "workers {expected:?} not registered: {listed:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

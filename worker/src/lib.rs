@@ -1,12 +1,52 @@
-//! Lode's worker. This first cut loads configuration and reports how it will find the leading
-//! master; block caching and the data path build on this.
+//! Lode's worker: caches file blocks in a memory tier ([`store`]), serves them over Alluxio's
+//! `BlockWorker` protocol, and registers with the leading master, following it through failovers
+//! (DESIGN §5).
 #![warn(missing_docs)]
 
 mod backends;
+mod master_link;
+mod service;
+pub mod store;
 
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use lode_core::config::{name, Config};
+use lode_core::rpc::alluxio::grpc::block::block_worker_server::BlockWorkerServer;
+use lode_core::rpc::alluxio::grpc::WorkerNetAddress;
+use lode_core::rpc::leader::LeaderFinder;
+
+use crate::service::BlockService;
+use crate::store::{BlockStore, StoreError};
+
+/// The largest message a worker accepts: a chunk of a block and its framing.
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// Why a worker cannot start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The memory tier cannot be used.
+    #[error("memory tier: {0}")]
+    Store(#[from] StoreError),
+    /// The RPC port cannot be bound.
+    #[error(
+        "cannot listen on {address} (alluxio.worker.bind.host, alluxio.worker.rpc.port): {error}"
+    )]
+    Bind {
+        /// The address.
+        address: String,
+        /// The OS error.
+        error: String,
+    },
+    /// The configuration says no way to find the masters.
+    #[error("finding the masters: {0}")]
+    Discovery(String),
+    /// The RPC server failed.
+    #[error("the RPC server failed: {0}")]
+    Server(String),
+}
 
 /// How a worker or client finds the leading master, as the configuration says.
 pub fn master_discovery(config: &Config) -> String {
@@ -21,19 +61,61 @@ pub fn master_discovery(config: &Config) -> String {
     }
 }
 
-/// Runs a worker until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) {
+/// Runs a worker until `shutdown` resolves: binds its port, opens its memory tier (in
+/// `<alluxio.worker.tieredstore.level0.dirs.path>/lodeworker-<port>`), registers with the leader
+/// and serves blocks.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let bind = format!(
+        "{}:{}",
+        config.string(name::WORKER_BIND_HOST).unwrap_or("0.0.0.0"),
+        config.int(name::WORKER_RPC_PORT).unwrap_or(29999)
+    );
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| WorkerError::Bind { address: bind.clone(), error: e.to_string() })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let host = config.string(name::WORKER_HOSTNAME).unwrap_or("localhost").to_string();
+    let tier = config.string(name::WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH).unwrap_or("/dev/shm");
+    let dir = Path::new(tier).join(format!("lodeworker-{port}"));
+    let capacity = config.size(name::WORKER_RAMDISK_SIZE).unwrap_or(1 << 30);
+    let store = Arc::new(BlockStore::open(&dir, capacity)?);
+    let finder = LeaderFinder::from_config(&config).map_err(WorkerError::Discovery)?;
+    let address = WorkerNetAddress {
+        host: Some(host.clone()),
+        rpc_port: Some(i32::from(port)),
+        data_port: Some(i32::from(port)),
+        web_port: config.int(name::WORKER_WEB_PORT).map(|p| p as i32),
+        domain_socket_path: Some(String::new()),
+    };
+    let heartbeat =
+        config.duration(name::WORKER_BLOCK_HEARTBEAT_INTERVAL).unwrap_or(Duration::from_secs(1));
+    let link = master_link::start(finder, address, store.clone(), heartbeat);
     tracing::info!(
-        hostname = config.string(name::WORKER_HOSTNAME).unwrap_or_default(),
-        rpc_port = config.int(name::WORKER_RPC_PORT).unwrap_or_default(),
+        address = %format!("{host}:{port}"),
+        tier = %dir.display(),
+        capacity,
+        cached = store.report().len(),
         masters = %master_discovery(&config),
-        "worker configured"
+        "worker serving"
     );
     let follower = follow_leader(&config);
-    shutdown.await;
+    let service = BlockWorkerServer::new(BlockService::new(store, link))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let served = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await;
     if let Some(follower) = follower {
         follower.abort();
     }
+    served.map_err(|e| WorkerError::Server(e.to_string()))
 }
 
 /// Follows the leading master through the elector's watch (ZooKeeper, or the embedded

@@ -34,8 +34,11 @@ fn a_bad_port_is_refused() {
 /// The worker reports how it finds masters, and stops cleanly on SIGTERM.
 #[test]
 fn the_worker_starts_and_stops_on_sigterm() {
+    let tier = tempfile::tempdir().unwrap();
     let mut child = worker()
         .arg("-Dalluxio.master.rpc.addresses=m1:19998,m2:19998")
+        .arg("-Dalluxio.worker.rpc.port=0")
+        .arg(format!("-Dalluxio.worker.tieredstore.level0.dirs.path={}", tier.path().display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

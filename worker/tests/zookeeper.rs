@@ -27,11 +27,13 @@ async fn the_worker_follows_each_new_leader() {
         |port: u16| Member { id: format!("m{port}"), address: format!("127.0.0.1:{port}") };
     let leadership = first.campaign(&member(41001)).await.unwrap();
 
+    let tier = tempfile::tempdir().unwrap();
     let mut command = isolated_command(env!("CARGO_BIN_EXE_lode-worker"));
     command
         .arg("-Dalluxio.zookeeper.enabled=true")
         .arg(format!("-Dalluxio.zookeeper.address={address}"))
-        .arg("-Dalluxio.worker.rpc.port=0");
+        .arg("-Dalluxio.worker.rpc.port=0")
+        .arg(format!("-Dalluxio.worker.tieredstore.level0.dirs.path={}", tier.path().display()));
     let mut worker = Proc::start(command, true);
     let limit = Duration::from_secs(60);
     assert!(worker.wait_for_text("leader=127.0.0.1:41001", limit).is_some(), "{:?}", worker.seen);

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lode_client::conf::{self, Unit};
-use lode_client::fs;
 use lode_client::local::{self, LocalOptions};
 use lode_client::master::MasterClient;
+use lode_client::{copy, fs};
 use lode_core::cli::{init_logging, load_config};
 use lode_core::config::{parse_define, Config, Process};
 
@@ -126,6 +126,59 @@ enum FsCommand {
     /// Print the leading master and every master with its role.
     #[command(name = "masterInfo")]
     MasterInfo,
+    /// Copy a local file into a new Lode file, through a worker.
+    #[command(name = "copyFromLocal", visible_alias = "put")]
+    CopyFromLocal {
+        /// The block size of the new file (e.g. 64MB; the master's default when unset).
+        #[arg(long, value_parser = parse_size)]
+        block_size: Option<u64>,
+        /// The local file.
+        src: PathBuf,
+        /// The Lode path.
+        dst: String,
+    },
+    /// Copy a Lode file to a local file.
+    #[command(name = "copyToLocal", visible_alias = "get")]
+    CopyToLocal {
+        /// The Lode file.
+        src: String,
+        /// The local file (replaced if it exists).
+        dst: PathBuf,
+    },
+    /// Print a file.
+    Cat {
+        /// The file.
+        path: String,
+    },
+    /// Print the first bytes of a file.
+    Head {
+        /// How many bytes (e.g. 1KB).
+        #[arg(short = 'c', default_value = "1KB", value_parser = parse_size)]
+        bytes: u64,
+        /// The file.
+        path: String,
+    },
+    /// Print the last bytes of a file.
+    Tail {
+        /// How many bytes (e.g. 1KB).
+        #[arg(short = 'c', default_value = "1KB", value_parser = parse_size)]
+        bytes: u64,
+        /// The file.
+        path: String,
+    },
+    /// Show the bytes of every file under a path.
+    Du {
+        /// One total instead of a line per file.
+        #[arg(short = 's')]
+        summarize: bool,
+        /// The path.
+        #[arg(default_value = "/")]
+        path: String,
+    },
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    lode_core::config::parse_size(text)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -225,6 +278,20 @@ async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, Str
             out = format!("Changed owner of {path} to {owner}\n");
         }
         FsCommand::MasterInfo => out = fs::master_info(client).await.map_err(fail)?,
+        FsCommand::CopyFromLocal { block_size, src, dst } => {
+            out = copy::copy_from_local(client, &src, &dst, block_size).await?
+        }
+        FsCommand::CopyToLocal { src, dst } => {
+            out = copy::copy_to_local(client, &src, &dst).await?
+        }
+        FsCommand::Cat { path } => copy::print(client, &path, 0, None).await.map_err(fail)?,
+        FsCommand::Head { bytes, path } => {
+            copy::print(client, &path, 0, Some(bytes)).await.map_err(fail)?
+        }
+        FsCommand::Tail { bytes, path } => copy::tail(client, &path, bytes).await.map_err(fail)?,
+        FsCommand::Du { summarize, path } => {
+            out = copy::du(client, &path, summarize).await.map_err(fail)?
+        }
     }
     Ok(out)
 }

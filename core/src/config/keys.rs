@@ -150,7 +150,11 @@ pub mod name {
     pub const MASTER_ELECTION_TYPE: &str = "alluxio.master.election.type";
     pub const MASTER_ELECTION_EMBEDDED_DIR: &str = "alluxio.master.election.embedded.dir";
     pub const MASTER_ELECTION_LEASE_TIMEOUT: &str = "alluxio.master.election.lease.timeout";
+    pub const WORKER_BIND_HOST: &str = "alluxio.worker.bind.host";
     pub const WORKER_HOSTNAME: &str = "alluxio.worker.hostname";
+    pub const WORKER_RAMDISK_SIZE: &str = "alluxio.worker.ramdisk.size";
+    pub const WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH: &str =
+        "alluxio.worker.tieredstore.level0.dirs.path";
     pub const WORKER_RPC_PORT: &str = "alluxio.worker.rpc.port";
     pub const WORKER_WEB_PORT: &str = "alluxio.worker.web.port";
     pub const WORKER_BLOCK_HEARTBEAT_INTERVAL: &str = "alluxio.worker.block.heartbeat.interval";
@@ -158,6 +162,7 @@ pub mod name {
     pub const USER_RPC_RETRY_MAX_DURATION: &str = "alluxio.user.rpc.retry.max.duration";
     pub const USER_RPC_RETRY_BASE_SLEEP: &str = "alluxio.user.rpc.retry.base.sleep";
     pub const USER_RPC_RETRY_MAX_SLEEP: &str = "alluxio.user.rpc.retry.max.sleep";
+    pub const USER_SHORT_CIRCUIT_ENABLED: &str = "alluxio.user.short.circuit.enabled";
     pub const SECURITY_AUTHENTICATION_TYPE: &str = "alluxio.security.authentication.type";
     pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
 }
@@ -262,14 +267,27 @@ pub static KEYS: &[PropertyKey] = &[
         "How long a client keeps retrying an RPC, across failovers, before giving up."),
     key(name::USER_RPC_RETRY_MAX_SLEEP, T::Duration, Literal("3sec"), Scope::Client, Alluxio,
         "The longest back-off between RPC retries."),
+    key(name::USER_SHORT_CIRCUIT_ENABLED, T::Bool, Literal("true"), Scope::Client, Alluxio,
+        "Whether a client on a worker's host reads that worker's block files in place instead of \
+         streaming them over the network."),
     key(name::WORK_DIR, T::String, Literal("${alluxio.home}"), Scope::Server, Alluxio,
         "The working directory; by default the journal and logs live under it."),
+    key(name::WORKER_BIND_HOST, T::String, Literal("0.0.0.0"), Scope::Worker, Alluxio,
+        "The address the worker's RPC service listens on."),
     key(name::WORKER_BLOCK_HEARTBEAT_INTERVAL, T::Duration, Literal("1sec"), Scope::Worker,
         Alluxio, "How often a worker sends a heartbeat to the leading master."),
     key(name::WORKER_HOSTNAME, T::String, ThisHostName, Scope::Worker, Alluxio,
         "The externally visible host name of the worker. Defaults to this host's name."),
+    key(name::WORKER_RAMDISK_SIZE, T::Size, Literal("1GB"), Scope::Worker, Alluxio,
+        "The capacity of the worker's memory tier. Lode's default is 1GB (Alluxio sizes it from \
+         the host's memory); least recently used blocks are evicted to make room."),
     key(name::WORKER_RPC_PORT, T::Port, Literal("29999"), Scope::All, Alluxio,
         "The port of the worker's RPC service."),
+    key(name::WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH, T::String, Literal("/dev/shm"), Scope::Worker,
+        Alluxio, "Where the memory tier keeps its block files: a tmpfs, so blocks live in memory \
+         and clients on this host read them in place (short-circuit). The worker uses a \
+         lodeworker-<port> folder inside. Lode's default is /dev/shm, a tmpfs every Linux host \
+         has (Alluxio's is /mnt/ramdisk, which it mounts itself)."),
     key(name::WORKER_WEB_PORT, T::Port, Literal("30000"), Scope::Worker, Alluxio,
         "The port of the worker's web UI and metrics endpoint."),
     key(name::ZOOKEEPER_ADDRESS, T::ZkConnect, DefaultValue::None, Scope::All, Alluxio,

@@ -27,10 +27,14 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     match start_server("lode-worker", Process::Worker, Cli::parse().args) {
-        Ok(config) => {
-            lode_worker::run(config, lode_core::shutdown_signal()).await;
-            ExitCode::SUCCESS
-        }
+        Ok(config) => match lode_worker::run(config, lode_core::shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(%error, "lode-worker stopped");
+                eprintln!("lode-worker: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Err(code) => code,
     }
 }

@@ -1,0 +1,144 @@
+//! Data-path figures (issue 5): one client writing and reading a large file through a worker on
+//! the same host — streamed over loopback gRPC, and read in place (short-circuit) — and the time
+//! for workers to register with a new leader after a failover. Medians of several runs.
+//!
+//! `cargo bench -p lode-tests --bench data`. `LODE_BENCH_MIB` (1024) sets the file size,
+//! `LODE_BENCH_RUNS` (3) the runs, `LODE_BENCH_TRIALS` (10) the failovers, `LODE_BENCH_WORKERS`
+//! (3) the workers that must re-register.
+
+use std::time::{Duration, Instant};
+
+use lode_client::data;
+use lode_tests::cluster::Cluster;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+const BLOCK: u64 = 64 << 20;
+
+fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// `length` bytes of a repeating pattern, produced without holding them all in memory.
+struct Pattern {
+    left: u64,
+    block: Vec<u8>,
+}
+
+impl AsyncRead for Pattern {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = (buf.remaining() as u64).min(self.left).min(self.block.len() as u64) as usize;
+        buf.put_slice(&self.block[..n]);
+        self.left -= n as u64;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Counts and discards what it is given.
+struct Sink(u64);
+
+impl AsyncWrite for Sink {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.0 += buf.len() as u64;
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn gb_per_s(bytes: u64, elapsed: Duration) -> f64 {
+    bytes as f64 / elapsed.as_secs_f64() / 1e9
+}
+
+async fn throughput(bytes: u64, runs: usize) {
+    let mut cluster = Cluster::start(1, "2s", HELPER);
+    cluster.start_worker_with_capacity(&format!("{}MB", (bytes >> 20) * 2 + 256));
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    let client = cluster.client();
+    let streamed = cluster.client().with_short_circuit(false);
+    let (mut writes, mut remote, mut local) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let path = format!("/bench-{run}");
+        let mut source = Pattern { left: bytes, block: vec![0x5a; 1 << 20] };
+        let started = Instant::now();
+        data::write_file(&client, &path, &mut source, Some(BLOCK), &|_| {}).await.unwrap();
+        writes.push(gb_per_s(bytes, started.elapsed()));
+        for (reader, samples) in [(&streamed, &mut remote), (&client, &mut local)] {
+            let mut sink = Sink(0);
+            let started = Instant::now();
+            data::read_file(reader, &path, 0, None, &mut sink, &|_| {}).await.unwrap();
+            assert_eq!(sink.0, bytes);
+            samples.push(gb_per_s(bytes, started.elapsed()));
+        }
+        client.remove(&path, false).await.unwrap();
+    }
+    let mib = bytes >> 20;
+    println!("write {mib} MiB through the local worker (streamed): {:.2} GB/s", median(writes));
+    println!("read  {mib} MiB streamed from the local worker:       {:.2} GB/s", median(remote));
+    println!("read  {mib} MiB in place (short-circuit):            {:.2} GB/s", median(local));
+}
+
+async fn reregistration(trials: usize, workers: usize) {
+    let mut cluster = Cluster::start(2, "2s", HELPER);
+    for _ in 0..workers {
+        cluster.start_worker();
+    }
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    let mut samples = Vec::new();
+    for _ in 0..trials {
+        let old = cluster.leader(None).await;
+        cluster.kill(old);
+        cluster.leader(Some(old)).await;
+        let serving = Instant::now();
+        cluster.wait_workers_registered().await;
+        samples.push(serving.elapsed().as_secs_f64() * 1e3);
+        cluster.restart(old);
+    }
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "{workers} workers registered with the new leader, after it serves: median {:.0} ms, max {:.0} ms ({trials} failovers)",
+        median(samples.clone()),
+        samples.last().unwrap()
+    );
+}
+
+fn build_binaries() {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "lode-master", "-p", "lode-worker", "--bins"])
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "building the binaries failed");
+}
+
+#[tokio::main]
+async fn main() {
+    build_binaries();
+    let bytes = env_or("LODE_BENCH_MIB", 1024u64) << 20;
+    throughput(bytes, env_or("LODE_BENCH_RUNS", 3)).await;
+    reregistration(env_or("LODE_BENCH_TRIALS", 10), env_or("LODE_BENCH_WORKERS", 3)).await;
+}

@@ -1,0 +1,208 @@
+//! Files written through real `lode-worker` processes and read back, with masters and workers
+//! failing along the way.
+
+use std::time::{Duration, Instant};
+
+use lode_client::data;
+use lode_client::master::MasterClient;
+use lode_tests::cluster::Cluster;
+use lode_tests::object_content;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+const BLOCK: u64 = 1 << 20;
+/// Fails a hung run instead of stalling CI.
+const GUARD: Duration = Duration::from_secs(300);
+
+async fn write(client: &MasterClient, path: &str, bytes: &[u8]) -> Result<u64, String> {
+    let mut source = bytes;
+    data::write_file(client, path, &mut source, Some(BLOCK), &|_| {})
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn read(client: &MasterClient, path: &str) -> Result<Vec<u8>, String> {
+    let mut sink = Vec::new();
+    data::read_file(client, path, 0, None, &mut sink, &|_| {}).await.map_err(|e| e.to_string())?;
+    Ok(sink)
+}
+
+async fn cluster(masters: usize, workers: usize) -> Cluster {
+    let mut cluster = Cluster::start(masters, "2s", HELPER);
+    for _ in 0..workers {
+        cluster.start_worker();
+    }
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    cluster
+}
+
+/// Files from 0 bytes to several blocks read back byte for byte, streamed from the worker and
+/// read in place (short-circuit); ranges (head, tail, the middle of a block) too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_of_every_size_read_back_byte_for_byte() {
+    let cluster = cluster(2, 1).await;
+    let streamed = cluster.client().with_short_circuit(false);
+    let in_place = cluster.client();
+    for (index, size) in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17].into_iter().enumerate()
+    {
+        let bytes = object_content(index as u64, size as usize);
+        let bytes = &bytes[..size as usize];
+        let path = format!("/file-{size}");
+        assert_eq!(write(&in_place, &path, bytes).await.unwrap(), size);
+        let info = in_place.get_status(&path).await.unwrap();
+        assert_eq!(info.block_ids.len() as u64, size.div_ceil(BLOCK), "{path}");
+        assert!(read(&streamed, &path).await.unwrap() == bytes, "{path} streamed");
+        assert!(read(&in_place, &path).await.unwrap() == bytes, "{path} in place");
+    }
+    let bytes = object_content(5, (3 * BLOCK + 17) as usize);
+    for (client, how) in [(&streamed, "streamed"), (&in_place, "in place")] {
+        let mut part = Vec::new();
+        data::read_file(client, "/file-3145745", BLOCK - 5, Some(BLOCK + 10), &mut part, &|_| {})
+            .await
+            .unwrap();
+        assert!(part == bytes[(BLOCK - 5) as usize..(2 * BLOCK + 5) as usize], "{how} range");
+    }
+}
+
+/// Writing to an existing path or reading a directory or a missing file fails clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_fail_with_clear_errors() {
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    write(&client, "/a", b"one").await.unwrap();
+    let error = write(&client, "/a", b"two").await.unwrap_err();
+    assert!(error.contains("/a") && error.contains("exists"), "{error}");
+    client.create_directory("/dir", false, false).await.unwrap();
+    assert!(read(&client, "/dir").await.unwrap_err().contains("/dir is a directory"));
+    let error = read(&client, "/missing").await.unwrap_err();
+    assert!(error.contains("/missing"), "{error}");
+    assert_eq!(read(&client, "/a").await.unwrap(), b"one");
+}
+
+/// Killing the leading master in the middle of a multi-block write and of a read: both finish
+/// and the bytes match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_mid_write_and_mid_read_finishes_both() {
+    let mut cluster = cluster(3, 1).await;
+    let size = 24 * BLOCK as usize;
+    let bytes = object_content(42, size);
+    // A source that trickles so the kill lands mid-write.
+    let (mut feeder, mut source) = tokio::io::duplex(256 << 10);
+    let client = cluster.client();
+    let writer = tokio::spawn(async move {
+        data::write_file(&client, "/big", &mut source, Some(BLOCK), &|_| {}).await
+    });
+    let feed = tokio::spawn({
+        let bytes = bytes.clone();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            for piece in bytes.chunks(256 << 10) {
+                feeder.write_all(piece).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let leader = cluster.leader(None).await;
+    cluster.kill(leader);
+    feed.await.unwrap();
+    let written = tokio::time::timeout(GUARD, writer).await.expect("hung").unwrap();
+    assert_eq!(written.expect("the write survives the failover"), size as u64);
+    cluster.restart(leader);
+    cluster.wait_workers_registered().await;
+
+    let client = cluster.client().with_short_circuit(false);
+    let reader = tokio::spawn(async move {
+        let mut sink = Vec::new();
+        // Slow reader: a small pipe drained with pauses.
+        let (mut pipe_in, mut pipe_out) = tokio::io::duplex(128 << 10);
+        let drain = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buffer = vec![0; 128 << 10];
+            loop {
+                let n = pipe_out.read(&mut buffer).await.unwrap();
+                if n == 0 {
+                    return sink;
+                }
+                sink.extend_from_slice(&buffer[..n]);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let read = data::read_file(&client, "/big", 0, None, &mut pipe_in, &|_| {}).await;
+        drop(pipe_in);
+        (read, drain.await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let leader = cluster.leader(None).await;
+    cluster.kill(leader);
+    let (read, sink) = tokio::time::timeout(GUARD, reader).await.expect("hung").unwrap();
+    assert_eq!(read.expect("the read survives the failover"), size as u64);
+    assert!(sink == bytes, "the bytes read differ from the bytes written");
+}
+
+/// A killed worker's blocks are dropped by the master within the worker timeout, and reads say
+/// no worker holds them; restarted on its memory tier, it re-registers and they read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_worker_is_dropped_and_a_restarted_one_re_registers() {
+    let mut cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    let bytes = object_content(7, 2 * BLOCK as usize + 3);
+    write(&client, "/kept", &bytes).await.unwrap();
+
+    cluster.kill_worker(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match read(&client, "/kept").await {
+            Err(error) if error.contains("no worker holds block") => break,
+            other => {
+                assert!(Instant::now() < deadline, "still readable: {:?}", other.map(|b| b.len()))
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(client.worker_infos().await.unwrap().is_empty());
+
+    cluster.restart_worker(0);
+    cluster.wait_workers_registered().await;
+    assert!(read(&client, "/kept").await.unwrap() == bytes);
+}
+
+/// A worker dying mid-write fails the write with a clear error naming the worker, and leaves
+/// no file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_dying_mid_write_fails_it_cleanly() {
+    let mut cluster = cluster(1, 1).await;
+    let (mut feeder, mut source) = tokio::io::duplex(64 << 10);
+    let client = cluster.client();
+    let writer = tokio::spawn(async move {
+        data::write_file(&client, "/doomed", &mut source, Some(BLOCK), &|_| {}).await
+    });
+    let feed = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let piece = vec![7u8; 64 << 10];
+        while feeder.write_all(&piece).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let worker = cluster.workers[0].address.clone();
+    cluster.kill_worker(0);
+    let error = tokio::time::timeout(GUARD, writer).await.expect("hung").unwrap().unwrap_err();
+    feed.abort();
+    let message = error.to_string();
+    assert!(message.contains("/doomed") && message.contains(&worker), "{message}");
+    assert!(!cluster.client().exists("/doomed").await.unwrap(), "a partial file was left");
+}
+
+/// After a failover every live worker is registered with the new leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_worker_registers_with_each_new_leader() {
+    let mut cluster = cluster(2, 2).await;
+    for _ in 0..2 {
+        let leader = cluster.leader(None).await;
+        cluster.kill(leader);
+        cluster.leader(Some(leader)).await;
+        cluster.wait_workers_registered().await;
+        cluster.restart(leader);
+    }
+}

@@ -1,0 +1,212 @@
+//! The worker's side of Lode's worker protocol: find the leader, register with a full block
+//! report, heartbeat with usage, carry out the master's removals, and commit finished blocks.
+//! A leader change seen through the elector's watch, a heartbeat answered "register", or a
+//! failed call makes the worker register again at once with whoever leads now.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lode_core::elector::Member;
+use lode_core::rpc::alluxio::grpc::WorkerNetAddress;
+use lode_core::rpc::leader::LeaderFinder;
+use lode_core::rpc::lode::worker::lode_block_master_worker_service_client::LodeBlockMasterWorkerServiceClient as MasterLinkClient;
+use lode_core::rpc::lode::worker::{
+    CommitBlockRequest, HeartbeatRequest, HeldBlock, RegisterWorkerRequest,
+};
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+use crate::store::BlockStore;
+
+/// The longest pause between attempts to reach a leader.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The current registration: with which leader, under which id.
+#[derive(Debug, Clone)]
+struct Registered {
+    leader: String,
+    worker_id: i64,
+    channel: Channel,
+}
+
+/// A handle the block service uses to commit blocks; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct MasterLink {
+    registered: watch::Receiver<Option<Registered>>,
+    reregister: Arc<tokio::sync::Notify>,
+    store: Arc<BlockStore>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl MasterLink {
+    /// Tells the leader that `block` (already in the store) is cached here. If the call fails,
+    /// the worker registers again — its full report then carries the block — and that counts.
+    pub async fn commit(&self, block: u64, length: u64) -> Result<(), String> {
+        let mut registered = self.registered.clone();
+        let current = registered.borrow_and_update().clone();
+        if let Some(current) = current {
+            let request = CommitBlockRequest {
+                worker_id: current.worker_id,
+                block: Some(HeldBlock { block_id: block as i64, length: length as i64 }),
+                used_bytes: self.store.used() as i64,
+            };
+            match MasterLinkClient::new(current.channel).commit_block(request).await {
+                Ok(_) => return Ok(()),
+                Err(status)
+                    if status.code() == tonic::Code::NotFound
+                        && status.message().contains("belongs to no file") =>
+                {
+                    return Err(status.message().to_string());
+                }
+                Err(status) => {
+                    tracing::info!(block, error = %status.message(), "commit failed; registering again");
+                    self.reregister.notify_one();
+                }
+            }
+        }
+        // Wait for a registration made after the block was cached: its report includes it.
+        loop {
+            registered.changed().await.map_err(|_| "the worker is stopping".to_string())?;
+            if registered.borrow().is_some() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Starts the link: the returned handle commits blocks; the task registers and heartbeats until
+/// the process stops.
+pub fn start(
+    finder: LeaderFinder,
+    address: WorkerNetAddress,
+    store: Arc<BlockStore>,
+    heartbeat: Duration,
+) -> MasterLink {
+    let (registered, receiver) = watch::channel(None);
+    let reregister = Arc::new(tokio::sync::Notify::new());
+    let link =
+        MasterLink { registered: receiver, reregister: reregister.clone(), store: store.clone() };
+    tokio::spawn(async move {
+        let mut leader_watch = finder.elector().map(|e| e.watch_leader());
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let session = Session { finder: &finder, address: &address, store: &store };
+            match session.register().await {
+                Ok(current) => {
+                    pause = Duration::from_millis(20);
+                    tracing::info!(leader = %current.leader, worker_id = current.worker_id, "registered with the leading master");
+                    registered.send_replace(Some(current.clone()));
+                    let why = session
+                        .heartbeat_until_change(&current, heartbeat, &mut leader_watch, &reregister)
+                        .await;
+                    tracing::info!(reason = %why, "registering again");
+                    registered.send_replace(None);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "no leader to register with yet");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+            }
+        }
+    });
+    link
+}
+
+struct Session<'a> {
+    finder: &'a LeaderFinder,
+    address: &'a WorkerNetAddress,
+    store: &'a BlockStore,
+}
+
+impl Session<'_> {
+    async fn register(&self) -> Result<Registered, String> {
+        let (leader, channel) = self.finder.find().await?;
+        let request = RegisterWorkerRequest {
+            address: Some(self.address.clone()),
+            capacity_bytes: self.store.capacity() as i64,
+            used_bytes: self.store.used() as i64,
+            blocks: self
+                .store
+                .report()
+                .into_iter()
+                .map(|(id, length)| HeldBlock { block_id: id as i64, length: length as i64 })
+                .collect(),
+            start_time_ms: now_ms(),
+        };
+        // Blocks dropped before this report are not in it: the master needs no news of them.
+        self.store.take_dropped();
+        let response = MasterLinkClient::new(channel.clone())
+            .register_worker(request)
+            .await
+            .map_err(|status| format!("{leader}: {}", status.message()))?
+            .into_inner();
+        self.remove(&response.remove_block_ids);
+        Ok(Registered { leader, worker_id: response.worker_id, channel })
+    }
+
+    fn remove(&self, blocks: &[i64]) {
+        for block in blocks {
+            self.store.remove(*block as u64);
+        }
+    }
+
+    /// Heartbeats until something says to register again; returns what.
+    async fn heartbeat_until_change(
+        &self,
+        current: &Registered,
+        every: Duration,
+        leader_watch: &mut Option<watch::Receiver<Option<Member>>>,
+        reregister: &tokio::sync::Notify,
+    ) -> String {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Some(watch) = leader_watch.as_mut() {
+            watch.borrow_and_update();
+        }
+        loop {
+            let leader_changed = async {
+                match leader_watch.as_mut() {
+                    Some(watch) => {
+                        while watch.changed().await.is_ok() {
+                            let named = watch.borrow().as_ref().map(|m| m.address.clone());
+                            if named.is_some_and(|a| a != current.leader) {
+                                return;
+                            }
+                        }
+                        std::future::pending::<()>().await
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = leader_changed => return "the elector names a new leader".into(),
+                () = reregister.notified() => return "a commit failed".into(),
+                _ = ticks.tick() => {}
+            }
+            let request = HeartbeatRequest {
+                worker_id: current.worker_id,
+                used_bytes: self.store.used() as i64,
+                removed_block_ids: self
+                    .store
+                    .take_dropped()
+                    .into_iter()
+                    .map(|b| b as i64)
+                    .collect(),
+            };
+            match MasterLinkClient::new(current.channel.clone()).heartbeat(request).await {
+                Ok(response) => {
+                    let response = response.into_inner();
+                    if response.register {
+                        return "the master does not know this worker".into();
+                    }
+                    self.remove(&response.remove_block_ids);
+                }
+                Err(status) => return format!("heartbeat failed: {}", status.message()),
+            }
+        }
+    }
+}

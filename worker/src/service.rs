@@ -1,0 +1,248 @@
+//! Alluxio's `BlockWorker` service: streaming block writes (committed to the master when the
+//! client ends the stream) and reads, and the short-circuit calls that hand a client on this host
+//! the path of a block's file.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use lode_core::rpc::alluxio::grpc::block::block_worker_server::BlockWorker;
+use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
+use lode_core::rpc::alluxio::grpc::block::*;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::master_link::MasterLink;
+use crate::store::{BlockStore, StoreError};
+
+/// Chunk size when a read request names none.
+const DEFAULT_CHUNK: usize = 1 << 20;
+/// The largest chunk a reader may ask for.
+const MAX_CHUNK: usize = 8 << 20;
+
+type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The block service of one worker.
+#[derive(Debug, Clone)]
+pub struct BlockService {
+    store: Arc<BlockStore>,
+    link: MasterLink,
+}
+
+impl BlockService {
+    /// A service over `store`, committing through `link`.
+    pub fn new(store: Arc<BlockStore>, link: MasterLink) -> BlockService {
+        BlockService { store, link }
+    }
+}
+
+fn store_status(error: StoreError) -> Status {
+    match error {
+        StoreError::Full { .. } => Status::resource_exhausted(error.to_string()),
+        StoreError::Exists(_) => Status::already_exists(error.to_string()),
+        StoreError::Io { .. } => Status::internal(error.to_string()),
+    }
+}
+
+fn not_cached(block: u64) -> Status {
+    Status::not_found(format!("block {block} is not cached on this worker"))
+}
+
+/// A write in progress: its temp file and the bytes reserved for it. Dropped unfinished (the
+/// client went away), it gives the space back and removes the file.
+struct PendingWrite<'a> {
+    store: &'a BlockStore,
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    written: u64,
+    done: bool,
+}
+
+impl Drop for PendingWrite<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.release(self.written);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl BlockService {
+    async fn write(&self, mut stream: Streaming<WriteRequest>) -> Result<i64, Status> {
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the write stream ended before its command"))?;
+        let Some(WriteValue::Command(command)) = first.value else {
+            return Err(Status::invalid_argument("a write stream starts with a command"));
+        };
+        if command.r#type.unwrap_or(0) != RequestType::AlluxioBlock as i32 {
+            return Err(Status::unimplemented("Lode workers write Alluxio blocks only"));
+        }
+        let block = command.id.ok_or_else(|| Status::invalid_argument("the command has no id"))?;
+        let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
+        if command.offset.unwrap_or(0) != 0 {
+            return Err(Status::unimplemented("Lode workers write blocks from offset 0 only"));
+        }
+        if self.store.open_block(block).is_some() {
+            return Err(store_status(StoreError::Exists(block)));
+        }
+        let path = self.store.temp_path(block);
+        let file = std::fs::File::create_new(&path)
+            .map_err(|e| Status::internal(format!("creating {}: {e}", path.display())))?;
+        let mut pending = PendingWrite { store: &self.store, path, file, written: 0, done: false };
+        while let Some(message) = stream.message().await? {
+            match message.value {
+                Some(WriteValue::Chunk(chunk)) => {
+                    let data = chunk.data.unwrap_or_default();
+                    self.store.reserve(data.len() as u64).map_err(store_status)?;
+                    pending.written += data.len() as u64;
+                    pending
+                        .file
+                        .write_all(&data)
+                        .map_err(|e| Status::internal(format!("writing block {block}: {e}")))?;
+                }
+                Some(WriteValue::Command(_)) => {
+                    // A flush request: every chunk is already in the (memory-backed) file.
+                }
+                None => return Err(Status::invalid_argument("an empty write message")),
+            }
+        }
+        let length = pending.written;
+        self.store.commit(block, &pending.path, length).map_err(store_status)?;
+        pending.done = true;
+        drop(pending);
+        if let Err(error) = self.link.commit(block, length).await {
+            self.store.remove(block);
+            return Err(Status::failed_precondition(format!(
+                "block {block} was written but the master refused it: {error}"
+            )));
+        }
+        Ok(length as i64)
+    }
+}
+
+fn read_chunks(
+    path: std::path::PathBuf,
+    block: u64,
+    offset: u64,
+    length: u64,
+    chunk: usize,
+    sender: mpsc::Sender<Result<ReadResponse, Status>>,
+) {
+    let send = |item| sender.blocking_send(item).is_ok();
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(_) => {
+            send(Err(not_cached(block)));
+            return;
+        }
+    };
+    if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+        send(Err(Status::internal(format!("reading block {block}: {e}"))));
+        return;
+    }
+    let mut left = length;
+    while left > 0 {
+        let mut buffer = vec![0; chunk.min(left as usize)];
+        if let Err(e) = file.read_exact(&mut buffer) {
+            send(Err(Status::internal(format!("reading block {block}: {e}"))));
+            return;
+        }
+        left -= buffer.len() as u64;
+        let response = ReadResponse { chunk: Some(Chunk { data: Some(buffer) }) };
+        if !send(Ok(response)) {
+            return; // The reader went away.
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl BlockWorker for BlockService {
+    type ReadBlockStream = Stream_<ReadResponse>;
+    type WriteBlockStream = Stream_<WriteResponse>;
+    type OpenLocalBlockStream = Stream_<OpenLocalBlockResponse>;
+    type CreateLocalBlockStream = Stream_<CreateLocalBlockResponse>;
+
+    async fn read_block(
+        &self,
+        request: Request<Streaming<ReadRequest>>,
+    ) -> Result<Response<Self::ReadBlockStream>, Status> {
+        let mut requests = request.into_inner();
+        let read = requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the read stream ended before its request"))?;
+        let block = read.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
+        let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
+        let (path, block_length) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
+        let offset = read.offset.unwrap_or(0);
+        let offset =
+            u64::try_from(offset).ok().filter(|o| *o <= block_length).ok_or_else(|| {
+                Status::out_of_range(format!(
+                    "offset {offset} is outside block {block} of {block_length} bytes"
+                ))
+            })?;
+        let length = match read.length {
+            Some(length) if length >= 0 => (length as u64).min(block_length - offset),
+            _ => block_length - offset,
+        };
+        let chunk = match read.chunk_size {
+            Some(size) if size > 0 => (size as usize).min(MAX_CHUNK),
+            _ => DEFAULT_CHUNK,
+        };
+        let (sender, receiver) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            read_chunks(path, block, offset, length, chunk, sender)
+        });
+        // Read receipts (offset_received) need no answer: the stream's flow control paces us.
+        tokio::spawn(async move { while let Some(Ok(_)) = requests.next().await {} });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn write_block(
+        &self,
+        request: Request<Streaming<WriteRequest>>,
+    ) -> Result<Response<Self::WriteBlockStream>, Status> {
+        let offset = self.write(request.into_inner()).await?;
+        let reply = WriteResponse { offset: Some(offset) };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(reply)))))
+    }
+
+    async fn open_local_block(
+        &self,
+        request: Request<Streaming<OpenLocalBlockRequest>>,
+    ) -> Result<Response<Self::OpenLocalBlockStream>, Status> {
+        let mut requests = request.into_inner();
+        let open = requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the stream ended before its request"))?;
+        let block = open.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))? as u64;
+        let (path, _) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
+        let reply = OpenLocalBlockResponse { path: Some(path.display().to_string()) };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(reply)))))
+    }
+
+    async fn create_local_block(
+        &self,
+        _request: Request<Streaming<CreateLocalBlockRequest>>,
+    ) -> Result<Response<Self::CreateLocalBlockStream>, Status> {
+        Err(Status::unimplemented("short-circuit writes are not supported yet; use WriteBlock"))
+    }
+
+    async fn remove_block(
+        &self,
+        request: Request<RemoveBlockRequest>,
+    ) -> Result<Response<RemoveBlockResponse>, Status> {
+        let block =
+            request.into_inner().block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
+        if self.store.remove(block as u64) {
+            Ok(Response::new(RemoveBlockResponse {}))
+        } else {
+            Err(not_cached(block as u64))
+        }
+    }
+}
