@@ -3,8 +3,6 @@
 //! worker that caches it, or, on the worker's own host, read the block's file in place
 //! (short-circuit) without going through the network stack.
 
-use std::io::SeekFrom;
-
 use lode_core::config::this_host_name;
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
 use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
@@ -15,7 +13,7 @@ use lode_core::rpc::alluxio::grpc::block::{
 use lode_core::rpc::alluxio::grpc::file::FileInfo;
 use lode_core::rpc::alluxio::grpc::{BlockLocation, WorkerNetAddress};
 use lode_core::rpc::leader::LeaderFinder;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
@@ -24,6 +22,8 @@ use crate::master::{ClientError, MasterClient};
 
 /// Bytes per message on a block stream.
 const CHUNK: usize = 1 << 20;
+/// The piece of a mapped block handed to the sink at a time.
+const IN_PLACE_BUFFER: usize = 4 << 20;
 /// The largest message accepted from a worker.
 const MAX_MESSAGE: usize = 16 << 20;
 
@@ -102,7 +102,8 @@ impl BlockWrite {
 
     async fn send(&mut self, data: Vec<u8>) -> Result<(), String> {
         let length = data.len() as u64;
-        let chunk = WriteRequest { value: Some(WriteValue::Chunk(Chunk { data: Some(data) })) };
+        let chunk =
+            WriteRequest { value: Some(WriteValue::Chunk(Chunk { data: Some(data.into()) })) };
         if self.chunks.send(chunk).await.is_err() {
             // The call ended early: its error says why.
             return Err(match (&mut self.call).await {
@@ -269,9 +270,25 @@ async fn read_in_place<W: AsyncWrite + Unpin>(
         .map_err(|s| s.message().to_string())?
         .and_then(|r| r.path)
         .ok_or("the worker named no file")?;
-    let mut file = tokio::fs::File::open(&path).await.map_err(|e| format!("{path}: {e}"))?;
-    file.seek(SeekFrom::Start(offset)).await.map_err(|e| format!("{path}: {e}"))?;
-    let copied = tokio::io::copy(&mut file.take(length), sink).await.map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    let size = file.metadata().map_err(|e| format!("{path}: {e}"))?.len();
+    if offset + length > size {
+        return Err(format!("{path} has {size} bytes, fewer than {}", offset + length));
+    }
+    if length == 0 {
+        return Ok(());
+    }
+    // SAFETY: block files are written whole under another name, renamed into place and never
+    // modified or truncated afterwards; eviction unlinks them, which leaves a mapping intact.
+    let map = unsafe {
+        memmap2::MmapOptions::new().offset(offset).len(length as usize).populate().map(&file)
+    }
+    .map_err(|e| format!("mapping {path}: {e}"))?;
+    let mut copied = 0u64;
+    for piece in map.chunks(IN_PLACE_BUFFER) {
+        sink.write_all(piece).await.map_err(|e| e.to_string())?;
+        copied += piece.len() as u64;
+    }
     if copied != length {
         return Err(format!("{path} ended after {copied} of {length} bytes"));
     }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use lode_core::rpc::alluxio::grpc::file::FileInfo;
+use lode_core::rpc::alluxio::grpc::meta::MasterInfo;
 
 use crate::master::{ClientError, MasterClient};
 
@@ -90,10 +91,8 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{text}` is not an octal mode such as 755"))
 }
 
-/// `lode fs masterInfo`: the leader, and every known master with its role.
-pub async fn master_info(client: &MasterClient) -> Result<String, ClientError> {
-    let info = client.master_info().await?;
-    let leader = info.leader_master_address.unwrap_or_default();
+/// Every master this client knows of: configured, and those the leader names.
+pub fn known_masters(client: &MasterClient, info: &MasterInfo) -> Vec<String> {
     let mut masters: Vec<String> = client.masters().to_vec();
     for address in &info.master_addresses {
         let address =
@@ -102,6 +101,14 @@ pub async fn master_info(client: &MasterClient) -> Result<String, ClientError> {
             masters.push(address);
         }
     }
+    masters
+}
+
+/// `lode fs masterInfo`: the leader, and every known master with its role.
+pub async fn master_info(client: &MasterClient) -> Result<String, ClientError> {
+    let info = client.master_info().await?;
+    let masters = known_masters(client, &info);
+    let leader = info.leader_master_address.unwrap_or_default();
     let mut out = format!("Current leader master: {leader}\nAll masters:\n");
     for address in masters {
         let line = match MasterClient::master_status(&address).await {

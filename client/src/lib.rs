@@ -8,5 +8,6 @@ pub mod conf;
 pub mod copy;
 pub mod data;
 pub mod fs;
+pub mod fsadmin;
 pub mod local;
 pub mod master;

@@ -46,6 +46,14 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     let cat = shell(&conf_dir, &["fs", "cat", "/f.txt"]);
     assert_eq!(String::from_utf8_lossy(&cat.stdout), "through the local worker\n");
 
+    // The report names the leader, both standbys with their lag, and the worker's usage.
+    let report =
+        String::from_utf8_lossy(&shell(&conf_dir, &["fsadmin", "report"]).stdout).to_string();
+    assert!(report.starts_with("Leader: 127.0.0.1:"), "{report}");
+    assert_eq!(report.matches(" lag ").count(), 2, "{report}");
+    assert!(report.contains("Workers: 1 live"), "{report}");
+    assert!(report.contains("used       25 B"), "{report}");
+
     local.signal(rustix::process::Signal::INT);
     assert!(local.wait(), "lode local failed: {:?}", local.seen);
     assert!(local.seen.iter().any(|line| line == "stopped"), "{:?}", local.seen);

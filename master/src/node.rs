@@ -71,7 +71,7 @@ pub struct MasterNode {
     leading: RwLock<Option<Leading>>,
     role: watch::Sender<Role>,
     /// Block locations: soft state, kept by the leader only (see [`crate::blocks`]).
-    blocks: parking_lot::Mutex<BlockMap>,
+    blocks: RwLock<BlockMap>,
     /// Workers silent for longer are dropped with their blocks (`alluxio.master.worker.timeout`).
     worker_timeout: Duration,
 }
@@ -175,7 +175,15 @@ impl MasterNode {
         &self,
         work: impl FnOnce(&mut BlockMap, &Namespace) -> T,
     ) -> Result<T, ServeError> {
-        self.read(|namespace| work(&mut self.blocks.lock(), namespace))
+        self.read(|namespace| work(&mut self.blocks.write(), namespace))
+    }
+
+    /// Reads the block map with the namespace at hand, on the same terms as [`Self::with_blocks`].
+    pub fn read_blocks<T>(
+        &self,
+        read: impl FnOnce(&BlockMap, &Namespace) -> T,
+    ) -> Result<T, ServeError> {
+        self.read(|namespace| read(&self.blocks.read(), namespace))
     }
 
     /// Reads this master's replica whatever its role (for status pages and tests; may be behind).
@@ -221,7 +229,7 @@ pub async fn start(
         me,
         leading: RwLock::new(None),
         role,
-        blocks: parking_lot::Mutex::new(BlockMap::default()),
+        blocks: RwLock::new(BlockMap::default()),
         worker_timeout: config
             .duration(name::MASTER_WORKER_TIMEOUT)
             .unwrap_or(Duration::from_secs(300)),
@@ -256,7 +264,9 @@ pub async fn start(
         }
     });
     let server = tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // TCP_NODELAY: small HTTP/2 frames (replies, window updates) must not wait for ACKs.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, async {
@@ -297,7 +307,7 @@ async fn run_roles(
             Err(error) => return Err(error.into()),
         };
         let term = leadership.term();
-        node.blocks.lock().clear(); // Workers re-register with every new leader.
+        node.blocks.write().clear(); // Workers re-register with every new leader.
         *node.leading.write() =
             Some(Leading { writer: writer.clone(), leadership: leadership.clone() });
         node.role.send_replace(Role::Leader { term });

@@ -49,10 +49,15 @@ pub struct Cluster {
     election: Election,
     /// The workers started with [`Cluster::start_worker`].
     pub workers: Vec<WorkerProcess>,
+    /// Where workers keep their memory tiers: a tmpfs, as in production.
+    tiers: tempfile::TempDir,
     /// Each master's address and process (None while stopped).
     pub masters: Vec<(String, Option<Proc>)>,
     _dir: tempfile::TempDir,
 }
+
+/// A tmpfs for the workers' memory tiers.
+const TIER_ROOT: &str = "/dev/shm";
 
 /// The `lode-master` binary beside this test's own helper binaries.
 pub fn master_binary(sibling_binary: &str) -> PathBuf {
@@ -100,6 +105,7 @@ impl Cluster {
             conf_dir: site.parent().unwrap().to_path_buf(),
             election,
             workers: Vec::new(),
+            tiers: tempfile::tempdir_in(TIER_ROOT).expect("a folder on the tmpfs"),
             masters: addresses.into_iter().map(|a| (a, None)).collect(),
             _dir: dir,
         };
@@ -208,7 +214,7 @@ impl Cluster {
     /// Starts a worker with a memory tier of `capacity` (`1GB`); returns its index.
     pub fn start_worker_with_capacity(&mut self, capacity: &str) -> usize {
         let port = free_ports(1).unwrap()[0];
-        let tier = self.work_dir().join(format!("tier-{}", self.workers.len()));
+        let tier = self.tiers.path().join(format!("tier-{}", self.workers.len()));
         self.workers.push(WorkerProcess {
             address: format!("127.0.0.1:{port}"),
             port,

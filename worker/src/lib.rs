@@ -21,6 +21,10 @@ use lode_core::rpc::leader::LeaderFinder;
 use crate::service::BlockService;
 use crate::store::{BlockStore, StoreError};
 
+/// HTTP/2 flow-control window per stream: several chunks in flight on a block stream.
+const WINDOW: u32 = 8 << 20;
+/// The largest HTTP/2 frame a worker accepts (the protocol's maximum is 16 MiB - 1).
+const MAX_FRAME: u32 = 1 << 20;
 /// The largest message a worker accepts: a chunk of a block and its framing.
 const MAX_MESSAGE: usize = 16 << 20;
 
@@ -106,9 +110,14 @@ pub async fn run(
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let served = tonic::transport::Server::builder()
+        .initial_stream_window_size(WINDOW)
+        .initial_connection_window_size(2 * WINDOW)
+        // Clients may send a block's chunks in large frames rather than HTTP/2's default 16 KiB.
+        .max_frame_size(MAX_FRAME)
         .add_service(service)
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Without TCP_NODELAY, HTTP/2 window updates wait on delayed ACKs and uploads crawl.
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await;

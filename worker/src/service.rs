@@ -152,7 +152,7 @@ fn read_chunks(
             return;
         }
         left -= buffer.len() as u64;
-        let response = ReadResponse { chunk: Some(Chunk { data: Some(buffer) }) };
+        let response = ReadResponse { chunk: Some(Chunk { data: Some(buffer.into()) }) };
         if !send(Ok(response)) {
             return; // The reader went away.
         }

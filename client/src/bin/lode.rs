@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lode_client::conf::{self, Unit};
 use lode_client::local::{self, LocalOptions};
 use lode_client::master::MasterClient;
-use lode_client::{copy, fs};
+use lode_client::{copy, fs, fsadmin};
 use lode_core::cli::{init_logging, load_config};
 use lode_core::config::{parse_define, Config, Process};
 
@@ -41,6 +41,9 @@ enum Command {
     /// Show the effective configuration and where each value came from.
     #[command(subcommand)]
     Conf(ConfCommand),
+    /// Administration: the cluster's state.
+    #[command(subcommand)]
+    Fsadmin(FsadminCommand),
     /// Run a local fault-tolerant cluster in the foreground (masters on the embedded elector,
     /// data under --dir) until Ctrl-C.
     Local {
@@ -54,6 +57,13 @@ enum Command {
         #[arg(long, default_value = "3s")]
         lease_timeout: String,
     },
+}
+
+#[derive(Subcommand)]
+enum FsadminCommand {
+    /// The leader, every master with its journal position and lag, every worker with its
+    /// capacity and usage.
+    Report,
 }
 
 #[derive(Subcommand)]
@@ -302,6 +312,11 @@ async fn run(cli: Cli) -> Result<String, String> {
             let config = load(ProcessKind::Client, cli.define)?;
             let client = MasterClient::from_config(&config).map_err(|e| e.to_string())?;
             run_fs(command, &client).await
+        }
+        Command::Fsadmin(FsadminCommand::Report) => {
+            let config = load(ProcessKind::Client, cli.define)?;
+            let client = MasterClient::from_config(&config).map_err(|e| e.to_string())?;
+            fsadmin::report(&client).await.map_err(|e| e.to_string())
         }
         Command::Conf(ConfCommand::Get { key, source, unit, process }) => {
             conf::get(&load(process, cli.define)?, &key, source, unit).map(|line| line + "\n")

@@ -16,6 +16,8 @@ use crate::rpc::alluxio::grpc::version::{GetServiceVersionPRequest, ServiceType}
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a ping may go unanswered before the connection is dropped.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// HTTP/2 flow-control window per stream, so block streams keep several chunks in flight.
+const STREAM_WINDOW: u32 = 8 << 20;
 /// The longest one call may take before it is abandoned and retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -73,6 +75,9 @@ impl LeaderFinder {
         Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| format!("{address}: {e}"))?
             .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(2 * STREAM_WINDOW)
             // A paused or partitioned master never answers: HTTP/2 pings notice within seconds
             // and fail the call, so the caller's retry moves on to the new leader.
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

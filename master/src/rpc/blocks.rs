@@ -84,7 +84,7 @@ impl BlockMasterClientService for Services {
         let block = request.into_inner().block_id.ok_or_else(|| missing("blockId"))? as u64;
         let info = self
             .node
-            .with_blocks(|blocks, namespace| {
+            .read_blocks(|blocks, namespace| {
                 let owner = namespace.block_owner(block);
                 owner.map(|length| block_info(blocks, block, length))
             })
@@ -99,7 +99,7 @@ impl BlockMasterClientService for Services {
     ) -> Result<Response<GetWorkerInfoListPResponse>, Status> {
         let infos = self
             .node
-            .with_blocks(|blocks, _| {
+            .read_blocks(|blocks, _| {
                 let workers = blocks.workers();
                 workers
                     .into_iter()

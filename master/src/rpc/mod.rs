@@ -227,7 +227,7 @@ impl FileSystemMasterClientService for Services {
         let path = path(request.into_inner().path)?;
         let info = self
             .node
-            .with_blocks(|blocks, ns| {
+            .read_blocks(|blocks, ns| {
                 let status = ns.status(&path)?;
                 let block_infos = blocks::file_block_infos(blocks, &status);
                 Ok(FileInfo { file_block_infos: block_infos, ..file_info(status) })
