@@ -401,6 +401,21 @@ impl MasterClient {
         .map(|_| ())
     }
 
+    /// Drops the blocks of `path` (every file below it with `recursive`) from the workers; the
+    /// files stay listed.
+    pub async fn free(&self, path: &str, recursive: bool) -> Result<(), ClientError> {
+        let message = FreePRequest {
+            path: Some(path.into()),
+            options: Some(FreePOptions { recursive: Some(recursive), ..Default::default() }),
+        };
+        self.call("free", |channel| {
+            let request = self.request(message.clone());
+            async move { FsClient::new(channel).free(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// A new block for an incomplete file (appended to its block list).
     pub async fn new_block_id(&self, path: &str) -> Result<u64, ClientError> {
         let message = GetNewBlockIdForFilePRequest {

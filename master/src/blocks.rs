@@ -205,6 +205,24 @@ impl BlockMap {
         orphans.len()
     }
 
+    /// Drops `blocks` from every worker holding them (sent with the next heartbeat answers);
+    /// returns how many copies go.
+    pub fn free(&mut self, blocks: &[u64]) -> usize {
+        let mut freed = 0;
+        for block in blocks {
+            if let Some((_, holders)) = self.blocks.remove(block) {
+                for id in holders {
+                    if let Some(worker) = self.workers.get_mut(&id) {
+                        worker.blocks.remove(block);
+                        worker.removals.push(*block);
+                        freed += 1;
+                    }
+                }
+            }
+        }
+        freed
+    }
+
     /// The registered workers, by id.
     pub fn workers(&self) -> Vec<&Worker> {
         let mut all: Vec<&Worker> = self.workers.values().collect();
@@ -251,6 +269,18 @@ mod tests {
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].id, id);
         assert!(map.locations(7).is_none());
+    }
+
+    #[test]
+    fn freed_blocks_leave_their_workers_and_the_map() {
+        let mut map = BlockMap::default();
+        let (a, _) = map.register(registration(1, vec![(7, 5), (9, 5)]), |_| true);
+        let (b, _) = map.register(registration(2, vec![(7, 5)]), |_| true);
+        assert_eq!(map.free(&[7, 8]), 2);
+        assert!(map.locations(7).is_none());
+        assert_eq!(map.heartbeat(a, 0, &[]).unwrap(), vec![7]);
+        assert_eq!(map.heartbeat(b, 0, &[]).unwrap(), vec![7]);
+        assert!(map.locations(9).is_some());
     }
 
     #[test]

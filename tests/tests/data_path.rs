@@ -206,3 +206,38 @@ async fn every_worker_registers_with_each_new_leader() {
         cluster.restart(leader);
     }
 }
+
+/// `free` drops a file's blocks from the worker's memory (its tier gives the space back); the
+/// file stays listed, and reading it says no worker holds its blocks. Deleting a file frees its
+/// blocks on the worker too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn free_and_delete_give_the_workers_memory_back() {
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    let used = || async {
+        let workers = client.worker_infos().await.unwrap();
+        workers[0].used_bytes()
+    };
+    write(&client, "/freed", &object_content(1, 2 * BLOCK as usize)).await.unwrap();
+    write(&client, "/deleted", &object_content(2, BLOCK as usize)).await.unwrap();
+    assert_eq!(used().await, 3 * BLOCK as i64);
+
+    let error = client.free("/", false).await.unwrap_err().to_string();
+    assert!(error.contains("free it recursively"), "{error}");
+    client.free("/freed", false).await.unwrap();
+    client.remove("/deleted", false).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while used().await != 0 {
+        assert!(Instant::now() < deadline, "the worker still uses {} bytes", used().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(client.exists("/freed").await.unwrap());
+    let error = read(&client, "/freed").await.unwrap_err();
+    assert!(error.contains("no worker holds block"), "{error}");
+    let tier_files = std::fs::read_dir(&cluster.workers[0].tier)
+        .unwrap()
+        .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
+        .filter(|entry| entry.as_ref().unwrap().file_type().unwrap().is_file())
+        .count();
+    assert_eq!(tier_files, 0, "block files left in the tier");
+}

@@ -176,6 +176,14 @@ enum FsCommand {
         /// The file.
         path: String,
     },
+    /// Drop a file's blocks from the workers' memory (the file stays listed).
+    Free {
+        /// Free every file below a directory.
+        #[arg(short = 'R', visible_short_alias = 'r')]
+        recursive: bool,
+        /// The path.
+        path: String,
+    },
     /// Show the bytes of every file under a path.
     Du {
         /// One total instead of a line per file.
@@ -299,6 +307,10 @@ async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, Str
             copy::print(client, &path, 0, Some(bytes)).await.map_err(fail)?
         }
         FsCommand::Tail { bytes, path } => copy::tail(client, &path, bytes).await.map_err(fail)?,
+        FsCommand::Free { recursive, path } => {
+            client.free(&path, recursive).await.map_err(fail)?;
+            out = format!("{path} was successfully freed from the workers' memory\n");
+        }
         FsCommand::Du { summarize, path } => {
             out = copy::du(client, &path, summarize).await.map_err(fail)?
         }

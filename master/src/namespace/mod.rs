@@ -57,7 +57,8 @@ pub struct NsError {
 }
 
 impl NsError {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         NsError { kind, message: message.into() }
     }
 

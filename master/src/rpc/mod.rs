@@ -275,6 +275,35 @@ impl FileSystemMasterClientService for Services {
         Ok(Response::new(DeletePResponse {}))
     }
 
+    async fn free(
+        &self,
+        request: Request<FreePRequest>,
+    ) -> Result<Response<FreePResponse>, Status> {
+        let request = request.into_inner();
+        let recursive = request.options.unwrap_or_default().recursive.unwrap_or(false);
+        let path = path(request.path)?;
+        let freed = self
+            .node
+            .with_blocks(|blocks, ns| {
+                let status = ns.status(&path)?;
+                if status.is_directory && !recursive {
+                    return Err(ns::NsError::new(
+                        ErrorKind::DirectoryNotEmpty,
+                        format!("{path} is a directory: free it recursively"),
+                    ));
+                }
+                let entries =
+                    if status.is_directory { ns.list(&path, true)? } else { vec![status] };
+                let ids: Vec<u64> =
+                    entries.iter().flat_map(|e| e.block_ids.iter().copied()).collect();
+                Ok(blocks.free(&ids))
+            })
+            .map_err(status_from_serve)?
+            .map_err(status_from_ns)?;
+        tracing::debug!(%path, freed, "freed block copies");
+        Ok(Response::new(FreePResponse {}))
+    }
+
     async fn rename(
         &self,
         request: Request<RenamePRequest>,
