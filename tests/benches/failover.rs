@@ -1,8 +1,8 @@
 //! Failover figures (issue 4): three `lode-master` processes and one client writing without
 //! pause; the time from kill -9 of the leader, and from SIGTERM, to the client's first
 //! acknowledged write on the new leader; and with ZooKeeper, the time until three `lode-worker`
-//! processes (configured with only ZooKeeper's address) all name the new leader — the moment
-//! they re-register. Medians, p99 and max over the trials.
+//! processes (configured with only ZooKeeper's address) are all registered with the new leader
+//! (each logs its registration). Medians, p99 and max over the trials.
 //!
 //! `cargo bench -p lode-tests --bench failover`. `LODE_BENCH_TRIALS` (20), `LODE_BENCH_ELECTORS`
 //! (`zookeeper,embedded`), `LODE_BENCH_SESSION_TIMEOUT` (ZooKeeper's session; Lode's default
@@ -47,9 +47,9 @@ async fn first_ack_after(acks: &Acks, since: Instant) -> Duration {
     }
 }
 
-/// How long after `since` the last of `workers` logged `leader` as the leading master.
+/// How long after `since` the last of `workers` logged its registration with `leader`.
 async fn workers_learn(workers: &mut [WorkerProcess], leader: &str, since: Instant) -> Duration {
-    let needle = format!("leader={leader}");
+    let needle = format!("registered with the leading master leader={leader}");
     let mut learned = vec![None; workers.len()];
     while learned.iter().any(Option::is_none) {
         for (worker, learned) in workers.iter_mut().zip(learned.iter_mut()) {
@@ -110,11 +110,11 @@ async fn run(name: &str, election: Election, trials: usize, workers: usize) {
     if workers > 0 {
         let count = workers;
         println!(
-            "{name}: kill -9 of the leader -> all {count} workers name the new leader: {}",
+            "{name}: kill -9 of the leader -> all {count} workers registered with the new leader: {}",
             summary(learned_killed)
         );
         println!(
-            "{name}: SIGTERM of the leader -> all {count} workers name the new leader: {}",
+            "{name}: SIGTERM of the leader -> all {count} workers registered with the new leader: {}",
             summary(learned_terminated)
         );
     }
