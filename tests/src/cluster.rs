@@ -38,6 +38,8 @@ pub struct WorkerProcess {
     pub tier: PathBuf,
     /// Its memory tier's capacity (`256MB`).
     capacity: String,
+    /// More `-Dkey=value` arguments.
+    extra: Vec<String>,
     /// The process (None while stopped).
     pub process: Option<Proc>,
 }
@@ -213,6 +215,12 @@ impl Cluster {
 
     /// Starts a worker with a memory tier of `capacity` (`1GB`); returns its index.
     pub fn start_worker_with_capacity(&mut self, capacity: &str) -> usize {
+        self.start_worker_with(capacity, Vec::new())
+    }
+
+    /// Starts a worker with a memory tier of `capacity` and more `-Dkey=value` arguments
+    /// (`extra`); returns its index.
+    pub fn start_worker_with(&mut self, capacity: &str, extra: Vec<String>) -> usize {
         let port = free_ports(1).unwrap()[0];
         let tier = self.tiers.path().join(format!("tier-{}", self.workers.len()));
         self.workers.push(WorkerProcess {
@@ -220,6 +228,7 @@ impl Cluster {
             port,
             tier,
             capacity: capacity.to_string(),
+            extra,
             process: None,
         });
         let index = self.workers.len() - 1;
@@ -238,6 +247,7 @@ impl Cluster {
             .arg("-Dalluxio.worker.bind.host=127.0.0.1")
             .arg(format!("-Dalluxio.worker.tieredstore.level0.dirs.path={}", worker.tier.display()))
             .arg(format!("-Dalluxio.worker.ramdisk.size={}", worker.capacity))
+            .args(&worker.extra)
             .arg("-Dalluxio.worker.block.heartbeat.interval=200ms")
             .env_clear()
             .env("ALLUXIO_CONF_DIR", &self.conf_dir)

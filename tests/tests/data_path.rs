@@ -241,3 +241,36 @@ async fn free_and_delete_give_the_workers_memory_back() {
         .count();
     assert_eq!(tier_files, 0, "block files left in the tier");
 }
+
+/// A worker with a small memory tier and a disk tier below it keeps every block of a file larger
+/// than its memory: evicted blocks move to disk, and the file reads back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disk_tier_keeps_what_memory_cannot_hold() {
+    let mut cluster = Cluster::start(1, "2s", HELPER);
+    let disk = tempfile::tempdir().unwrap();
+    cluster.start_worker_with(
+        "3MB",
+        vec![
+            "-Dalluxio.worker.tieredstore.levels=2".into(),
+            format!("-Dalluxio.worker.tieredstore.level1.dirs.path={}", disk.path().display()),
+            "-Dalluxio.worker.tieredstore.level1.dirs.quota=64MB".into(),
+        ],
+    );
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    let client = cluster.client();
+    let workers = client.worker_infos().await.unwrap();
+    assert_eq!(workers[0].capacity_bytes(), 67 << 20);
+
+    let bytes = object_content(9, 10 * BLOCK as usize);
+    write(&client, "/larger-than-memory", &bytes).await.unwrap();
+    assert!(read(&client, "/larger-than-memory").await.unwrap() == bytes);
+    let streamed = cluster.client().with_short_circuit(false);
+    assert!(read(&streamed, "/larger-than-memory").await.unwrap() == bytes);
+    let on_disk = std::fs::read_dir(disk.path())
+        .unwrap()
+        .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
+        .filter(|entry| entry.as_ref().unwrap().file_type().unwrap().is_file())
+        .count();
+    assert!(on_disk >= 7, "only {on_disk} blocks moved to the disk tier");
+}

@@ -19,7 +19,7 @@ use lode_core::rpc::alluxio::grpc::WorkerNetAddress;
 use lode_core::rpc::leader::LeaderFinder;
 
 use crate::service::BlockService;
-use crate::store::{BlockStore, StoreError};
+use crate::store::{BlockStore, StoreError, Tier};
 
 /// HTTP/2 flow-control window per stream: several chunks in flight on a block stream.
 const WINDOW: u32 = 8 << 20;
@@ -44,6 +44,9 @@ pub enum WorkerError {
         /// The OS error.
         error: String,
     },
+    /// The configuration cannot work.
+    #[error("{0}")]
+    Config(String),
     /// The configuration says no way to find the masters.
     #[error("finding the masters: {0}")]
     Discovery(String),
@@ -65,9 +68,45 @@ pub fn master_discovery(config: &Config) -> String {
     }
 }
 
-/// Runs a worker until `shutdown` resolves: binds its port, opens its memory tier (in
-/// `<alluxio.worker.tieredstore.level0.dirs.path>/lodeworker-<port>`), registers with the leader
-/// and serves blocks.
+/// The tiers the configuration asks for: memory (`alluxio.worker.ramdisk.size` in
+/// `alluxio.worker.tieredstore.level0.dirs.path`), then with two levels a disk tier; each in a
+/// `lodeworker-<port>` folder so that workers on one host keep apart.
+fn tiers(config: &Config, port: u16) -> Result<Vec<Tier>, WorkerError> {
+    let folder = |root: &str| Path::new(root).join(format!("lodeworker-{port}"));
+    let memory = config.string(name::WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH).unwrap_or("/dev/shm");
+    let mut tiers = vec![Tier {
+        alias: "MEM".into(),
+        dir: folder(memory),
+        capacity: config.size(name::WORKER_RAMDISK_SIZE).unwrap_or(1 << 30),
+    }];
+    match config.int(name::WORKER_TIEREDSTORE_LEVELS).unwrap_or(1) {
+        1 => {}
+        2 => {
+            let path = config
+                .require(name::WORKER_TIEREDSTORE_LEVEL1_DIRS_PATH, "two tiers need a disk folder")
+                .map_err(|e| WorkerError::Config(e.to_string()))?;
+            let capacity =
+                config.size(name::WORKER_TIEREDSTORE_LEVEL1_DIRS_QUOTA).ok_or_else(|| {
+                    WorkerError::Config(format!(
+                        "{} is unset: two tiers need the disk tier's capacity",
+                        name::WORKER_TIEREDSTORE_LEVEL1_DIRS_QUOTA
+                    ))
+                })?;
+            let alias = config.string(name::WORKER_TIEREDSTORE_LEVEL1_ALIAS).unwrap_or("SSD");
+            tiers.push(Tier { alias: alias.to_string(), dir: folder(path), capacity });
+        }
+        other => {
+            return Err(WorkerError::Config(format!(
+                "{}={other}: Lode workers have 1 tier (memory) or 2 (memory and disk)",
+                name::WORKER_TIEREDSTORE_LEVELS
+            )))
+        }
+    }
+    Ok(tiers)
+}
+
+/// Runs a worker until `shutdown` resolves: binds its port, opens its tiers (see [`tiers`]),
+/// registers with the leader and serves blocks.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -82,10 +121,7 @@ pub async fn run(
         .map_err(|e| WorkerError::Bind { address: bind.clone(), error: e.to_string() })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let host = config.string(name::WORKER_HOSTNAME).unwrap_or("localhost").to_string();
-    let tier = config.string(name::WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH).unwrap_or("/dev/shm");
-    let dir = Path::new(tier).join(format!("lodeworker-{port}"));
-    let capacity = config.size(name::WORKER_RAMDISK_SIZE).unwrap_or(1 << 30);
-    let store = Arc::new(BlockStore::open(&dir, capacity)?);
+    let store = Arc::new(BlockStore::open(tiers(&config, port)?)?);
     let finder = LeaderFinder::from_config(&config).map_err(WorkerError::Discovery)?;
     let address = WorkerNetAddress {
         host: Some(host.clone()),
@@ -99,8 +135,13 @@ pub async fn run(
     let link = master_link::start(finder, address, store.clone(), heartbeat);
     tracing::info!(
         address = %format!("{host}:{port}"),
-        tier = %dir.display(),
-        capacity,
+        tiers = %store
+            .tiers()
+            .iter()
+            .map(|t| format!("{} {} ({} bytes)", t.alias, t.dir.display(), t.capacity))
+            .collect::<Vec<_>>()
+            .join(", "),
+        capacity = store.capacity(),
         cached = store.report().len(),
         masters = %master_discovery(&config),
         "worker serving"

@@ -1,8 +1,10 @@
-//! The memory tier: one file per block in a folder on a tmpfs, so blocks live in memory and a
-//! client on this host can read a block's file in place (short-circuit). Blocks being written
-//! go to `tmp/` and are renamed into place when complete, so a block file is always whole.
-//! Space is reserved as bytes arrive; when the tier is full, the least recently used blocks are
-//! evicted (and reported to the master with the next heartbeat).
+//! The block store: tiers of block files, memory first. The memory tier is a folder on a tmpfs,
+//! so blocks live in memory and a client on this host can read a block's file in place
+//! (short-circuit); an optional disk tier below it takes the blocks memory evicts. Blocks being
+//! written go to the memory tier's `tmp/` and are renamed into place when complete, so a block
+//! file is always whole. Space is reserved as bytes arrive; when a tier is full its least recently
+//! used blocks move down a tier, and the last tier drops them (reported to the master with the
+//! next heartbeat).
 
 use std::collections::HashMap;
 use std::fs;
@@ -37,28 +39,39 @@ pub enum StoreError {
     },
 }
 
+/// One tier: where its block files live and how many bytes it may hold.
+#[derive(Debug, Clone)]
+pub struct Tier {
+    /// Alluxio's alias: `MEM`, `SSD`, `HDD`.
+    pub alias: String,
+    /// The folder of its block files.
+    pub dir: PathBuf,
+    /// Its capacity in bytes.
+    pub capacity: u64,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Meta {
     length: u64,
     last_used: u64,
+    tier: usize,
 }
 
 #[derive(Debug, Default)]
 struct State {
     blocks: HashMap<u64, Meta>,
-    /// Committed bytes plus bytes reserved by writes in progress.
-    used: u64,
+    /// Per tier: committed bytes, plus (memory tier) bytes reserved by writes in progress.
+    used: Vec<u64>,
     /// A logical clock for LRU.
     clock: u64,
     /// Blocks dropped (evicted or removed) since the master last heard.
     dropped: Vec<u64>,
 }
 
-/// The memory tier of one worker.
+/// A worker's tiers.
 #[derive(Debug)]
 pub struct BlockStore {
-    dir: PathBuf,
-    capacity: u64,
+    tiers: Vec<Tier>,
     state: Mutex<State>,
 }
 
@@ -66,36 +79,63 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     move |error| StoreError::Io { what, path: path.to_path_buf(), error }
 }
 
+/// Moves a block file to another tier's folder: a rename, or a copy across file systems.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    if fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    let temp = to.with_extension("moving");
+    fs::copy(from, &temp)?;
+    fs::rename(&temp, to)?;
+    fs::remove_file(from)
+}
+
 impl BlockStore {
-    /// Opens the tier in `dir` (created if missing) with `capacity` bytes. Whole blocks found
-    /// there (a restarted worker on a tmpfs keeps them) are kept; unfinished writes are removed.
-    pub fn open(dir: impl Into<PathBuf>, capacity: u64) -> Result<BlockStore, StoreError> {
-        let dir = dir.into();
-        let temp = dir.join("tmp");
-        let _ = fs::remove_dir_all(&temp);
-        fs::create_dir_all(&temp).map_err(io("creating", &temp))?;
-        let mut state = State::default();
-        for entry in fs::read_dir(&dir).map_err(io("listing", &dir))? {
-            let entry = entry.map_err(io("listing", &dir))?;
-            let Some(block) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else {
-                continue;
-            };
-            let length = entry.metadata().map_err(io("reading", &entry.path()))?.len();
-            state.used += length;
-            state.clock += 1;
-            state.blocks.insert(block, Meta { length, last_used: state.clock });
+    /// A store with one memory tier in `dir` of `capacity` bytes.
+    pub fn memory(dir: impl Into<PathBuf>, capacity: u64) -> Result<BlockStore, StoreError> {
+        BlockStore::open(vec![Tier { alias: "MEM".into(), dir: dir.into(), capacity }])
+    }
+
+    /// Opens `tiers` (memory first; folders created if missing). Whole blocks found there (a
+    /// restarted worker keeps them) are kept; unfinished writes are removed.
+    pub fn open(tiers: Vec<Tier>) -> Result<BlockStore, StoreError> {
+        let mut state = State { used: vec![0; tiers.len()], ..State::default() };
+        for (index, tier) in tiers.iter().enumerate() {
+            let temp = tier.dir.join("tmp");
+            let _ = fs::remove_dir_all(&temp);
+            fs::create_dir_all(&temp).map_err(io("creating", &temp))?;
+            for entry in fs::read_dir(&tier.dir).map_err(io("listing", &tier.dir))? {
+                let entry = entry.map_err(io("listing", &tier.dir))?;
+                let name = entry.file_name();
+                let Some(block) = name.to_str().and_then(|n| n.parse::<u64>().ok()) else {
+                    continue;
+                };
+                if state.blocks.contains_key(&block) {
+                    let _ = fs::remove_file(entry.path()); // A copy left by an interrupted move.
+                    continue;
+                }
+                let length = entry.metadata().map_err(io("reading", &entry.path()))?.len();
+                state.used[index] += length;
+                state.clock += 1;
+                state.blocks.insert(block, Meta { length, last_used: state.clock, tier: index });
+            }
         }
-        Ok(BlockStore { dir, capacity, state: Mutex::new(state) })
+        Ok(BlockStore { tiers, state: Mutex::new(state) })
     }
 
-    /// The tier's capacity in bytes.
+    /// The tiers, memory first.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers
+    }
+
+    /// The capacity of every tier together.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.tiers.iter().map(|t| t.capacity).sum()
     }
 
-    /// Bytes in use (cached blocks and writes in progress).
+    /// Bytes in use in every tier (cached blocks and writes in progress).
     pub fn used(&self) -> u64 {
-        self.state.lock().used
+        self.state.lock().used.iter().sum()
     }
 
     /// Every cached block with its length.
@@ -108,42 +148,67 @@ impl BlockStore {
         std::mem::take(&mut self.state.lock().dropped)
     }
 
-    fn block_path(&self, block: u64) -> PathBuf {
-        self.dir.join(block.to_string())
+    fn block_path(&self, tier: usize, block: u64) -> PathBuf {
+        self.tiers[tier].dir.join(block.to_string())
     }
 
-    /// A fresh file name for writing `block`.
+    /// A fresh file name for writing `block` (in the memory tier).
     pub fn temp_path(&self, block: u64) -> PathBuf {
-        self.dir.join("tmp").join(format!("{block}.{}", uuid::Uuid::new_v4()))
+        self.tiers[0].dir.join("tmp").join(format!("{block}.{}", uuid::Uuid::new_v4()))
     }
 
-    /// Reserves `bytes` for a write in progress, evicting least recently used blocks if needed.
+    /// Reserves `bytes` in the memory tier for a write in progress, moving least recently used
+    /// blocks down a tier (or dropping them from the last) if needed.
     pub fn reserve(&self, bytes: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock();
-        while state.used + bytes > self.capacity {
-            let victim =
-                state.blocks.iter().min_by_key(|(_, meta)| meta.last_used).map(|(id, _)| *id);
-            let Some(victim) = victim else {
-                return Err(StoreError::Full { wanted: bytes, capacity: self.capacity });
-            };
-            let meta = state.blocks.remove(&victim).expect("the victim is cached");
-            state.used -= meta.length;
-            state.dropped.push(victim);
-            let _ = fs::remove_file(self.block_path(victim));
-            tracing::debug!(block = victim, "evicted");
-        }
-        state.used += bytes;
+        self.make_room(&mut state, 0, bytes)?;
+        state.used[0] += bytes;
         Ok(())
     }
 
-    /// Gives back a reservation.
-    pub fn release(&self, bytes: u64) {
-        let mut state = self.state.lock();
-        state.used = state.used.saturating_sub(bytes);
+    /// Frees `bytes` in `tier` by moving its least recently used blocks down, or dropping them.
+    fn make_room(&self, state: &mut State, tier: usize, bytes: u64) -> Result<(), StoreError> {
+        let capacity = self.tiers[tier].capacity;
+        while state.used[tier] + bytes > capacity {
+            let victim = state
+                .blocks
+                .iter()
+                .filter(|(_, meta)| meta.tier == tier)
+                .min_by_key(|(_, meta)| meta.last_used)
+                .map(|(id, meta)| (*id, *meta));
+            let Some((block, meta)) = victim else {
+                return Err(StoreError::Full { wanted: bytes, capacity });
+            };
+            let below = tier + 1;
+            let moved = below < self.tiers.len()
+                && meta.length <= self.tiers[below].capacity
+                && self.make_room(state, below, meta.length).is_ok()
+                && move_file(&self.block_path(tier, block), &self.block_path(below, block))
+                    .map_err(|e| tracing::warn!(block, error = %e, "moving a block down failed"))
+                    .is_ok();
+            state.used[tier] -= meta.length;
+            if moved {
+                state.used[below] += meta.length;
+                state.blocks.insert(block, Meta { tier: below, ..meta });
+                tracing::debug!(block, to = %self.tiers[below].alias, "moved down a tier");
+            } else {
+                state.blocks.remove(&block);
+                state.dropped.push(block);
+                let _ = fs::remove_file(self.block_path(tier, block));
+                tracing::debug!(block, "evicted");
+            }
+        }
+        Ok(())
     }
 
-    /// Moves a finished write into place as `block`, turning its reservation of `length` bytes
-    /// into the block's space.
+    /// Gives back a memory-tier reservation.
+    pub fn release(&self, bytes: u64) {
+        let mut state = self.state.lock();
+        state.used[0] = state.used[0].saturating_sub(bytes);
+    }
+
+    /// Moves a finished write into place as `block` in the memory tier, turning its reservation
+    /// of `length` bytes into the block's space.
     pub fn commit(&self, block: u64, temp: &Path, length: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock();
         if state.blocks.contains_key(&block) {
@@ -152,14 +217,14 @@ impl BlockStore {
             let _ = fs::remove_file(temp);
             return Err(StoreError::Exists(block));
         }
-        let target = self.block_path(block);
+        let target = self.block_path(0, block);
         if let Err(error) = fs::rename(temp, &target) {
-            state.used = state.used.saturating_sub(length);
+            state.used[0] = state.used[0].saturating_sub(length);
             return Err(StoreError::Io { what: "committing", path: target, error });
         }
         state.clock += 1;
         let last_used = state.clock;
-        state.blocks.insert(block, Meta { length, last_used });
+        state.blocks.insert(block, Meta { length, last_used, tier: 0 });
         Ok(())
     }
 
@@ -170,7 +235,8 @@ impl BlockStore {
         let clock = state.clock;
         let meta = state.blocks.get_mut(&block)?;
         meta.last_used = clock;
-        Some((self.block_path(block), meta.length))
+        let (tier, length) = (meta.tier, meta.length);
+        Some((self.block_path(tier, block), length))
     }
 
     /// Drops a block (the master's command or a client's request); `false` if absent.
@@ -179,9 +245,9 @@ impl BlockStore {
         let Some(meta) = state.blocks.remove(&block) else {
             return false;
         };
-        state.used -= meta.length;
+        state.used[meta.tier] -= meta.length;
         state.dropped.push(block);
-        match fs::remove_file(self.block_path(block)) {
+        match fs::remove_file(self.block_path(meta.tier, block)) {
             Ok(()) => true,
             Err(e) if e.kind() == IoKind::NotFound => true,
             Err(e) => {
@@ -206,10 +272,10 @@ mod tests {
     #[test]
     fn blocks_survive_a_reopen_and_partial_writes_do_not() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlockStore::open(dir.path(), 100).unwrap();
+        let store = BlockStore::memory(dir.path(), 100).unwrap();
         write(&store, 7, b"seven").unwrap();
         fs::write(store.temp_path(8), b"half").unwrap();
-        let reopened = BlockStore::open(dir.path(), 100).unwrap();
+        let reopened = BlockStore::memory(dir.path(), 100).unwrap();
         assert_eq!(reopened.report(), vec![(7, 5)]);
         assert_eq!(reopened.used(), 5);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
@@ -218,7 +284,7 @@ mod tests {
     #[test]
     fn the_least_recently_used_block_is_evicted_and_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlockStore::open(dir.path(), 10).unwrap();
+        let store = BlockStore::memory(dir.path(), 10).unwrap();
         write(&store, 1, b"aaaa").unwrap();
         write(&store, 2, b"bbbb").unwrap();
         store.open_block(1); // 2 is now the least recently used.
@@ -231,9 +297,40 @@ mod tests {
     }
 
     #[test]
+    fn a_disk_tier_takes_what_memory_evicts_and_drops_only_from_the_bottom() {
+        let (memory, disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let tier = |alias: &str, dir: &Path, capacity| Tier {
+            alias: alias.into(),
+            dir: dir.to_path_buf(),
+            capacity,
+        };
+        let store =
+            BlockStore::open(vec![tier("MEM", memory.path(), 8), tier("SSD", disk.path(), 8)])
+                .unwrap();
+        for (block, bytes) in [(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc"), (4, b"dddd")] {
+            write(&store, block, bytes).unwrap();
+        }
+        // 1 and 2 moved to disk; nothing dropped yet.
+        assert!(store.take_dropped().is_empty());
+        assert_eq!(store.open_block(1).unwrap().0, disk.path().join("1"));
+        assert_eq!(fs::read(store.open_block(2).unwrap().0).unwrap(), b"bbbb");
+        assert_eq!(store.open_block(4).unwrap().0, memory.path().join("4"));
+        write(&store, 5, b"eeee").unwrap();
+        // 3 (memory's oldest) moved down, so disk dropped its least recently used: 1.
+        assert_eq!(store.take_dropped(), vec![1]);
+        assert_eq!(store.used(), 16);
+        let reopened =
+            BlockStore::open(vec![tier("MEM", memory.path(), 8), tier("SSD", disk.path(), 8)])
+                .unwrap();
+        let mut cached: Vec<u64> = reopened.report().iter().map(|b| b.0).collect();
+        cached.sort();
+        assert_eq!(cached, vec![2, 3, 4, 5]);
+    }
+
+    #[test]
     fn a_block_larger_than_the_tier_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlockStore::open(dir.path(), 10).unwrap();
+        let store = BlockStore::memory(dir.path(), 10).unwrap();
         let error = write(&store, 1, &[0; 11]).unwrap_err().to_string();
         assert!(error.contains("alluxio.worker.ramdisk.size"), "{error}");
         assert_eq!(store.used(), 0);

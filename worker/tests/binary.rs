@@ -52,3 +52,24 @@ fn the_worker_starts_and_stops_on_sigterm() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("masters=any of m1:19998, m2:19998"), "{stderr}");
 }
+
+/// A tier configuration that cannot work stops the worker with the key to fix.
+#[test]
+fn an_unworkable_tier_configuration_is_refused() {
+    let tier = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let output = worker()
+            .arg("-Dalluxio.master.rpc.addresses=m1:19998")
+            .arg("-Dalluxio.worker.rpc.port=0")
+            .arg(format!("-Dalluxio.worker.tieredstore.level0.dirs.path={}", tier.path().display()))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    let stderr = run(&["-Dalluxio.worker.tieredstore.levels=3"]);
+    assert!(stderr.contains("alluxio.worker.tieredstore.levels=3"), "{stderr}");
+    let stderr = run(&["-Dalluxio.worker.tieredstore.levels=2"]);
+    assert!(stderr.contains("alluxio.worker.tieredstore.level1.dirs.path"), "{stderr}");
+}

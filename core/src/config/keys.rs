@@ -155,6 +155,12 @@ pub mod name {
     pub const WORKER_RAMDISK_SIZE: &str = "alluxio.worker.ramdisk.size";
     pub const WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH: &str =
         "alluxio.worker.tieredstore.level0.dirs.path";
+    pub const WORKER_TIEREDSTORE_LEVEL1_ALIAS: &str = "alluxio.worker.tieredstore.level1.alias";
+    pub const WORKER_TIEREDSTORE_LEVEL1_DIRS_PATH: &str =
+        "alluxio.worker.tieredstore.level1.dirs.path";
+    pub const WORKER_TIEREDSTORE_LEVEL1_DIRS_QUOTA: &str =
+        "alluxio.worker.tieredstore.level1.dirs.quota";
+    pub const WORKER_TIEREDSTORE_LEVELS: &str = "alluxio.worker.tieredstore.levels";
     pub const WORKER_RPC_PORT: &str = "alluxio.worker.rpc.port";
     pub const WORKER_WEB_PORT: &str = "alluxio.worker.web.port";
     pub const WORKER_BLOCK_HEARTBEAT_INTERVAL: &str = "alluxio.worker.block.heartbeat.interval";
@@ -288,6 +294,16 @@ pub static KEYS: &[PropertyKey] = &[
          and clients on this host read them in place (short-circuit). The worker uses a \
          lodeworker-<port> folder inside. Lode's default is /dev/shm, a tmpfs every Linux host \
          has (Alluxio's is /mnt/ramdisk, which it mounts itself)."),
+    key(name::WORKER_TIEREDSTORE_LEVEL1_ALIAS, T::String, Literal("SSD"), Scope::Worker, Alluxio,
+        "The alias of the second tier (the disk tier)."),
+    key(name::WORKER_TIEREDSTORE_LEVEL1_DIRS_PATH, T::String, DefaultValue::None, Scope::Worker,
+        Alluxio, "Where the disk tier keeps its block files (the worker uses a \
+         lodeworker-<port> folder inside); required with two tiers."),
+    key(name::WORKER_TIEREDSTORE_LEVEL1_DIRS_QUOTA, T::Size, DefaultValue::None, Scope::Worker,
+        Alluxio, "The disk tier's capacity; required with two tiers."),
+    key(name::WORKER_TIEREDSTORE_LEVELS, T::Int, Literal("1"), Scope::Worker, Alluxio,
+        "How many tiers a worker has: 1 (memory) or 2 (memory, then a disk tier that takes the \
+         blocks memory evicts)."),
     key(name::WORKER_WEB_PORT, T::Port, Literal("30000"), Scope::Worker, Alluxio,
         "The port of the worker's web UI and metrics endpoint."),
     key(name::ZOOKEEPER_ADDRESS, T::ZkConnect, DefaultValue::None, Scope::All, Alluxio,
