@@ -20,8 +20,9 @@ use tonic::Code;
 
 use crate::master::{ClientError, MasterClient};
 
-/// Bytes per message on a block stream.
-const CHUNK: usize = 1 << 20;
+/// Bytes per message on a block stream. Measured on loopback: 256 KiB beats 64 KiB and 1 MiB
+/// in both directions (messages small enough to stay in cache, large enough to amortize).
+const CHUNK: usize = 256 << 10;
 /// The piece of a mapped block handed to the sink at a time.
 const IN_PLACE_BUFFER: usize = 4 << 20;
 /// The largest message accepted from a worker.

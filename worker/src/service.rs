@@ -146,10 +146,22 @@ fn read_chunks(
     }
     let mut left = length;
     while left > 0 {
-        let mut buffer = vec![0; chunk.min(left as usize)];
-        if let Err(e) = file.read_exact(&mut buffer) {
-            send(Err(Status::internal(format!("reading block {block}: {e}"))));
-            return;
+        // Read into fresh capacity: no zero-filling first.
+        let want = chunk.min(left as usize);
+        let mut buffer = Vec::with_capacity(want);
+        match (&mut file).take(want as u64).read_to_end(&mut buffer) {
+            Ok(n) if n == want => {}
+            Ok(n) => {
+                send(Err(Status::internal(format!(
+                    "block {block} ended {} bytes early",
+                    want - n
+                ))));
+                return;
+            }
+            Err(e) => {
+                send(Err(Status::internal(format!("reading block {block}: {e}"))));
+                return;
+            }
         }
         left -= buffer.len() as u64;
         let response = ReadResponse { chunk: Some(Chunk { data: Some(buffer.into()) }) };
