@@ -274,3 +274,16 @@ async fn a_disk_tier_keeps_what_memory_cannot_hold() {
         .count();
     assert!(on_disk >= 7, "only {on_disk} blocks moved to the disk tier");
 }
+
+/// Without a registered worker a write fails saying so, and leaves no file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_without_workers_says_so() {
+    let cluster = cluster(1, 0).await;
+    let client = cluster.client();
+    let error = write(&client, "/nowhere", b"bytes").await.unwrap_err();
+    assert!(error.contains("no worker is registered"), "{error}");
+    assert!(!client.exists("/nowhere").await.unwrap());
+    // An empty file needs no worker.
+    assert_eq!(write(&client, "/empty", b"").await.unwrap(), 0);
+    assert_eq!(read(&client, "/empty").await.unwrap(), b"");
+}

@@ -125,6 +125,9 @@ struct Session<'a> {
 impl Session<'_> {
     async fn register(&self) -> Result<Registered, String> {
         let (leader, channel) = self.finder.find().await?;
+        // Forget earlier drops *before* taking the report: a block dropped in between is then
+        // reported dropped again, which the master ignores, rather than reported held.
+        self.store.take_dropped();
         let request = RegisterWorkerRequest {
             address: Some(self.address.clone()),
             capacity_bytes: self.store.capacity() as i64,
@@ -137,8 +140,6 @@ impl Session<'_> {
                 .collect(),
             start_time_ms: now_ms(),
         };
-        // Blocks dropped before this report are not in it: the master needs no news of them.
-        self.store.take_dropped();
         let response = MasterLinkClient::new(channel.clone())
             .register_worker(request)
             .await
