@@ -177,7 +177,6 @@ async fn an_unreachable_ensemble_is_a_clear_error_not_a_hang() {
             ("alluxio.zookeeper.leader.inquiry.retry", "1"),
         ],
     );
-    let started = Instant::now();
     // The generous bound only catches a hang; the error itself is the assertion.
     let error = tokio::time::timeout(Duration::from_secs(30), elector.campaign(&member(0)))
         .await
@@ -185,7 +184,6 @@ async fn an_unreachable_ensemble_is_a_clear_error_not_a_hang() {
         .unwrap_err()
         .to_string();
     assert!(error.contains(&address) && error.contains("connection.timeout"), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(30));
     let error = elector.leader().await.unwrap_err().to_string();
     assert!(error.contains(&address), "{error}");
 }
