@@ -36,6 +36,9 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     assert!(String::from_utf8_lossy(&listed.stdout).contains("/readme/demo"));
     let info = String::from_utf8_lossy(&shell(&conf_dir, &["fs", "masterInfo"]).stdout).to_string();
     assert!(info.starts_with("Current leader master: 127.0.0.1:"), "{info}");
+    let leader = String::from_utf8_lossy(&shell(&conf_dir, &["fs", "leader"]).stdout).to_string();
+    assert!(leader.starts_with("127.0.0.1:"), "{leader}");
+    assert!(info.starts_with(&format!("Current leader master: {}", leader.trim())), "{leader}");
     assert_eq!(info.matches("STANDBY").count(), 2, "{info}");
 
     // The worker `lode local` starts takes a file and gives it back.

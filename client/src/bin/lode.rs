@@ -136,6 +136,8 @@ enum FsCommand {
     /// Print the leading master and every master with its role.
     #[command(name = "masterInfo")]
     MasterInfo,
+    /// Print the leading master's host:port.
+    Leader,
     /// Copy a local file into a new Lode file, through a worker.
     #[command(name = "copyFromLocal", visible_alias = "put")]
     CopyFromLocal {
@@ -296,6 +298,10 @@ async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, Str
             out = format!("Changed owner of {path} to {owner}\n");
         }
         FsCommand::MasterInfo => out = fs::master_info(client).await.map_err(fail)?,
+        FsCommand::Leader => {
+            let info = client.master_info().await.map_err(fail)?;
+            out = format!("{}\n", info.leader_master_address.unwrap_or_default());
+        }
         FsCommand::CopyFromLocal { block_size, src, dst } => {
             out = copy::copy_from_local(client, &src, &dst, block_size).await?
         }
