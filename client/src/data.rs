@@ -12,7 +12,6 @@ use lode_core::rpc::alluxio::grpc::block::{
 };
 use lode_core::rpc::alluxio::grpc::file::FileInfo;
 use lode_core::rpc::alluxio::grpc::{BlockLocation, WorkerNetAddress};
-use lode_core::rpc::leader::LeaderFinder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -41,11 +40,61 @@ fn is_local(host: &str) -> bool {
     host == "localhost" || host == "127.0.0.1" || host == "::1" || host == this_host_name()
 }
 
-async fn worker_client(
-    address: &str,
-) -> Result<BlockWorkerClient<tonic::transport::Channel>, String> {
-    let channel = LeaderFinder::connect(address).await?;
-    Ok(BlockWorkerClient::new(channel)
+/// A channel to a worker: one HTTP/2 connection that accepts large frames, so a block streams
+/// in few frames (tonic's own channel keeps HTTP/2's default 16 KiB).
+#[derive(Clone)]
+struct WorkerChannel(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for WorkerChannel {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(request))
+    }
+}
+
+/// HTTP/2 settings of a worker connection.
+const WORKER_WINDOW: u32 = 8 << 20;
+const WORKER_FRAME: u32 = 1 << 20;
+
+async fn worker_client(address: &str) -> Result<BlockWorkerClient<WorkerChannel>, String> {
+    let stream = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .map_err(|_| format!("{address}: connecting timed out"))?
+    .map_err(|e| format!("{address}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| format!("{address}: {e}"))?;
+    let (sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(WORKER_WINDOW)
+            .initial_connection_window_size(2 * WORKER_WINDOW)
+            .max_frame_size(WORKER_FRAME)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(std::time::Duration::from_secs(1))
+            .keep_alive_timeout(std::time::Duration::from_secs(3))
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("{address}: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "worker connection ended");
+        }
+    });
+    let origin: http::Uri = format!("http://{address}").parse().map_err(|e| format!("{e}"))?;
+    Ok(BlockWorkerClient::with_origin(WorkerChannel(sender), origin)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE))
 }
