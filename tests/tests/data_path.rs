@@ -287,3 +287,42 @@ async fn a_write_without_workers_says_so() {
     assert_eq!(write(&client, "/empty", b"").await.unwrap(), 0);
     assert_eq!(read(&client, "/empty").await.unwrap(), b"");
 }
+
+/// A client on the worker's host writes a block itself (short-circuit, `CreateLocalBlock`): it
+/// writes the file the worker names, ends the stream, and the block is committed and readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_block_written_in_place_is_committed_and_readable() {
+    use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
+    use lode_core::rpc::alluxio::grpc::block::CreateLocalBlockRequest;
+
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    client.create_file_with_block_size("/in-place", false, Some(BLOCK)).await.unwrap();
+    let block = client.new_block_id("/in-place").await.unwrap();
+    let bytes = object_content(11, 300_000);
+
+    let mut worker =
+        BlockWorkerClient::connect(format!("http://{}", cluster.workers[0].address)).await.unwrap();
+    let (requests, receiver) = tokio::sync::mpsc::channel(4);
+    requests
+        .send(CreateLocalBlockRequest {
+            block_id: Some(block as i64),
+            space_to_reserve: Some(100_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut replies = worker
+        .create_local_block(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    let path = replies.message().await.unwrap().unwrap().path.unwrap();
+    std::fs::write(&path, &bytes).unwrap(); // More than reserved: the worker reserves the rest.
+    drop(requests);
+    let end = replies.message().await;
+    assert!(matches!(end, Ok(None)), "the stream ends once the block is committed: {end:?}");
+    client.complete_file("/in-place", bytes.len() as u64).await.unwrap();
+    assert!(read(&client, "/in-place").await.unwrap() == bytes);
+    assert!(read(&client.with_short_circuit(false), "/in-place").await.unwrap() == bytes);
+}

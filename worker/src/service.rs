@@ -238,11 +238,70 @@ impl BlockWorker for BlockService {
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(reply)))))
     }
 
+    /// Short-circuit write: the first request names the block and the space to reserve, and
+    /// the answer is the path of a fresh file the client writes itself; later requests reserve
+    /// more space; when the client ends its stream the file becomes the block and is committed
+    /// to the master, and the answer stream ends (with an error if that failed).
     async fn create_local_block(
         &self,
-        _request: Request<Streaming<CreateLocalBlockRequest>>,
+        request: Request<Streaming<CreateLocalBlockRequest>>,
     ) -> Result<Response<Self::CreateLocalBlockStream>, Status> {
-        Err(Status::unimplemented("short-circuit writes are not supported yet; use WriteBlock"))
+        let mut requests = request.into_inner();
+        let first = requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the stream ended before its request"))?;
+        let block = first.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
+        let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
+        if self.store.open_block(block).is_some() {
+            return Err(store_status(StoreError::Exists(block)));
+        }
+        let mut reserved = first.space_to_reserve.unwrap_or(0).max(0) as u64;
+        self.store.reserve(reserved).map_err(store_status)?;
+        let path = self.store.temp_path(block);
+        if let Err(e) = std::fs::File::create_new(&path) {
+            self.store.release(reserved);
+            return Err(Status::internal(format!("creating {}: {e}", path.display())));
+        }
+        let (sender, receiver) = mpsc::channel(4);
+        let reply = CreateLocalBlockResponse { path: Some(path.display().to_string()) };
+        let _ = sender.send(Ok(reply)).await;
+        let (store, link) = (self.store.clone(), self.link.clone());
+        tokio::spawn(async move {
+            let outcome = async {
+                while let Some(more) = requests.message().await? {
+                    let bytes = more.space_to_reserve.unwrap_or(0).max(0) as u64;
+                    store.reserve(bytes).map_err(store_status)?;
+                    reserved += bytes;
+                }
+                // The client is done: the file's length is the block's.
+                let length = std::fs::metadata(&path)
+                    .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?
+                    .len();
+                if length > reserved {
+                    store.reserve(length - reserved).map_err(store_status)?;
+                } else {
+                    store.release(reserved - length);
+                }
+                // The commit takes the reservation over, and gives it back if it fails.
+                reserved = 0;
+                store.commit(block, &path, length).map_err(store_status)?;
+                link.commit(block, length).await.map_err(|error| {
+                    store.remove(block);
+                    Status::failed_precondition(format!(
+                        "block {block} was written but the master refused it: {error}"
+                    ))
+                })
+            }
+            .await;
+            if let Err(status) = outcome {
+                // Unfinished: give the space back and drop the file.
+                store.release(reserved);
+                let _ = std::fs::remove_file(&path);
+                let _ = sender.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
     async fn remove_block(
