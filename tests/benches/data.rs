@@ -9,20 +9,12 @@
 use std::time::{Duration, Instant};
 
 use lode_client::data;
+use lode_tests::bench::{build_release_binaries, env_or, median};
 use lode_tests::cluster::Cluster;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 const BLOCK: u64 = 64 << 20;
-
-fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 /// `length` bytes of a repeating pattern, produced without holding them all in memory.
 struct Pattern {
@@ -127,17 +119,9 @@ async fn reregistration(trials: usize, workers: usize) {
     );
 }
 
-fn build_binaries() {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "lode-master", "-p", "lode-worker", "--bins"])
-        .status()
-        .expect("running cargo");
-    assert!(status.success(), "building the binaries failed");
-}
-
 #[tokio::main]
 async fn main() {
-    build_binaries();
+    build_release_binaries();
     let bytes = env_or("LODE_BENCH_MIB", 1024u64) << 20;
     throughput(bytes, env_or("LODE_BENCH_RUNS", 3)).await;
     reregistration(env_or("LODE_BENCH_TRIALS", 10), env_or("LODE_BENCH_WORKERS", 3)).await;

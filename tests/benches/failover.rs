@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lode_tests::bench::{build_release_binaries, env_or};
 use lode_tests::cluster::{Cluster, Election, WorkerProcess};
 use lode_tests::zookeeper::ZooKeeper;
 use parking_lot::Mutex;
@@ -18,10 +19,6 @@ use parking_lot::Mutex;
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 /// A run that takes this long is broken, not slow.
 const HANG_GUARD: Duration = Duration::from_secs(300);
-
-fn env_or(name: &str, fallback: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| fallback.to_string())
-}
 
 /// The instants at which the client's writes were acknowledged, newest last.
 type Acks = Arc<Mutex<Vec<Instant>>>;
@@ -123,23 +120,13 @@ async fn run(name: &str, election: Election, trials: usize, workers: usize) {
     }
 }
 
-/// Builds the `lode-master` and `lode-worker` the bench runs: `cargo bench -p lode-tests` builds only this
-/// package's binaries, and a stale master would measure old code.
-fn build_master() {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "lode-master", "-p", "lode-worker", "--bins"])
-        .status()
-        .expect("running cargo");
-    assert!(status.success(), "building lode-master failed");
-}
-
 #[tokio::main]
 async fn main() {
-    build_master();
-    let trials: usize = env_or("LODE_BENCH_TRIALS", "20").parse().expect("LODE_BENCH_TRIALS");
-    let session_timeout = env_or("LODE_BENCH_SESSION_TIMEOUT", "10s");
-    let lease_timeout = env_or("LODE_BENCH_LEASE_TIMEOUT", "3s");
-    for elector in env_or("LODE_BENCH_ELECTORS", "zookeeper,embedded").split(',') {
+    build_release_binaries();
+    let trials: usize = env_or("LODE_BENCH_TRIALS", 20);
+    let session_timeout = env_or("LODE_BENCH_SESSION_TIMEOUT", "10s".to_string());
+    let lease_timeout = env_or("LODE_BENCH_LEASE_TIMEOUT", "3s".to_string());
+    for elector in env_or("LODE_BENCH_ELECTORS", "zookeeper,embedded".to_string()).split(',') {
         match elector.trim() {
             "zookeeper" => {
                 let zookeeper = ZooKeeper::ensemble(3);

@@ -5,6 +5,7 @@
 //! `cargo bench -p lode-tests --bench journal` (the journal goes under `target/`; set
 //! `LODE_BENCH_DIR` to measure another disk; `LODE_BENCH_RUNS` and `LODE_BENCH_SECONDS` to change the sampling).
 
+use lode_tests::bench::{env_or, median};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,10 +14,6 @@ use lode_core::journal::{Journal, JournalSettings};
 use lode_core::store::{JournalStore, LocalStore};
 use lode_core::testkit::journal::lease;
 use lode_core::testkit::Ledger;
-
-fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
-}
 
 fn store_in(parent: &std::path::Path) -> (tempfile::TempDir, Arc<dyn JournalStore>) {
     let dir = tempfile::tempdir_in(parent).expect("temporary directory");
@@ -105,11 +102,6 @@ fn raw_exclusive_create_micros(parent: &std::path::Path) -> f64 {
         std::fs::File::open(dir.path()).unwrap().sync_all().unwrap();
     }
     started.elapsed().as_secs_f64() * 1e6 / count as f64
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 fn main() {

@@ -7,6 +7,7 @@
 //! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
 //! `=namespace` runs one half).
 
+use lode_tests::bench::{env_or, median};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,15 +22,6 @@ use tokio::sync::oneshot;
 // The allocator the binaries use (see their main.rs), so the figures are theirs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 struct Master {
     running: RunningMaster,

@@ -1,5 +1,6 @@
 //! Helpers shared by Lode's integration tests, test helper binaries and benchmarks.
 
+pub mod bench;
 pub mod cluster;
 pub mod faults;
 pub mod netns;

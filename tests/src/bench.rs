@@ -1,0 +1,23 @@
+//! What the benchmarks share: settings from the environment, medians, and release binaries.
+
+/// The value of environment variable `name`, or `fallback` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, fallback: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(fallback)
+}
+
+/// The median of `samples` (the upper one of an even count).
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Builds the release `lode-master` and `lode-worker` a bench runs as processes:
+/// `cargo bench -p lode-tests` builds only this package's binaries, and a stale one would
+/// measure old code.
+pub fn build_release_binaries() {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "lode-master", "-p", "lode-worker", "--bins"])
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "building lode-master and lode-worker failed");
+}
