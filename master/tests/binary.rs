@@ -15,7 +15,7 @@ fn the_master_registers_exactly_its_backends() {
     let output = master().arg("--backends").output().unwrap();
     assert_eq!(
         registered_backend_names(&String::from_utf8_lossy(&output.stdout)),
-        ["local", "embedded", "zookeeper"]
+        ["hdfs", "local", "embedded", "zookeeper"]
     );
 }
 
@@ -23,14 +23,14 @@ fn the_master_registers_exactly_its_backends() {
 #[test]
 fn an_unlinked_journal_store_is_refused_with_the_registered_ones() {
     let output = master()
-        .arg("-Dalluxio.master.journal.folder=hdfs://nn:8020/alluxio/journal")
+        .arg("-Dalluxio.master.journal.folder=gs://bucket/alluxio/journal")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("no journal store for scheme `hdfs`")
-            && stderr.contains("registered: local"),
+        stderr.contains("no journal store for scheme `gs`")
+            && stderr.contains("registered: hdfs (hdfs); local"),
         "{stderr}"
     );
 }

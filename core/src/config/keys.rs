@@ -171,6 +171,7 @@ pub mod name {
     pub const USER_SHORT_CIRCUIT_ENABLED: &str = "alluxio.user.short.circuit.enabled";
     pub const SECURITY_AUTHENTICATION_TYPE: &str = "alluxio.security.authentication.type";
     pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
+    pub const UNDERFS_HDFS_CONFIGURATION: &str = "alluxio.underfs.hdfs.configuration";
 }
 
 use DefaultValue::{Literal, ThisHostName};
@@ -265,6 +266,12 @@ pub static KEYS: &[PropertyKey] = &[
         Literal("SIMPLE"), Scope::All, Alluxio, "The authentication mode of RPC connections."),
     key(name::SECURITY_LOGIN_USERNAME, T::String, DefaultValue::None, Scope::Client, Alluxio,
         "The user name a client acts as; the OS user when unset."),
+    key(name::UNDERFS_HDFS_CONFIGURATION, T::String,
+        Literal("${alluxio.conf.dir}/core-site.xml:${alluxio.conf.dir}/hdfs-site.xml"),
+        Scope::Master, Alluxio,
+        "The Hadoop configuration files (`:`-separated) an hdfs:// journal folder is read with: \
+         where an HA nameservice's NameNodes are listed. Files the default names may be absent; \
+         a file named explicitly must exist."),
     key(name::USER_BLOCK_SIZE_BYTES_DEFAULT, T::Size, Literal("64MB"), Scope::Client, Alluxio,
         "The block size of files a client creates."),
     key(name::USER_RPC_RETRY_BASE_SLEEP, T::Duration, Literal("50ms"), Scope::Client, Alluxio,

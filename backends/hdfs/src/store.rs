@@ -1,0 +1,292 @@
+//! The HDFS journal store: objects are files under the journal folder.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
+use lode_core::store::{validate_key, Capabilities, JournalStore, StoreError};
+
+use crate::settings::Settings;
+
+/// Where writers stage objects before renaming them into place.
+const TEMP_DIR: &str = ".tmp";
+
+/// A journal store in a folder on HDFS.
+#[derive(Debug)]
+pub struct HdfsStore {
+    client: Client,
+    settings: Settings,
+}
+
+/// What an HDFS error means for the journal.
+#[derive(Debug, PartialEq, Eq)]
+enum Meaning {
+    /// The target exists.
+    Exists,
+    /// The path (or its parent folder) does not exist.
+    Missing,
+    /// The NameNode answered and refused: the operation did not happen.
+    Refused,
+    /// No answer (connection lost, timeout): it may or may not have happened.
+    NoAnswer,
+}
+
+fn meaning(error: &HdfsError) -> Meaning {
+    match error {
+        HdfsError::AlreadyExists(_) => Meaning::Exists,
+        HdfsError::FileNotFound(_) => Meaning::Missing,
+        HdfsError::RPCError(class, _) | HdfsError::FatalRPCError(class, _) => {
+            if class.ends_with("FileAlreadyExistsException") {
+                Meaning::Exists
+            } else if class.ends_with("FileNotFoundException") {
+                Meaning::Missing
+            } else {
+                Meaning::Refused
+            }
+        }
+        HdfsError::IOError(_) | HdfsError::DataTransferError(_) | HdfsError::InternalError(_) => {
+            Meaning::NoAnswer
+        }
+        _ => Meaning::Refused,
+    }
+}
+
+impl HdfsStore {
+    /// A store for `settings`; connects lazily, on the first operation.
+    pub fn new(settings: Settings) -> Result<HdfsStore, StoreError> {
+        let client = ClientBuilder::new()
+            .with_url(&settings.filesystem)
+            .with_config(settings.hadoop.clone())
+            .build()
+            .map_err(|e| StoreError::Config {
+                message: format!("cannot use the journal folder {}: {e}", settings.location()),
+            })?;
+        Ok(HdfsStore { client, settings })
+    }
+
+    fn path(&self, key: &str) -> String {
+        format!("{}/{key}", self.settings.folder)
+    }
+
+    fn unavailable(&self, operation: &'static str, key: &str, e: impl ToString) -> StoreError {
+        StoreError::Unavailable {
+            operation,
+            key: key.into(),
+            store: self.location(),
+            message: e.to_string(),
+        }
+    }
+
+    fn ambiguous(&self, operation: &'static str, key: &str, e: impl ToString) -> StoreError {
+        StoreError::Ambiguous {
+            operation,
+            key: key.into(),
+            store: self.location(),
+            message: e.to_string(),
+        }
+    }
+
+    fn already_exists(&self, key: &str) -> StoreError {
+        StoreError::AlreadyExists { key: key.into(), store: self.location() }
+    }
+
+    /// Writes `bytes` to a new temporary file, durable on the DataNodes when this returns.
+    async fn write_temporary(&self, temp: &str, bytes: Vec<u8>) -> Result<(), HdfsError> {
+        let mut writer = self.client.create(temp, WriteOptions::default()).await?;
+        writer.write_bytes(Bytes::from(bytes)).await?;
+        writer.hsync().await?;
+        writer.close().await
+    }
+
+    /// Renames the staged `temp` to `key` unless `key` exists; creates the key's folder the
+    /// first time.
+    async fn rename_into_place(&self, temp: &str, key: &str) -> Result<(), StoreError> {
+        let target = self.path(key);
+        let mut created_parent = false;
+        loop {
+            let error = match self.client.rename(temp, &target, false).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            match meaning(&error) {
+                Meaning::Missing if !created_parent => {
+                    let parent = target.rsplit_once('/').map_or("/", |(parent, _)| parent);
+                    self.client
+                        .mkdirs(parent, 0o755, true)
+                        .await
+                        .map_err(|e| self.unavailable("put", key, e))?;
+                    created_parent = true;
+                }
+                // A retried rename that had landed also says "exists": the staged file is
+                // gone only if it was moved into place, which makes the object ours.
+                Meaning::Exists | Meaning::NoAnswer => {
+                    return match self.client.get_file_info(temp).await {
+                        Err(e) if meaning(&e) == Meaning::Missing => {
+                            match self.client.get_file_info(&target).await {
+                                Ok(_) => Ok(()),
+                                Err(e) => Err(self.ambiguous("put", key, e)),
+                            }
+                        }
+                        Ok(_) if meaning(&error) == Meaning::Exists => {
+                            Err(self.already_exists(key))
+                        }
+                        Ok(_) => Err(self.unavailable("put", key, error)),
+                        Err(e) => Err(self.ambiguous("put", key, format!("{error}; then {e}"))),
+                    };
+                }
+                _ => return Err(self.unavailable("put", key, error)),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl JournalStore for HdfsStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            exclusive_create: true,
+            max_object_size: 256 << 20,
+            ordered_list: true,
+            // One NameNode lookup per poll: cheap, and keeps standby lag near 10 ms.
+            poll_interval: Duration::from_millis(10),
+        }
+    }
+
+    fn location(&self) -> String {
+        self.settings.location()
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        validate_key(self, key)?;
+        let max = self.capabilities().max_object_size;
+        if bytes.len() as u64 > max {
+            return Err(StoreError::Invalid {
+                store: self.location(),
+                message: format!("object {key} has {} bytes; the most is {max}", bytes.len()),
+            });
+        }
+        let temp = format!(
+            "{}/{TEMP_DIR}/{}.{}",
+            self.settings.folder,
+            key.replace('/', "_"),
+            uuid::Uuid::new_v4()
+        );
+        if let Err(e) = self.write_temporary(&temp, bytes).await {
+            let _ = self.client.delete(&temp, false).await;
+            return Err(self.unavailable("put", key, e));
+        }
+        let placed = self.rename_into_place(&temp, key).await;
+        if placed.is_err() {
+            let _ = self.client.delete(&temp, false).await;
+        }
+        placed
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        validate_key(self, key)?;
+        let reader = match self.client.read(&self.path(key)).await {
+            Ok(reader) => reader,
+            Err(e) if meaning(&e) == Meaning::Missing => return Ok(None),
+            Err(e) => return Err(self.unavailable("get", key, e)),
+        };
+        match reader.read_range(0, reader.file_length()).await {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            // Deleted between the lookup and the read (truncation).
+            Err(e) if meaning(&e) == Meaning::Missing => Ok(None),
+            Err(e) => Err(self.unavailable("get", key, e)),
+        }
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        validate_key(self, key)?;
+        match self.client.get_file_info(&self.path(key)).await {
+            Ok(_) => Ok(true),
+            Err(e) if meaning(&e) == Meaning::Missing => Ok(false),
+            Err(e) => Err(self.unavailable("exists", key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let (folder, name_prefix) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        if !folder.is_empty() {
+            validate_key(self, folder)?;
+        }
+        let path = if folder.is_empty() { self.settings.folder.clone() } else { self.path(folder) };
+        let statuses = match self.client.list_status(&path, false).await {
+            Ok(statuses) => statuses,
+            Err(e) if meaning(&e) == Meaning::Missing => return Ok(Vec::new()),
+            Err(e) => return Err(self.unavailable("list", prefix, e)),
+        };
+        let mut keys: Vec<String> = statuses
+            .iter()
+            .filter_map(|status| status.path.rsplit('/').next())
+            .filter(|name| name.starts_with(name_prefix) && *name != TEMP_DIR)
+            .map(
+                |name| {
+                    if folder.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{folder}/{name}")
+                    }
+                },
+            )
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        validate_key(self, key)?;
+        match self.client.delete(&self.path(key), false).await {
+            Ok(_) => Ok(()),
+            Err(e) if meaning(&e) == Meaning::Missing => Ok(()),
+            Err(e) if meaning(&e) == Meaning::NoAnswer => Err(self.ambiguous("delete", key, e)),
+            Err(e) => Err(self.unavailable("delete", key, e)),
+        }
+    }
+
+    async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError> {
+        let folder = format!("{}/{TEMP_DIR}", self.settings.folder);
+        let statuses = match self.client.list_status(&folder, false).await {
+            Ok(statuses) => statuses,
+            Err(e) if meaning(&e) == Meaning::Missing => return Ok(0),
+            Err(e) => return Err(self.unavailable("clean", TEMP_DIR, e)),
+        };
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        let mut removed = 0;
+        for status in statuses {
+            let age = Duration::from_millis(
+                now_ms.saturating_sub(u128::from(status.modification_time)) as u64,
+            );
+            if age >= older_than
+                && matches!(self.client.delete(&status.path, false).await, Ok(true))
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_read_by_what_they_mean() {
+        let rpc = |class: &str| HdfsError::RPCError(class.into(), "message".into());
+        assert_eq!(
+            meaning(&rpc("org.apache.hadoop.fs.FileAlreadyExistsException")),
+            Meaning::Exists
+        );
+        assert_eq!(meaning(&rpc("java.io.FileNotFoundException")), Meaning::Missing);
+        assert_eq!(
+            meaning(&rpc("org.apache.hadoop.hdfs.server.namenode.SafeModeException")),
+            Meaning::Refused
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(meaning(&HdfsError::IOError(reset)), Meaning::NoAnswer);
+        assert_eq!(meaning(&HdfsError::FileNotFound("/x".into())), Meaning::Missing);
+    }
+}
