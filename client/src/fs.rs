@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use lode_core::rpc::alluxio::grpc::file::FileInfo;
 use lode_core::rpc::alluxio::grpc::meta::MasterInfo;
+use lode_core::rpc::lode::master::MasterStatus;
 
 use crate::master::{ClientError, MasterClient};
 
@@ -113,16 +114,29 @@ pub async fn master_info(client: &MasterClient) -> Result<String, ClientError> {
     for address in masters {
         let line = match MasterClient::master_status(&address).await {
             Ok(status) => format!(
-                "  {address:<22} {:<8} journal slot {}{}",
+                "  {address:<22} {:<8} journal slot {}{}{}",
                 status.role().as_str_name().trim_start_matches("ROLE_"),
                 status.journal_slot,
-                if status.term > 0 { format!(", term {}", status.term) } else { String::new() }
+                if status.term > 0 { format!(", term {}", status.term) } else { String::new() },
+                journal_health(&status),
             ),
             Err(error) => format!("  {address:<22} UNREACHABLE ({error})"),
         };
         let _ = writeln!(out, "{line}");
     }
     Ok(out)
+}
+
+/// `, journal UNAVAILABLE for 3.2s: <error>` while the master's journal store fails.
+fn journal_health(status: &MasterStatus) -> String {
+    if status.journal_error.is_empty() {
+        return String::new();
+    }
+    format!(
+        ", journal UNAVAILABLE for {:.1}s: {}",
+        status.journal_failing_ms as f64 / 1000.0,
+        status.journal_error
+    )
 }
 
 #[cfg(test)]

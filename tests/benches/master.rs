@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p lode-tests --bench master` (`LODE_BENCH_INODES=1000000,10000000` sets the
 //! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
-//! `=namespace` runs one half).
+//! `=namespace` runs one half; `LODE_BENCH_JOURNAL=hdfs` puts the RPC half's journal on a real
+//! HDFS that the bench starts, instead of a local folder).
 
 use lode_tests::bench::{env_or, median};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,14 +24,18 @@ use tokio::sync::oneshot;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Clients creating files while the standby lag is measured.
+const LAG_LOAD_CLIENTS: usize = 64;
+
 struct Master {
     running: RunningMaster,
     _stop: oneshot::Sender<()>,
 }
 
-async fn master(dir: &std::path::Path) -> Master {
+async fn master(dir: &std::path::Path, journal: &str) -> Master {
     let config = Config::from_pairs([
         ("alluxio.work.dir", dir.display().to_string()),
+        ("alluxio.master.journal.folder", journal.to_string()),
         ("alluxio.master.hostname", "127.0.0.1".into()),
         ("alluxio.master.bind.host", "127.0.0.1".into()),
         ("alluxio.master.rpc.port", "0".into()),
@@ -158,13 +163,20 @@ fn main() {
 }
 
 fn rpc_figures(runs: usize, seconds: f64) {
+    // Started first so that it outlives the masters' runtime.
+    let store: String = env_or("LODE_BENCH_JOURNAL", "local".to_string());
+    let hdfs = (store == "hdfs").then(lode_tests::hdfs::Hdfs::start);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!("master bench: in-process master, clients over loopback gRPC, local journal under target/ ({runs} runs, median)");
+    let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).unwrap();
+    let journal = match &hdfs {
+        Some(hdfs) => format!("{}/bench", hdfs.uri()),
+        None => dir.path().join("journal").display().to_string(),
+    };
+    println!("master bench: in-process master, clients over loopback gRPC, journal at {journal} ({runs} runs, median)");
     runtime.block_on(async {
-        let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).unwrap();
-        let leader = master(dir.path()).await;
+        let leader = master(dir.path(), &journal).await;
         until_leader(&leader).await;
-        let standby = master(dir.path()).await;
+        let standby = master(dir.path(), &journal).await;
         let setup = client(&leader);
         setup.create_directory("/creates", false, false).await.unwrap();
 
@@ -228,7 +240,7 @@ fn rpc_figures(runs: usize, seconds: f64) {
 
         // Standby lag: from an acknowledged write on the leader to the standby having applied it.
         let stop = Arc::new(AtomicBool::new(false));
-        let load: Vec<_> = (0..16)
+        let load: Vec<_> = (0..LAG_LOAD_CLIENTS)
             .map(|c| {
                 let (client, stop) = (client(&leader), stop.clone());
                 tokio::spawn(async move {
@@ -257,7 +269,7 @@ fn rpc_figures(runs: usize, seconds: f64) {
         }
         lags.sort_by(f64::total_cmp);
         println!(
-            "standby lag under 16-client load: p50 {:.2} ms, p99 {:.2} ms",
+            "standby lag under {LAG_LOAD_CLIENTS}-client create load: p50 {:.2} ms, p99 {:.2} ms",
             lags[lags.len() / 2],
             lags[lags.len() * 99 / 100]
         );

@@ -80,8 +80,20 @@ impl Cluster {
         Cluster::start_with(count, election, sibling_binary)
     }
 
-    /// Starts `count` masters electing through `election`.
+    /// Starts `count` masters electing through `election`, with the journal in the shared
+    /// data directory.
     pub fn start_with(count: usize, election: Election, sibling_binary: &str) -> Cluster {
+        Cluster::start_on(count, election, None, sibling_binary)
+    }
+
+    /// Starts `count` masters electing through `election`, with the journal in
+    /// `journal_folder` (`hdfs://...`) when given, else in the shared data directory.
+    pub fn start_on(
+        count: usize,
+        election: Election,
+        journal_folder: Option<&str>,
+        sibling_binary: &str,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temporary directory");
         let addresses: Vec<String> =
             free_ports(count).unwrap().iter().map(|p| format!("127.0.0.1:{p}")).collect();
@@ -94,6 +106,11 @@ impl Cluster {
         let mut text = std::fs::read_to_string(&site).unwrap();
         text.push_str("alluxio.master.worker.timeout=3s\n");
         std::fs::write(&site, text).unwrap();
+        if let Some(folder) = journal_folder {
+            let mut text = std::fs::read_to_string(&site).unwrap();
+            text.push_str(&format!("alluxio.master.journal.folder={folder}\n"));
+            std::fs::write(&site, text).unwrap();
+        }
         if let Election::ZooKeeper { address, session_timeout } = &election {
             let mut text = std::fs::read_to_string(&site).unwrap();
             text.push_str(&format!(

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use lode_core::config::{name, Config};
 use lode_core::store::StoreError;
@@ -17,6 +18,8 @@ pub struct Settings {
     pub folder: String,
     /// Hadoop properties (`dfs.nameservices`, `dfs.ha.namenodes.*`, ...), later files winning.
     pub hadoop: HashMap<String, String>,
+    /// How long one NameNode or DataNode exchange may take (`alluxio.master.journal.request.timeout`).
+    pub request_timeout: Duration,
 }
 
 fn config_error(message: String) -> StoreError {
@@ -28,7 +31,16 @@ impl Settings {
     pub fn from_config(uri: &str, config: &Config) -> Result<Settings, StoreError> {
         let (filesystem, folder) = split_uri(uri)?;
         let hadoop = hadoop_properties(config)?;
-        Ok(Settings { filesystem, folder, hadoop })
+        let request_timeout = config
+            .duration(name::MASTER_JOURNAL_REQUEST_TIMEOUT)
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| {
+                config_error(format!(
+                    "{} must be a positive duration",
+                    name::MASTER_JOURNAL_REQUEST_TIMEOUT
+                ))
+            })?;
+        Ok(Settings { filesystem, folder, hadoop, request_timeout })
     }
 
     /// The folder as a URI, for messages.

@@ -87,16 +87,43 @@ impl HdfsStore {
         }
     }
 
+    /// Runs one HDFS exchange, giving up after the request timeout: a DataNode that dies
+    /// mid-write leaves hdfs-native waiting forever.
+    async fn bounded<T>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T, HdfsError>>,
+    ) -> Result<T, HdfsError> {
+        let timeout = self.settings.request_timeout;
+        tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| {
+            Err(HdfsError::IOError(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?} (alluxio.master.journal.request.timeout)"),
+            )))
+        })
+    }
+
     fn already_exists(&self, key: &str) -> StoreError {
         StoreError::AlreadyExists { key: key.into(), store: self.location() }
     }
 
-    /// Writes `bytes` to a new temporary file, durable on the DataNodes when this returns.
+    /// Writes `bytes` to a new temporary file, durable on the DataNodes and readable whole
+    /// when this returns.
     async fn write_temporary(&self, temp: &str, bytes: Vec<u8>) -> Result<(), HdfsError> {
-        let mut writer = self.client.create(temp, WriteOptions::default()).await?;
-        writer.write_bytes(Bytes::from(bytes)).await?;
-        writer.hsync().await?;
-        writer.close().await
+        let length = bytes.len();
+        self.bounded(async {
+            let mut writer = self.client.create(temp, WriteOptions::default()).await?;
+            writer.write_bytes(Bytes::from(bytes)).await?;
+            writer.hsync().await?;
+            writer.close().await?;
+            // A NameNode with `dfs.namenode.file.close.num-committed-allowed` closes the file
+            // before a DataNode reports its last block, and until then tells readers the file
+            // is shorter. Only a file that reads whole may be renamed into place.
+            while self.client.read(temp).await?.file_length() < length {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Renames the staged `temp` to `key` unless `key` exists; creates the key's folder the
@@ -105,15 +132,14 @@ impl HdfsStore {
         let target = self.path(key);
         let mut created_parent = false;
         loop {
-            let error = match self.client.rename(temp, &target, false).await {
+            let error = match self.bounded(self.client.rename(temp, &target, false)).await {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
             match meaning(&error) {
                 Meaning::Missing if !created_parent => {
                     let parent = target.rsplit_once('/').map_or("/", |(parent, _)| parent);
-                    self.client
-                        .mkdirs(parent, 0o755, true)
+                    self.bounded(self.client.mkdirs(parent, 0o755, true))
                         .await
                         .map_err(|e| self.unavailable("put", key, e))?;
                     created_parent = true;
@@ -121,9 +147,9 @@ impl HdfsStore {
                 // A retried rename that had landed also says "exists": the staged file is
                 // gone only if it was moved into place, which makes the object ours.
                 Meaning::Exists | Meaning::NoAnswer => {
-                    return match self.client.get_file_info(temp).await {
+                    return match self.bounded(self.client.get_file_info(temp)).await {
                         Err(e) if meaning(&e) == Meaning::Missing => {
-                            match self.client.get_file_info(&target).await {
+                            match self.bounded(self.client.get_file_info(&target)).await {
                                 Ok(_) => Ok(()),
                                 Err(e) => Err(self.ambiguous("put", key, e)),
                             }
@@ -173,24 +199,24 @@ impl JournalStore for HdfsStore {
             uuid::Uuid::new_v4()
         );
         if let Err(e) = self.write_temporary(&temp, bytes).await {
-            let _ = self.client.delete(&temp, false).await;
+            let _ = self.bounded(self.client.delete(&temp, false)).await;
             return Err(self.unavailable("put", key, e));
         }
         let placed = self.rename_into_place(&temp, key).await;
         if placed.is_err() {
-            let _ = self.client.delete(&temp, false).await;
+            let _ = self.bounded(self.client.delete(&temp, false)).await;
         }
         placed
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         validate_key(self, key)?;
-        let reader = match self.client.read(&self.path(key)).await {
+        let reader = match self.bounded(self.client.read(&self.path(key))).await {
             Ok(reader) => reader,
             Err(e) if meaning(&e) == Meaning::Missing => return Ok(None),
             Err(e) => return Err(self.unavailable("get", key, e)),
         };
-        match reader.read_range(0, reader.file_length()).await {
+        match self.bounded(reader.read_range(0, reader.file_length())).await {
             Ok(bytes) => Ok(Some(bytes.to_vec())),
             // Deleted between the lookup and the read (truncation).
             Err(e) if meaning(&e) == Meaning::Missing => Ok(None),
@@ -200,7 +226,7 @@ impl JournalStore for HdfsStore {
 
     async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         validate_key(self, key)?;
-        match self.client.get_file_info(&self.path(key)).await {
+        match self.bounded(self.client.get_file_info(&self.path(key))).await {
             Ok(_) => Ok(true),
             Err(e) if meaning(&e) == Meaning::Missing => Ok(false),
             Err(e) => Err(self.unavailable("exists", key, e)),
@@ -213,7 +239,7 @@ impl JournalStore for HdfsStore {
             validate_key(self, folder)?;
         }
         let path = if folder.is_empty() { self.settings.folder.clone() } else { self.path(folder) };
-        let statuses = match self.client.list_status(&path, false).await {
+        let statuses = match self.bounded(self.client.list_status(&path, false)).await {
             Ok(statuses) => statuses,
             Err(e) if meaning(&e) == Meaning::Missing => return Ok(Vec::new()),
             Err(e) => return Err(self.unavailable("list", prefix, e)),
@@ -238,7 +264,7 @@ impl JournalStore for HdfsStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         validate_key(self, key)?;
-        match self.client.delete(&self.path(key), false).await {
+        match self.bounded(self.client.delete(&self.path(key), false)).await {
             Ok(_) => Ok(()),
             Err(e) if meaning(&e) == Meaning::Missing => Ok(()),
             Err(e) if meaning(&e) == Meaning::NoAnswer => Err(self.ambiguous("delete", key, e)),
@@ -248,7 +274,7 @@ impl JournalStore for HdfsStore {
 
     async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError> {
         let folder = format!("{}/{TEMP_DIR}", self.settings.folder);
-        let statuses = match self.client.list_status(&folder, false).await {
+        let statuses = match self.bounded(self.client.list_status(&folder, false)).await {
             Ok(statuses) => statuses,
             Err(e) if meaning(&e) == Meaning::Missing => return Ok(0),
             Err(e) => return Err(self.unavailable("clean", TEMP_DIR, e)),
@@ -260,7 +286,7 @@ impl JournalStore for HdfsStore {
                 now_ms.saturating_sub(u128::from(status.modification_time)) as u64,
             );
             if age >= older_than
-                && matches!(self.client.delete(&status.path, false).await, Ok(true))
+                && matches!(self.bounded(self.client.delete(&status.path, false)).await, Ok(true))
             {
                 removed += 1;
             }

@@ -147,6 +147,7 @@ pub mod name {
         "alluxio.master.journal.temporary.file.gc.threshold";
     pub const MASTER_JOURNAL_EXIT_ON_DEMOTION: &str = "alluxio.master.journal.exit.on.demotion";
     pub const MASTER_JOURNAL_DEDUP_CAPACITY: &str = "alluxio.master.journal.dedup.capacity";
+    pub const MASTER_JOURNAL_REQUEST_TIMEOUT: &str = "alluxio.master.journal.request.timeout";
     pub const MASTER_ELECTION_TYPE: &str = "alluxio.master.election.type";
     pub const MASTER_ELECTION_EMBEDDED_DIR: &str = "alluxio.master.election.embedded.dir";
     pub const MASTER_ELECTION_LEASE_TIMEOUT: &str = "alluxio.master.election.lease.timeout";
@@ -232,7 +233,8 @@ pub static KEYS: &[PropertyKey] = &[
         "The most entries one journal batch (one slot object) holds. Batches also stop at \
          alluxio.master.journal.log.size.bytes.max."),
     key(name::MASTER_JOURNAL_FLUSH_RETRY_INTERVAL, T::Duration, Literal("1sec"), Scope::Master,
-        Alluxio, "The time to sleep between retries of a failed journal write."),
+        Alluxio, "The longest sleep between retries of a failed journal write: retries back off from \
+         10ms, doubling up to this."),
     key(name::MASTER_JOURNAL_FLUSH_TIMEOUT, T::Duration, Literal("5min"), Scope::Master, Alluxio,
         "How long to keep retrying a journal write before giving up leadership."),
     key(name::MASTER_JOURNAL_FOLDER, T::String, Literal("${alluxio.work.dir}/journal"),
@@ -241,6 +243,10 @@ pub static KEYS: &[PropertyKey] = &[
          file:// (local), hdfs://, s3://, glusterfs://."),
     key(name::MASTER_JOURNAL_LOG_SIZE_BYTES_MAX, T::Size, Literal("10MB"), Scope::Master,
         Alluxio, "The largest journal object Lode writes (a batch of entries in one slot)."),
+    key(name::MASTER_JOURNAL_REQUEST_TIMEOUT, T::Duration, Literal("10s"), Scope::Master, Lode,
+        "How long one request to a remote journal store (HDFS, S3) may take before it is \
+         abandoned and retried: a DataNode that dies mid-write would otherwise stall the \
+         leader for the client's own socket timeout."),
     key(name::MASTER_JOURNAL_TAILER_SLEEP_TIME, T::Duration, DefaultValue::None, Scope::Master,
         Alluxio,
         "How long a standby sleeps when it finds no new journal slot. Unset (Lode's default), \

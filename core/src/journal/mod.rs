@@ -167,6 +167,16 @@ pub struct Journal<S: StateMachine> {
     settings: JournalSettings,
     replica: Arc<RwLock<Replica<S>>>,
     cluster_id: String,
+    outage: parking_lot::Mutex<Option<(Instant, String)>>,
+}
+
+/// Why the journal store is failing and for how long: what `masterInfo` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalOutage {
+    /// The newest error from the store.
+    pub error: String,
+    /// How long writes (or a standby's reads) have been failing.
+    pub for_how_long: Duration,
 }
 
 impl<S: StateMachine> std::fmt::Debug for Journal<S> {
@@ -189,7 +199,7 @@ impl<S: StateMachine> Journal<S> {
     ) -> Result<Journal<S>, JournalError> {
         let cluster_id = ensure_format(store.as_ref()).await?;
         let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
-        let journal = Journal { store, settings, replica, cluster_id };
+        let journal = Journal { store, settings, replica, cluster_id, outage: Default::default() };
         journal.load_newest_checkpoint_if_ahead().await?;
         Ok(journal)
     }
@@ -212,6 +222,27 @@ impl<S: StateMachine> Journal<S> {
     /// The id this journal's `FORMAT` object gives the cluster.
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// Whether the store is failing: set by a failed write or read, cleared by the next
+    /// success.
+    pub fn outage(&self) -> Option<JournalOutage> {
+        self.outage.lock().as_ref().map(|(since, error)| JournalOutage {
+            error: error.clone(),
+            for_how_long: since.elapsed(),
+        })
+    }
+
+    fn note_failure(&self, error: &dyn std::fmt::Display) {
+        let mut outage = self.outage.lock();
+        let since = outage.as_ref().map_or_else(Instant::now, |(since, _)| *since);
+        *outage = Some((since, error.to_string()));
+    }
+
+    fn note_success(&self) {
+        if self.outage.lock().take().is_some() {
+            tracing::info!(store = %self.store.location(), "the journal store works again");
+        }
     }
 
     /// Where the replica stands.
@@ -255,7 +286,8 @@ impl<S: StateMachine> Journal<S> {
     /// Reads the batch in `slot`, if there is one.
     async fn read_batch(&self, slot: u64) -> Result<Option<Batch<S::Op>>, JournalError> {
         let key = log_key(slot);
-        match self.store.get(&key).await? {
+        let found = self.store.get(&key).await.inspect_err(|e| self.note_failure(e))?;
+        match found {
             Some(bytes) => Ok(Some(format::decode_batch(&key, &bytes, slot)?)),
             None => Ok(None),
         }
@@ -281,10 +313,14 @@ impl<S: StateMachine> Journal<S> {
                 None if !reloaded => {
                     reloaded = true;
                     if !self.load_newest_checkpoint_if_ahead().await? {
+                        self.note_success();
                         return Ok(applied);
                     }
                 }
-                None => return Ok(applied),
+                None => {
+                    self.note_success();
+                    return Ok(applied);
+                }
             }
         }
     }
@@ -297,6 +333,7 @@ impl<S: StateMachine> Journal<S> {
             applied += batch.entries.len() as u64;
             self.apply(&batch)?;
         }
+        self.note_success();
         Ok(applied)
     }
 
@@ -361,16 +398,32 @@ impl<S: StateMachine> Journal<S> {
     pub(crate) async fn append(&self, slot: u64, bytes: Vec<u8>) -> Result<Append, JournalError> {
         let key = log_key(slot);
         let started = Instant::now();
+        // Short blips (a DataNode restarting) cost little; a long outage is retried at most
+        // every `retry_interval`.
+        let mut backoff = Duration::from_millis(10).min(self.settings.retry_interval);
         loop {
             let attempt = self.store.put_if_absent(&key, bytes.clone()).await;
             let last_error = match attempt {
-                Ok(()) => return self.check_live(slot).await,
-                Err(e) if e.kind() == ErrorKind::Permanent => return Err(e.into()),
-                Err(e) => e,
+                Ok(()) => {
+                    self.note_success();
+                    return self.check_live(slot).await;
+                }
+                Err(e) if e.kind() == ErrorKind::Permanent => {
+                    self.note_failure(&e);
+                    return Err(e.into());
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => e,
+                Err(e) => {
+                    self.note_failure(&e);
+                    e
+                }
             };
             // AlreadyExists, ambiguous or failed: whatever is in the slot now decides.
             match self.store.get(&key).await {
-                Ok(Some(found)) if found == bytes => return self.check_live(slot).await,
+                Ok(Some(found)) if found == bytes => {
+                    self.note_success();
+                    return self.check_live(slot).await;
+                }
                 Ok(Some(found)) => return Ok(Append::Taken(found)),
                 Ok(None) if last_error.kind() == ErrorKind::AlreadyExists => {
                     // Existed, then vanished: truncated under us, so we are far behind.
@@ -386,7 +439,8 @@ impl<S: StateMachine> Journal<S> {
                 });
             }
             tracing::warn!(slot, error = %last_error, "journal write failed; retrying");
-            tokio::time::sleep(self.settings.retry_interval).await;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.settings.retry_interval);
         }
     }
 

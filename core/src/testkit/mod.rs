@@ -47,6 +47,7 @@ macro_rules! journal_store_conformance {
         $crate::journal_store_conformance!(@tests $fixture;
             put_then_get_returns_the_bytes,
             exclusive_create_has_exactly_one_winner,
+            a_landed_object_reads_whole_at_once,
             readers_never_see_partial_objects,
             listing_returns_exactly_the_written_keys,
             deletes_are_idempotent,

@@ -58,6 +58,32 @@ pub async fn exclusive_create_has_exactly_one_winner(fixture: Fixture) {
     }
 }
 
+/// Once any racer's put returns, every racer reads the winner's bytes whole at once: no
+/// store may show a landed object short or empty, even for a moment. 100 rounds of 3.
+pub async fn a_landed_object_reads_whole_at_once(fixture: Fixture) {
+    let store = fixture.store;
+    for round in 0..100 {
+        let key = format!("fresh/{round}/FORMAT");
+        let racers: Vec<_> = (0..3)
+            .map(|writer| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move {
+                    let put = store.put_if_absent(&key, content(round, writer, 64)).await;
+                    (writer, put.is_ok(), store.get(&key).await.unwrap())
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for racer in racers {
+            seen.push(racer.await.unwrap());
+        }
+        let winner = seen.iter().find(|(_, won, _)| *won).expect("someone wins").0;
+        for (writer, _, read) in seen {
+            assert_eq!(read, Some(content(round, winner, 64)), "round {round}, reader {writer}");
+        }
+    }
+}
+
 /// A reader polling a key while a large object is written sees nothing or all of it.
 pub async fn readers_never_see_partial_objects(fixture: Fixture) {
     let store = fixture.store;

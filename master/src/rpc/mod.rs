@@ -420,6 +420,7 @@ impl LodeMasterService for Services {
             }
         };
         let position = self.node.journal().position();
+        let outage = self.node.journal().outage();
         Ok(Response::new(MasterStatus {
             address: me,
             role: role as i32,
@@ -428,6 +429,8 @@ impl LodeMasterService for Services {
             journal_slot: position.slot,
             journal_seq: position.seq,
             inodes: self.node.read_replica(|ns| ns.len() as u64),
+            journal_error: outage.as_ref().map(|o| o.error.clone()).unwrap_or_default(),
+            journal_failing_ms: outage.map_or(0, |o| o.for_how_long.as_millis() as u64),
         }))
     }
 }

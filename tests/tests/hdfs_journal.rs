@@ -1,0 +1,122 @@
+//! Masters with their journal on a real HDFS, as processes under faults: the leader killed
+//! under load, a DataNode and the NameNode restarted mid-load, an unreachable NameNode at
+//! start-up.
+
+use std::time::{Duration, Instant};
+
+use lode_tests::cluster::{Cluster, Election};
+use lode_tests::faults::{kill_trials, trials, Load};
+use lode_tests::hdfs::{Daemon, Hdfs};
+use lode_tests::isolated_command;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+
+/// Fails a hung run instead of stalling CI; far above how long a test takes.
+const GUARD: Duration = Duration::from_secs(600);
+
+fn embedded() -> Election {
+    Election::Embedded { lease_timeout: "2s".into() }
+}
+
+fn new_folder(hdfs: &Hdfs, what: &str) -> String {
+    format!("{}/{what}/{}", hdfs.uri(), uuid::Uuid::new_v4())
+}
+
+/// Waits until master `index` reports its journal store failing (`Some(error)`) or working
+/// (`None`), and returns what it reported.
+async fn wait_journal_health(cluster: &Cluster, index: usize, failing: bool) -> Option<String> {
+    let started = Instant::now();
+    loop {
+        let reported = cluster
+            .statuses()
+            .await
+            .into_iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, status)| status.journal_error);
+        match reported {
+            Some(error) if failing && !error.is_empty() => return Some(error),
+            Some(error) if !failing && error.is_empty() => return None,
+            _ => {}
+        }
+        assert!(started.elapsed() < GUARD, "master {index} never reported failing = {failing}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Killing the leader with SIGKILL under load, trial after trial, with the journal on HDFS:
+/// clients see no error, nothing acknowledged is lost, nothing applies twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_with_the_journal_on_hdfs_loses_nothing() {
+    let hdfs = tokio::task::block_in_place(Hdfs::shared);
+    let folder = new_folder(hdfs, "failover");
+    let mut cluster = Cluster::start_on(3, embedded(), Some(&folder), HELPER);
+    tokio::time::timeout(GUARD, kill_trials(&mut cluster, trials())).await.expect("the test hung");
+}
+
+/// A DataNode killed and restarted mid-load: the leader retries until HDFS writes again,
+/// clients see only latency, and the namespace equals the acknowledged history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_datanode_restart_mid_load_loses_nothing() {
+    let mut hdfs = tokio::task::block_in_place(Hdfs::start);
+    let folder = new_folder(&hdfs, "datanode");
+    let cluster = Cluster::start_on(2, embedded(), Some(&folder), HELPER);
+    cluster.leader(None).await;
+    let load = Load::start(&cluster, 4);
+    let run = async {
+        load.progress(40, "before the DataNode is killed").await;
+        hdfs.kill(Daemon::DataNode(0));
+        load.progress(40, "with a DataNode dead").await;
+        hdfs.restart(Daemon::DataNode(0));
+        tokio::task::block_in_place(|| hdfs.wait_ready());
+        load.progress(40, "after the DataNode came back").await;
+    };
+    tokio::time::timeout(GUARD, run).await.expect("the test hung");
+    load.finish(&cluster).await;
+}
+
+/// The NameNode killed mid-load: the leader acknowledges nothing while it is down, reports
+/// the journal unavailable (naming the folder) in its status, and once the NameNode is back
+/// carries on with nothing lost or applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_namenode_restart_mid_load_loses_nothing_and_is_reported() {
+    let mut hdfs = tokio::task::block_in_place(Hdfs::start);
+    let folder = new_folder(&hdfs, "namenode");
+    let cluster = Cluster::start_on(2, embedded(), Some(&folder), HELPER);
+    let leader = cluster.leader(None).await;
+    let load = Load::start(&cluster, 4);
+    let run = async {
+        load.progress(40, "before the NameNode is killed").await;
+        hdfs.kill(Daemon::NameNode);
+        let error = wait_journal_health(&cluster, leader, true).await.unwrap();
+        assert!(error.contains(&folder), "the reported error names no folder: {error}");
+        // Nothing is acknowledged while the journal cannot be written.
+        let stuck = load.acked();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(load.acked(), stuck, "writes were acknowledged with the NameNode down");
+        hdfs.restart(Daemon::NameNode);
+        tokio::task::block_in_place(|| hdfs.wait_ready());
+        load.progress(40, "after the NameNode came back").await;
+        wait_journal_health(&cluster, leader, false).await;
+    };
+    tokio::time::timeout(GUARD, run).await.expect("the test hung");
+    load.finish(&cluster).await;
+}
+
+/// A master whose journal NameNode does not answer stops at start-up with an error naming
+/// the journal folder, instead of hanging or serving.
+#[test]
+fn an_unreachable_namenode_fails_start_up_naming_the_folder() {
+    let port = lode_client::local::free_ports(1).unwrap()[0];
+    let folder = format!("hdfs://127.0.0.1:{port}/alluxio/journal");
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        isolated_command(&lode_tests::cluster::master_binary(HELPER).display().to_string())
+            .arg(format!("-Dalluxio.master.journal.folder={folder}"))
+            .arg(format!("-Dalluxio.work.dir={}", dir.path().display()))
+            .arg("-Dalluxio.master.rpc.port=0")
+            .output()
+            .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&folder), "{stderr}");
+}
