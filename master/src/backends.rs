@@ -6,3 +6,6 @@ use lode_backend_zookeeper as _;
 
 #[cfg(feature = "hdfs")]
 use lode_backend_hdfs as _;
+
+#[cfg(feature = "s3")]
+use lode_backend_s3 as _;

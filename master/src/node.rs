@@ -298,13 +298,8 @@ async fn run_roles(
             error = follow(&node, &mut leader_watch) => return Err(error),
             () = &mut shutdown => return Ok(()),
         };
-        let writer = match node.journal.take_over(leadership.clone(), &node.me.address).await {
-            Ok(writer) => writer,
-            Err(JournalError::Deposed { slot, reason }) => {
-                tracing::warn!(slot, %reason, "takeover lost; back to standby");
-                continue;
-            }
-            Err(error) => return Err(error.into()),
+        let Some(writer) = take_over(&node, &leadership).await? else {
+            continue;
         };
         let term = leadership.term();
         node.blocks.write().clear(); // Workers re-register with every new leader.
@@ -332,6 +327,32 @@ async fn run_roles(
         }
         if exit_on_demotion {
             return Err(MasterError::Demoted { term });
+        }
+    }
+}
+
+/// Lands this leader's marker, retrying while the journal store fails and the leadership
+/// holds. `None` when the leadership ended first (back to standby); an error only for what must
+/// stop the master (corruption, a journal of another format).
+async fn take_over(
+    node: &MasterNode,
+    leadership: &Leadership,
+) -> Result<Option<JournalWriter<Namespace>>, MasterError> {
+    loop {
+        match node.journal.take_over(leadership.clone(), &node.me.address).await {
+            Ok(writer) => return Ok(Some(writer)),
+            Err(JournalError::Deposed { slot, reason }) => {
+                tracing::warn!(slot, %reason, "takeover lost; back to standby");
+                return Ok(None);
+            }
+            Err(error @ (JournalError::Store(_) | JournalError::Timeout { .. }))
+                if leadership.is_valid() =>
+            {
+                tracing::warn!(%error, "takeover cannot use the journal yet; retrying");
+                tokio::time::sleep(node.journal.settings().retry_interval).await;
+            }
+            Err(JournalError::Store(_) | JournalError::Timeout { .. }) => return Ok(None),
+            Err(error) => return Err(error.into()),
         }
     }
 }

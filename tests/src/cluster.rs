@@ -83,15 +83,16 @@ impl Cluster {
     /// Starts `count` masters electing through `election`, with the journal in the shared
     /// data directory.
     pub fn start_with(count: usize, election: Election, sibling_binary: &str) -> Cluster {
-        Cluster::start_on(count, election, None, sibling_binary)
+        Cluster::start_on(count, election, &[], sibling_binary)
     }
 
-    /// Starts `count` masters electing through `election`, with the journal in
-    /// `journal_folder` (`hdfs://...`) when given, else in the shared data directory.
+    /// Starts `count` masters electing through `election`, with `journal` properties (the
+    /// journal folder and what its store needs) in the site file; an empty `journal` keeps
+    /// the journal in the shared data directory.
     pub fn start_on(
         count: usize,
         election: Election,
-        journal_folder: Option<&str>,
+        journal: &[(String, String)],
         sibling_binary: &str,
     ) -> Cluster {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -106,11 +107,11 @@ impl Cluster {
         let mut text = std::fs::read_to_string(&site).unwrap();
         text.push_str("alluxio.master.worker.timeout=3s\n");
         std::fs::write(&site, text).unwrap();
-        if let Some(folder) = journal_folder {
-            let mut text = std::fs::read_to_string(&site).unwrap();
-            text.push_str(&format!("alluxio.master.journal.folder={folder}\n"));
-            std::fs::write(&site, text).unwrap();
+        let mut text = std::fs::read_to_string(&site).unwrap();
+        for (key, value) in journal {
+            text.push_str(&format!("{key}={value}\n"));
         }
+        std::fs::write(&site, text).unwrap();
         if let Election::ZooKeeper { address, session_timeout } = &election {
             let mut text = std::fs::read_to_string(&site).unwrap();
             text.push_str(&format!(

@@ -224,3 +224,29 @@ pub async fn pause_trial(cluster: &mut Cluster, what: &str) {
     assert!(client.exists("/fresh").await.unwrap() && client.exists("/before").await.unwrap());
     assert!(!client.exists("/on-the-woken-leader").await.unwrap());
 }
+
+/// Waits until master `index` reports its journal store failing (`Some(error)`) or working
+/// (`None`), and returns what it reported.
+pub async fn wait_journal_health(
+    cluster: &Cluster,
+    index: usize,
+    failing: bool,
+    limit: Duration,
+) -> Option<String> {
+    let started = Instant::now();
+    loop {
+        let reported = cluster
+            .statuses()
+            .await
+            .into_iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, status)| status.journal_error);
+        match reported {
+            Some(error) if failing && !error.is_empty() => return Some(error),
+            Some(error) if !failing && error.is_empty() => return None,
+            _ => {}
+        }
+        assert!(started.elapsed() < limit, "master {index} never reported failing = {failing}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

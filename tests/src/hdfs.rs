@@ -6,8 +6,6 @@
 //! when the process exits); [`Hdfs::start`] is a private one for tests that kill its parts.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -81,37 +79,12 @@ fn ensure_jars() -> PathBuf {
     lib
 }
 
-/// Makes a child die with the thread that started it, so that no JVM outlives its test.
-fn die_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure only makes one async-signal-safe system call.
-    unsafe {
-        command.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-                .map_err(std::io::Error::from)
-        });
-    }
-}
-
 impl Hdfs {
     /// One HDFS for every test in this process, started on first use by a thread that lives as
     /// long as the process, so its daemons die with the process.
     pub fn shared() -> &'static Hdfs {
         static SHARED: OnceLock<Hdfs> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let (sender, receiver) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let started = std::panic::catch_unwind(Hdfs::start);
-                let _ = sender.send(started);
-                loop {
-                    std::thread::park();
-                }
-            });
-            match receiver.recv().expect("the HDFS starter thread answers") {
-                Ok(hdfs) => hdfs,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        })
+        SHARED.get_or_init(|| crate::process::start_for_the_process(Hdfs::start))
     }
 
     /// Formats and starts a new NameNode and its DataNodes and waits until HDFS takes writes.
@@ -237,7 +210,7 @@ impl Hdfs {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
-        die_with_parent(&mut command);
+        crate::process::die_with_parent(&mut command);
         command
     }
 
@@ -309,15 +282,7 @@ impl Hdfs {
 
     /// One JMX bean from the NameNode's web server, as JSON text.
     fn jmx(&self, bean: &str) -> Option<String> {
-        let address = format!("127.0.0.1:{}", self.http_port).parse().ok()?;
-        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let request =
-            format!("GET /jmx?qry={bean} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.http_port);
-        stream.write_all(request.as_bytes()).ok()?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).ok()?;
-        answer.starts_with("HTTP/1.1 200").then_some(answer)
+        crate::http_get(self.http_port, &format!("/jmx?qry={bean}"))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod faults;
 pub mod hdfs;
 pub mod netns;
 pub mod process;
+pub mod s3;
 pub mod zookeeper;
 
 /// Deterministic content for object `index` of `length` bytes: a header naming both, then a
@@ -74,4 +75,19 @@ pub fn isolated_command(program: &str) -> std::process::Command {
     let mut command = std::process::Command::new(program);
     command.env_clear().env("ALLUXIO_CONF_DIR", "/nonexistent-lode-conf");
     command
+}
+
+/// `GET path` from `127.0.0.1:port` over HTTP/1.0: the body of a 200 answer, else `None`.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.split_whitespace().nth(1).filter(|code| *code == "200").map(|_| body.to_string())
 }

@@ -124,3 +124,32 @@ impl Proc {
         Ok(())
     }
 }
+
+/// Makes a child die with the thread that started it (`PR_SET_PDEATHSIG`), so that no service
+/// outlives the test that started it.
+pub fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only makes one async-signal-safe system call.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Runs `start` on a thread that lives as long as this process, so that services it starts
+/// with [`die_with_parent`] serve every test of the process and die with it.
+pub fn start_for_the_process<T: Send + 'static>(start: fn() -> T) -> T {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(std::panic::catch_unwind(start));
+        loop {
+            std::thread::park();
+        }
+    });
+    match receiver.recv().expect("the starter thread answers") {
+        Ok(service) => service,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}

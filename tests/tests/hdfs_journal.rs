@@ -2,10 +2,10 @@
 //! under load, a DataNode and the NameNode restarted mid-load, an unreachable NameNode at
 //! start-up.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lode_tests::cluster::{Cluster, Election};
-use lode_tests::faults::{kill_trials, trials, Load};
+use lode_tests::faults::{kill_trials, trials, wait_journal_health, Load};
 use lode_tests::hdfs::{Daemon, Hdfs};
 use lode_tests::isolated_command;
 
@@ -22,25 +22,8 @@ fn new_folder(hdfs: &Hdfs, what: &str) -> String {
     format!("{}/{what}/{}", hdfs.uri(), uuid::Uuid::new_v4())
 }
 
-/// Waits until master `index` reports its journal store failing (`Some(error)`) or working
-/// (`None`), and returns what it reported.
-async fn wait_journal_health(cluster: &Cluster, index: usize, failing: bool) -> Option<String> {
-    let started = Instant::now();
-    loop {
-        let reported = cluster
-            .statuses()
-            .await
-            .into_iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, status)| status.journal_error);
-        match reported {
-            Some(error) if failing && !error.is_empty() => return Some(error),
-            Some(error) if !failing && error.is_empty() => return None,
-            _ => {}
-        }
-        assert!(started.elapsed() < GUARD, "master {index} never reported failing = {failing}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+fn journal_in(folder: &str) -> Vec<(String, String)> {
+    vec![("alluxio.master.journal.folder".into(), folder.into())]
 }
 
 /// Killing the leader with SIGKILL under load, trial after trial, with the journal on HDFS:
@@ -49,7 +32,7 @@ async fn wait_journal_health(cluster: &Cluster, index: usize, failing: bool) -> 
 async fn killing_the_leader_with_the_journal_on_hdfs_loses_nothing() {
     let hdfs = tokio::task::block_in_place(Hdfs::shared);
     let folder = new_folder(hdfs, "failover");
-    let mut cluster = Cluster::start_on(3, embedded(), Some(&folder), HELPER);
+    let mut cluster = Cluster::start_on(3, embedded(), &journal_in(&folder), HELPER);
     tokio::time::timeout(GUARD, kill_trials(&mut cluster, trials())).await.expect("the test hung");
 }
 
@@ -59,7 +42,7 @@ async fn killing_the_leader_with_the_journal_on_hdfs_loses_nothing() {
 async fn a_datanode_restart_mid_load_loses_nothing() {
     let mut hdfs = tokio::task::block_in_place(Hdfs::start);
     let folder = new_folder(&hdfs, "datanode");
-    let cluster = Cluster::start_on(2, embedded(), Some(&folder), HELPER);
+    let cluster = Cluster::start_on(2, embedded(), &journal_in(&folder), HELPER);
     cluster.leader(None).await;
     let load = Load::start(&cluster, 4);
     let run = async {
@@ -81,13 +64,13 @@ async fn a_datanode_restart_mid_load_loses_nothing() {
 async fn a_namenode_restart_mid_load_loses_nothing_and_is_reported() {
     let mut hdfs = tokio::task::block_in_place(Hdfs::start);
     let folder = new_folder(&hdfs, "namenode");
-    let cluster = Cluster::start_on(2, embedded(), Some(&folder), HELPER);
+    let cluster = Cluster::start_on(2, embedded(), &journal_in(&folder), HELPER);
     let leader = cluster.leader(None).await;
     let load = Load::start(&cluster, 4);
     let run = async {
         load.progress(40, "before the NameNode is killed").await;
         hdfs.kill(Daemon::NameNode);
-        let error = wait_journal_health(&cluster, leader, true).await.unwrap();
+        let error = wait_journal_health(&cluster, leader, true, GUARD).await.unwrap();
         assert!(error.contains(&folder), "the reported error names no folder: {error}");
         // Nothing is acknowledged while the journal cannot be written.
         let stuck = load.acked();
@@ -96,7 +79,7 @@ async fn a_namenode_restart_mid_load_loses_nothing_and_is_reported() {
         hdfs.restart(Daemon::NameNode);
         tokio::task::block_in_place(|| hdfs.wait_ready());
         load.progress(40, "after the NameNode came back").await;
-        wait_journal_health(&cluster, leader, false).await;
+        wait_journal_health(&cluster, leader, false, GUARD).await;
     };
     tokio::time::timeout(GUARD, run).await.expect("the test hung");
     load.finish(&cluster).await;

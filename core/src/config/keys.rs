@@ -173,6 +173,13 @@ pub mod name {
     pub const SECURITY_AUTHENTICATION_TYPE: &str = "alluxio.security.authentication.type";
     pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
     pub const UNDERFS_HDFS_CONFIGURATION: &str = "alluxio.underfs.hdfs.configuration";
+    pub const UNDERFS_S3_ENDPOINT: &str = "alluxio.underfs.s3.endpoint";
+    pub const UNDERFS_S3_REGION: &str = "alluxio.underfs.s3.region";
+    pub const UNDERFS_S3_DISABLE_DNS_BUCKETS: &str = "alluxio.underfs.s3.disable.dns.buckets";
+    pub const S3A_ACCESS_KEY_ID: &str = "s3a.accessKeyId";
+    pub const S3A_SECRET_KEY: &str = "s3a.secretKey";
+    pub const AWS_ACCESS_KEY_ID: &str = "aws.accessKeyId";
+    pub const AWS_SECRET_KEY: &str = "aws.secretKey";
 }
 
 use DefaultValue::{Literal, ThisHostName};
@@ -278,6 +285,14 @@ pub static KEYS: &[PropertyKey] = &[
         "The Hadoop configuration files (`:`-separated) an hdfs:// journal folder is read with: \
          where an HA nameservice's NameNodes are listed. Files the default names may be absent; \
          a file named explicitly must exist."),
+    key(name::UNDERFS_S3_DISABLE_DNS_BUCKETS, T::Bool, Literal("false"), Scope::Master, Alluxio,
+        "For an s3:// journal folder: send path-style requests (endpoint/bucket/key), as most \
+         S3-compatible servers want, instead of virtual-host style (bucket.endpoint/key)."),
+    key(name::UNDERFS_S3_ENDPOINT, T::String, DefaultValue::None, Scope::Master, Alluxio,
+        "For an s3:// journal folder: the S3 service's URL (http://host:port for an \
+         S3-compatible server); AWS's endpoint for the region when unset."),
+    key(name::UNDERFS_S3_REGION, T::String, Literal("us-east-1"), Scope::Master, Alluxio,
+        "For an s3:// journal folder: the region requests are signed for."),
     key(name::USER_BLOCK_SIZE_BYTES_DEFAULT, T::Size, Literal("64MB"), Scope::Client, Alluxio,
         "The block size of files a client creates."),
     key(name::USER_RPC_RETRY_BASE_SLEEP, T::Duration, Literal("50ms"), Scope::Client, Alluxio,
@@ -347,6 +362,15 @@ pub static KEYS: &[PropertyKey] = &[
          default tickTime caps sessions at 40s anyway, Lode has no GC pauses to ride out, and a \
          leader stops serving the moment its connection drops, so a shorter session only \
          shortens failover. The leader's lease is half of it."),
+    key(name::AWS_ACCESS_KEY_ID, T::Secret, DefaultValue::None, Scope::Master, Alluxio,
+        "The older name of s3a.accessKeyId, still read when that is unset."),
+    key(name::AWS_SECRET_KEY, T::Secret, DefaultValue::None, Scope::Master, Alluxio,
+        "The older name of s3a.secretKey, still read when that is unset."),
+    key(name::S3A_ACCESS_KEY_ID, T::Secret, DefaultValue::None, Scope::Master, Alluxio,
+        "For an s3:// journal folder: the access key id. Unset, the AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY environment variables (or ~/.aws) are used. Shown as ******."),
+    key(name::S3A_SECRET_KEY, T::Secret, DefaultValue::None, Scope::Master, Alluxio,
+        "For an s3:// journal folder: the secret key. Shown as ******; never logged."),
 ];
 
 /// Looks a key up by name.

@@ -444,14 +444,34 @@ impl<S: StateMachine> Journal<S> {
         }
     }
 
-    /// After our put landed: is the slot live, or had it been truncated away?
+    /// After our put landed: is the slot live, or had it been truncated away? The put is
+    /// durable, so a failing store is retried (as long as a write would be), not given up on.
     async fn check_live(&self, slot: u64) -> Result<Append, JournalError> {
-        let live = if slot == 0 {
-            self.checkpoints().await?.is_empty()
-        } else {
-            self.store.exists(&log_key(slot - 1)).await?
-        };
-        Ok(if live { Append::Landed } else { Append::TruncatedAway })
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(10).min(self.settings.retry_interval);
+        loop {
+            let live = if slot == 0 {
+                self.checkpoints().await.map(|slots| slots.is_empty())
+            } else {
+                self.store.exists(&log_key(slot - 1)).await.map_err(JournalError::from)
+            };
+            match live {
+                Ok(live) => return Ok(if live { Append::Landed } else { Append::TruncatedAway }),
+                Err(JournalError::Store(error)) if error.kind() != ErrorKind::Permanent => {
+                    self.note_failure(&error);
+                    if started.elapsed() >= self.settings.flush_timeout {
+                        return Err(JournalError::Timeout {
+                            slot,
+                            waited: started.elapsed(),
+                            last_error: error.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.settings.retry_interval);
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// Becomes the writer for `leadership`: finishes the tail, lands a `Leader` marker at the

@@ -1,0 +1,86 @@
+//! Masters with their journal in a real S3-compatible server (moto), as processes under
+//! faults: the leader killed under load, the endpoint answering errors, the endpoint stalling
+//! past the request timeout, bad credentials at start-up.
+
+use std::time::Duration;
+
+use lode_tests::cluster::{Cluster, Election};
+use lode_tests::faults::{kill_trials, trials, wait_journal_health, Load};
+use lode_tests::isolated_command;
+use lode_tests::s3::{Fault, S3Server};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+
+/// Fails a hung run instead of stalling CI; far above how long a test takes.
+const GUARD: Duration = Duration::from_secs(600);
+
+fn embedded() -> Election {
+    Election::Embedded { lease_timeout: "2s".into() }
+}
+
+/// Killing the leader with SIGKILL under load, trial after trial, with the journal in S3:
+/// clients see no error, nothing acknowledged is lost, nothing applies twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_with_the_journal_in_s3_loses_nothing() {
+    let server = tokio::task::block_in_place(S3Server::shared);
+    let journal = server.journal_properties(&server.new_folder("failover"));
+    let mut cluster = Cluster::start_on(3, embedded(), &journal, HELPER);
+    tokio::time::timeout(GUARD, kill_trials(&mut cluster, trials())).await.expect("the test hung");
+}
+
+/// The endpoint answering 503 to everything, then healing, and then stalling every request
+/// past the request timeout (so that puts land after the leader gave up on them), then
+/// healing: the leader acknowledges nothing while it cannot write, reports the journal
+/// unavailable, and afterwards nothing is lost or applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_endpoint_failing_or_stalling_mid_load_loses_nothing() {
+    let server = tokio::task::block_in_place(S3Server::start);
+    let folder = server.new_folder("faults");
+    let mut journal = server.journal_properties(&folder);
+    journal.push(("alluxio.master.journal.request.timeout".into(), "1s".into()));
+    let cluster = Cluster::start_on(2, embedded(), &journal, HELPER);
+    let leader = cluster.leader(None).await;
+    let load = Load::start(&cluster, 4);
+    let run = async {
+        for fault in [Fault::Errors, Fault::Stall(1.5)] {
+            load.progress(40, &format!("before {fault:?}")).await;
+            server.set_fault(fault);
+            let error = wait_journal_health(&cluster, leader, true, GUARD).await.unwrap();
+            assert!(error.contains(&folder), "the reported error names no folder: {error}");
+            if fault == Fault::Errors {
+                let stuck = load.acked();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                assert_eq!(load.acked(), stuck, "writes were acknowledged while S3 failed");
+            }
+            server.set_fault(Fault::None);
+            load.progress(40, &format!("after {fault:?}")).await;
+            wait_journal_health(&cluster, leader, false, GUARD).await;
+        }
+    };
+    tokio::time::timeout(GUARD, run).await.expect("the test hung");
+    load.finish(&cluster).await;
+}
+
+/// A master given credentials the S3 server refuses stops at start-up with an error naming
+/// the journal folder and the keys to check, and without the secret.
+#[test]
+fn bad_credentials_fail_start_up_naming_the_folder() {
+    let server = S3Server::start();
+    let folder = server.new_folder("credentials");
+    let dir = tempfile::tempdir().unwrap();
+    let mut command =
+        isolated_command(&lode_tests::cluster::master_binary(HELPER).display().to_string());
+    for (key, value) in server.journal_properties(&folder) {
+        let value = if key == "s3a.accessKeyId" { "not-the-key".to_string() } else { value };
+        command.arg(format!("-D{key}={value}"));
+    }
+    let output = command
+        .arg(format!("-Dalluxio.work.dir={}", dir.path().display()))
+        .arg("-Dalluxio.master.rpc.port=0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&folder) && stderr.contains("s3a.accessKeyId"), "{stderr}");
+    assert!(!stderr.contains(lode_tests::s3::SECRET_KEY), "the secret was printed: {stderr}");
+}
