@@ -5,8 +5,9 @@
 //!
 //! `cargo bench -p lode-tests --bench master` (`LODE_BENCH_INODES=1000000,10000000` sets the
 //! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
-//! `=namespace` runs one half; `LODE_BENCH_JOURNAL=hdfs` puts the RPC half's journal on a real
-//! HDFS that the bench starts, instead of a local folder).
+//! `=namespace` runs one half; `LODE_BENCH_JOURNAL=hdfs` or `=s3` puts the RPC half's journal on a
+//! real HDFS or S3 server (moto) that the bench starts, instead of a local folder; S3 needs
+//! `--features lode-master/s3`).
 
 use lode_tests::bench::{env_or, median};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,15 +33,18 @@ struct Master {
     _stop: oneshot::Sender<()>,
 }
 
-async fn master(dir: &std::path::Path, journal: &str) -> Master {
-    let config = Config::from_pairs([
+async fn master(dir: &std::path::Path, journal: &[(String, String)]) -> Master {
+    let mut pairs: Vec<(String, String)> = [
         ("alluxio.work.dir", dir.display().to_string()),
-        ("alluxio.master.journal.folder", journal.to_string()),
         ("alluxio.master.hostname", "127.0.0.1".into()),
         ("alluxio.master.bind.host", "127.0.0.1".into()),
         ("alluxio.master.rpc.port", "0".into()),
-    ])
-    .unwrap();
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    pairs.extend_from_slice(journal);
+    let config = Config::from_pairs(pairs).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let running = start(config, async move {
         let _ = stopped.await;
@@ -166,13 +170,23 @@ fn rpc_figures(runs: usize, seconds: f64) {
     // Started first so that it outlives the masters' runtime.
     let store: String = env_or("LODE_BENCH_JOURNAL", "local".to_string());
     let hdfs = (store == "hdfs").then(lode_tests::hdfs::Hdfs::start);
+    let s3 = (store == "s3").then(lode_tests::s3::S3Server::start);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).unwrap();
-    let journal = match &hdfs {
-        Some(hdfs) => format!("{}/bench", hdfs.uri()),
-        None => dir.path().join("journal").display().to_string(),
+    let journal: Vec<(String, String)> = match (&hdfs, &s3) {
+        (Some(hdfs), _) => {
+            vec![("alluxio.master.journal.folder".into(), format!("{}/bench", hdfs.uri()))]
+        }
+        (_, Some(s3)) => s3.journal_properties(&s3.new_folder("bench")),
+        _ => vec![(
+            "alluxio.master.journal.folder".into(),
+            dir.path().join("journal").display().to_string(),
+        )],
     };
-    println!("master bench: in-process master, clients over loopback gRPC, journal at {journal} ({runs} runs, median)");
+    println!(
+        "master bench: in-process master, clients over loopback gRPC, journal at {} ({runs} runs, median)",
+        journal[0].1
+    );
     runtime.block_on(async {
         let leader = master(dir.path(), &journal).await;
         until_leader(&leader).await;
@@ -181,6 +195,7 @@ fn rpc_figures(runs: usize, seconds: f64) {
         setup.create_directory("/creates", false, false).await.unwrap();
 
         for clients in [1usize, 16, 64] {
+            let before = leader.running.node.journal().position();
             let mut samples = Vec::new();
             for run in 0..runs {
                 let shared: Arc<Vec<MasterClient>> =
@@ -198,7 +213,12 @@ fn rpc_figures(runs: usize, seconds: f64) {
                     .await,
                 );
             }
-            println!("durable creates/s, {clients:>2} clients: {:>9.0}", median(samples));
+            let after = leader.running.node.journal().position();
+            let per_put = (after.seq - before.seq) as f64 / (after.slot - before.slot).max(1) as f64;
+            println!(
+                "durable creates/s, {clients:>2} clients: {:>9.0}  ({per_put:.0} entries per journal put)",
+                median(samples)
+            );
         }
 
         setup.create_directory("/list", false, false).await.unwrap();
