@@ -13,7 +13,7 @@ fn master() -> Command {
 #[test]
 fn the_master_registers_exactly_its_backends() {
     let output = master().arg("--backends").output().unwrap();
-    let mut expected = vec!["hdfs", "local"];
+    let mut expected = vec!["glusterfs", "hdfs", "local"];
     if cfg!(feature = "s3") {
         expected.push("s3");
     }
@@ -32,7 +32,7 @@ fn an_unlinked_journal_store_is_refused_with_the_registered_ones() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("no journal store for scheme `gs`")
-            && stderr.contains("registered: hdfs (hdfs); local"),
+            && stderr.contains("registered: glusterfs (glusterfs); hdfs (hdfs); local"),
         "{stderr}"
     );
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cluster;
 pub mod faults;
+pub mod glusterfs;
 pub mod hdfs;
 pub mod netns;
 pub mod process;

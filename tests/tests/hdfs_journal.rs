@@ -103,3 +103,38 @@ fn an_unreachable_namenode_fails_start_up_naming_the_folder() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&folder), "{stderr}");
 }
+
+/// A folder named by an HA nameservice (`hdfs://lode-ha/...`) is resolved through the Hadoop
+/// file that `alluxio.underfs.hdfs.configuration` lists, as on an HA cluster: the store writes
+/// and reads through the NameNode the file names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nameservice_folder_resolves_through_the_hadoop_configuration() {
+    use lode_backend_hdfs as _;
+    let hdfs = tokio::task::block_in_place(Hdfs::shared);
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("hdfs-site.xml");
+    let property = |name: &str, value: &str| {
+        format!("<property><name>{name}</name><value>{value}</value></property>\n")
+    };
+    let xml = [
+        property("dfs.nameservices", "lode-ha"),
+        property("dfs.ha.namenodes.lode-ha", "nn1"),
+        property("dfs.namenode.rpc-address.lode-ha.nn1", &format!("127.0.0.1:{}", hdfs.rpc_port())),
+    ]
+    .concat();
+    std::fs::write(&site, format!("<configuration>\n{xml}</configuration>\n")).unwrap();
+    let folder = format!("hdfs://lode-ha/nameservice/{}", uuid::Uuid::new_v4());
+    let config = lode_core::config::Config::from_pairs([
+        ("alluxio.master.journal.folder", folder.clone()),
+        ("alluxio.underfs.hdfs.configuration", site.display().to_string()),
+    ])
+    .unwrap();
+    let store = lode_core::store::open(&config).unwrap();
+    store
+        .put_if_absent("log/00000000000000000000", b"through the nameservice".to_vec())
+        .await
+        .unwrap();
+    let read = store.get("log/00000000000000000000").await.unwrap();
+    assert_eq!(read.as_deref(), Some(&b"through the nameservice"[..]));
+    assert_eq!(store.location(), folder);
+}

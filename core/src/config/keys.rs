@@ -173,6 +173,7 @@ pub mod name {
     pub const SECURITY_AUTHENTICATION_TYPE: &str = "alluxio.security.authentication.type";
     pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
     pub const UNDERFS_HDFS_CONFIGURATION: &str = "alluxio.underfs.hdfs.configuration";
+    pub const GLUSTERFS_MOUNT_CHECK: &str = "alluxio.glusterfs.mount.check";
     pub const UNDERFS_S3_ENDPOINT: &str = "alluxio.underfs.s3.endpoint";
     pub const UNDERFS_S3_REGION: &str = "alluxio.underfs.s3.region";
     pub const UNDERFS_S3_DISABLE_DNS_BUCKETS: &str = "alluxio.underfs.s3.disable.dns.buckets";
@@ -209,6 +210,10 @@ pub static KEYS: &[PropertyKey] = &[
         "The directory holding alluxio-site.properties and alluxio-env.sh. Only the command \
          line (-Dalluxio.conf.dir=...) and ALLUXIO_CONF_DIR can set it, since it locates the files."),
         "ALLUXIO_CONF_DIR"),
+    key(name::GLUSTERFS_MOUNT_CHECK, T::Bool, Literal("true"), Scope::Master, Lode,
+        "For a glusterfs:// journal folder: refuse to start unless the folder is on a mounted \
+         GlusterFS volume (fuse.glusterfs in /proc/self/mountinfo), so that a missing mount \
+         cannot put the journal on a local disk."),
     with_env(key(name::HOME, T::String, Literal("/opt/alluxio"), Scope::All, Alluxio,
         "Alluxio's installation directory; other defaults derive from it."), "ALLUXIO_HOME"),
     with_env(key(name::LOGS_DIR, T::String, Literal("${alluxio.work.dir}/logs"), Scope::All, Alluxio,

@@ -24,6 +24,9 @@ const TEMP_DIR: &str = ".tmp";
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: Arc<PathBuf>,
+    /// The scheme its location shows: `file`, or a mount's (`glusterfs`).
+    scheme: &'static str,
+    poll_interval: Duration,
 }
 
 inventory::submit! {
@@ -46,7 +49,18 @@ inventory::submit! {
 impl LocalStore {
     /// A store rooted at `root`; the directory is created on first write.
     pub fn new(root: impl Into<PathBuf>) -> LocalStore {
-        LocalStore { root: Arc::new(root.into()) }
+        LocalStore::on_mount(root, "file", Duration::from_millis(2))
+    }
+
+    /// A store rooted at `root` on a shared POSIX mount (a GlusterFS volume, say): the same
+    /// exclusive create, shown as `<scheme>://<root>`, with standbys polling every
+    /// `poll_interval` so that they do not load the network file system.
+    pub fn on_mount(
+        root: impl Into<PathBuf>,
+        scheme: &'static str,
+        poll_interval: Duration,
+    ) -> LocalStore {
+        LocalStore { root: Arc::new(root.into()), scheme, poll_interval }
     }
 
     /// The directory this store writes to.
@@ -140,12 +154,12 @@ impl JournalStore for LocalStore {
             exclusive_create: true,
             max_object_size: 1 << 30,
             ordered_list: true,
-            poll_interval: Duration::from_millis(2),
+            poll_interval: self.poll_interval,
         }
     }
 
     fn location(&self) -> String {
-        format!("file://{}", self.root.display())
+        format!("{}://{}", self.scheme, self.root.display())
     }
 
     async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
