@@ -138,6 +138,44 @@ impl GlusterFs {
         format!("glusterfs://{}/{what}/{}", self.mount().display(), uuid::Uuid::new_v4())
     }
 
+    /// SIGKILLs the volume's brick process: the mount fails every operation until it is back.
+    pub fn kill_brick(&self) {
+        let pids = self.brick_pids();
+        assert!(!pids.is_empty(), "no running brick process for volume {}", self.volume);
+        for pid in pids {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        }
+    }
+
+    /// The PIDs `gluster volume status` gives for online bricks.
+    fn brick_pids(&self) -> Vec<String> {
+        let status = gluster(&["volume", "status", &self.volume]).unwrap_or_default();
+        status
+            .lines()
+            .filter(|line| line.starts_with("Brick "))
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let online = fields.len() >= 2 && fields[fields.len() - 2] == "Y";
+                let pid = fields.last()?;
+                (online && pid.chars().all(|c| c.is_ascii_digit())).then(|| pid.to_string())
+            })
+            .collect()
+    }
+
+    /// Starts the killed brick again and waits until the mount works. glusterd ignores a
+    /// restart until it has noticed the brick died, so this asks until the brick is online.
+    pub fn restart_brick(&self) {
+        wait_until("the brick back online", Duration::from_secs(120), || {
+            let _ = gluster(&["volume", "start", &self.volume, "force"]);
+            std::thread::sleep(Duration::from_millis(500));
+            !self.brick_pids().is_empty()
+        });
+        let probe = self.mount().join(".lode-probe");
+        wait_until("the mount working again", Duration::from_secs(120), || {
+            std::fs::write(&probe, b"probe").is_ok()
+        });
+    }
+
     fn stop(&self) {
         let _ = Command::new("umount").arg("-l").arg(self.mount()).status();
         let _ = gluster(&["volume", "stop", &self.volume, "force"]);
