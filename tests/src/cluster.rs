@@ -317,3 +317,21 @@ impl Cluster {
         self.masters[index].1.as_mut().expect("a running master")
     }
 }
+
+/// Runs `lode-master` (beside `sibling_binary`) with `defines` (`key=value`) in a fresh work
+/// directory, expects it to stop at start-up, and returns what it printed on stderr.
+pub fn master_start_up_error(sibling_binary: &str, defines: &[(String, String)]) -> String {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = crate::isolated_command(&master_binary(sibling_binary).display().to_string());
+    for (key, value) in defines {
+        command.arg(format!("-D{key}={value}"));
+    }
+    let output = command
+        .arg(format!("-Dalluxio.work.dir={}", dir.path().display()))
+        .arg("-Dalluxio.master.rpc.port=0")
+        .output()
+        .expect("running lode-master");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "the master started: {stderr}");
+    stderr
+}

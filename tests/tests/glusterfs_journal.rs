@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use lode_tests::cluster::{Cluster, Election};
+use lode_tests::cluster::{master_start_up_error, Cluster, Election};
 use lode_tests::faults::{kill_trials, trials};
 use lode_tests::glusterfs::GlusterFs;
-use lode_tests::isolated_command;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 
@@ -38,14 +37,6 @@ async fn killing_the_leader_with_the_journal_on_glusterfs_loses_nothing() {
 fn a_folder_off_the_mount_fails_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let folder = format!("glusterfs://{}/journal", dir.path().display());
-    let output =
-        isolated_command(&lode_tests::cluster::master_binary(HELPER).display().to_string())
-            .arg(format!("-Dalluxio.master.journal.folder={folder}"))
-            .arg(format!("-Dalluxio.work.dir={}", dir.path().display()))
-            .arg("-Dalluxio.master.rpc.port=0")
-            .output()
-            .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = master_start_up_error(HELPER, &journal_in(folder.clone()));
     assert!(stderr.contains(&folder) && stderr.contains("not on a mounted GlusterFS"), "{stderr}");
 }

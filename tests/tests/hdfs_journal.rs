@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use lode_tests::cluster::{Cluster, Election};
+use lode_tests::cluster::{master_start_up_error, Cluster, Election};
 use lode_tests::faults::{kill_trials, trials, wait_journal_health, Load};
 use lode_tests::hdfs::{Daemon, Hdfs};
-use lode_tests::isolated_command;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 
@@ -91,16 +90,8 @@ async fn a_namenode_restart_mid_load_loses_nothing_and_is_reported() {
 fn an_unreachable_namenode_fails_start_up_naming_the_folder() {
     let port = lode_client::local::free_ports(1).unwrap()[0];
     let folder = format!("hdfs://127.0.0.1:{port}/alluxio/journal");
-    let dir = tempfile::tempdir().unwrap();
-    let output =
-        isolated_command(&lode_tests::cluster::master_binary(HELPER).display().to_string())
-            .arg(format!("-Dalluxio.master.journal.folder={folder}"))
-            .arg(format!("-Dalluxio.work.dir={}", dir.path().display()))
-            .arg("-Dalluxio.master.rpc.port=0")
-            .output()
-            .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let defines = [("alluxio.master.journal.folder".to_string(), folder.clone())];
+    let stderr = master_start_up_error(HELPER, &defines);
     assert!(stderr.contains(&folder), "{stderr}");
 }
 

@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use lode_tests::cluster::{Cluster, Election};
+use lode_tests::cluster::{master_start_up_error, Cluster, Election};
 use lode_tests::faults::{kill_trials, trials, wait_journal_health, Load};
-use lode_tests::isolated_command;
 use lode_tests::s3::{Fault, S3Server};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
@@ -67,20 +66,15 @@ async fn an_endpoint_failing_or_stalling_mid_load_loses_nothing() {
 fn bad_credentials_fail_start_up_naming_the_folder() {
     let server = S3Server::start();
     let folder = server.new_folder("credentials");
-    let dir = tempfile::tempdir().unwrap();
-    let mut command =
-        isolated_command(&lode_tests::cluster::master_binary(HELPER).display().to_string());
-    for (key, value) in server.journal_properties(&folder) {
-        let value = if key == "s3a.accessKeyId" { "not-the-key".to_string() } else { value };
-        command.arg(format!("-D{key}={value}"));
-    }
-    let output = command
-        .arg(format!("-Dalluxio.work.dir={}", dir.path().display()))
-        .arg("-Dalluxio.master.rpc.port=0")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let defines: Vec<(String, String)> = server
+        .journal_properties(&folder)
+        .into_iter()
+        .map(|(key, value)| {
+            let value = if key == "s3a.accessKeyId" { "not-the-key".to_string() } else { value };
+            (key, value)
+        })
+        .collect();
+    let stderr = master_start_up_error(HELPER, &defines);
     assert!(stderr.contains(&folder) && stderr.contains("s3a.accessKeyId"), "{stderr}");
     assert!(!stderr.contains(lode_tests::s3::SECRET_KEY), "the secret was printed: {stderr}");
 }

@@ -31,15 +31,7 @@ impl Settings {
     pub fn from_config(uri: &str, config: &Config) -> Result<Settings, StoreError> {
         let (filesystem, folder) = split_uri(uri)?;
         let hadoop = hadoop_properties(config)?;
-        let request_timeout = config
-            .duration(name::MASTER_JOURNAL_REQUEST_TIMEOUT)
-            .filter(|timeout| !timeout.is_zero())
-            .ok_or_else(|| {
-                config_error(format!(
-                    "{} must be a positive duration",
-                    name::MASTER_JOURNAL_REQUEST_TIMEOUT
-                ))
-            })?;
+        let request_timeout = lode_core::store::request_timeout(config)?;
         Ok(Settings { filesystem, folder, hadoop, request_timeout })
     }
 

@@ -71,15 +71,7 @@ impl Settings {
                 )));
             }
         }
-        let request_timeout = config
-            .duration(name::MASTER_JOURNAL_REQUEST_TIMEOUT)
-            .filter(|timeout| !timeout.is_zero())
-            .ok_or_else(|| {
-                config_error(format!(
-                    "{} must be a positive duration",
-                    name::MASTER_JOURNAL_REQUEST_TIMEOUT
-                ))
-            })?;
+        let request_timeout = lode_core::store::request_timeout(config)?;
         Ok(Settings {
             bucket,
             prefix,

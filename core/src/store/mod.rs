@@ -161,6 +161,19 @@ pub fn validate_key(store: &dyn JournalStore, key: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// `alluxio.master.journal.request.timeout`: how long a remote store lets one request take.
+pub fn request_timeout(config: &Config) -> Result<Duration, StoreError> {
+    config
+        .duration(name::MASTER_JOURNAL_REQUEST_TIMEOUT)
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| StoreError::Config {
+            message: format!(
+                "{} must be a positive duration",
+                name::MASTER_JOURNAL_REQUEST_TIMEOUT
+            ),
+        })
+}
+
 /// A parsed journal folder: its scheme (empty for a plain path) and the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalLocation {
