@@ -61,13 +61,45 @@ fn sibling_binary(name: &str, variable: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Free loopback ports, chosen by binding and releasing them.
+/// Free loopback ports, chosen at random outside the kernel's ephemeral range and checked by
+/// binding them.
+///
+/// Outside the ephemeral range, no outgoing connection can take a port between this check and
+/// the server binding it; at random, concurrent processes rarely pick the same one; and a port
+/// is handed out once per process.
 pub fn free_ports(count: usize) -> Result<Vec<u16>, String> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot find a free port: {e}"))?;
+    use rand::Rng;
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let ephemeral = ephemeral_port_range();
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut listeners = Vec::with_capacity(count);
+    let mut attempts = 0;
+    while listeners.len() < count {
+        attempts += 1;
+        if attempts > 10_000 {
+            return Err(format!("cannot find {count} free loopback ports outside {ephemeral:?}"));
+        }
+        let port = rand::rng().random_range(10_000..=65_535u16);
+        if ephemeral.contains(&port) || handed_out.contains(&port) {
+            continue;
+        }
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            handed_out.insert(port);
+            listeners.push(listener);
+        }
+    }
     listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
+}
+
+/// The ports the kernel picks for outgoing connections (Linux's default if unreadable).
+fn ephemeral_port_range() -> std::ops::RangeInclusive<u16> {
+    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = text.split_whitespace().filter_map(|n| n.parse::<u16>().ok());
+    match (bounds.next(), bounds.next()) {
+        (Some(low), Some(high)) if low <= high => low..=high,
+        _ => 32_768..=60_999,
+    }
 }
 
 fn spawn(
@@ -274,5 +306,24 @@ async fn stop_all(masters: &mut [Supervised]) {
         }
         let _ = master.child.kill();
         let _ = master.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Free ports are distinct, outside the ephemeral range, never handed out twice, and bindable.
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let first = free_ports(50).unwrap();
+        let second = free_ports(50).unwrap();
+        let all: std::collections::BTreeSet<u16> = first.iter().chain(&second).copied().collect();
+        assert_eq!(all.len(), 100, "a port was handed out twice: {first:?} {second:?}");
+        let ephemeral = ephemeral_port_range();
+        for port in all {
+            assert!(!ephemeral.contains(&port), "{port} is in the ephemeral range {ephemeral:?}");
+            std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        }
     }
 }
