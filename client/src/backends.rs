@@ -3,3 +3,6 @@
 
 #[cfg(feature = "zookeeper")]
 use lode_backend_zookeeper as _;
+
+#[cfg(feature = "etcd")]
+use lode_backend_etcd as _;

@@ -98,8 +98,9 @@ fn retryable(status: &Status) -> bool {
 }
 
 impl MasterClient {
-    /// A client for the masters the configuration names: the leader ZooKeeper names when
-    /// `alluxio.zookeeper.enabled`, else `alluxio.master.rpc.addresses`, else
+    /// A client for the masters the configuration names: the leader the election service names
+    /// (ZooKeeper when `alluxio.zookeeper.enabled`, etcd when `alluxio.master.election.type=etcd`),
+    /// else `alluxio.master.rpc.addresses`, else
     /// `alluxio.master.hostname:alluxio.master.rpc.port`.
     pub fn from_config(config: &Config) -> Result<MasterClient, ClientError> {
         let finder = LeaderFinder::from_config(config).map_err(ClientError::Config)?;

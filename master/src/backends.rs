@@ -4,6 +4,9 @@
 #[cfg(feature = "zookeeper")]
 use lode_backend_zookeeper as _;
 
+#[cfg(feature = "etcd")]
+use lode_backend_etcd as _;
+
 #[cfg(feature = "glusterfs")]
 use lode_backend_glusterfs as _;
 

@@ -121,7 +121,7 @@ async fn reregistration(trials: usize, workers: usize) {
 
 #[tokio::main]
 async fn main() {
-    build_release_binaries();
+    build_release_binaries(&[]);
     let bytes = env_or("LODE_BENCH_MIB", 1024u64) << 20;
     throughput(bytes, env_or("LODE_BENCH_RUNS", 3)).await;
     reregistration(env_or("LODE_BENCH_TRIALS", 10), env_or("LODE_BENCH_WORKERS", 3)).await;

@@ -5,16 +5,21 @@
 //! (each logs its registration). Medians, p99 and max over the trials.
 //!
 //! `cargo bench -p lode-tests --bench failover`. `LODE_BENCH_TRIALS` (20), `LODE_BENCH_ELECTORS`
-//! (`zookeeper,embedded`), `LODE_BENCH_SESSION_TIMEOUT` (ZooKeeper's session; Lode's default
-//! `10s`) and `LODE_BENCH_LEASE_TIMEOUT` (the embedded elector's; `3s`) set the runs.
+//! (`zookeeper,etcd,embedded`), `LODE_BENCH_SESSION_TIMEOUT` (ZooKeeper's session; Lode's
+//! default `10s`), `LODE_BENCH_LEASE_TTL` (etcd's lease; `10s`) and `LODE_BENCH_LEASE_TIMEOUT`
+//! (the embedded elector's; `3s`) set the runs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lode_tests::bench::{build_release_binaries, env_or};
 use lode_tests::cluster::{Cluster, Election, WorkerProcess};
+use lode_tests::etcd::Etcd;
 use lode_tests::zookeeper::ZooKeeper;
 use parking_lot::Mutex;
+
+// Linked so that the bench's client finds the leader through etcd.
+use lode_backend_etcd as _;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 /// A run that takes this long is broken, not slow.
@@ -122,11 +127,13 @@ async fn run(name: &str, election: Election, trials: usize, workers: usize) {
 
 #[tokio::main]
 async fn main() {
-    build_release_binaries();
+    build_release_binaries(&["lode-master/etcd", "lode-worker/etcd"]);
     let trials: usize = env_or("LODE_BENCH_TRIALS", 20);
     let session_timeout = env_or("LODE_BENCH_SESSION_TIMEOUT", "10s".to_string());
+    let lease_ttl = env_or("LODE_BENCH_LEASE_TTL", "10s".to_string());
     let lease_timeout = env_or("LODE_BENCH_LEASE_TIMEOUT", "3s".to_string());
-    for elector in env_or("LODE_BENCH_ELECTORS", "zookeeper,embedded".to_string()).split(',') {
+    let electors = env_or("LODE_BENCH_ELECTORS", "zookeeper,etcd,embedded".to_string());
+    for elector in electors.split(',') {
         match elector.trim() {
             "zookeeper" => {
                 let zookeeper = ZooKeeper::ensemble(3);
@@ -136,6 +143,13 @@ async fn main() {
                 };
                 let name =
                     format!("zookeeper (3-node ensemble, session timeout {session_timeout})");
+                run(&name, election, trials, 3).await;
+            }
+            "etcd" => {
+                let etcd = Etcd::cluster(3);
+                let election =
+                    Election::Etcd { endpoints: etcd.endpoints(), lease_ttl: lease_ttl.clone() };
+                let name = format!("etcd (3-member cluster, lease TTL {lease_ttl})");
                 run(&name, election, trials, 3).await;
             }
             "embedded" => {

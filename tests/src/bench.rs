@@ -13,11 +13,13 @@ pub fn median(mut samples: Vec<f64>) -> f64 {
 
 /// Builds the release `lode-master` and `lode-worker` a bench runs as processes:
 /// `cargo bench -p lode-tests` builds only this package's binaries, and a stale one would
-/// measure old code.
-pub fn build_release_binaries() {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "lode-master", "-p", "lode-worker", "--bins"])
-        .status()
-        .expect("running cargo");
+/// measure old code. `features` are added (`lode-master/etcd`).
+pub fn build_release_binaries(features: &[&str]) {
+    let mut command = std::process::Command::new(env!("CARGO"));
+    command.args(["build", "--release", "-p", "lode-master", "-p", "lode-worker", "--bins"]);
+    if !features.is_empty() {
+        command.arg("--features").arg(features.join(","));
+    }
+    let status = command.status().expect("running cargo");
     assert!(status.success(), "building lode-master and lode-worker failed");
 }

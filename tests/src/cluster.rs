@@ -27,6 +27,45 @@ pub enum Election {
         /// `alluxio.zookeeper.session.timeout`.
         session_timeout: String,
     },
+    /// etcd: masters elect through it, and clients are given only its endpoints.
+    Etcd {
+        /// `alluxio.etcd.endpoints`.
+        endpoints: String,
+        /// `alluxio.etcd.lease.ttl`.
+        lease_ttl: String,
+    },
+}
+
+impl Election {
+    /// What clients and workers are told: only the election service, when there is one.
+    fn client_properties(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Election::Embedded { .. } => Vec::new(),
+            Election::ZooKeeper { address, .. } => vec![
+                ("alluxio.zookeeper.enabled", "true".into()),
+                ("alluxio.zookeeper.address", address.clone()),
+            ],
+            Election::Etcd { endpoints, .. } => vec![
+                ("alluxio.master.election.type", "etcd".into()),
+                ("alluxio.etcd.endpoints", endpoints.clone()),
+            ],
+        }
+    }
+
+    /// What the masters' site file says about the election, beyond what clients are told.
+    fn master_properties(&self) -> Vec<(&'static str, String)> {
+        let mut properties = self.client_properties();
+        match self {
+            Election::Embedded { .. } => {}
+            Election::ZooKeeper { session_timeout, .. } => {
+                properties.push(("alluxio.zookeeper.session.timeout", session_timeout.clone()));
+            }
+            Election::Etcd { lease_ttl, .. } => {
+                properties.push(("alluxio.etcd.lease.ttl", lease_ttl.clone()));
+            }
+        }
+        properties
+    }
 }
 
 /// A `lode-worker` of a [`Cluster`].
@@ -100,7 +139,7 @@ impl Cluster {
             free_ports(count).unwrap().iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let lease_timeout = match &election {
             Election::Embedded { lease_timeout } => lease_timeout.as_str(),
-            Election::ZooKeeper { .. } => "2s",
+            Election::ZooKeeper { .. } | Election::Etcd { .. } => "2s",
         };
         let site = write_site(dir.path(), &addresses, lease_timeout).unwrap();
         // Lost workers are noticed within seconds, not Alluxio's five minutes.
@@ -112,14 +151,12 @@ impl Cluster {
             text.push_str(&format!("{key}={value}\n"));
         }
         std::fs::write(&site, text).unwrap();
-        if let Election::ZooKeeper { address, session_timeout } = &election {
-            let mut text = std::fs::read_to_string(&site).unwrap();
-            text.push_str(&format!(
-                "alluxio.zookeeper.enabled=true\nalluxio.zookeeper.address={address}\n\
-                 alluxio.zookeeper.session.timeout={session_timeout}\n"
-            ));
-            std::fs::write(&site, text).unwrap();
+        // Later lines win, so these replace the embedded elector `write_site` chose.
+        let mut text = std::fs::read_to_string(&site).unwrap();
+        for (key, value) in election.master_properties() {
+            text.push_str(&format!("{key}={value}\n"));
         }
+        std::fs::write(&site, text).unwrap();
         let mut cluster = Cluster {
             binary: master_binary(sibling_binary),
             conf_dir: site.parent().unwrap().to_path_buf(),
@@ -161,15 +198,12 @@ impl Cluster {
         40_000 + index as u32
     }
 
-    /// Configuration for clients of this cluster: the masters' addresses, or with ZooKeeper
-    /// only its address, as Alluxio's guide configures clients.
+    /// Configuration for clients of this cluster: the masters' addresses, or with an election
+    /// service only its address, as Alluxio's guide configures clients.
     pub fn client_config(&self) -> Config {
-        if let Election::ZooKeeper { address, .. } = &self.election {
-            return Config::from_pairs([
-                ("alluxio.zookeeper.enabled", "true"),
-                ("alluxio.zookeeper.address", address.as_str()),
-            ])
-            .unwrap();
+        let service = self.election.client_properties();
+        if !service.is_empty() {
+            return Config::from_pairs(service).unwrap();
         }
         let addresses: Vec<&str> = self.masters.iter().map(|(a, _)| a.as_str()).collect();
         Config::from_pairs([("alluxio.master.rpc.addresses", addresses.join(","))]).unwrap()

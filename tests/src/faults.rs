@@ -250,3 +250,74 @@ pub async fn wait_journal_health(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An election service of several servers that a fault test can take down one at a time.
+pub trait ElectionService {
+    /// How many servers it has.
+    fn servers(&self) -> usize;
+    /// SIGKILLs server `index`.
+    fn kill_server(&mut self, index: usize);
+    /// Starts server `index` again on its data and waits until it serves.
+    fn restart_server(&mut self, index: usize);
+    /// The ports clients reach it on (what a partition cuts).
+    fn client_ports(&self) -> Vec<u16>;
+}
+
+/// The leader's index and term.
+pub async fn leader_and_term(cluster: &Cluster) -> (usize, u64) {
+    let leader = cluster.leader(None).await;
+    let statuses = cluster.statuses().await;
+    let term = statuses.iter().find(|(i, _)| *i == leader).map(|(_, s)| s.term).unwrap_or(0);
+    (leader, term)
+}
+
+/// Losing any one server of `service`, each in turn for `down` (longer than the session or
+/// lease), causes no failover: the same leader keeps the same term and the load goes on.
+pub async fn losing_one_server_causes_no_failover(
+    cluster: &Cluster,
+    service: &mut impl ElectionService,
+    down: Duration,
+) {
+    let before = leader_and_term(cluster).await;
+    let load = Load::start(cluster, 2);
+    for server in 0..service.servers() {
+        load.progress(20, &format!("before stopping server {server}")).await;
+        service.kill_server(server);
+        tokio::time::sleep(down).await;
+        load.progress(20, &format!("while server {server} is down")).await;
+        service.restart_server(server);
+        assert_eq!(
+            leader_and_term(cluster).await,
+            before,
+            "losing server {server} of the election service changed the leader or its term"
+        );
+    }
+    load.finish(cluster).await;
+}
+
+/// A leader cut off from the election service by a firewall (its own network namespace;
+/// clients still reach it) is replaced; it acknowledges no write and serves no read meanwhile,
+/// and rejoins as a standby when the partition heals. Runs on a thread that called
+/// [`crate::netns::isolate_this_thread`].
+pub async fn partitioned_leader_trials(cluster: &Cluster, service_ports: &[u16], trials: usize) {
+    for trial in 0..trials {
+        let old = cluster.leader(None).await;
+        let client = cluster.client();
+        client.create_directory(&format!("/before-{trial}"), false, false).await.unwrap();
+
+        let partition =
+            crate::netns::Partition::group_from_ports(Cluster::group_of(old), service_ports);
+        let new = cluster.leader(Some(old)).await;
+        client.create_directory(&format!("/during-{trial}"), false, false).await.unwrap();
+        assert_serves_no_reads(cluster, old, "partitioned").await;
+        let write = direct_write(cluster, old, &format!("/on-old-{trial}")).await;
+        assert_eq!(write, Err(tonic::Code::Unavailable), "the partitioned leader wrote");
+
+        partition.heal();
+        wait_caught_up_standby(cluster, old, new, "after healing").await;
+        for path in [format!("/before-{trial}"), format!("/during-{trial}")] {
+            assert!(client.exists(&path).await.unwrap(), "{path} was lost");
+        }
+        assert!(!client.exists(&format!("/on-old-{trial}")).await.unwrap());
+    }
+}

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod election;
+pub mod etcd;
 pub mod faults;
 pub mod glusterfs;
 pub mod hdfs;

@@ -200,3 +200,22 @@ impl Drop for ZooKeeper {
         }
     }
 }
+
+impl crate::faults::ElectionService for ZooKeeper {
+    fn servers(&self) -> usize {
+        self.len()
+    }
+
+    fn kill_server(&mut self, index: usize) {
+        self.kill(index);
+    }
+
+    fn restart_server(&mut self, index: usize) {
+        self.restart(index);
+        self.wait_serving(index);
+    }
+
+    fn client_ports(&self) -> Vec<u16> {
+        ZooKeeper::client_ports(self)
+    }
+}

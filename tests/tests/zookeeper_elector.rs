@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lode_core::config::Config;
-use lode_core::elector::{self, LeaderElector, Leadership, Member};
+use lode_core::elector::{self, LeaderElector};
+use lode_tests::election::{member, one_leader_at_a_time_and_resign_hands_over_in};
 use lode_tests::zookeeper::ZooKeeper;
 
 // Linked here so that its registration exists in this test binary.
@@ -22,87 +23,17 @@ fn elector(address: &str, extra: &[(&str, &str)]) -> Arc<dyn LeaderElector> {
     elector::open(&Config::from_pairs(pairs).unwrap()).expect("the zookeeper elector opens")
 }
 
-fn member(n: usize) -> Member {
-    Member { id: format!("member-{n}"), address: format!("127.0.0.1:{}", 40000 + n) }
-}
-
-/// Campaigns with every elector at once; returns the index of the winner and its leadership.
-async fn first_winner(
-    electors: &[Arc<dyn LeaderElector>],
-    skip: &[usize],
-) -> (usize, Leadership, Vec<tokio::task::JoinHandle<Leadership>>) {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let mut others = Vec::new();
-    for (index, elector) in electors.iter().enumerate() {
-        if skip.contains(&index) {
-            continue;
-        }
-        let elector = elector.clone();
-        let sender = sender.clone();
-        others.push(tokio::spawn(async move {
-            let leadership = elector.campaign(&member(index)).await.expect("campaign");
-            let _ = sender.send((index, leadership.clone()));
-            leadership
-        }));
-    }
-    let (index, leadership) = tokio::time::timeout(Duration::from_secs(60), receiver.recv())
-        .await
-        .expect("someone wins within a minute")
-        .unwrap();
-    (index, leadership, others)
-}
-
 /// Exactly one of three campaigners leads; discovery names it; resigning hands over to another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_at_a_time_and_resign_hands_over() {
     let zookeeper = ZooKeeper::standalone();
     let address = zookeeper.connect_string();
     let electors: Vec<_> = (0..3).map(|_| elector(&address, &[])).collect();
-    let observer = elector(&address, &[]);
-    let mut watch = observer.watch_leader();
-
-    let (first, leadership, campaigns) = first_winner(&electors, &[]).await;
-    assert!(leadership.is_valid());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let done = campaigns.iter().filter(|c| c.is_finished()).count();
-    assert_eq!(done, 1, "only one campaign may finish while the first leader leads");
-    assert_eq!(observer.leader().await.unwrap(), Some(member(first)));
-    tokio::time::timeout(Duration::from_secs(30), watch.wait_for(|l| *l == Some(member(first))))
-        .await
-        .expect("the watch names the leader")
-        .unwrap();
-    let listing = zookeeper.cli(&["ls", "/alluxio/leader"]);
-    assert!(listing.contains(&format!("[{}]", member(first).address)), "{listing}");
-
-    electors[first].resign(&leadership).await.unwrap();
-    assert!(!leadership.is_valid());
-    let next = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            watch.changed().await.unwrap();
-            if let Some(leader) = watch.borrow().clone() {
-                if leader != member(first) {
-                    return leader;
-                }
-            }
-        }
+    one_leader_at_a_time_and_resign_hands_over_in(&electors, elector(&address, &[]), |leader| {
+        let listing = zookeeper.cli(&["ls", "/alluxio/leader"]);
+        assert!(listing.contains(&format!("[{}]", leader.address)), "{listing}");
     })
-    .await
-    .expect("another member leads after the resignation");
-    assert_ne!(next, member(first));
-    let finished: Vec<Leadership> = {
-        let mut won = Vec::new();
-        for campaign in campaigns {
-            if campaign.is_finished() {
-                won.push(campaign.await.unwrap());
-            } else {
-                campaign.abort();
-            }
-        }
-        won
-    };
-    assert_eq!(finished.len(), 2, "the first leader and exactly one successor");
-    let terms: Vec<u64> = finished.iter().map(Leadership::term).collect();
-    assert!(terms[0] != terms[1], "each leadership has its own term: {terms:?}");
+    .await;
 }
 
 /// A leader whose server goes away is in doubt at once (not valid), and is confirmed again when

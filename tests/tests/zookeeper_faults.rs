@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use lode_core::rpc::lode::master::Role;
 use lode_tests::cluster::{Cluster, Election};
 use lode_tests::faults::{
-    assert_serves_no_reads, direct_write, kill_trials, pause_trial, read_answer, trials,
-    wait_caught_up_standby, Load,
+    assert_serves_no_reads, kill_trials, leader_and_term, losing_one_server_causes_no_failover,
+    partitioned_leader_trials, pause_trial, read_answer, trials,
 };
-use lode_tests::netns::Partition;
 use lode_tests::zookeeper::ZooKeeper;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
@@ -25,14 +24,6 @@ fn cluster(zookeeper: &ZooKeeper) -> Cluster {
         session_timeout: SESSION_TIMEOUT.into(),
     };
     Cluster::start_with(3, election, HELPER)
-}
-
-/// The leader's index and term.
-async fn leader_and_term(cluster: &Cluster) -> (usize, u64) {
-    let leader = cluster.leader(None).await;
-    let statuses = cluster.statuses().await;
-    let term = statuses.iter().find(|(i, _)| *i == leader).map(|(_, s)| s.term).unwrap_or(0);
-    (leader, term)
 }
 
 /// kill -9 of the leader under client load, trial after trial: a standby takes over, clients
@@ -62,22 +53,7 @@ async fn a_paused_leader_is_replaced_and_rejoins_as_a_standby() {
 async fn losing_one_zookeeper_server_causes_no_failover() {
     let mut zookeeper = ZooKeeper::ensemble(3);
     let cluster = cluster(&zookeeper);
-    let before = leader_and_term(&cluster).await;
-    let load = Load::start(&cluster, 2);
-    for server in 0..zookeeper.len() {
-        load.progress(20, &format!("before stopping server {server}")).await;
-        zookeeper.kill(server);
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        load.progress(20, &format!("while server {server} is down")).await;
-        zookeeper.restart(server);
-        zookeeper.wait_serving(server);
-        assert_eq!(
-            leader_and_term(&cluster).await,
-            before,
-            "losing ZooKeeper server {server} changed the leader or its term"
-        );
-    }
-    load.finish(&cluster).await;
+    losing_one_server_causes_no_failover(&cluster, &mut zookeeper, Duration::from_secs(3)).await;
 }
 
 /// Without a ZooKeeper quorum the leader cannot prove it leads, so it stops serving; service
@@ -152,25 +128,6 @@ fn a_leader_partitioned_from_zookeeper_is_replaced_and_rejoins() {
     runtime.block_on(async {
         let zookeeper = ZooKeeper::ensemble(3);
         let cluster = cluster(&zookeeper);
-        for trial in 0..trials().min(3) {
-            let old = cluster.leader(None).await;
-            let client = cluster.client();
-            client.create_directory(&format!("/before-{trial}"), false, false).await.unwrap();
-
-            let partition =
-                Partition::group_from_ports(Cluster::group_of(old), &zookeeper.client_ports());
-            let new = cluster.leader(Some(old)).await;
-            client.create_directory(&format!("/during-{trial}"), false, false).await.unwrap();
-            assert_serves_no_reads(&cluster, old, "partitioned").await;
-            let write = direct_write(&cluster, old, &format!("/on-old-{trial}")).await;
-            assert_eq!(write, Err(tonic::Code::Unavailable), "the partitioned leader wrote");
-
-            partition.heal();
-            wait_caught_up_standby(&cluster, old, new, "after healing").await;
-            for path in [format!("/before-{trial}"), format!("/during-{trial}")] {
-                assert!(client.exists(&path).await.unwrap(), "{path} was lost");
-            }
-            assert!(!client.exists(&format!("/on-old-{trial}")).await.unwrap());
-        }
+        partitioned_leader_trials(&cluster, &zookeeper.client_ports(), trials().min(3)).await;
     });
 }

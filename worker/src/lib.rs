@@ -63,6 +63,8 @@ pub fn master_discovery(config: &Config) -> String {
             config.string(name::ZOOKEEPER_ADDRESS).unwrap_or("(alluxio.zookeeper.address unset)"),
             config.string(name::ZOOKEEPER_LEADER_PATH).unwrap_or_default()
         )
+    } else if lode_core::elector::is_service(config) {
+        format!("the {} election service", lode_core::elector::selected_name(config))
     } else {
         format!("any of {}", config.master_rpc_addresses().join(", "))
     }
@@ -168,12 +170,12 @@ pub async fn run(
     served.map_err(|e| WorkerError::Server(e.to_string()))
 }
 
-/// Follows the leading master through the elector's watch (ZooKeeper, or the embedded
-/// elector when no master addresses are listed), logging each change as it happens: the hook
+/// Follows the leading master through the elector's watch (an election service, or the
+/// embedded elector when no master addresses are listed), logging each change as it happens: the hook
 /// registration with the leader hangs on. `None` without an elector to ask.
 fn follow_leader(config: &Config) -> Option<tokio::task::JoinHandle<()>> {
     let listed = !config.list(name::MASTER_RPC_ADDRESSES).is_empty();
-    if listed && !config.bool(name::ZOOKEEPER_ENABLED) {
+    if listed && !lode_core::elector::is_service(config) {
         return None;
     }
     let elector = match lode_core::elector::open(config) {

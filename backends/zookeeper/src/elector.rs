@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lode_core::elector::{
-    monotonic_nanos, ElectorError, LeaderElector, Leadership, LeaseKeeper, Member,
+    monotonic_nanos, ElectorError, HeldByTerm, LeaderElector, Leadership, LeaseKeeper, Member,
 };
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -28,14 +28,13 @@ pub struct ZooKeeperElector {
     /// The current session, replaced once it has expired or closed.
     session: tokio::sync::Mutex<Option<zk::Client>>,
     /// The latch this process holds while it leads.
-    held: Mutex<Option<Held>>,
+    held: HeldByTerm<Held>,
     leader_watch: Mutex<Option<watch::Receiver<Option<Member>>>>,
 }
 
 /// What a leader holds: its latch node and its leader node, in its session.
 #[derive(Debug)]
 struct Held {
-    term: u64,
     client: zk::Client,
     latch: zk::OwnedLockClient,
     leader_node: String,
@@ -65,7 +64,7 @@ impl ZooKeeperElector {
             settings: Arc::new(settings),
             acls,
             session: tokio::sync::Mutex::new(None),
-            held: Mutex::new(None),
+            held: HeldByTerm::default(),
             leader_watch: Mutex::new(None),
         }
     }
@@ -349,7 +348,7 @@ impl LeaderElector for ZooKeeperElector {
         let (leadership, keeper) =
             Leadership::new(term, sent + self.settings.lease().as_nanos() as u64);
         self.start_monitor(client.clone(), latch_path, keeper, term);
-        *self.held.lock() = Some(Held { term, client, latch, leader_node });
+        self.held.hold(term, Held { client, latch, leader_node });
         tracing::info!(term, member = %me.address, "zookeeper election: won");
         Ok(leadership)
     }
@@ -384,18 +383,11 @@ impl LeaderElector for ZooKeeperElector {
 
     async fn resign(&self, leadership: &Leadership) -> Result<(), ElectorError> {
         leadership.mark_lost();
-        let held = {
-            let mut held = self.held.lock();
-            match held.take() {
-                Some(h) if h.term == leadership.term() => h,
-                other => {
-                    *held = other;
-                    return Ok(());
-                }
-            }
+        let term = leadership.term();
+        let Some(Held { client, latch, leader_node }) = self.held.take_for(term) else {
+            return Ok(());
         };
         // Leader node first, so discovery never names us once a successor can exist.
-        let Held { term, client, latch, leader_node } = held;
         let cleanup = async {
             match client.delete(&leader_node, None).await {
                 Ok(()) | Err(zk::Error::NoNode) => {}

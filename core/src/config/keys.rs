@@ -174,6 +174,10 @@ pub mod name {
     pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
     pub const UNDERFS_HDFS_CONFIGURATION: &str = "alluxio.underfs.hdfs.configuration";
     pub const GLUSTERFS_MOUNT_CHECK: &str = "alluxio.glusterfs.mount.check";
+    pub const ETCD_ENDPOINTS: &str = "alluxio.etcd.endpoints";
+    pub const ETCD_ELECTION_PREFIX: &str = "alluxio.etcd.election.prefix";
+    pub const ETCD_LEASE_TTL: &str = "alluxio.etcd.lease.ttl";
+    pub const ETCD_REQUEST_TIMEOUT: &str = "alluxio.etcd.request.timeout";
     pub const UNDERFS_S3_ENDPOINT: &str = "alluxio.underfs.s3.endpoint";
     pub const UNDERFS_S3_REGION: &str = "alluxio.underfs.s3.region";
     pub const UNDERFS_S3_DISABLE_DNS_BUCKETS: &str = "alluxio.underfs.s3.disable.dns.buckets";
@@ -210,6 +214,20 @@ pub static KEYS: &[PropertyKey] = &[
         "The directory holding alluxio-site.properties and alluxio-env.sh. Only the command \
          line (-Dalluxio.conf.dir=...) and ALLUXIO_CONF_DIR can set it, since it locates the files."),
         "ALLUXIO_CONF_DIR"),
+    key(name::ETCD_ELECTION_PREFIX, T::String, Literal("/alluxio/election"), Scope::All, Lode,
+        "For the etcd elector: the election's name. Each master campaigns with a key under \
+         <prefix>/ holding its host:port; the oldest key leads."),
+    key(name::ETCD_ENDPOINTS, T::String, DefaultValue::None, Scope::All, Lode,
+        "For the etcd elector (alluxio.master.election.type=etcd): the etcd cluster's client \
+         endpoints, comma-separated, each host:port or http://host:port. Requests fail over \
+         between them."),
+    key(name::ETCD_LEASE_TTL, T::Duration, Literal("10s"), Scope::Master, Lode,
+        "For the etcd elector: the TTL of each master's lease, in whole seconds. A leader killed \
+         without a goodbye is replaced after about this long; the leader's own lease is half \
+         of it, renewed every third of it."),
+    key(name::ETCD_REQUEST_TIMEOUT, T::Duration, Literal("5s"), Scope::All, Lode,
+        "For the etcd elector: how long one request to etcd (connecting included) may take \
+         before it counts as failed and is tried again, possibly on another endpoint."),
     key(name::GLUSTERFS_MOUNT_CHECK, T::Bool, Literal("true"), Scope::Master, Lode,
         "For a glusterfs:// journal folder: refuse to start unless the folder is on a mounted \
          GlusterFS volume (fuse.glusterfs in /proc/self/mountinfo), so that a missing mount \

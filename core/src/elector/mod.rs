@@ -188,6 +188,43 @@ impl LeaseKeeper {
     }
 }
 
+/// What a backend holds while it leads (its lock, its session, its key), filed under the
+/// term: resigning an older leadership must never release a newer one's.
+#[derive(Debug)]
+pub struct HeldByTerm<T> {
+    slot: parking_lot::Mutex<Option<(u64, T)>>,
+}
+
+impl<T> Default for HeldByTerm<T> {
+    fn default() -> Self {
+        HeldByTerm { slot: parking_lot::Mutex::new(None) }
+    }
+}
+
+impl<T> HeldByTerm<T> {
+    /// Holds `value` for `term`, returning whatever was held before.
+    pub fn hold(&self, term: u64, value: T) -> Option<T> {
+        self.slot.lock().replace((term, value)).map(|(_, old)| old)
+    }
+
+    /// Takes what is held for exactly `term`; anything else stays.
+    pub fn take_for(&self, term: u64) -> Option<T> {
+        let mut slot = self.slot.lock();
+        match slot.take() {
+            Some((held, value)) if held == term => Some(value),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// Takes whatever is held.
+    pub fn take(&self) -> Option<T> {
+        self.slot.lock().take().map(|(_, value)| value)
+    }
+}
+
 /// Leader election and discovery.
 #[async_trait]
 pub trait LeaderElector: Send + Sync + fmt::Debug {
@@ -235,6 +272,13 @@ pub fn selected_name(config: &Config) -> String {
     }
 }
 
+/// Whether the selected elector is an election service reachable from any host (ZooKeeper,
+/// etcd, ...) rather than the embedded one, which only masters on its host can use. Clients
+/// and workers of a service need only its address, as Alluxio's guide says.
+pub fn is_service(config: &Config) -> bool {
+    selected_name(config) != "embedded"
+}
+
 /// Opens the elector the configuration selects.
 pub fn open(config: &Config) -> Result<Arc<dyn LeaderElector>, ElectorError> {
     let wanted = selected_name(config);
@@ -269,6 +313,15 @@ mod tests {
             "no leader elector named `zookeeper` is linked into this binary; registered: \
              embedded. Build with the cargo feature of the backend you need."
         );
+    }
+
+    #[test]
+    fn held_values_are_released_only_for_their_own_term() {
+        let held = HeldByTerm::default();
+        assert_eq!(held.hold(4, "lock-4"), None);
+        assert_eq!(held.take_for(3), None, "an older term's resign releases nothing");
+        assert_eq!(held.take_for(4), Some("lock-4"));
+        assert_eq!(held.take(), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Finding the leading master, shared by clients and workers: the election service names it
-//! (ZooKeeper, or the embedded elector on the masters' host), else `alluxio.master.rpc.addresses`
+//! (ZooKeeper, etcd, or the embedded elector on the masters' host), else `alluxio.master.rpc.addresses`
 //! are tried in turn and a standby's "the leader is X" is followed.
 
 use std::sync::Arc;
@@ -35,20 +35,20 @@ impl std::fmt::Debug for LeaderFinder {
 }
 
 impl LeaderFinder {
-    /// From configuration. With ZooKeeper, it alone says who leads (Alluxio's rule: clients and
-    /// workers need only its address); without it and without a list of masters, the elector
-    /// knows (the embedded one, from its directory on this host).
+    /// From configuration. With an election service (ZooKeeper, etcd), it alone says who leads
+    /// (Alluxio's rule: clients and workers need only its address); without one and without a
+    /// list of masters, the elector knows (the embedded one, from its directory on this host).
     pub fn from_config(config: &Config) -> Result<LeaderFinder, String> {
-        let zookeeper = config.bool(name::ZOOKEEPER_ENABLED);
+        let service = elector::is_service(config);
         let listed = !config.list(name::MASTER_RPC_ADDRESSES).is_empty();
-        let elector = if zookeeper {
+        let elector = if service {
             Some(elector::open(config).map_err(|e| e.to_string())?)
         } else if listed {
             None
         } else {
             elector::open(config).ok()
         };
-        let masters = if zookeeper && !listed { Vec::new() } else { config.master_rpc_addresses() };
+        let masters = if service && !listed { Vec::new() } else { config.master_rpc_addresses() };
         Ok(LeaderFinder { masters, elector })
     }
 
