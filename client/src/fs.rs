@@ -111,19 +111,29 @@ pub async fn master_info(client: &MasterClient) -> Result<String, ClientError> {
     let masters = known_masters(client, &info);
     let leader = info.leader_master_address.unwrap_or_default();
     let mut out = format!("Current leader master: {leader}\nAll masters:\n");
+    let mut backends = None;
     for address in masters {
         let line = match MasterClient::master_status(&address).await {
-            Ok(status) => format!(
-                "  {address:<22} {:<8} journal slot {}{}{}",
-                status.role().as_str_name().trim_start_matches("ROLE_"),
-                status.journal_slot,
-                if status.term > 0 { format!(", term {}", status.term) } else { String::new() },
-                journal_health(&status),
-            ),
+            Ok(status) => {
+                if backends.is_none() || address == leader {
+                    backends = Some(format!(
+                        "Election: {}\nJournal: {}\n",
+                        status.elector, status.journal
+                    ));
+                }
+                format!(
+                    "  {address:<22} {:<8} journal slot {}{}{}",
+                    status.role().as_str_name().trim_start_matches("ROLE_"),
+                    status.journal_slot,
+                    if status.term > 0 { format!(", term {}", status.term) } else { String::new() },
+                    journal_health(&status),
+                )
+            }
             Err(error) => format!("  {address:<22} UNREACHABLE ({error})"),
         };
         let _ = writeln!(out, "{line}");
     }
+    out.push_str(&backends.unwrap_or_default());
     Ok(out)
 }
 

@@ -251,6 +251,8 @@ pub async fn start(
         },
         web_port: config.int(name::MASTER_WEB_PORT).unwrap_or(19999) as i32,
         start_time_ms: now_ms(),
+        elector: backends.elector_name.clone(),
+        journal: backends.store.location(),
     };
     let routes = Services::new(node.clone(), info).router();
     let exit_on_demotion = config.bool(name::MASTER_JOURNAL_EXIT_ON_DEMOTION);

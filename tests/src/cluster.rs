@@ -34,35 +34,57 @@ pub enum Election {
         /// `alluxio.etcd.lease.ttl`.
         lease_ttl: String,
     },
+    /// Whatever these site lines select (a whole example site: elector and journal); clients
+    /// are given only its election service lines.
+    Site {
+        /// `key=value` lines for the masters' site file.
+        site: Vec<(String, String)>,
+    },
 }
+
+/// The keys that tell clients and workers where the election service is.
+const SERVICE_KEYS: [&str; 4] = [
+    "alluxio.zookeeper.enabled",
+    "alluxio.zookeeper.address",
+    "alluxio.master.election.type",
+    "alluxio.etcd.endpoints",
+];
 
 impl Election {
     /// What clients and workers are told: only the election service, when there is one.
-    fn client_properties(&self) -> Vec<(&'static str, String)> {
+    fn client_properties(&self) -> Vec<(String, String)> {
+        let pairs = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()
+        };
         match self {
             Election::Embedded { .. } => Vec::new(),
-            Election::ZooKeeper { address, .. } => vec![
-                ("alluxio.zookeeper.enabled", "true".into()),
-                ("alluxio.zookeeper.address", address.clone()),
-            ],
-            Election::Etcd { endpoints, .. } => vec![
-                ("alluxio.master.election.type", "etcd".into()),
-                ("alluxio.etcd.endpoints", endpoints.clone()),
-            ],
+            Election::ZooKeeper { address, .. } => pairs(&[
+                ("alluxio.zookeeper.enabled", "true"),
+                ("alluxio.zookeeper.address", address),
+            ]),
+            Election::Etcd { endpoints, .. } => pairs(&[
+                ("alluxio.master.election.type", "etcd"),
+                ("alluxio.etcd.endpoints", endpoints),
+            ]),
+            Election::Site { site } => site
+                .iter()
+                .filter(|(key, _)| SERVICE_KEYS.contains(&key.as_str()))
+                .cloned()
+                .collect(),
         }
     }
 
     /// What the masters' site file says about the election, beyond what clients are told.
-    fn master_properties(&self) -> Vec<(&'static str, String)> {
+    fn master_properties(&self) -> Vec<(String, String)> {
         let mut properties = self.client_properties();
+        let mut add = |key: &str, value: &str| properties.push((key.into(), value.into()));
         match self {
             Election::Embedded { .. } => {}
             Election::ZooKeeper { session_timeout, .. } => {
-                properties.push(("alluxio.zookeeper.session.timeout", session_timeout.clone()));
+                add("alluxio.zookeeper.session.timeout", session_timeout);
             }
-            Election::Etcd { lease_ttl, .. } => {
-                properties.push(("alluxio.etcd.lease.ttl", lease_ttl.clone()));
-            }
+            Election::Etcd { lease_ttl, .. } => add("alluxio.etcd.lease.ttl", lease_ttl),
+            Election::Site { site } => return site.clone(),
         }
         properties
     }
@@ -139,7 +161,7 @@ impl Cluster {
             free_ports(count).unwrap().iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let lease_timeout = match &election {
             Election::Embedded { lease_timeout } => lease_timeout.as_str(),
-            Election::ZooKeeper { .. } | Election::Etcd { .. } => "2s",
+            _ => "2s",
         };
         let site = write_site(dir.path(), &addresses, lease_timeout).unwrap();
         // Lost workers are noticed within seconds, not Alluxio's five minutes.

@@ -61,6 +61,10 @@ pub struct ServerInfo {
     pub web_port: i32,
     /// When this master started, ms since the epoch.
     pub start_time_ms: i64,
+    /// The registered name of the elector in use.
+    pub elector: String,
+    /// Where the journal lives.
+    pub journal: String,
 }
 
 fn now_ms() -> i64 {
@@ -431,6 +435,8 @@ impl LodeMasterService for Services {
             inodes: self.node.read_replica(|ns| ns.len() as u64),
             journal_error: outage.as_ref().map(|o| o.error.clone()).unwrap_or_default(),
             journal_failing_ms: outage.map_or(0, |o| o.for_how_long.as_millis() as u64),
+            elector: self.info.elector.clone(),
+            journal: self.info.journal.clone(),
         }))
     }
 }
