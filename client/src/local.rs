@@ -155,6 +155,9 @@ pub fn write_site(
          alluxio.master.rpc.addresses={}\n\
          alluxio.master.election.type=embedded\n\
          alluxio.master.election.lease.timeout={lease_timeout}\n\
+         # Several masters and workers on one host: each web UI on a free port of its own.\n\
+         alluxio.master.web.port=0\n\
+         alluxio.worker.web.port=0\n\
          alluxio.worker.hostname=127.0.0.1\n\
          alluxio.worker.bind.host=127.0.0.1\n\
          alluxio.worker.tieredstore.level0.dirs.path={}\n\
@@ -278,7 +281,10 @@ pub async fn run(
         for master in &processes[..options.masters] {
             if let Ok(status) = MasterClient::master_status(&master.address).await {
                 if status.role() == lode_core::rpc::lode::master::Role::Leader {
-                    current = format!("{} (term {})", status.address, status.term);
+                    current = format!(
+                        "{} (term {}), web UI http://127.0.0.1:{}/",
+                        status.address, status.term, status.web_port
+                    );
                 }
             }
         }

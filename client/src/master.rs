@@ -17,7 +17,7 @@ use lode_core::rpc::alluxio::grpc::meta::{GetMasterInfoPOptions, MasterInfo};
 use lode_core::rpc::alluxio::grpc::BlockInfo;
 use lode_core::rpc::leader::LeaderFinder;
 use lode_core::rpc::lode::master::lode_master_service_client::LodeMasterServiceClient;
-use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus};
+use lode_core::rpc::lode::master::{CheckpointRequest, GetMasterStatusRequest, MasterStatus};
 use lode_core::rpc::pmode_from_mode;
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
@@ -198,6 +198,7 @@ impl MasterClient {
                 });
             }
             tracing::debug!(what, %last_error, "retrying");
+            metrics::counter!("lode_client_retries_total").increment(1);
             tokio::time::sleep(sleep).await;
             sleep = (sleep * 2).min(self.retry.max_sleep);
         }
@@ -465,6 +466,16 @@ impl MasterClient {
             })
             .await?;
         Ok(response.into_inner().master_info.unwrap_or_default())
+    }
+
+    /// Asks the leader to write a checkpoint now; returns the slot it covers.
+    pub async fn checkpoint(&self) -> Result<u64, ClientError> {
+        let response = self
+            .call("checkpoint", |channel| async move {
+                LodeMasterServiceClient::new(channel).checkpoint(CheckpointRequest {}).await
+            })
+            .await?;
+        Ok(response.into_inner().slot)
     }
 
     /// Lode's status of the master at `address` (any role), without retries.

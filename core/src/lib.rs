@@ -15,6 +15,8 @@ pub mod rpc;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "web")]
+pub mod web;
 
 /// What this binary can run: the journal stores and leader electors linked into it, one per
 /// line, as `lode conf backends` and `--backends` print it.

@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod namespace;
 mod node;
 pub mod rpc;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,6 +51,9 @@ pub enum MasterError {
         /// The OS error.
         error: String,
     },
+    /// The web UI's port cannot be bound.
+    #[error("{0}")]
+    Web(String),
     /// The master's task failed unexpectedly.
     #[error("the master task failed: {0}")]
     Task(String),

@@ -63,6 +63,24 @@ struct Leading {
     leadership: Leadership,
 }
 
+/// One change of leader as this master saw it: its own takeovers, and leaders it followed.
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    /// When the new leader began to serve (or was first seen, for another master's).
+    pub at: SystemTime,
+    /// The leader before, when known.
+    pub from: Option<String>,
+    /// The new leader.
+    pub to: String,
+    /// The new term, when this master took over.
+    pub term: Option<u64>,
+    /// From winning the election to serving, when this master took over.
+    pub took: Option<Duration>,
+}
+
+/// How many leader changes each master remembers.
+const HISTORY: usize = 100;
+
 /// A master's shared state: what the RPC services call into.
 pub struct MasterNode {
     journal: Arc<Journal<Namespace>>,
@@ -74,6 +92,12 @@ pub struct MasterNode {
     blocks: RwLock<BlockMap>,
     /// Workers silent for longer are dropped with their blocks (`alluxio.master.worker.timeout`).
     worker_timeout: Duration,
+    /// Leader changes, oldest first.
+    history: parking_lot::Mutex<std::collections::VecDeque<Takeover>>,
+    /// When this master started.
+    started: Instant,
+    /// When a standby last found nothing new in the journal (caught up), if ever.
+    caught_up_at: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for MasterNode {
@@ -121,6 +145,28 @@ impl MasterNode {
     /// The journal (position, checkpoints) for status reporting.
     pub fn journal(&self) -> &Arc<Journal<Namespace>> {
         &self.journal
+    }
+
+    /// Becomes (or stays) a standby following `leader`, remembering a new leader it sees.
+    fn set_standby(&self, leader: Option<Member>) {
+        if let Some(new) = leader.as_ref().filter(|m| m.id != self.me.id) {
+            let previous = self.last_leader();
+            if previous.as_deref() != Some(new.address.as_str()) {
+                self.remember(Takeover {
+                    at: SystemTime::now(),
+                    from: previous,
+                    to: new.address.clone(),
+                    term: None,
+                    took: None,
+                });
+            }
+        }
+        self.role.send_replace(Role::Standby { leader });
+    }
+
+    /// The newest leader in the history.
+    fn last_leader(&self) -> Option<String> {
+        self.history.lock().back().map(|t| t.to.clone())
     }
 
     fn not_leader(&self) -> ServeError {
@@ -186,6 +232,37 @@ impl MasterNode {
         self.read(|namespace| read(&self.blocks.read(), namespace))
     }
 
+    /// Leader changes this master saw, oldest first.
+    pub fn history(&self) -> Vec<Takeover> {
+        self.history.lock().iter().cloned().collect()
+    }
+
+    fn remember(&self, takeover: Takeover) {
+        let mut history = self.history.lock();
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(takeover);
+    }
+
+    /// How long this master has been running.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Ready to serve: a leader whose lease is valid, or a standby that found nothing new in
+    /// the journal within `within` (caught up).
+    pub fn is_ready(&self, within: Duration) -> bool {
+        match self.role() {
+            Role::Leader { .. } => {
+                self.leading.read().as_ref().is_some_and(|l| l.leadership.is_valid())
+            }
+            Role::Standby { .. } => {
+                self.caught_up_at.lock().is_some_and(|at| at.elapsed() < within)
+            }
+        }
+    }
+
     /// Reads this master's replica whatever its role (for status pages and tests; may be behind).
     pub fn read_replica<T>(&self, read: impl FnOnce(&Namespace) -> T) -> T {
         read(self.journal.replica().read().state())
@@ -220,6 +297,11 @@ pub async fn start(
         .await
         .map_err(|e| MasterError::Bind { address: bind.clone(), error: e.to_string() })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let web_host = config.string(name::MASTER_WEB_BIND_HOST).unwrap_or("0.0.0.0");
+    let web_port = config.int(name::MASTER_WEB_PORT).unwrap_or(19999) as u16;
+    let web_listener = lode_core::web::bind(web_host, web_port, name::MASTER_WEB_PORT)
+        .await
+        .map_err(MasterError::Web)?;
     let address = format!("{}:{port}", config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"));
     let me = Member { id: uuid::Uuid::new_v4().to_string(), address };
     let (role, _) = watch::channel(Role::Standby { leader: None });
@@ -233,6 +315,9 @@ pub async fn start(
         worker_timeout: config
             .duration(name::MASTER_WORKER_TIMEOUT)
             .unwrap_or(Duration::from_secs(300)),
+        history: Default::default(),
+        started: Instant::now(),
+        caught_up_at: Default::default(),
     });
     tracing::info!(
         journal = %backends.store.location(),
@@ -249,11 +334,17 @@ pub async fn start(
         } else {
             Vec::new()
         },
-        web_port: config.int(name::MASTER_WEB_PORT).unwrap_or(19999) as i32,
+        web_port: i32::from(lode_core::web::local_port(&web_listener)),
         start_time_ms: now_ms(),
         elector: backends.elector_name.clone(),
         journal: backends.store.location(),
     };
+    let info = Arc::new(info);
+    lode_core::web::metrics();
+    lode_core::web::serve(
+        web_listener,
+        crate::web::router(node.clone(), info.clone(), config.clone()),
+    );
     let routes = Services::new(node.clone(), info).router();
     let exit_on_demotion = config.bool(name::MASTER_JOURNAL_EXIT_ON_DEMOTION);
     let (roles_done, roles_finished) = tokio::sync::oneshot::channel::<()>();
@@ -270,6 +361,7 @@ pub async fn start(
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
+            .layer(lode_core::rpc::MeteredLayer)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = roles_finished.await;
@@ -294,16 +386,29 @@ async fn run_roles(
     tokio::pin!(shutdown);
     let mut leader_watch = node.elector.watch_leader();
     loop {
-        node.role.send_replace(Role::Standby { leader: leader_watch.borrow().clone() });
+        node.set_standby(leader_watch.borrow().clone());
         let leadership = tokio::select! {
             leadership = campaign(&node) => leadership,
             error = follow(&node, &mut leader_watch) => return Err(error),
             () = &mut shutdown => return Ok(()),
         };
+        let won = Instant::now();
         let Some(writer) = take_over(&node, &leadership).await? else {
             continue;
         };
         let term = leadership.term();
+        let from = node.last_leader();
+        node.remember(Takeover {
+            at: SystemTime::now(),
+            from,
+            to: node.me.address.clone(),
+            term: Some(term),
+            took: Some(won.elapsed()),
+        });
+        metrics::counter!("lode_master_leadership_changes_total", "event" => "won").increment(1);
+        metrics::histogram!("lode_master_takeover_seconds").record(won.elapsed().as_secs_f64());
+        metrics::gauge!("lode_master_is_leader").set(1.0);
+        metrics::gauge!("lode_master_term").set(term as f64);
         node.blocks.write().clear(); // Workers re-register with every new leader.
         *node.leading.write() =
             Some(Leading { writer: writer.clone(), leadership: leadership.clone() });
@@ -318,6 +423,8 @@ async fn run_roles(
             () = &mut shutdown => true,
         };
         *node.leading.write() = None;
+        metrics::counter!("lode_master_leadership_changes_total", "event" => "lost").increment(1);
+        metrics::gauge!("lode_master_is_leader").set(0.0);
         // Step down in the elector too, whatever ended the term: a master that stopped serving
         // but kept renewing its lease would keep every standby from taking over.
         if let Err(error) = node.elector.resign(&leadership).await {
@@ -395,9 +502,10 @@ async fn follow(
                 tokio::select! {
                     () = tokio::time::sleep(journal.settings().poll_interval) => {}
                     Ok(()) = leader_watch.changed() => {
-                        node.role.send_replace(Role::Standby { leader: leader_watch.borrow().clone() });
+                        node.set_standby(leader_watch.borrow().clone());
                     }
                 }
+                *node.caught_up_at.lock() = Some(Instant::now());
             }
             Ok(_) => {}
             Err(JournalError::Store(error)) => {
@@ -423,6 +531,12 @@ async fn watch_workers(node: &MasterNode) {
                     "worker lost: no heartbeat within alluxio.master.worker.timeout"
                 );
             }
+            let workers = blocks.workers();
+            metrics::gauge!("lode_master_workers").set(workers.len() as f64);
+            let capacity: u64 = workers.iter().map(|w| w.capacity).sum();
+            let used: u64 = workers.iter().map(|w| w.used).sum();
+            metrics::gauge!("lode_master_workers_capacity_bytes").set(capacity as f64);
+            metrics::gauge!("lode_master_workers_used_bytes").set(used as f64);
             blocks.sweep(|block| namespace.block_owner(block).is_some())
         });
         if let Ok(orphans) = swept {

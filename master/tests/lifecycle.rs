@@ -33,6 +33,8 @@ fn config(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Config {
         ("alluxio.work.dir".to_string(), dir.display().to_string()),
         ("alluxio.master.hostname".to_string(), "localhost".to_string()),
         ("alluxio.master.rpc.port".to_string(), port.to_string()),
+        ("alluxio.master.bind.host".to_string(), "127.0.0.1".to_string()),
+        ("alluxio.master.web.port".to_string(), "0".to_string()),
         ("alluxio.master.election.lease.timeout".to_string(), "1s".to_string()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -23,6 +23,7 @@ async fn master(dir: &std::path::Path) -> (RunningMaster, oneshot::Sender<()>) {
         ("alluxio.master.hostname", "127.0.0.1".to_string()),
         ("alluxio.master.bind.host", "127.0.0.1".to_string()),
         ("alluxio.master.rpc.port", "0".to_string()),
+        ("alluxio.master.web.port", "0".to_string()),
         ("alluxio.master.election.lease.timeout", "1s".to_string()),
     ])
     .unwrap();

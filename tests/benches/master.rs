@@ -7,7 +7,8 @@
 //! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
 //! `=namespace` runs one half; `LODE_BENCH_JOURNAL=hdfs` or `=s3` puts the RPC half's journal on a
 //! real HDFS or S3 server (moto) that the bench starts, instead of a local folder; S3 needs
-//! `--features lode-master/s3`).
+//! `--features lode-master/s3`; `LODE_BENCH_POLL_UI=1` fetches the leader's overview page and
+//! `/metrics` every 100 ms throughout, to show what serving the UI costs).
 
 use lode_tests::bench::{env_or, median};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +40,7 @@ async fn master(dir: &std::path::Path, journal: &[(String, String)]) -> Master {
         ("alluxio.master.hostname", "127.0.0.1".into()),
         ("alluxio.master.bind.host", "127.0.0.1".into()),
         ("alluxio.master.rpc.port", "0".into()),
+        ("alluxio.master.web.port", "0".into()),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_string(), value))
@@ -187,9 +189,21 @@ fn rpc_figures(runs: usize, seconds: f64) {
         "master bench: in-process master, clients over loopback gRPC, journal at {} ({runs} runs, median)",
         journal[0].1
     );
+    let poll_ui: bool = env_or("LODE_BENCH_POLL_UI", 0u8) == 1;
     runtime.block_on(async {
         let leader = master(dir.path(), &journal).await;
         until_leader(&leader).await;
+        if poll_ui {
+            let address = leader.running.node.member().address.clone();
+            let port = MasterClient::master_status(&address).await.unwrap().web_port as u16;
+            println!("polling the leader's web UI (/ and /metrics) every 100 ms");
+            std::thread::spawn(move || loop {
+                for path in ["/", "/metrics"] {
+                    assert!(lode_tests::http_get(port, path).is_some(), "GET {path} failed");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            });
+        }
         let standby = master(dir.path(), &journal).await;
         let setup = client(&leader);
         setup.create_directory("/creates", false, false).await.unwrap();

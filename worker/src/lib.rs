@@ -7,6 +7,7 @@ mod backends;
 mod master_link;
 mod service;
 pub mod store;
+mod web;
 
 use std::future::Future;
 use std::path::Path;
@@ -50,6 +51,9 @@ pub enum WorkerError {
     /// The configuration says no way to find the masters.
     #[error("finding the masters: {0}")]
     Discovery(String),
+    /// The web UI's port cannot be bound.
+    #[error("{0}")]
+    Web(String),
     /// The RPC server failed.
     #[error("the RPC server failed: {0}")]
     Server(String),
@@ -125,16 +129,26 @@ pub async fn run(
     let host = config.string(name::WORKER_HOSTNAME).unwrap_or("localhost").to_string();
     let store = Arc::new(BlockStore::open(tiers(&config, port)?)?);
     let finder = LeaderFinder::from_config(&config).map_err(WorkerError::Discovery)?;
+    let web_host = config.string(name::WORKER_WEB_BIND_HOST).unwrap_or("0.0.0.0");
+    let web_port = config.int(name::WORKER_WEB_PORT).unwrap_or(30000) as u16;
+    let web_listener = lode_core::web::bind(web_host, web_port, name::WORKER_WEB_PORT)
+        .await
+        .map_err(WorkerError::Web)?;
     let address = WorkerNetAddress {
         host: Some(host.clone()),
         rpc_port: Some(i32::from(port)),
         data_port: Some(i32::from(port)),
-        web_port: config.int(name::WORKER_WEB_PORT).map(|p| p as i32),
+        web_port: Some(i32::from(lode_core::web::local_port(&web_listener))),
         domain_socket_path: Some(String::new()),
     };
     let heartbeat =
         config.duration(name::WORKER_BLOCK_HEARTBEAT_INTERVAL).unwrap_or(Duration::from_secs(1));
     let link = master_link::start(finder, address, store.clone(), heartbeat);
+    lode_core::web::metrics();
+    lode_core::web::serve(
+        web_listener,
+        web::router(format!("{host}:{port}"), store.clone(), link.clone()),
+    );
     tracing::info!(
         address = %format!("{host}:{port}"),
         tiers = %store

@@ -42,6 +42,11 @@ fn now_ms() -> i64 {
 }
 
 impl MasterLink {
+    /// The leader this worker is registered with and the id it was given, if registered.
+    pub fn registered_with(&self) -> Option<(String, i64)> {
+        self.registered.borrow().as_ref().map(|r| (r.leader.clone(), r.worker_id))
+    }
+
     /// Tells the leader that `block` (already in the store) is cached here. If the call fails,
     /// the worker registers again — its full report then carries the block — and that counts.
     pub async fn commit(&self, block: u64, length: u64) -> Result<(), String> {
@@ -188,6 +193,9 @@ impl Session<'_> {
                 () = reregister.notified() => return "a commit failed".into(),
                 _ = ticks.tick() => {}
             }
+            metrics::gauge!("lode_worker_capacity_bytes").set(self.store.capacity() as f64);
+            metrics::gauge!("lode_worker_used_bytes").set(self.store.used() as f64);
+            metrics::gauge!("lode_worker_blocks").set(self.store.report().len() as f64);
             let request = HeartbeatRequest {
                 worker_id: current.worker_id,
                 used_bytes: self.store.used() as i64,

@@ -205,6 +205,8 @@ impl BlockWorker for BlockService {
             Some(size) if size > 0 => (size as usize).min(MAX_CHUNK),
             _ => DEFAULT_CHUNK,
         };
+        metrics::counter!("lode_worker_block_reads_total", "path" => "stream").increment(1);
+        metrics::counter!("lode_worker_block_read_bytes_total").increment(length);
         let (sender, receiver) = mpsc::channel(4);
         tokio::task::spawn_blocking(move || {
             read_chunks(path, block, offset, length, chunk, sender)
@@ -219,6 +221,8 @@ impl BlockWorker for BlockService {
         request: Request<Streaming<WriteRequest>>,
     ) -> Result<Response<Self::WriteBlockStream>, Status> {
         let offset = self.write(request.into_inner()).await?;
+        metrics::counter!("lode_worker_block_writes_total", "path" => "stream").increment(1);
+        metrics::counter!("lode_worker_block_write_bytes_total").increment(offset.max(0) as u64);
         let reply = WriteResponse { offset: Some(offset) };
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(reply)))))
     }
@@ -233,7 +237,9 @@ impl BlockWorker for BlockService {
             .await?
             .ok_or_else(|| Status::invalid_argument("the stream ended before its request"))?;
         let block = open.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))? as u64;
-        let (path, _) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
+        let (path, length) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
+        metrics::counter!("lode_worker_block_reads_total", "path" => "short-circuit").increment(1);
+        metrics::counter!("lode_worker_block_read_bytes_total").increment(length);
         let reply = OpenLocalBlockResponse { path: Some(path.display().to_string()) };
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(reply)))))
     }

@@ -33,6 +33,8 @@ async fn the_worker_follows_each_new_leader() {
         .arg("-Dalluxio.zookeeper.enabled=true")
         .arg(format!("-Dalluxio.zookeeper.address={address}"))
         .arg("-Dalluxio.worker.rpc.port=0")
+        .arg("-Dalluxio.worker.web.port=0")
+        .arg("-Dalluxio.worker.bind.host=127.0.0.1")
         .arg(format!("-Dalluxio.worker.tieredstore.level0.dirs.path={}", tier.path().display()));
     let mut worker = Proc::start(command, true);
     let limit = Duration::from_secs(60);

@@ -64,6 +64,16 @@ enum FsadminCommand {
     /// The leader, every master with its journal position and lag, every worker with its
     /// capacity and usage.
     Report,
+    /// Journal operations.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Ask the leader to write a checkpoint of the namespace now (standbys replay from it, and
+    /// the journal behind it can be truncated).
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -335,6 +345,12 @@ async fn run(cli: Cli) -> Result<String, String> {
             let config = load(ProcessKind::Client, cli.define)?;
             let client = MasterClient::from_config(&config).map_err(|e| e.to_string())?;
             fsadmin::report(&client).await.map_err(|e| e.to_string())
+        }
+        Command::Fsadmin(FsadminCommand::Journal(JournalCommand::Checkpoint)) => {
+            let config = load(ProcessKind::Client, cli.define)?;
+            let client = MasterClient::from_config(&config).map_err(|e| e.to_string())?;
+            let slot = client.checkpoint().await.map_err(|e| e.to_string())?;
+            Ok(format!("Successfully took a checkpoint of the journal at slot {slot}\n"))
         }
         Command::Conf(ConfCommand::Get { key, source, unit, process }) => {
             conf::get(&load(process, cli.define)?, &key, source, unit).map(|line| line + "\n")

@@ -128,6 +128,7 @@ pub mod name {
         "alluxio.zookeeper.leader.connection.error.policy";
     pub const MASTER_HOSTNAME: &str = "alluxio.master.hostname";
     pub const MASTER_BIND_HOST: &str = "alluxio.master.bind.host";
+    pub const MASTER_WEB_BIND_HOST: &str = "alluxio.master.web.bind.host";
     pub const MASTER_RPC_PORT: &str = "alluxio.master.rpc.port";
     pub const MASTER_WEB_PORT: &str = "alluxio.master.web.port";
     pub const MASTER_RPC_ADDRESSES: &str = "alluxio.master.rpc.addresses";
@@ -152,6 +153,7 @@ pub mod name {
     pub const MASTER_ELECTION_EMBEDDED_DIR: &str = "alluxio.master.election.embedded.dir";
     pub const MASTER_ELECTION_LEASE_TIMEOUT: &str = "alluxio.master.election.lease.timeout";
     pub const WORKER_BIND_HOST: &str = "alluxio.worker.bind.host";
+    pub const WORKER_WEB_BIND_HOST: &str = "alluxio.worker.web.bind.host";
     pub const WORKER_HOSTNAME: &str = "alluxio.worker.hostname";
     pub const WORKER_RAMDISK_SIZE: &str = "alluxio.worker.ramdisk.size";
     pub const WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH: &str =
@@ -294,8 +296,13 @@ pub static KEYS: &[PropertyKey] = &[
          them and follow a standby's answer naming the leader."),
     key(name::MASTER_RPC_PORT, T::Port, Literal("19998"), Scope::All, Alluxio,
         "The port of the master's RPC service."),
+    key(name::MASTER_WEB_BIND_HOST, T::String, Literal("${alluxio.master.bind.host}"),
+        Scope::Master, Alluxio,
+        "The address the master's web UI binds to. Lode's default follows \
+         alluxio.master.bind.host (Alluxio's is 0.0.0.0)."),
     key(name::MASTER_WEB_PORT, T::Port, Literal("19999"), Scope::Master, Alluxio,
-        "The port of the master's web UI and metrics endpoint."),
+        "The port of the master's web UI, /metrics, /healthz and /readyz (0 picks a free one; \
+         `lode fs masterInfo` and the status RPC report it)."),
     key(name::MASTER_WORKER_TIMEOUT, T::Duration, Literal("5min"), Scope::Master, Alluxio,
         "How long a worker may go without a heartbeat before the master forgets it."),
     key(name::SECURITY_AUTHENTICATION_TYPE, T::Enum(&["NOSASL", "SIMPLE", "CUSTOM"]),
@@ -355,8 +362,12 @@ pub static KEYS: &[PropertyKey] = &[
     key(name::WORKER_TIEREDSTORE_LEVELS, T::Int, Literal("1"), Scope::Worker, Alluxio,
         "How many tiers a worker has: 1 (memory) or 2 (memory, then a disk tier that takes the \
          blocks memory evicts)."),
+    key(name::WORKER_WEB_BIND_HOST, T::String, Literal("${alluxio.worker.bind.host}"),
+        Scope::Worker, Alluxio,
+        "The address the worker's web UI binds to. Lode's default follows \
+         alluxio.worker.bind.host (Alluxio's is 0.0.0.0)."),
     key(name::WORKER_WEB_PORT, T::Port, Literal("30000"), Scope::Worker, Alluxio,
-        "The port of the worker's web UI and metrics endpoint."),
+        "The port of the worker's web UI, /metrics, /healthz and /readyz (0 picks a free one)."),
     key(name::ZOOKEEPER_ADDRESS, T::ZkConnect, DefaultValue::None, Scope::All, Alluxio,
         "The ZooKeeper ensemble: host:port[,host:port...] with an optional /chroot."),
     key(name::ZOOKEEPER_AUTH_DIGEST, T::Secret, DefaultValue::None, Scope::All, Lode,

@@ -294,7 +294,11 @@ impl<S: StateMachine> Journal<S> {
     }
 
     fn apply(&self, batch: &Batch<S::Op>) -> Result<Vec<S::Reply>, JournalError> {
-        Ok(self.replica.write().apply(&log_key(batch.slot), batch)?)
+        let replies = self.replica.write().apply(&log_key(batch.slot), batch)?;
+        metrics::gauge!("lode_journal_slot").set(batch.slot as f64 + 1.0);
+        metrics::gauge!("lode_journal_seq")
+            .set((batch.first_seq + batch.entries.len() as u64) as f64);
+        Ok(replies)
     }
 
     /// Replays every slot after the replica's position until the first missing one. If the
@@ -328,11 +332,14 @@ impl<S: StateMachine> Journal<S> {
     /// Replays only what exists now, without looking for a newer checkpoint: the cheap poll
     /// of a standby that is known to be current.
     pub async fn poll(&self) -> Result<u64, JournalError> {
-        let mut applied = 0;
+        let (mut applied, mut slots) = (0, 0u64);
         while let Some(batch) = self.read_batch(self.position().slot).await? {
             applied += batch.entries.len() as u64;
+            slots += 1;
             self.apply(&batch)?;
         }
+        // How far behind this tailer was when it looked: 0 once it has caught up.
+        metrics::gauge!("lode_journal_standby_lag_slots").set(slots as f64);
         self.note_success();
         Ok(applied)
     }
@@ -340,13 +347,18 @@ impl<S: StateMachine> Journal<S> {
     /// Writes a checkpoint of the replica at its position (a no-op if one exists there:
     /// checkpoints are deterministic, so a loser just moves on). Returns its slot.
     pub async fn write_checkpoint(&self) -> Result<u64, JournalError> {
+        let started = std::time::Instant::now();
         let (slot, bytes) = {
             let replica = self.replica.read();
             let image = replica.checkpoint_image();
             (image.slot, format::encode_checkpoint(&image))
         };
         match self.store.put_if_absent(&checkpoint_key(slot), bytes).await {
-            Ok(()) => tracing::info!(slot, "wrote checkpoint"),
+            Ok(()) => {
+                tracing::info!(slot, "wrote checkpoint");
+                metrics::histogram!("lode_journal_checkpoint_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
             Err(StoreError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }

@@ -178,7 +178,10 @@ impl<S: StateMachine> CommitLoop<S> {
             entries,
         };
         let bytes = format::encode_batch(&batch);
+        let started = std::time::Instant::now();
         let outcome = self.journal.append(position.slot, bytes).await;
+        metrics::histogram!("lode_journal_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("lode_journal_batch_entries").record(batch.entries.len() as f64);
         let error = match outcome {
             Ok(Append::Landed) => {
                 // Durable in the journal whatever happens next: apply it so this replica

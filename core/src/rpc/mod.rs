@@ -4,6 +4,8 @@
 #![allow(clippy::all, clippy::pedantic)]
 
 pub mod leader;
+mod metered;
+pub use metered::{Metered, MeteredLayer};
 
 /// `alluxio.grpc`: shared types.
 #[allow(missing_docs)]

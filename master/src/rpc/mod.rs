@@ -30,7 +30,9 @@ use lode_core::rpc::alluxio::grpc::NetAddress;
 use lode_core::rpc::lode::master::lode_master_service_server::{
     LodeMasterService, LodeMasterServiceServer,
 };
-use lode_core::rpc::lode::master::{GetMasterStatusRequest, MasterStatus, Role as WireRole};
+use lode_core::rpc::lode::master::{
+    CheckpointRequest, CheckpointResponse, GetMasterStatusRequest, MasterStatus, Role as WireRole,
+};
 use lode_core::rpc::lode::worker::lode_block_master_worker_service_server::LodeBlockMasterWorkerServiceServer;
 use lode_core::rpc::service_version;
 use tokio_stream::Stream;
@@ -57,7 +59,7 @@ pub struct ServerInfo {
     pub master_addresses: Vec<String>,
     /// The ZooKeeper ensemble, when enabled.
     pub zookeeper_addresses: Vec<String>,
-    /// The web port.
+    /// The web UI's port, as bound.
     pub web_port: i32,
     /// When this master started, ms since the epoch.
     pub start_time_ms: i64,
@@ -80,8 +82,8 @@ pub struct Services {
 
 impl Services {
     /// Services for `node`.
-    pub fn new(node: Arc<MasterNode>, info: ServerInfo) -> Services {
-        Services { node, info: Arc::new(info) }
+    pub fn new(node: Arc<MasterNode>, info: Arc<ServerInfo>) -> Services {
+        Services { node, info }
     }
 
     /// A tonic router with every service added.
@@ -437,6 +439,21 @@ impl LodeMasterService for Services {
             journal_failing_ms: outage.map_or(0, |o| o.for_how_long.as_millis() as u64),
             elector: self.info.elector.clone(),
             journal: self.info.journal.clone(),
+            web_port: self.info.web_port as u32,
         }))
+    }
+
+    async fn checkpoint(
+        &self,
+        _request: Request<CheckpointRequest>,
+    ) -> Result<Response<CheckpointResponse>, Status> {
+        self.node.read(|_| ()).map_err(status_from_serve)?;
+        let slot = self
+            .node
+            .journal()
+            .write_checkpoint()
+            .await
+            .map_err(|e| Status::unavailable(format!("writing the checkpoint failed: {e}")))?;
+        Ok(Response::new(CheckpointResponse { slot }))
     }
 }

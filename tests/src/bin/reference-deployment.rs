@@ -203,6 +203,7 @@ fn main() -> Result<()> {
     );
 
     let ports = free_ports(MASTERS + WORKERS).map_err(anyhow::Error::msg)?;
+    let web_ports = free_ports(MASTERS + WORKERS).map_err(anyhow::Error::msg)?;
     let mut nodes = Vec::new();
     for (i, port) in ports[..MASTERS].iter().enumerate() {
         let home = dir.join(format!("master{}", i + 1));
@@ -214,6 +215,7 @@ fn main() -> Result<()> {
                 journal_lines.clone(),
                 vec![
                     format!("alluxio.master.rpc.port={port}"),
+                    format!("alluxio.master.web.port={}", web_ports[i]),
                     "alluxio.master.bind.host=127.0.0.1".into(),
                     format!("alluxio.work.dir={}", home.display()),
                 ],
@@ -236,6 +238,7 @@ fn main() -> Result<()> {
             std::slice::from_ref(&java_opts),
             &[
                 format!("alluxio.worker.rpc.port={port}"),
+                format!("alluxio.worker.web.port={}", web_ports[MASTERS + i]),
                 "alluxio.worker.hostname=127.0.0.1".into(),
                 "alluxio.worker.bind.host=127.0.0.1".into(),
                 format!("alluxio.worker.tieredstore.level0.dirs.path={}", home.display()),
