@@ -56,6 +56,8 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     assert_eq!(report.matches(" lag ").count(), 2, "{report}");
     assert!(report.contains("Workers: 1 live"), "{report}");
     assert!(report.contains("used       25 B"), "{report}");
+    assert!(report.contains("Metrics (leader):\n  RPCs answered"), "{report}");
+    assert!(!report.contains("journal commits     0 "), "the leader committed: {report}");
 
     local.signal(rustix::process::Signal::INT);
     assert!(local.wait(), "lode local failed: {:?}", local.seen);
