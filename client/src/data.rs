@@ -26,6 +26,9 @@ const CHUNK: usize = 256 << 10;
 const IN_PLACE_BUFFER: usize = 4 << 20;
 /// The largest message accepted from a worker.
 const MAX_MESSAGE: usize = 16 << 20;
+/// How long a read waits for a block's locations to reappear: block locations are soft state
+/// that a newly elected leader rebuilds as workers re-register (within a heartbeat or two).
+const LOCATIONS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn failed(code: Code, message: String) -> ClientError {
     ClientError::Refused { code, message }
@@ -377,6 +380,33 @@ async fn read_streamed<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Asks the leader again for the locations of block `index` of `path` until a worker holds it
+/// or [`LOCATIONS_WAIT`] has passed (then none): right after a failover the new leader knows
+/// only the workers that re-registered so far.
+async fn wait_for_locations(
+    master: &MasterClient,
+    path: &str,
+    index: usize,
+) -> Result<Vec<BlockLocation>, ClientError> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(20);
+    while started.elapsed() < LOCATIONS_WAIT {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(500));
+        let info = master.get_status(path).await?;
+        let locations = info
+            .file_block_infos
+            .get(index)
+            .and_then(|block| block.block_info.as_ref())
+            .map(|block| block.locations.clone())
+            .unwrap_or_default();
+        if !locations.is_empty() {
+            return Ok(locations);
+        }
+    }
+    Ok(Vec::new())
+}
+
 /// Copies `length` bytes of the complete file `path` from `offset` (to the end when `None`)
 /// into `sink`; `progress` hears the bytes copied so far. Returns the bytes copied.
 pub async fn read_file<W: AsyncWrite + Unpin>(
@@ -400,14 +430,17 @@ pub async fn read_file<W: AsyncWrite + Unpin>(
     let file_length = info.length().max(0) as u64;
     let end = offset.saturating_add(length.unwrap_or(u64::MAX)).min(file_length);
     let mut copied = 0u64;
-    for block in &info.file_block_infos {
-        let block_info = block.block_info.clone().unwrap_or_default();
+    for (index, block) in info.file_block_infos.iter().enumerate() {
+        let mut block_info = block.block_info.clone().unwrap_or_default();
         let (start, size) = (block.offset().max(0) as u64, block_info.length().max(0) as u64);
         let (from, to) = (offset.max(start), end.min(start + size));
         if from >= to {
             continue;
         }
         let id = block_info.block_id() as u64;
+        if block_info.locations.is_empty() {
+            block_info.locations = wait_for_locations(master, path, index).await?;
+        }
         if block_info.locations.is_empty() {
             return Err(failed(
                 Code::NotFound,

@@ -14,6 +14,8 @@ pub struct Worker {
     pub host: String,
     /// Its RPC port.
     pub port: u16,
+    /// Its web UI's port, when it has one.
+    pub web_port: Option<u16>,
     /// Bytes it may cache.
     pub capacity: u64,
     /// Bytes it caches.
@@ -46,6 +48,8 @@ pub struct Registration {
     pub host: String,
     /// RPC port.
     pub port: u16,
+    /// Web UI port, when it has one.
+    pub web_port: Option<u16>,
     /// Bytes it may cache.
     pub capacity: u64,
     /// Bytes it caches.
@@ -108,6 +112,7 @@ impl BlockMap {
                 id,
                 host: registration.host,
                 port: registration.port,
+                web_port: registration.web_port,
                 capacity: registration.capacity,
                 used: registration.used,
                 start_time_ms: registration.start_time_ms,
@@ -236,7 +241,15 @@ mod tests {
     use super::*;
 
     fn registration(port: u16, blocks: Vec<(u64, u64)>) -> Registration {
-        Registration { host: "w".into(), port, capacity: 100, used: 10, blocks, start_time_ms: 1 }
+        Registration {
+            host: "w".into(),
+            port,
+            web_port: None,
+            capacity: 100,
+            used: 10,
+            blocks,
+            start_time_ms: 1,
+        }
     }
 
     #[test]

@@ -232,6 +232,16 @@ impl MasterNode {
         self.read(|namespace| read(&self.blocks.read(), namespace))
     }
 
+    /// The addresses of every master the elector lists as campaigning (none when it cannot
+    /// list them, or does not answer within a second).
+    pub async fn election_members(&self) -> Vec<String> {
+        let listed = tokio::time::timeout(Duration::from_secs(1), self.elector.members()).await;
+        match listed {
+            Ok(Ok(members)) => members.into_iter().map(|m| m.address).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Leader changes this master saw, oldest first.
     pub fn history(&self) -> Vec<Takeover> {
         self.history.lock().iter().cloned().collect()

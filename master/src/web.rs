@@ -110,9 +110,10 @@ impl Ui {
         }
     }
 
-    /// Every master this one knows of: itself, the configured ones, the leader and those in
-    /// its history.
-    fn known_masters(&self) -> Vec<String> {
+    /// Every master this one knows of: itself, the configured ones, those the elector lists,
+    /// the leader and those in its history.
+    async fn known_masters(&self) -> Vec<String> {
+        let members = self.node.election_members().await;
         let mut all = vec![self.node.member().address.clone()];
         let mut add = |address: String| {
             if !address.is_empty() && !all.contains(&address) {
@@ -120,6 +121,7 @@ impl Ui {
             }
         };
         self.info.master_addresses.iter().cloned().for_each(&mut add);
+        members.into_iter().for_each(&mut add);
         if let Role::Standby { leader: Some(leader) } = self.node.role() {
             add(leader.address);
         }
@@ -141,6 +143,7 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
     };
     let role = ui.role_name();
     let notice = ui.standby_notice("/").await;
+    let masters = masters_table(&ui).await;
     let config: Vec<(String, String, String)> = ui
         .config
         .entries()
@@ -170,6 +173,8 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
                 } }
                 tr { th { "Files and directories" } td { (node.read_replica(|ns| ns.len())) } }
             }
+            h2 { "Masters" }
+            (masters)
             h2 { "Configuration" }
             table #configuration {
                 tr { th { "Property" } th { "Value" } th { "Source" } }
@@ -182,8 +187,15 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
 }
 
 async fn masters(State(ui): State<Arc<Ui>>) -> Markup {
+    let notice = ui.standby_notice("/masters").await;
+    let table = masters_table(&ui).await;
+    ui.frame("Masters", html! { (notice) (table) })
+}
+
+/// Every known master with its role, term, journal position, lag and journal health.
+async fn masters_table(ui: &Ui) -> Markup {
     let mut rows = Vec::new();
-    for address in ui.known_masters() {
+    for address in ui.known_masters().await {
         rows.push((address.clone(), peer_status(&address).await));
     }
     let leader_seq = rows
@@ -192,11 +204,7 @@ async fn masters(State(ui): State<Arc<Ui>>) -> Markup {
         .filter(|s| s.term > 0)
         .map(|s| s.journal_seq)
         .max();
-    let notice = ui.standby_notice("/masters").await;
-    ui.frame(
-        "Masters",
-        html! {
-            (notice)
+    html! {
             table #masters {
                 tr { th { "Address" } th { "Role" } th { "Term" } th { "Journal position" } th { "Lag (entries)" } th { "Journal" } }
                 @for (address, status) in &rows {
@@ -216,8 +224,7 @@ async fn masters(State(ui): State<Arc<Ui>>) -> Markup {
                     }
                 }
             }
-        },
-    )
+    }
 }
 
 async fn workers(State(ui): State<Arc<Ui>>) -> Markup {
@@ -225,7 +232,10 @@ async fn workers(State(ui): State<Arc<Ui>>) -> Markup {
         blocks
             .workers()
             .into_iter()
-            .map(|w| (w.address(), w.capacity, w.used, w.block_count(), w.last_contact.elapsed()))
+            .map(|w| {
+                let link = w.web_port.map(|port| format!("http://{}:{port}/", w.host));
+                (w.address(), link, w.capacity, w.used, w.block_count(), w.last_contact.elapsed())
+            })
             .collect::<Vec<_>>()
     });
     let notice = ui.standby_notice("/workers").await;
@@ -238,9 +248,9 @@ async fn workers(State(ui): State<Arc<Ui>>) -> Markup {
                     p { (workers.len()) " live workers." }
                     table #workers {
                         tr { th { "Address" } th { "Capacity" } th { "Used" } th { "Blocks" } th { "Last heartbeat" } }
-                        @for (address, capacity, used, blocks, since) in &workers {
+                        @for (address, link, capacity, used, blocks, since) in &workers {
                             tr {
-                                td { (address) }
+                                td { @match link { Some(link) => a href=(link) { (address) }, None => (address) } }
                                 td { (bytes(*capacity)) }
                                 td { (bytes(*used)) " (" (used * 100 / (*capacity).max(1)) "%)" }
                                 td { (blocks) }

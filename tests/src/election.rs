@@ -38,8 +38,9 @@ pub async fn first_winner(
 }
 
 /// Campaigns with every one of `electors` (at least three): exactly one leads, `observer`'s
-/// lookup and watch name it (and so does the service's own tool, `listed` checks), and
-/// resigning hands over to exactly one other, with a term of its own.
+/// lookup and watch name it (and so does the service's own tool, `listed` checks), its member
+/// list names every campaigner, and resigning hands over to exactly one other, with a term of
+/// its own.
 pub async fn one_leader_at_a_time_and_resign_hands_over_in(
     electors: &[Arc<dyn LeaderElector>],
     observer: Arc<dyn LeaderElector>,
@@ -60,6 +61,19 @@ pub async fn one_leader_at_a_time_and_resign_hands_over_in(
         .expect("the watch names the leader")
         .unwrap();
     listed(&member(first));
+    // Every campaigner is listed, leader and waiting ones alike.
+    let expected: Vec<String> = (0..electors.len()).map(|i| member(i).address).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut listed: Vec<String> =
+            observer.members().await.unwrap().into_iter().map(|m| m.address).collect();
+        listed.sort();
+        if listed == expected {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "members {listed:?}, not {expected:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     electors[first].resign(&leadership).await.unwrap();
     assert!(!leadership.is_valid());

@@ -98,6 +98,9 @@ async fn the_site_file_alone_chooses_elector_and_journal_store() {
             ("alluxio.zookeeper.address", &zookeeper.connect_string()),
         ]);
         assert!(info.contains("Election: zookeeper"), "{info}");
+        for (address, _) in &cluster.masters {
+            assert!(info.contains(address.as_str()), "masterInfo misses {address}: {info}");
+        }
         assert!(info.contains(&format!("Journal: file://{folder}")), "{info}");
         survives_a_failover(&mut cluster, "zookeeper-local").await;
         drop(cluster);
@@ -122,6 +125,9 @@ async fn the_site_file_alone_chooses_elector_and_journal_store() {
             ("alluxio.etcd.endpoints", &etcd.endpoints()),
         ]);
         assert!(info.contains("Election: etcd"), "{info}");
+        for (address, _) in &cluster.masters {
+            assert!(info.contains(address.as_str()), "masterInfo misses {address}: {info}");
+        }
         assert!(info.contains(&format!("Journal: {folder}")), "{info}");
         survives_a_failover(&mut cluster, "etcd-s3").await;
     })

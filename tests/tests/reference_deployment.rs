@@ -18,6 +18,13 @@ fn the_walk_through_passes_with_the_journal_in_s3() {
     assert!(stdout.contains("journal     s3://lode-journal/alluxio/journal"), "{stdout}");
 }
 
+/// The same walk-through with the journal on a FUSE-mounted GlusterFS volume.
+#[test]
+fn the_walk_through_passes_with_the_journal_on_glusterfs() {
+    let stdout = check(&["--journal", "glusterfs"]);
+    assert!(stdout.contains("journal     glusterfs:///"), "{stdout}");
+}
+
 fn check(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_reference-deployment"))
         .arg("--check")

@@ -180,6 +180,13 @@ async fn chromium_renders_overview_workers_and_failover_history() {
     let overview = browse(&format!("http://127.0.0.1:{port}/"), "master-overview.png");
     assert!(overview.contains(r#"id="role""#) && overview.contains(">LEADER<"), "{overview}");
     let standby = 1 - leader;
+    // The overview's masters table shows the standby too, with its role.
+    let standby_address = &cluster.masters[standby].0;
+    let row = overview
+        .split("<tr")
+        .find(|row| row.contains(standby_address.as_str()))
+        .unwrap_or_else(|| panic!("the overview does not list {standby_address}: {overview}"));
+    assert!(row.contains(">STANDBY<"), "{row}");
     let standby_port = web_port(&cluster, standby).await;
     let page = browse(&format!("http://127.0.0.1:{standby_port}/"), "standby-overview.png");
     assert!(page.contains(">STANDBY<") && page.contains(r#"id="standby""#), "{page}");
@@ -196,6 +203,19 @@ async fn chromium_renders_overview_workers_and_failover_history() {
             "the workers page never listed {worker_address}: {page}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The worker's own page names the leader it registered with.
+    let infos = cluster.client().worker_infos().await.unwrap();
+    let worker_web = infos[0].address.as_ref().and_then(|a| a.web_port).expect("a web port");
+    let page = browse(&format!("http://127.0.0.1:{worker_web}/"), "worker-overview.png");
+    assert!(page.contains(&leader_address), "the worker page does not name the leader: {page}");
+    assert_eq!(status_code(worker_web as u16, "/readyz"), Some(200));
+    // Set with each heartbeat (every second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while value(&scrape(worker_web as u16), "lode_worker_capacity_bytes", &[]) <= 0.0 {
+        assert!(Instant::now() < deadline, "the worker never reported its capacity");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     cluster.kill(leader);

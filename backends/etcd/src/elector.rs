@@ -284,6 +284,19 @@ impl LeaderElector for EtcdElector {
         receiver
     }
 
+    async fn members(&self) -> Result<Vec<Member>, ElectorError> {
+        // Every campaigning member's key under the prefix holds its address.
+        let shared = &self.shared;
+        let mut client = shared.client().await?;
+        let prefix = format!("{}/", shared.settings.prefix);
+        let lookup = client.get(prefix, Some(etcd::GetOptions::new().with_prefix()));
+        match tokio::time::timeout(shared.settings.request_timeout, lookup).await {
+            Ok(Ok(response)) => Ok(response.kvs().iter().map(|kv| shared.member(kv)).collect()),
+            Ok(Err(error)) => Err(shared.unavailable("listing the election", error)),
+            Err(_) => Err(shared.unavailable("listing the election", "timed out")),
+        }
+    }
+
     async fn resign(&self, leadership: &Leadership) -> Result<(), ElectorError> {
         leadership.mark_lost();
         let term = leadership.term();

@@ -381,6 +381,29 @@ impl LeaderElector for ZooKeeperElector {
         receiver
     }
 
+    async fn members(&self) -> Result<Vec<Member>, ElectorError> {
+        // Each latch node holds its member's address (the campaign's lock data).
+        let client = self.client().await?;
+        let path = &self.settings.election_path;
+        let children = match client.list_children(path).await {
+            Ok(children) => children,
+            Err(zk::Error::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(self.error("listing the election", e)),
+        };
+        let mut members = Vec::new();
+        for child in children {
+            match client.get_data(&format!("{path}/{child}")).await {
+                Ok((data, _)) => members.push(Member {
+                    id: child,
+                    address: String::from_utf8_lossy(&data).into_owned(),
+                }),
+                Err(zk::Error::NoNode) => {} // Gone since the listing.
+                Err(e) => return Err(self.error("reading the election", e)),
+            }
+        }
+        Ok(members)
+    }
+
     async fn resign(&self, leadership: &Leadership) -> Result<(), ElectorError> {
         leadership.mark_lost();
         let term = leadership.term();

@@ -241,6 +241,13 @@ pub trait LeaderElector: Send + Sync + fmt::Debug {
     /// Gives leadership up at once so that a standby takes over without waiting for a lease
     /// to lapse (used on SIGTERM).
     async fn resign(&self, leadership: &Leadership) -> Result<(), ElectorError>;
+
+    /// Every member campaigning right now, leader and standbys, for status pages and
+    /// `masterInfo`. Electors that cannot list them return none (the default), and callers
+    /// fall back to `alluxio.master.rpc.addresses`.
+    async fn members(&self) -> Result<Vec<Member>, ElectorError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A leader elector implementation, registered with `inventory::submit!`.

@@ -28,7 +28,7 @@ fn worker_address(worker: &Worker) -> WorkerNetAddress {
         host: Some(worker.host.clone()),
         rpc_port: Some(i32::from(worker.port)),
         data_port: Some(i32::from(worker.port)),
-        web_port: None,
+        web_port: worker.web_port.map(i32::from),
         domain_socket_path: Some(String::new()),
     }
 }
@@ -135,9 +135,11 @@ impl LodeBlockMasterWorkerService for Services {
             .ok()
             .filter(|p| *p != 0)
             .ok_or_else(|| Status::invalid_argument("the worker's rpcPort must be 1 to 65535"))?;
+        let web_port = address.web_port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0);
         let registration = Registration {
             host,
             port,
+            web_port,
             capacity: request.capacity_bytes.max(0) as u64,
             used: request.used_bytes.max(0) as u64,
             blocks: request

@@ -396,6 +396,12 @@ impl MetaMasterClientService for Services {
         if !masters.contains(me) {
             masters.insert(0, me.clone());
         }
+        // With an election service the masters may be listed nowhere else.
+        for member in self.node.election_members().await {
+            if !masters.contains(&member) {
+                masters.push(member);
+            }
+        }
         let info = MasterInfo {
             leader_master_address: Some(me.clone()),
             master_addresses: masters.iter().map(|a| net_address(a)).collect(),

@@ -5,11 +5,13 @@
 //! free loopback ports. It prints how to use the cluster and runs until Ctrl-C.
 //!
 //! ```text
-//! reference-deployment [--journal hdfs|s3|local] [--dir DIR] [--check]
+//! reference-deployment [--journal hdfs|s3|glusterfs|local] [--dir DIR] [--check]
 //! ```
 //!
 //! `--journal s3` keeps the journal in an S3-compatible server (moto) instead of HDFS (the
-//! masters must be built with the `s3` feature); `--journal local` in a folder they share.
+//! masters must be built with the `s3` feature); `--journal glusterfs` on a GlusterFS volume
+//! mounted with FUSE (needs root and Debian's glusterfs-server; one per machine, since glusterd
+//! always listens on 24007); `--journal local` in a folder they share.
 //! `--check` walks through the README's steps itself (find the leader, write a file, kill -9 the
 //! leader, see a standby take over, read the file back) and exits.
 //! `scripts/reference-deployment` builds the release binaries and runs this.
@@ -21,13 +23,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use lode_client::local::free_ports;
+use lode_tests::glusterfs::GlusterFs;
 use lode_tests::hdfs::Hdfs;
 use lode_tests::s3::S3Server;
 use lode_tests::zookeeper::ZooKeeper;
 
 const MASTERS: usize = 3;
 const WORKERS: usize = 2;
-const USAGE: &str = "usage: reference-deployment [--journal hdfs|s3|local] [--dir DIR] [--check]";
+const USAGE: &str =
+    "usage: reference-deployment [--journal hdfs|s3|glusterfs|local] [--dir DIR] [--check]";
 
 struct Options {
     journal: String,
@@ -50,8 +54,8 @@ fn options() -> Result<Options> {
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
-    if !["hdfs", "s3", "local"].contains(&options.journal.as_str()) {
-        bail!("--journal must be hdfs, s3 or local, not `{}`", options.journal);
+    if !["hdfs", "s3", "glusterfs", "local"].contains(&options.journal.as_str()) {
+        bail!("--journal must be hdfs, s3, glusterfs or local, not `{}`", options.journal);
     }
     Ok(options)
 }
@@ -181,8 +185,16 @@ fn main() -> Result<()> {
         println!("starting an S3-compatible server (moto) ...");
         S3Server::start()
     });
+    let gluster = (options.journal == "glusterfs").then(|| {
+        println!("starting GlusterFS (glusterd, a one-brick volume mounted with FUSE) ...");
+        GlusterFs::shared()
+    });
     // The journal's lines in every master's site file.
     let journal_lines: Vec<String> = match (&hdfs, &s3) {
+        _ if gluster.is_some() => vec![format!(
+            "alluxio.master.journal.folder={}",
+            gluster.map(|g| g.new_folder("alluxio-journal")).unwrap_or_default()
+        )],
         (Some(hdfs), _) => {
             vec![format!("alluxio.master.journal.folder={}/alluxio/journal", hdfs.uri())]
         }
