@@ -5,8 +5,9 @@
 //!
 //! `cargo bench -p lode-tests --bench master` (`LODE_BENCH_INODES=1000000,10000000` sets the
 //! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
-//! `=namespace` runs one half; `LODE_BENCH_JOURNAL=hdfs` or `=s3` puts the RPC half's journal on a
-//! real HDFS or S3 server (moto) that the bench starts, instead of a local folder; S3 needs
+//! `=namespace` runs one half; `LODE_BENCH_JOURNAL=hdfs`, `=s3` or `=glusterfs` puts the RPC half's
+//! journal on a real HDFS, S3 server (moto) or FUSE-mounted GlusterFS volume (as root) that the
+//! bench starts, instead of a local folder; S3 needs
 //! `--features lode-master/s3`; `LODE_BENCH_POLL_UI=1` fetches the leader's overview page and
 //! `/metrics` every 100 ms throughout, to show what serving the UI costs).
 
@@ -173,9 +174,14 @@ fn rpc_figures(runs: usize, seconds: f64) {
     let store: String = env_or("LODE_BENCH_JOURNAL", "local".to_string());
     let hdfs = (store == "hdfs").then(lode_tests::hdfs::Hdfs::start);
     let s3 = (store == "s3").then(lode_tests::s3::S3Server::start);
+    let gluster = (store == "glusterfs").then(lode_tests::glusterfs::GlusterFs::shared);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).unwrap();
     let journal: Vec<(String, String)> = match (&hdfs, &s3) {
+        _ if gluster.is_some() => vec![(
+            "alluxio.master.journal.folder".into(),
+            gluster.map(|g| g.new_folder("bench")).unwrap_or_default(),
+        )],
         (Some(hdfs), _) => {
             vec![("alluxio.master.journal.folder".into(), format!("{}/bench", hdfs.uri()))]
         }
