@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "proto/alluxio/grpc/common.proto",
             "proto/alluxio/grpc/file_system_master.proto",
             "proto/alluxio/grpc/meta_master.proto",
+            "proto/alluxio/grpc/sasl_server.proto",
             "proto/alluxio/grpc/version.proto",
             "proto/lode/master.proto",
             "proto/lode/worker.proto",

@@ -348,6 +348,7 @@ pub async fn start(
         start_time_ms: now_ms(),
         elector: backends.elector_name.clone(),
         journal: backends.store.location(),
+        configuration: crate::rpc::ClusterConfiguration::of(&config),
     };
     let info = Arc::new(info);
     lode_core::web::metrics();

@@ -1,5 +1,5 @@
 //! A real HDFS for tests (DESIGN §7): one NameNode and [`DATANODES`] DataNodes from the Hadoop jars that
-//! `tests/hadoop/fetch` copies from Maven Central, as plain `java` processes on free loopback
+//! `tests/fetch-jars tests/hadoop` copies from Maven Central, as plain `java` processes on free loopback
 //! ports, which this harness kills and restarts by PID.
 //!
 //! [`Hdfs::shared`] is one instance for every test of a process (started on first use, killed
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lode_client::local::free_ports;
 
-/// The folder with the harness's `pom.xml` and `fetch` script; the jars go to `lib/` in it.
+/// The folder with the harness's `pom.xml`; the jars go to `lib/` in it.
 pub const HADOOP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/hadoop");
 
 /// How many DataNodes the harness runs, and so each block's replication. Two, because a
@@ -59,24 +59,9 @@ pub struct Hdfs {
     datanodes: Vec<Option<Child>>,
 }
 
-/// Copies the Hadoop jars with Maven unless they are there; panics saying what is missing.
+/// The Hadoop jars, fetched with Maven unless they are there.
 fn ensure_jars() -> PathBuf {
-    static FETCHED: OnceLock<Result<(), String>> = OnceLock::new();
-    let lib = Path::new(HADOOP_DIR).join("lib");
-    let fetched = FETCHED.get_or_init(|| {
-        let status = Command::new(Path::new(HADOOP_DIR).join("fetch"))
-            .status()
-            .map_err(|e| format!("running {HADOOP_DIR}/fetch: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("{HADOOP_DIR}/fetch failed ({status}); is Maven installed and Maven Central reachable?"))
-        }
-    });
-    if let Err(why) = fetched {
-        panic!("the Hadoop jars for the HDFS tests are missing: {why}");
-    }
-    lib
+    crate::jars::ensure(HADOOP_DIR)
 }
 
 impl Hdfs {
@@ -180,7 +165,7 @@ impl Hdfs {
              log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n\n",
         )
         .expect("log4j.properties");
-        std::fs::write(root.join("classpath"), format!("{}:{}/*", conf.display(), lib.display()))
+        std::fs::write(root.join("classpath"), crate::jars::class_path(&conf, lib))
             .expect("class path");
     }
 

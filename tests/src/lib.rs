@@ -1,5 +1,6 @@
 //! Helpers shared by Lode's integration tests, test helper binaries and benchmarks.
 
+pub mod alluxio;
 pub mod bench;
 pub mod cluster;
 pub mod election;
@@ -7,6 +8,7 @@ pub mod etcd;
 pub mod faults;
 pub mod glusterfs;
 pub mod hdfs;
+pub mod jars;
 pub mod netns;
 pub mod process;
 pub mod s3;

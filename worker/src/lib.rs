@@ -140,6 +140,7 @@ pub async fn run(
         data_port: Some(i32::from(port)),
         web_port: Some(i32::from(lode_core::web::local_port(&web_listener))),
         domain_socket_path: Some(String::new()),
+        tiered_identity: Some(lode_core::rpc::tiered_identity(&host)),
     };
     let heartbeat =
         config.duration(name::WORKER_BLOCK_HEARTBEAT_INTERVAL).unwrap_or(Duration::from_secs(1));
@@ -172,6 +173,8 @@ pub async fn run(
         // Clients may send a block's chunks in large frames rather than HTTP/2's default 16 KiB.
         .max_frame_size(MAX_FRAME)
         .add_service(service)
+        // Stock Alluxio clients authenticate every channel before reading or writing blocks.
+        .add_service(lode_core::rpc::sasl::AuthenticatedChannels::new().service())
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, HTTP/2 window updates wait on delayed ACKs and uploads crawl.
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -70,7 +70,13 @@ impl Drop for PendingWrite<'_> {
 }
 
 impl BlockService {
-    async fn write(&self, mut stream: Streaming<WriteRequest>) -> Result<i64, Status> {
+    /// Writes one block from `stream`, answering each flush command on `acks` with the bytes
+    /// received so far (Alluxio's client flushes before it moves on to the next block).
+    async fn write(
+        &self,
+        mut stream: Streaming<WriteRequest>,
+        acks: &mpsc::Sender<Result<WriteResponse, Status>>,
+    ) -> Result<i64, Status> {
         let first = stream
             .message()
             .await?
@@ -104,9 +110,14 @@ impl BlockService {
                         .write_all(&data)
                         .map_err(|e| Status::internal(format!("writing block {block}: {e}")))?;
                 }
-                Some(WriteValue::Command(_)) => {
-                    // A flush request: every chunk is already in the (memory-backed) file.
+                Some(WriteValue::Command(command)) if command.flush.unwrap_or(false) => {
+                    // Every chunk is already in the (memory-backed) file.
+                    let offset = WriteResponse { offset: Some(pending.written as i64) };
+                    if acks.send(Ok(offset)).await.is_err() {
+                        return Err(Status::cancelled("the writer went away"));
+                    }
                 }
+                Some(WriteValue::Command(_)) => {}
                 None => return Err(Status::invalid_argument("an empty write message")),
             }
         }
@@ -220,11 +231,19 @@ impl BlockWorker for BlockService {
         &self,
         request: Request<Streaming<WriteRequest>>,
     ) -> Result<Response<Self::WriteBlockStream>, Status> {
-        let offset = self.write(request.into_inner()).await?;
-        metrics::counter!("lode_worker_block_writes_total", "path" => "stream").increment(1);
-        metrics::counter!("lode_worker_block_write_bytes_total").increment(offset.max(0) as u64);
-        let reply = WriteResponse { offset: Some(offset) };
-        Ok(Response::new(Box::pin(tokio_stream::once(Ok(reply)))))
+        let (acks, replies) = mpsc::channel(4);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let written = service.write(request.into_inner(), &acks).await;
+            if let Ok(offset) = written {
+                metrics::counter!("lode_worker_block_writes_total", "path" => "stream")
+                    .increment(1);
+                metrics::counter!("lode_worker_block_write_bytes_total")
+                    .increment(offset.max(0) as u64);
+            }
+            let _ = acks.send(written.map(|offset| WriteResponse { offset: Some(offset) })).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(replies))))
     }
 
     async fn open_local_block(

@@ -175,6 +175,7 @@ pub mod name {
     pub const SECURITY_AUTHENTICATION_TYPE: &str = "alluxio.security.authentication.type";
     pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
     pub const UNDERFS_HDFS_CONFIGURATION: &str = "alluxio.underfs.hdfs.configuration";
+    pub const UNDERFS_VERSION: &str = "alluxio.underfs.version";
     pub const GLUSTERFS_MOUNT_CHECK: &str = "alluxio.glusterfs.mount.check";
     pub const ETCD_ENDPOINTS: &str = "alluxio.etcd.endpoints";
     pub const ETCD_ELECTION_PREFIX: &str = "alluxio.etcd.election.prefix";
@@ -323,6 +324,9 @@ pub static KEYS: &[PropertyKey] = &[
          S3-compatible server); AWS's endpoint for the region when unset."),
     key(name::UNDERFS_S3_REGION, T::String, Literal("us-east-1"), Scope::Master, Alluxio,
         "For an s3:// journal folder: the region requests are signed for."),
+    key(name::UNDERFS_VERSION, T::String, Literal("3.3.4"), Scope::All, Alluxio,
+        "The Hadoop version of the under file system. Lode does not use it; masters report it \
+         to stock Alluxio clients, which expect it among the cluster defaults."),
     key(name::USER_BLOCK_SIZE_BYTES_DEFAULT, T::Size, Literal("64MB"), Scope::Client, Alluxio,
         "The block size of files a client creates."),
     key(name::USER_RPC_RETRY_BASE_SLEEP, T::Duration, Literal("50ms"), Scope::Client, Alluxio,

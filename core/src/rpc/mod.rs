@@ -5,6 +5,7 @@
 
 pub mod leader;
 mod metered;
+pub mod sasl;
 pub use metered::{Metered, MeteredLayer};
 
 /// `alluxio.grpc`: shared types.
@@ -23,6 +24,11 @@ pub mod alluxio {
         /// `alluxio.grpc.meta`: the meta master.
         pub mod meta {
             include!(concat!(env!("OUT_DIR"), "/alluxio.grpc.meta.rs"));
+        }
+        /// `alluxio.grpc.sasl`: channel authentication.
+        #[allow(non_camel_case_types)] // The RPC is `authenticate`, lower case, as Alluxio's.
+        pub mod sasl {
+            include!(concat!(env!("OUT_DIR"), "/alluxio.grpc.sasl.rs"));
         }
         /// `alluxio.grpc.version`: service versions.
         pub mod version {
@@ -50,9 +56,23 @@ pub mod service_version {
     pub const FILE_SYSTEM_MASTER_CLIENT: i64 = 2;
     /// `META_MASTER_CLIENT_SERVICE`.
     pub const META_MASTER_CLIENT: i64 = 2;
+    /// `META_MASTER_CONFIG_SERVICE`.
+    pub const META_MASTER_CONFIG: i64 = 2;
+    /// `BLOCK_MASTER_CLIENT_SERVICE`.
+    pub const BLOCK_MASTER_CLIENT: i64 = 2;
 }
 
-use alluxio::grpc::{Bits, PMode};
+use alluxio::grpc::{Bits, LocalityTier, PMode, TieredIdentity};
+
+/// The locality of a worker on `host` as Alluxio's clients expect it (their default
+/// `alluxio.locality.order` is node, rack): they choose the nearest worker by these tiers.
+pub fn tiered_identity(host: &str) -> TieredIdentity {
+    let tier = |name: &str, value: Option<&str>| LocalityTier {
+        tier_name: Some(name.into()),
+        value: value.map(str::to_string),
+    };
+    TieredIdentity { tiers: vec![tier("node", Some(host)), tier("rack", None)] }
+}
 
 /// Alluxio's `PMode` for a POSIX mode (`Bits` values are the octal digit + 1).
 pub fn pmode_from_mode(mode: u32) -> PMode {

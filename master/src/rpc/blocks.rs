@@ -30,6 +30,7 @@ fn worker_address(worker: &Worker) -> WorkerNetAddress {
         data_port: Some(i32::from(worker.port)),
         web_port: worker.web_port.map(i32::from),
         domain_socket_path: Some(String::new()),
+        tiered_identity: Some(lode_core::rpc::tiered_identity(&worker.host)),
     }
 }
 
@@ -69,6 +70,21 @@ pub fn file_block_infos(blocks: &BlockMap, status: &FileStatus) -> Vec<FileBlock
             }
         })
         .collect()
+}
+
+/// How much of a file (percent of its bytes) some worker caches, as `ls` shows it.
+pub fn in_alluxio_percentage(blocks: &BlockMap, status: &FileStatus) -> i32 {
+    if status.is_directory || status.length == 0 {
+        return 100;
+    }
+    let cached: u64 = status
+        .block_ids
+        .iter()
+        .filter_map(|&block| blocks.locations(block))
+        .filter(|(_, holders)| !holders.is_empty())
+        .map(|(length, _)| length)
+        .sum();
+    (cached.min(status.length) * 100 / status.length) as i32
 }
 
 fn not_registered(id: i64) -> Status {

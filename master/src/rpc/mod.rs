@@ -3,6 +3,7 @@
 //! so clients go and find it; Lode's status service answers on every master.
 
 mod blocks;
+mod configuration;
 mod convert;
 
 use std::pin::Pin;
@@ -17,6 +18,7 @@ use lode_core::rpc::alluxio::grpc::file::*;
 use lode_core::rpc::alluxio::grpc::meta::meta_master_client_service_server::{
     MetaMasterClientService, MetaMasterClientServiceServer,
 };
+use lode_core::rpc::alluxio::grpc::meta::meta_master_configuration_service_server::MetaMasterConfigurationServiceServer;
 use lode_core::rpc::alluxio::grpc::meta::{
     GetMasterInfoPOptions, GetMasterInfoPResponse, MasterInfo,
 };
@@ -34,10 +36,12 @@ use lode_core::rpc::lode::master::{
     CheckpointRequest, CheckpointResponse, GetMasterStatusRequest, MasterStatus, Role as WireRole,
 };
 use lode_core::rpc::lode::worker::lode_block_master_worker_service_server::LodeBlockMasterWorkerServiceServer;
+use lode_core::rpc::sasl::AuthenticatedChannels;
 use lode_core::rpc::service_version;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+pub use configuration::{ClusterConfiguration, ALLUXIO_VERSION};
 pub use convert::file_info;
 use convert::{missing, op_id, status_from_ns, status_from_serve};
 pub use lode_core::rpc::{mode_from_pmode, pmode_from_mode};
@@ -45,7 +49,8 @@ pub use lode_core::rpc::{mode_from_pmode, pmode_from_mode};
 use crate::namespace::{self as ns, ErrorKind, Mutation};
 use crate::{MasterNode, Role};
 
-/// The metadata key carrying the calling user's name; what creations are owned by.
+/// The metadata key in which Lode's own client names its user; what its creations are owned by
+/// (stock Alluxio clients authenticate their channel instead).
 pub const USER_METADATA_KEY: &str = "lode-user";
 /// Entries per ListStatus message.
 const LIST_BATCH: usize = 1000;
@@ -67,6 +72,8 @@ pub struct ServerInfo {
     pub elector: String,
     /// Where the journal lives.
     pub journal: String,
+    /// The cluster defaults clients load.
+    pub configuration: ClusterConfiguration,
 }
 
 fn now_ms() -> i64 {
@@ -78,17 +85,20 @@ fn now_ms() -> i64 {
 pub struct Services {
     node: Arc<MasterNode>,
     info: Arc<ServerInfo>,
+    channels: AuthenticatedChannels,
 }
 
 impl Services {
     /// Services for `node`.
     pub fn new(node: Arc<MasterNode>, info: Arc<ServerInfo>) -> Services {
-        Services { node, info }
+        Services { node, info, channels: AuthenticatedChannels::new() }
     }
 
     /// A tonic router with every service added.
     pub fn router(self) -> tonic::service::Routes {
         tonic::service::Routes::new(FileSystemMasterClientServiceServer::new(self.clone()))
+            .add_service(self.channels.service())
+            .add_service(MetaMasterConfigurationServiceServer::new(self.clone()))
             .add_service(BlockMasterClientServiceServer::new(self.clone()))
             .add_service(LodeBlockMasterWorkerServiceServer::new(self.clone()))
             .add_service(ServiceVersionClientServiceServer::new(self.clone()))
@@ -111,15 +121,47 @@ impl Services {
     ) -> Result<T, Status> {
         self.node.read(read).map_err(status_from_serve)?.map_err(status_from_ns)
     }
-}
 
-fn user<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get(USER_METADATA_KEY)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+    /// The length of the file at `path` as its blocks were committed by workers; refused when
+    /// a block was never committed (its write did not finish) or is gone with its worker.
+    fn committed_length(&self, path: &str) -> Result<u64, Status> {
+        let lengths = self
+            .node
+            .read_blocks(|blocks, ns| {
+                let status = ns.status(path)?;
+                Ok(status
+                    .block_ids
+                    .iter()
+                    .map(|&block| (block, blocks.locations(block).map(|(length, _)| length)))
+                    .collect::<Vec<_>>())
+            })
+            .map_err(status_from_serve)?
+            .map_err(status_from_ns)?;
+        let mut total = 0;
+        for (block, length) in lengths {
+            let length = length.ok_or_else(|| {
+                Status::failed_precondition(format!(
+                    "cannot complete {path}: no worker holds its block {block} (the block's write \
+                     did not finish, or its worker is gone)"
+                ))
+            })?;
+            total += length;
+        }
+        Ok(total)
+    }
+
+    /// Who is calling: the user its channel authenticated as, else the user Lode's own client
+    /// names, else nobody (a NOSASL client).
+    fn user<T>(&self, request: &Request<T>) -> String {
+        self.channels.user_of(request).unwrap_or_else(|| {
+            request
+                .metadata()
+                .get(USER_METADATA_KEY)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
 }
 
 fn path(path: Option<String>) -> Result<String, Status> {
@@ -156,10 +198,14 @@ impl FileSystemMasterClientService for Services {
     ) -> Result<Response<CompleteFilePResponse>, Status> {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
-        let mutation = Mutation::CompleteFile(ns::CompleteFile {
-            path: path(request.path)?,
-            length: options.ufs_length.unwrap_or(0).max(0) as u64,
-        });
+        let path = path(request.path)?;
+        let length = match options.ufs_length {
+            // Lode's own client says how much it wrote.
+            Some(length) => length.max(0) as u64,
+            // Alluxio's leaves it to the master: the sum of what workers committed.
+            None => self.committed_length(&path)?,
+        };
+        let mutation = Mutation::CompleteFile(ns::CompleteFile { path, length });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         Ok(Response::new(CompleteFilePResponse {}))
     }
@@ -168,7 +214,7 @@ impl FileSystemMasterClientService for Services {
         &self,
         request: Request<CreateDirectoryPRequest>,
     ) -> Result<Response<CreateDirectoryPResponse>, Status> {
-        let owner = user(&request);
+        let owner = self.user(&request);
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         refuse_ttl(options.common_options.as_ref())?;
@@ -188,7 +234,7 @@ impl FileSystemMasterClientService for Services {
         &self,
         request: Request<CreateFilePRequest>,
     ) -> Result<Response<CreateFilePResponse>, Status> {
-        let owner = user(&request);
+        let owner = self.user(&request);
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         refuse_ttl(options.common_options.as_ref())?;
@@ -236,7 +282,12 @@ impl FileSystemMasterClientService for Services {
             .read_blocks(|blocks, ns| {
                 let status = ns.status(&path)?;
                 let block_infos = blocks::file_block_infos(blocks, &status);
-                Ok(FileInfo { file_block_infos: block_infos, ..file_info(status) })
+                let cached = blocks::in_alluxio_percentage(blocks, &status);
+                Ok(FileInfo {
+                    file_block_infos: block_infos,
+                    in_alluxio_percentage: Some(cached),
+                    ..file_info(status)
+                })
             })
             .map_err(status_from_serve)?
             .map_err(status_from_ns)?;
@@ -252,14 +303,23 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let recursive = request.options.and_then(|o| o.recursive).unwrap_or(false);
         let path = path(request.path)?;
-        let entries = self.read(|ns| ns.list(&path, recursive))?;
+        let entries = self
+            .node
+            .read_blocks(|blocks, ns| {
+                let entries = ns.list(&path, recursive)?;
+                Ok(entries
+                    .into_iter()
+                    .map(|status| {
+                        let cached = blocks::in_alluxio_percentage(blocks, &status);
+                        FileInfo { in_alluxio_percentage: Some(cached), ..file_info(status) }
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .map_err(status_from_serve)?
+            .map_err(status_from_ns)?;
         let mut batches: Vec<Result<ListStatusPResponse, Status>> = entries
             .chunks(LIST_BATCH)
-            .map(|chunk| {
-                Ok(ListStatusPResponse {
-                    file_infos: chunk.iter().cloned().map(file_info).collect(),
-                })
-            })
+            .map(|chunk| Ok(ListStatusPResponse { file_infos: chunk.to_vec() }))
             .collect();
         if batches.is_empty() {
             batches.push(Ok(ListStatusPResponse { file_infos: Vec::new() }));
@@ -368,6 +428,8 @@ impl ServiceVersionClientService for Services {
                 service_version::FILE_SYSTEM_MASTER_CLIENT
             }
             ServiceType::MetaMasterClientService => service_version::META_MASTER_CLIENT,
+            ServiceType::MetaMasterConfigService => service_version::META_MASTER_CONFIG,
+            ServiceType::BlockMasterClientService => service_version::BLOCK_MASTER_CLIENT,
             other => {
                 return Err(Status::unimplemented(format!(
                     "{} is not served by Lode",

@@ -1,0 +1,189 @@
+//! Alluxio's own, unmodified 2.9 shell (`alluxio fs`, from Maven Central's jars) against a Lode
+//! cluster, configured exactly as the fault-tolerance guide's client section says: ZooKeeper
+//! enabled and its address, nothing else. It must behave as against Alluxio — output, errors,
+//! checksums, owners — with SIMPLE and NOSASL authentication and across kill -9 of the leader.
+
+use std::path::Path;
+
+use lode_tests::alluxio::AlluxioClient;
+use lode_tests::cluster::{Cluster, Election};
+use lode_tests::object_content;
+use lode_tests::zookeeper::ZooKeeper;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+/// More than one block at Alluxio's default block size (64 MB).
+const TWO_BLOCKS: usize = (64 << 20) + 12_345;
+
+/// Two masters electing through `zookeeper` with `site` lines more, and a worker.
+fn cluster(zookeeper: &ZooKeeper, site: &[(&str, &str)]) -> Cluster {
+    let election =
+        Election::ZooKeeper { address: zookeeper.connect_string(), session_timeout: "3s".into() };
+    let site: Vec<(String, String)> =
+        site.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut cluster = Cluster::start_on(2, election, &site, HELPER);
+    cluster.start_worker_with_capacity("1GB");
+    cluster
+}
+
+/// The guide's client section, plus `more` lines.
+fn guide_client(zookeeper: &ZooKeeper, more: &[(&str, &str)]) -> AlluxioClient {
+    let address = zookeeper.connect_string();
+    let mut site =
+        vec![("alluxio.zookeeper.enabled", "true"), ("alluxio.zookeeper.address", &address)];
+    site.extend_from_slice(more);
+    AlluxioClient::new(&site)
+}
+
+fn whoami() -> String {
+    let output = std::process::Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+fn write_local(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `mkdir`, `ls`, `copyFromLocal`, `cat`, `copyToLocal`, `mv`, `stat`, `masterInfo` and `rm -R`
+/// of the stock shell work against Lode with SIMPLE authentication, and what it creates is owned
+/// by the user it authenticated as.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shell_runs_against_lode_with_only_the_guides_client_lines() {
+    let zookeeper = ZooKeeper::standalone();
+    let cluster = cluster(&zookeeper, &[]);
+    let leader = cluster.leader(None).await;
+    let shell = guide_client(&zookeeper, &[]);
+    let local = tempfile::tempdir().unwrap();
+    let data = object_content(1, TWO_BLOCKS);
+    let source = write_local(local.path(), "data.bin", &data);
+    let me = whoami();
+
+    let out = shell.fs(&["mkdir", "/interop"]).expect_ok("mkdir");
+    assert!(out.contains("Successfully created directory /interop"), "{out}");
+    let out = shell.fs(&["copyFromLocal", &source, "/interop/data.bin"]).expect_ok("copyFromLocal");
+    assert!(out.contains("Copied file://") && out.contains("/interop/data.bin"), "{out}");
+
+    let out = shell.fs(&["ls", "/interop"]).expect_ok("ls");
+    let line =
+        out.lines().find(|l| l.contains("/interop/data.bin")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.starts_with("-rw-r--r--"), "{line}");
+    assert!(line.contains(&format!(" {me} ")), "owned by {me}: {line}");
+    assert!(line.contains(&TWO_BLOCKS.to_string()), "{line}");
+    assert!(line.contains("100%"), "cached in full: {line}");
+
+    let cat = shell.fs(&["cat", "/interop/data.bin"]);
+    assert!(cat.expect_bytes("cat") == data.as_slice(), "cat printed other bytes");
+    let copy = local.path().join("back.bin");
+    shell
+        .fs(&["copyToLocal", "/interop/data.bin", copy.to_str().unwrap()])
+        .expect_ok("copyToLocal");
+    assert!(std::fs::read(&copy).unwrap() == data, "copyToLocal wrote other bytes");
+
+    let out = shell.fs(&["mv", "/interop/data.bin", "/interop/moved.bin"]).expect_ok("mv");
+    assert!(out.contains("Renamed /interop/data.bin to /interop/moved.bin"), "{out}");
+    let out = shell.fs(&["stat", "/interop/moved.bin"]).expect_ok("stat");
+    assert!(out.contains("/interop/moved.bin is a file path"), "{out}");
+    assert!(out.contains(&format!("length={TWO_BLOCKS}")), "{out}");
+    assert!(out.contains(&format!("owner={me}")), "{out}");
+    assert_eq!(out.matches("BlockInfo{id=").count(), 2 * 2, "two blocks, each listed twice: {out}");
+
+    let out = shell.fs(&["masterInfo"]).expect_ok("masterInfo");
+    let leader_address = &cluster.masters[leader].0;
+    let (_, port) = leader_address.rsplit_once(':').unwrap();
+    let current = out.lines().find(|l| l.starts_with("Current leader master:")).unwrap_or_default();
+    assert!(current.ends_with(&format!(":{port}")), "the leader is {leader_address}: {out}");
+    for (address, _) in &cluster.masters {
+        let (_, port) = address.rsplit_once(':').unwrap();
+        assert!(out.contains(&format!(":{port}")), "{address} listed: {out}");
+    }
+
+    let out = shell.fs(&["rm", "-R", "/interop"]).expect_ok("rm -R");
+    assert!(out.contains("/interop has been removed"), "{out}");
+    let out = shell.fs(&["ls", "/"]).expect_ok("ls /");
+    assert!(!out.contains("/interop"), "{out}");
+}
+
+/// The shell's failures read as against Alluxio: a missing path, an existing one, a non-empty
+/// directory without -R, an invalid path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shell_reports_lodes_refusals_as_alluxios_exceptions() {
+    let zookeeper = ZooKeeper::standalone();
+    let _cluster = cluster(&zookeeper, &[]);
+    let shell = guide_client(&zookeeper, &[]);
+    shell.fs(&["mkdir", "/d/e"]).expect_ok("mkdir");
+
+    let out = shell.fs(&["cat", "/missing"]).expect_failure("cat of a missing file");
+    assert!(out.contains("does not exist"), "{out}");
+    let out = shell.fs(&["mkdir", "/d"]).expect_failure("mkdir of an existing directory");
+    assert!(out.contains("already exists"), "{out}");
+    let out = shell.fs(&["rm", "/d"]).expect_failure("rm of a non-empty directory");
+    assert!(out.contains("is a directory") || out.contains("not empty"), "{out}");
+    let out = shell.fs(&["mv", "/d", "/d/e/inside"]).expect_failure("mv into itself");
+    assert!(out.contains("/d"), "{out}");
+}
+
+/// With NOSASL on the cluster and the client, the shell runs unauthenticated: it writes and
+/// reads back files as with SIMPLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shell_runs_with_nosasl() {
+    let nosasl = [("alluxio.security.authentication.type", "NOSASL")];
+    let zookeeper = ZooKeeper::standalone();
+    let _cluster = cluster(&zookeeper, &nosasl);
+    let shell = guide_client(&zookeeper, &nosasl);
+    let local = tempfile::tempdir().unwrap();
+    let data = object_content(2, 3 << 20);
+    let source = write_local(local.path(), "small.bin", &data);
+
+    shell.fs(&["mkdir", "/open"]).expect_ok("mkdir");
+    shell.fs(&["copyFromLocal", &source, "/open/small.bin"]).expect_ok("copyFromLocal");
+    let cat = shell.fs(&["cat", "/open/small.bin"]);
+    assert!(cat.expect_bytes("cat") == data.as_slice(), "cat printed other bytes");
+    let out = shell.fs(&["ls", "/open"]).expect_ok("ls");
+    assert!(out.contains(&format!("{}", 3 << 20)) && out.contains("/open/small.bin"), "{out}");
+}
+
+/// A multi-block copyFromLocal that is running when the leader is killed with SIGKILL
+/// finishes, its bytes read back whole, and the shell's next commands work on the new leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shell_keeps_working_across_kill_9_of_the_leader() {
+    let zookeeper = ZooKeeper::standalone();
+    let mut cluster = cluster(&zookeeper, &[]);
+    let leader = cluster.leader(None).await;
+    let shell = std::sync::Arc::new(guide_client(&zookeeper, &[]));
+    let local = tempfile::tempdir().unwrap();
+    let data = object_content(3, 4 * (64 << 20) + 777);
+    let source = write_local(local.path(), "big.bin", &data);
+    shell.fs(&["mkdir", "/ha"]).expect_ok("mkdir");
+
+    let copying = std::thread::spawn({
+        let shell = shell.clone();
+        move || shell.fs(&["copyFromLocal", &source, "/ha/big.bin"])
+    });
+    // Kill the leader once the copy has allocated its first block, so that it dies mid-write.
+    let client = cluster.client();
+    loop {
+        if let Ok(status) = client.get_status("/ha/big.bin").await {
+            if !status.block_ids.is_empty() {
+                break;
+            }
+        }
+        assert!(!copying.is_finished(), "the copy ended before the leader could be killed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cluster.kill(leader);
+    let new_leader = cluster.leader(Some(leader)).await;
+    copying.join().unwrap().expect_ok("copyFromLocal across the failover");
+
+    let cat = shell.fs(&["cat", "/ha/big.bin"]);
+    assert!(cat.expect_bytes("cat after the failover") == data.as_slice(), "torn file");
+    shell.fs(&["mv", "/ha/big.bin", "/ha/kept.bin"]).expect_ok("mv");
+    let out = shell.fs(&["masterInfo"]).expect_ok("masterInfo");
+    let (_, port) = cluster.masters[new_leader].0.rsplit_once(':').unwrap();
+    assert!(
+        out.contains(&format!("Current leader master: 127.0.0.1:{port}"))
+            || out.lines().any(|l| l.starts_with("Current leader master:") && l.ends_with(port)),
+        "{out}"
+    );
+    shell.fs(&["rm", "-R", "/ha"]).expect_ok("rm -R");
+}
