@@ -118,7 +118,7 @@ impl MasterClient {
             short_circuit: config.bool(name::USER_SHORT_CIRCUIT_ENABLED),
             retry: RetryPolicy {
                 base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
-                max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 3_000),
+                max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 1_000),
                 max_duration: duration(name::USER_RPC_RETRY_MAX_DURATION, 120_000),
             },
             user,

@@ -147,13 +147,13 @@ impl Cluster {
         Cluster::start_on(count, election, &[], sibling_binary)
     }
 
-    /// Starts `count` masters electing through `election`, with `journal` properties (the
-    /// journal folder and what its store needs) in the site file; an empty `journal` keeps
-    /// the journal in the shared data directory.
+    /// Starts `count` masters electing through `election`, with the `extra` lines in the site
+    /// file: the journal folder and what its store needs (without, the journal is in the
+    /// shared data directory), or any other setting.
     pub fn start_on(
         count: usize,
         election: Election,
-        journal: &[(String, String)],
+        extra: &[(String, String)],
         sibling_binary: &str,
     ) -> Cluster {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -169,7 +169,7 @@ impl Cluster {
         text.push_str("alluxio.master.worker.timeout=3s\n");
         std::fs::write(&site, text).unwrap();
         let mut text = std::fs::read_to_string(&site).unwrap();
-        for (key, value) in journal {
+        for (key, value) in extra {
             text.push_str(&format!("{key}={value}\n"));
         }
         std::fs::write(&site, text).unwrap();

@@ -333,8 +333,11 @@ pub static KEYS: &[PropertyKey] = &[
         "The first back-off between RPC retries (doubling up to the maximum)."),
     key(name::USER_RPC_RETRY_MAX_DURATION, T::Duration, Literal("2min"), Scope::Client, Alluxio,
         "How long a client keeps retrying an RPC, across failovers, before giving up."),
-    key(name::USER_RPC_RETRY_MAX_SLEEP, T::Duration, Literal("3sec"), Scope::Client, Alluxio,
-        "The longest back-off between RPC retries."),
+    key(name::USER_RPC_RETRY_MAX_SLEEP, T::Duration, Literal("1sec"), Scope::Client, Alluxio,
+        "The longest back-off between RPC retries. Lode's default is 1sec, not Alluxio's 3sec: \
+         a failover takes seconds, and a client sleeping up to 3s would add most of that again; \
+         a retry costs one leader lookup and one connection attempt. Masters hand this to \
+         stock Alluxio clients among the cluster defaults."),
     key(name::USER_SHORT_CIRCUIT_ENABLED, T::Bool, Literal("true"), Scope::Client, Alluxio,
         "Whether a client on a worker's host reads that worker's block files in place instead of \
          streaming them over the network."),

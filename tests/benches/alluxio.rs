@@ -1,0 +1,230 @@
+//! Lode beside a real Alluxio 2.9 master, measured by Alluxio's own tools (issue 6), one system
+//! after the other on this machine:
+//!
+//! 1. Throughput: one master each (Alluxio: UFS journal on local disk, heap metastore; Lode: the
+//!    local journal, embedded elector), driven by Alluxio's `StressMasterBench --in-process` with
+//!    the same threads, warm-up and duration, operation after operation (CreateFile,
+//!    GetFileStatus, ListDir, RenameFile, DeleteFile; the last two on files an untimed
+//!    CreateFile run made for them, stopping short of using them up). Prints both rates and
+//!    Lode's ratio per operation.
+//! 2. Failover: two masters each on one 3-node ZooKeeper ensemble, each system at its default
+//!    settings; Alluxio's client (FailoverProbe.java) creates directories without pause; the
+//!    bench kills the leader with SIGKILL and times the first acknowledged operation after it.
+//!
+//! `cargo bench -p lode-tests --bench alluxio`. `LODE_BENCH_THREADS` (64), `LODE_BENCH_WARMUP`
+//! (`5s`), `LODE_BENCH_DURATION` (`20s`), `LODE_BENCH_FILES` (20,000: created for each of
+//! RenameFile and DeleteFile), `LODE_BENCH_TRIALS` (10), `LODE_BENCH_SESSION_TIMEOUT` (Lode's
+//! ZooKeeper session; its default `10s`), `LODE_BENCH_SYSTEMS` (`alluxio,lode`: whose failover
+//! to time) and `LODE_BENCH_PARTS` (`throughput,failover`) set the runs.
+
+use std::time::Duration;
+
+use lode_tests::alluxio::{epoch_ms, AlluxioClient, AlluxioMasters, StressResult, StressRun};
+use lode_tests::bench::{build_release_binaries, env_or, median};
+use lode_tests::cluster::{Cluster, Election};
+use lode_tests::zookeeper::ZooKeeper;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+/// StressMasterBench's operations, in an order where each finds the files it needs.
+const OPERATIONS: [&str; 5] =
+    ["CreateFile", "GetFileStatus", "ListDir", "RenameFile", "DeleteFile"];
+/// Lode's default ZooKeeper session timeout (`alluxio.zookeeper.session.timeout`).
+const LODE_SESSION_TIMEOUT: &str = "10s";
+/// How long a restarted Lode master is given to settle as a standby before the next trial.
+const SETTLE: Duration = Duration::from_secs(5);
+/// The same for an Alluxio master, whose JVM takes longer to start.
+const ALLUXIO_SETTLE: Duration = Duration::from_secs(30);
+/// A kill after which the probe was acknowledged sooner than this hit a standby.
+const NOT_A_FAILOVER_MS: u64 = 1_000;
+/// Alluxio's default ZooKeeper session timeout.
+const ALLUXIO_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Settings {
+    threads: usize,
+    timed: StressRun,
+    /// How many files are created for each of RenameFile and DeleteFile to use up.
+    files: u64,
+}
+
+/// Runs the operations one after another. CreateFile, GetFileStatus and ListDir are timed; a
+/// rename or delete removes its file, so each of those gets `files` fresh files (an untimed
+/// CreateFile run, which clears the base folder first) and stops at nine tenths of them.
+fn stress(client: &AlluxioClient, settings: &Settings) -> Vec<StressResult> {
+    let run = |operation: &str, how_long: &StressRun| {
+        let result = client.stress_master_bench(operation, settings.threads, how_long);
+        println!("  {operation}: {:.0} ops/s, {} errors", result.throughput, result.errors.len());
+        result
+    };
+    OPERATIONS
+        .iter()
+        .map(|operation| match *operation {
+            "RenameFile" | "DeleteFile" => {
+                run("CreateFile", &StressRun::Paths(settings.files));
+                run(operation, &StressRun::Paths(settings.files * 9 / 10))
+            }
+            _ => run(operation, &settings.timed),
+        })
+        .collect()
+}
+
+async fn throughput(settings: &Settings) {
+    println!("StressMasterBench, {} threads, {:?}:", settings.threads, settings.timed);
+    println!("Alluxio 2.9.6 master (UFS journal on local disk, heap metastore):");
+    let alluxio = {
+        let masters = AlluxioMasters::start(1, None);
+        let client =
+            AlluxioClient::new(&[("alluxio.master.rpc.addresses", &masters.rpc_addresses())]);
+        stress(&client, settings)
+    };
+    println!("Lode master (local journal, embedded elector):");
+    let lode = {
+        let cluster = Cluster::start(1, "3s", HELPER);
+        cluster.leader(None).await;
+        let address = cluster.masters[0].0.clone();
+        let client = AlluxioClient::new(&[("alluxio.master.rpc.addresses", &address)]);
+        stress(&client, settings)
+    };
+    println!("\n| operation | Alluxio ops/s | Lode ops/s | Lode / Alluxio |");
+    println!("|---|---|---|---|");
+    for ((operation, alluxio), lode) in OPERATIONS.iter().zip(&alluxio).zip(&lode) {
+        let errors = |r: &StressResult| {
+            if r.errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} errors)", r.errors.len())
+            }
+        };
+        println!(
+            "| {operation} | {:.0}{} | {:.0}{} | {:.1}x |",
+            alluxio.throughput,
+            errors(alluxio),
+            lode.throughput,
+            errors(lode),
+            lode.throughput / alluxio.throughput.max(f64::MIN_POSITIVE)
+        );
+    }
+}
+
+fn summary(name: &str, samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let middle = median(samples.to_vec());
+    println!(
+        "{name}: kill -9 -> first acknowledged operation: median {middle:.0} ms, p90 {:.0} ms, max {:.0} ms ({} trials)",
+        at(0.9),
+        sorted.last().unwrap(),
+        samples.len()
+    );
+    middle
+}
+
+/// The port of the leader `masterInfo` names ("Current leader master: 127.0.0.1/...:PORT").
+fn leader_port(client: &AlluxioClient) -> u16 {
+    let out = client.fs(&["masterInfo"]).expect_ok("masterInfo");
+    out.lines()
+        .find_map(|line| line.strip_prefix("Current leader master:"))
+        .and_then(|address| address.trim().rsplit(':').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("masterInfo named no leader:\n{out}"))
+}
+
+async fn failover(trials: usize, lode_session_timeout: &str, systems: &str) {
+    let zookeeper = ZooKeeper::ensemble(3);
+    let address = zookeeper.connect_string();
+    // The guide's client section, nothing else.
+    let site = [("alluxio.zookeeper.enabled", "true"), ("alluxio.zookeeper.address", &address)];
+
+    println!("\nFailover, 2 masters each on a 3-node ZooKeeper ensemble, default settings:");
+    let alluxio = systems.contains("alluxio").then(|| {
+        let mut masters = AlluxioMasters::start(2, Some(&address));
+        let client = AlluxioClient::new(&site);
+        let probe = client.failover_probe("alluxio");
+        probe.first_ack_after(0);
+        let mut samples = Vec::new();
+        let mut guess = leader_port(&client);
+        while samples.len() < trials {
+            let index = masters.masters.iter().position(|(port, _)| *port == guess).unwrap_or(0);
+            let killed = epoch_ms();
+            masters.kill(index);
+            let took = probe.first_ack_after(killed) - killed;
+            if took < NOT_A_FAILOVER_MS {
+                // The probe never paused: `masterInfo` named a standby (Alluxio's leader path
+                // can lag). Not a failover; try the other master.
+                println!("  Alluxio: killed a standby ({took} ms), not counted");
+                guess = masters.masters[(index + 1) % masters.masters.len()].0;
+            } else {
+                samples.push(took as f64);
+                println!("  Alluxio trial: {took} ms");
+            }
+            masters.restart(index);
+            // A standby Alluxio master takes a while to start and join the election.
+            std::thread::sleep(ALLUXIO_SETTLE);
+            if took >= NOT_A_FAILOVER_MS {
+                guess = leader_port(&client);
+            }
+        }
+        let median =
+            summary("Alluxio 2.9.6 (UFS journal, zookeeper.session.timeout 60s)", &samples);
+        drop(masters);
+        // Lode elects on the same paths (Alluxio's): let ZooKeeper expire the killed masters'
+        // sessions and their election nodes first.
+        std::thread::sleep(ALLUXIO_SESSION_TIMEOUT + Duration::from_secs(5));
+        median
+    });
+    if !systems.contains("lode") {
+        return;
+    }
+    let lode = {
+        let election = Election::ZooKeeper {
+            address: address.clone(),
+            session_timeout: lode_session_timeout.into(),
+        };
+        let mut cluster = Cluster::start_with(2, election, HELPER);
+        cluster.leader(None).await;
+        let client = AlluxioClient::new(&site);
+        let probe = client.failover_probe("lode");
+        probe.first_ack_after(0);
+        let mut samples = Vec::new();
+        for _ in 0..trials {
+            let leader = cluster.leader(None).await;
+            let killed = epoch_ms();
+            cluster.kill(leader);
+            samples.push((probe.first_ack_after(killed) - killed) as f64);
+            println!("  Lode trial: {:.0} ms", samples.last().unwrap());
+            cluster.restart(leader);
+            tokio::time::sleep(SETTLE).await;
+        }
+        summary(
+            &format!("Lode (local journal, zookeeper.session.timeout {lode_session_timeout})"),
+            &samples,
+        )
+    };
+    if let Some(alluxio) = alluxio {
+        println!("Alluxio's median / Lode's: {:.1}x", alluxio / lode.max(1.0));
+    }
+}
+
+fn main() {
+    build_release_binaries(&[]);
+    let settings = Settings {
+        threads: env_or("LODE_BENCH_THREADS", 64),
+        timed: StressRun::For {
+            warmup: env_or("LODE_BENCH_WARMUP", "5s".to_string()),
+            duration: env_or("LODE_BENCH_DURATION", "20s".to_string()),
+        },
+        files: env_or("LODE_BENCH_FILES", 20_000),
+    };
+    let parts: String = env_or("LODE_BENCH_PARTS", "throughput,failover".to_string());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        if parts.contains("throughput") {
+            throughput(&settings).await;
+        }
+        if parts.contains("failover") {
+            let session: String =
+                env_or("LODE_BENCH_SESSION_TIMEOUT", LODE_SESSION_TIMEOUT.to_string());
+            let systems: String = env_or("LODE_BENCH_SYSTEMS", "alluxio,lode".to_string());
+            failover(env_or("LODE_BENCH_TRIALS", 10), &session, &systems).await;
+        }
+    });
+}
