@@ -11,7 +11,7 @@ use lode_core::rpc::alluxio::grpc::meta::{
 use lode_core::rpc::alluxio::grpc::ConfigProperty;
 use tonic::{Request, Response, Status};
 
-use super::{status_from_serve, Services};
+use super::Services;
 
 /// The Alluxio release whose protocol Lode speaks. Alluxio's client requires the cluster to
 /// report `alluxio.version` and warns when it differs from its own.
@@ -63,7 +63,7 @@ impl MetaMasterConfigurationService for Services {
         &self,
         request: Request<GetConfigurationPOptions>,
     ) -> Result<Response<GetConfigurationPResponse>, Status> {
-        self.node.read(|_| ()).map_err(status_from_serve)?;
+        self.refuse_unless_leading()?;
         let options = request.into_inner();
         let cluster = &self.info.configuration;
         let properties = if options.ignore_cluster_conf.unwrap_or(false) {
@@ -86,7 +86,7 @@ impl MetaMasterConfigurationService for Services {
         &self,
         _request: Request<GetConfigHashPOptions>,
     ) -> Result<Response<GetConfigHashPResponse>, Status> {
-        self.node.read(|_| ()).map_err(status_from_serve)?;
+        self.refuse_unless_leading()?;
         Ok(Response::new(GetConfigHashPResponse {
             cluster_config_hash: Some(self.info.configuration.hash.clone()),
             path_config_hash: Some(String::new()),

@@ -122,6 +122,11 @@ impl Services {
         self.node.read(read).map_err(status_from_serve)?.map_err(status_from_ns)
     }
 
+    /// UNAVAILABLE naming the leader unless this master leads (what a standby answers).
+    fn refuse_unless_leading(&self) -> Result<(), Status> {
+        self.node.read(|_| ()).map_err(status_from_serve)
+    }
+
     /// The length of the file at `path` as its blocks were committed by workers; refused when
     /// a block was never committed (its write did not finish) or is gone with its worker.
     fn committed_length(&self, path: &str) -> Result<u64, Status> {
@@ -452,7 +457,7 @@ impl MetaMasterClientService for Services {
         &self,
         _request: Request<GetMasterInfoPOptions>,
     ) -> Result<Response<GetMasterInfoPResponse>, Status> {
-        self.node.read(|_| ()).map_err(status_from_serve)?;
+        self.refuse_unless_leading()?;
         let me = &self.node.member().address;
         let mut masters = self.info.master_addresses.clone();
         if !masters.contains(me) {
@@ -515,7 +520,7 @@ impl LodeMasterService for Services {
         &self,
         _request: Request<CheckpointRequest>,
     ) -> Result<Response<CheckpointResponse>, Status> {
-        self.node.read(|_| ()).map_err(status_from_serve)?;
+        self.refuse_unless_leading()?;
         let slot = self
             .node
             .journal()
