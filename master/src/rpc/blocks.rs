@@ -2,6 +2,8 @@
 //! blocks) and Lode's own worker service (registration, heartbeats, commits). Only the leader
 //! answers; standbys answer UNAVAILABLE naming the leader, so workers go and find it.
 
+use std::time::{Duration, SystemTime};
+
 use lode_core::rpc::alluxio::grpc::block::block_master_client_service_server::BlockMasterClientService;
 use lode_core::rpc::alluxio::grpc::block::{
     GetBlockInfoPRequest, GetBlockInfoPResponse, GetWorkerInfoListPOptions,
@@ -87,6 +89,25 @@ pub fn in_alluxio_percentage(blocks: &BlockMap, status: &FileStatus) -> i32 {
     (cached.min(status.length) * 100 / status.length) as i32
 }
 
+/// How long a new leader waits for workers to register before telling a client there are none
+/// (Alluxio's `alluxio.master.worker.connect.wait.time` default): a stock client that finds no
+/// worker fails its write instead of retrying.
+const WORKER_CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+impl Services {
+    /// Right after this master took over, waits until some worker has registered again, for at
+    /// most [`WORKER_CONNECT_WAIT`] from the takeover.
+    async fn wait_for_workers_after_takeover(&self) {
+        let took_over = self.node.history().into_iter().rev().find(|t| t.term.is_some());
+        let Some(deadline) = took_over.map(|t| t.at + WORKER_CONNECT_WAIT) else { return };
+        while SystemTime::now() < deadline
+            && self.node.read_blocks(|blocks, _| blocks.workers().is_empty()).unwrap_or(false)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 fn not_registered(id: i64) -> Status {
     Status::not_found(format!("worker {id} is not registered with this leader; register again"))
 }
@@ -113,6 +134,7 @@ impl BlockMasterClientService for Services {
         &self,
         _request: Request<GetWorkerInfoListPOptions>,
     ) -> Result<Response<GetWorkerInfoListPResponse>, Status> {
+        self.wait_for_workers_after_takeover().await;
         let infos = self
             .node
             .read_blocks(|blocks, _| {
