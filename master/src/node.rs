@@ -92,6 +92,9 @@ pub struct MasterNode {
     blocks: RwLock<BlockMap>,
     /// Workers silent for longer are dropped with their blocks (`alluxio.master.worker.timeout`).
     worker_timeout: Duration,
+    /// How long a new leader waits for workers before reporting none
+    /// (`alluxio.master.worker.connect.wait.time`).
+    worker_connect_wait: Duration,
     /// Leader changes, oldest first.
     history: parking_lot::Mutex<std::collections::VecDeque<Takeover>>,
     /// When this master started.
@@ -242,6 +245,12 @@ impl MasterNode {
         }
     }
 
+    /// How long after its takeover a leader waits for workers to register before telling a
+    /// client there are none (`alluxio.master.worker.connect.wait.time`).
+    pub fn worker_connect_wait(&self) -> Duration {
+        self.worker_connect_wait
+    }
+
     /// Leader changes this master saw, oldest first.
     pub fn history(&self) -> Vec<Takeover> {
         self.history.lock().iter().cloned().collect()
@@ -325,6 +334,9 @@ pub async fn start(
         worker_timeout: config
             .duration(name::MASTER_WORKER_TIMEOUT)
             .unwrap_or(Duration::from_secs(300)),
+        worker_connect_wait: config
+            .duration(name::MASTER_WORKER_CONNECT_WAIT_TIME)
+            .unwrap_or(Duration::from_secs(5)),
         history: Default::default(),
         started: Instant::now(),
         caught_up_at: Default::default(),

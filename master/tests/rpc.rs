@@ -1,6 +1,9 @@
 //! The master's gRPC services, called over real connections the way Alluxio clients call them.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use lode_core::rpc::alluxio::grpc::block::block_master_client_service_client::BlockMasterClientServiceClient;
+use lode_core::rpc::alluxio::grpc::block::GetWorkerInfoListPOptions;
 
 use lode_core::config::Config;
 use lode_core::rpc::alluxio::grpc::file::file_system_master_client_service_client::FileSystemMasterClientServiceClient as FsClient;
@@ -18,15 +21,24 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 async fn master(dir: &std::path::Path) -> (RunningMaster, oneshot::Sender<()>) {
-    let config = Config::from_pairs([
+    master_with(dir, &[]).await
+}
+
+/// A master in `dir` with `extra` properties on top of the test defaults.
+async fn master_with(
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (RunningMaster, oneshot::Sender<()>) {
+    let mut pairs = vec![
         ("alluxio.work.dir", dir.display().to_string()),
         ("alluxio.master.hostname", "127.0.0.1".to_string()),
         ("alluxio.master.bind.host", "127.0.0.1".to_string()),
         ("alluxio.master.rpc.port", "0".to_string()),
         ("alluxio.master.web.port", "0".to_string()),
         ("alluxio.master.election.lease.timeout", "1s".to_string()),
-    ])
-    .unwrap();
+    ];
+    pairs.extend(extra.iter().map(|(key, value)| (*key, value.to_string())));
+    let config = Config::from_pairs(pairs).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let running = start(config, async move {
         let _ = stopped.await;
@@ -274,4 +286,34 @@ async fn standbys_refuse_alluxio_calls_and_report_their_role() {
     let _ = stop_leader.send(());
     standby.task.await.unwrap().unwrap();
     leader.task.await.unwrap().unwrap();
+}
+
+/// A new leader that no worker has registered with yet answers the worker list (empty) only once
+/// `alluxio.master.worker.connect.wait.time` has passed since its takeover; 0 answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_leader_waits_for_workers_before_reporting_none() {
+    for wait in [Duration::from_secs(2), Duration::ZERO] {
+        let dir = tempfile::tempdir().unwrap();
+        let setting = format!("{}ms", wait.as_millis());
+        let (leader, stop) =
+            master_with(dir.path(), &[("alluxio.master.worker.connect.wait.time", &setting)]).await;
+        until_leader(&leader).await;
+        let mut blocks = BlockMasterClientServiceClient::new(channel(&leader).await);
+        let workers = blocks
+            .get_worker_info_list(GetWorkerInfoListPOptions {})
+            .await
+            .unwrap()
+            .into_inner()
+            .worker_infos;
+        let answered = SystemTime::now();
+        assert!(workers.is_empty(), "no worker runs in this test: {workers:?}");
+        let took_over = leader.node.history().into_iter().rev().find(|t| t.term.is_some());
+        let took_over = took_over.expect("this master took over").at;
+        assert!(
+            answered >= took_over + wait,
+            "answered {:?} after the takeover, before the {wait:?} wait was up",
+            answered.duration_since(took_over).unwrap_or_default()
+        );
+        drop(stop);
+    }
 }

@@ -133,6 +133,7 @@ pub mod name {
     pub const MASTER_WEB_PORT: &str = "alluxio.master.web.port";
     pub const MASTER_RPC_ADDRESSES: &str = "alluxio.master.rpc.addresses";
     pub const MASTER_WORKER_TIMEOUT: &str = "alluxio.master.worker.timeout";
+    pub const MASTER_WORKER_CONNECT_WAIT_TIME: &str = "alluxio.master.worker.connect.wait.time";
     pub const MASTER_JOURNAL_TYPE: &str = "alluxio.master.journal.type";
     pub const MASTER_JOURNAL_FOLDER: &str = "alluxio.master.journal.folder";
     pub const MASTER_JOURNAL_LOG_SIZE_BYTES_MAX: &str = "alluxio.master.journal.log.size.bytes.max";
@@ -304,6 +305,11 @@ pub static KEYS: &[PropertyKey] = &[
     key(name::MASTER_WEB_PORT, T::Port, Literal("19999"), Scope::Master, Alluxio,
         "The port of the master's web UI, /metrics, /healthz and /readyz (0 picks a free one; \
          `lode fs masterInfo` and the status RPC report it)."),
+    key(name::MASTER_WORKER_CONNECT_WAIT_TIME, T::Duration, Literal("5sec"), Scope::Master,
+        Alluxio,
+        "How long a new leader waits, from its takeover, for some worker to register before \
+         answering a worker list with none (a stock client fails a write when it finds no worker \
+         rather than retrying). 0 answers at once."),
     key(name::MASTER_WORKER_TIMEOUT, T::Duration, Literal("5min"), Scope::Master, Alluxio,
         "How long a worker may go without a heartbeat before the master forgets it."),
     key(name::SECURITY_AUTHENTICATION_TYPE, T::Enum(&["NOSASL", "SIMPLE", "CUSTOM"]),

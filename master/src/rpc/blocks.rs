@@ -89,17 +89,14 @@ pub fn in_alluxio_percentage(blocks: &BlockMap, status: &FileStatus) -> i32 {
     (cached.min(status.length) * 100 / status.length) as i32
 }
 
-/// How long a new leader waits for workers to register before telling a client there are none
-/// (Alluxio's `alluxio.master.worker.connect.wait.time` default): a stock client that finds no
-/// worker fails its write instead of retrying.
-const WORKER_CONNECT_WAIT: Duration = Duration::from_secs(5);
-
 impl Services {
     /// Right after this master took over, waits until some worker has registered again, for at
-    /// most [`WORKER_CONNECT_WAIT`] from the takeover.
+    /// most `alluxio.master.worker.connect.wait.time` from the takeover: a stock client that
+    /// finds no worker fails its write instead of retrying.
     async fn wait_for_workers_after_takeover(&self) {
+        let wait = self.node.worker_connect_wait();
         let took_over = self.node.history().into_iter().rev().find(|t| t.term.is_some());
-        let Some(deadline) = took_over.map(|t| t.at + WORKER_CONNECT_WAIT) else { return };
+        let Some(deadline) = took_over.map(|t| t.at + wait) else { return };
         while SystemTime::now() < deadline
             && self.node.read_blocks(|blocks, _| blocks.workers().is_empty()).unwrap_or(false)
         {
