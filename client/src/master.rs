@@ -134,13 +134,13 @@ impl MasterClient {
         self
     }
 
-    /// Whether reads of blocks on this host's workers read their files in place
+    /// Whether blocks on this host's workers are read and written in place
     /// (`alluxio.user.short.circuit.enabled`).
     pub fn short_circuit(&self) -> bool {
         self.short_circuit
     }
 
-    /// Turns short-circuit reads on or off.
+    /// Turns short-circuit reads and writes on or off.
     pub fn with_short_circuit(mut self, enabled: bool) -> Self {
         self.short_circuit = enabled;
         self

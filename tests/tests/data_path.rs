@@ -36,8 +36,9 @@ async fn cluster(masters: usize, workers: usize) -> Cluster {
     cluster
 }
 
-/// Files from 0 bytes to several blocks read back byte for byte, streamed from the worker and
-/// read in place (short-circuit); ranges (head, tail, the middle of a block) too.
+/// Files from 0 bytes to several blocks, written streamed to the worker and in place
+/// (short-circuit), read back byte for byte both ways; ranges (head, tail, the middle of a
+/// block) too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn files_of_every_size_read_back_byte_for_byte() {
     let cluster = cluster(2, 1).await;
@@ -47,12 +48,15 @@ async fn files_of_every_size_read_back_byte_for_byte() {
     {
         let bytes = object_content(index as u64, size as usize);
         let bytes = &bytes[..size as usize];
-        let path = format!("/file-{size}");
-        assert_eq!(write(&in_place, &path, bytes).await.unwrap(), size);
-        let info = in_place.get_status(&path).await.unwrap();
-        assert_eq!(info.block_ids.len() as u64, size.div_ceil(BLOCK), "{path}");
-        assert!(read(&streamed, &path).await.unwrap() == bytes, "{path} streamed");
-        assert!(read(&in_place, &path).await.unwrap() == bytes, "{path} in place");
+        for (writer, how) in [(&in_place, ""), (&streamed, "-streamed")] {
+            let path = format!("/file-{size}{how}");
+            assert_eq!(write(writer, &path, bytes).await.unwrap(), size);
+            let info = in_place.get_status(&path).await.unwrap();
+            assert_eq!(info.block_ids.len() as u64, size.div_ceil(BLOCK), "{path}");
+            assert_eq!(info.length() as u64, size, "{path}");
+            assert!(read(&streamed, &path).await.unwrap() == bytes, "{path} streamed");
+            assert!(read(&in_place, &path).await.unwrap() == bytes, "{path} in place");
+        }
     }
     let bytes = object_content(5, (3 * BLOCK + 17) as usize);
     for (client, how) in [(&streamed, "streamed"), (&in_place, "in place")] {
@@ -168,30 +172,92 @@ async fn a_lost_worker_is_dropped_and_a_restarted_one_re_registers() {
 }
 
 /// A worker dying mid-write fails the write with a clear error naming the worker, and leaves
-/// no file behind.
+/// no file behind, whether the client streams the blocks or writes them in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_dying_mid_write_fails_it_cleanly() {
     let mut cluster = cluster(1, 1).await;
-    let (mut feeder, mut source) = tokio::io::duplex(64 << 10);
-    let client = cluster.client();
-    let writer = tokio::spawn(async move {
-        data::write_file(&client, "/doomed", &mut source, Some(BLOCK), &|_| {}).await
-    });
-    let feed = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        let piece = vec![7u8; 64 << 10];
-        while feeder.write_all(&piece).await.is_ok() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+    for short_circuit in [false, true] {
+        let (mut feeder, mut source) = tokio::io::duplex(64 << 10);
+        let client = cluster.client().with_short_circuit(short_circuit);
+        let writer = tokio::spawn(async move {
+            data::write_file(&client, "/doomed", &mut source, Some(BLOCK), &|_| {}).await
+        });
+        let feed = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let piece = vec![7u8; 64 << 10];
+            while feeder.write_all(&piece).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let worker = cluster.workers[0].address.clone();
+        cluster.kill_worker(0);
+        let error = tokio::time::timeout(GUARD, writer).await.expect("hung").unwrap().unwrap_err();
+        feed.abort();
+        let message = error.to_string();
+        let how = if short_circuit { "in place" } else { "streamed" };
+        assert!(message.contains("/doomed") && message.contains(&worker), "{how}: {message}");
+        assert!(!cluster.client().exists("/doomed").await.unwrap(), "{how}: a partial file left");
+        cluster.restart_worker(0);
+        cluster.wait_workers_registered().await;
+    }
+}
+
+/// A write abandoned mid-block (here its source fails) leaves nothing on the worker: the
+/// half-sent block is discarded, not committed, whether streamed or written in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_write_leaves_nothing_on_the_worker() {
+    let cluster = cluster(1, 1).await;
+    let used = || async { cluster.client().worker_infos().await.unwrap()[0].used_bytes() };
+    for short_circuit in [false, true] {
+        let client = cluster.client().with_short_circuit(short_circuit);
+        let bytes = object_content(3, 2 * BLOCK as usize);
+        let mut source = FailingAfter { bytes: &bytes, fail_at: BLOCK as usize + 1000 };
+        let error = data::write_file(&client, "/abandoned", &mut source, Some(BLOCK), &|_| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("reading the source"), "{error}");
+        assert!(!client.exists("/abandoned").await.unwrap());
+        // The first, finished block belonged to the removed file and is freed; the half-sent
+        // second one must never have been committed or left reserved.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while used().await != 0 {
+            assert!(Instant::now() < deadline, "the worker still uses {} bytes", used().await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let worker = cluster.workers[0].address.clone();
-    cluster.kill_worker(0);
-    let error = tokio::time::timeout(GUARD, writer).await.expect("hung").unwrap().unwrap_err();
-    feed.abort();
-    let message = error.to_string();
-    assert!(message.contains("/doomed") && message.contains(&worker), "{message}");
-    assert!(!cluster.client().exists("/doomed").await.unwrap(), "a partial file was left");
+    }
+    let tier_files: Vec<_> = std::fs::read_dir(&cluster.workers[0].tier)
+        .unwrap()
+        .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().unwrap().is_file())
+        .map(|entry| entry.path())
+        .collect();
+    assert!(tier_files.is_empty(), "files left in the tier: {tier_files:?}");
+}
+
+/// A source that yields its bytes, then fails once `fail_at` bytes have been read.
+struct FailingAfter<'a> {
+    bytes: &'a [u8],
+    fail_at: usize,
+}
+
+impl tokio::io::AsyncRead for FailingAfter<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.fail_at == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("the disk went away")));
+        }
+        let n = buf.remaining().min(self.fail_at).min(self.bytes.len());
+        buf.put_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        self.fail_at -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// After a failover every live worker is registered with the new leader.

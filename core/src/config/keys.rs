@@ -345,8 +345,8 @@ pub static KEYS: &[PropertyKey] = &[
          a retry costs one leader lookup and one connection attempt. Masters hand this to \
          stock Alluxio clients among the cluster defaults."),
     key(name::USER_SHORT_CIRCUIT_ENABLED, T::Bool, Literal("true"), Scope::Client, Alluxio,
-        "Whether a client on a worker's host reads that worker's block files in place instead of \
-         streaming them over the network."),
+        "Whether a client on a worker's host reads and writes that worker's block files in place \
+         instead of streaming them over the network."),
     key(name::WORK_DIR, T::String, Literal("${alluxio.home}"), Scope::Server, Alluxio,
         "The working directory; by default the journal and logs live under it."),
     key(name::WORKER_BIND_HOST, T::String, Literal("0.0.0.0"), Scope::Worker, Alluxio,

@@ -1,23 +1,19 @@
 //! The data path (DESIGN §5): files are written block by block to a worker — this host's own
-//! when it has one — which commits each block to the master; reads stream each block from a
-//! worker that caches it, or, on the worker's own host, read the block's file in place
-//! (short-circuit) without going through the network stack.
+//! when it has one — which commits each block to the master (see `write`); reads stream each
+//! block from a worker that caches it, or, on the worker's own host, read the block's file in
+//! place (short-circuit) without going through the network stack.
 
 use lode_core::config::this_host_name;
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
-use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
-use lode_core::rpc::alluxio::grpc::block::{
-    Chunk, OpenLocalBlockRequest, ReadRequest, RequestType, WorkerInfo, WriteRequest,
-    WriteRequestCommand,
-};
-use lode_core::rpc::alluxio::grpc::file::FileInfo;
+use lode_core::rpc::alluxio::grpc::block::{OpenLocalBlockRequest, ReadRequest};
 use lode_core::rpc::alluxio::grpc::{BlockLocation, WorkerNetAddress};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tonic::Code;
 
 use crate::master::{ClientError, MasterClient};
+
+mod write;
+pub use write::write_file;
 
 /// Bytes per message on a block stream. Measured on loopback: 256 KiB beats 64 KiB and 1 MiB
 /// in both directions (messages small enough to stay in cache, large enough to amortize).
@@ -71,7 +67,11 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for WorkerChannel
 const WORKER_WINDOW: u32 = 8 << 20;
 const WORKER_FRAME: u32 = 1 << 20;
 
-async fn worker_client(address: &str) -> Result<BlockWorkerClient<WorkerChannel>, String> {
+/// A client on a connection of its own to the worker at `address`, and the handle of the task
+/// that drives the connection: aborting it cuts the connection (see `write::CutOnDrop`).
+async fn worker_client(
+    address: &str,
+) -> Result<(BlockWorkerClient<WorkerChannel>, tokio::task::AbortHandle), String> {
     let stream = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         tokio::net::TcpStream::connect(address),
@@ -91,187 +91,16 @@ async fn worker_client(address: &str) -> Result<BlockWorkerClient<WorkerChannel>
             .handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .map_err(|e| format!("{address}: {e}"))?;
-    tokio::spawn(async move {
+    let driver = tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(%error, "worker connection ended");
         }
     });
     let origin: http::Uri = format!("http://{address}").parse().map_err(|e| format!("{e}"))?;
-    Ok(BlockWorkerClient::with_origin(WorkerChannel(sender), origin)
+    let client = BlockWorkerClient::with_origin(WorkerChannel(sender), origin)
         .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE))
-}
-
-/// The worker to write to: this host's when there is one, else the one with the most free space.
-fn choose_worker(workers: &[WorkerInfo]) -> Option<String> {
-    let local = workers.iter().find(|w| is_local(w.address.as_ref().map_or("", |a| a.host())));
-    let chosen = local.or_else(|| {
-        workers.iter().max_by_key(|w| w.capacity_bytes().saturating_sub(w.used_bytes()))
-    })?;
-    chosen.address.as_ref().map(host_port)
-}
-
-/// Reads until `buffer` is full or the source ends; returns how many bytes were read.
-async fn fill<R: AsyncRead + Unpin>(source: &mut R, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        let n = source.read(&mut buffer[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
-}
-
-/// One block being streamed to a worker.
-struct BlockWrite {
-    chunks: mpsc::Sender<WriteRequest>,
-    call: tokio::task::JoinHandle<Result<i64, tonic::Status>>,
-    written: u64,
-}
-
-impl BlockWrite {
-    async fn open(worker: &str, block: u64) -> Result<BlockWrite, String> {
-        let mut client = worker_client(worker).await?;
-        let (chunks, receiver) = mpsc::channel(4);
-        let command = WriteRequestCommand {
-            r#type: Some(RequestType::AlluxioBlock as i32),
-            id: Some(block as i64),
-            offset: Some(0),
-            ..Default::default()
-        };
-        chunks
-            .send(WriteRequest { value: Some(WriteValue::Command(command)) })
-            .await
-            .map_err(|_| "the stream closed".to_string())?;
-        let call = tokio::spawn(async move {
-            let mut replies = client.write_block(ReceiverStream::new(receiver)).await?.into_inner();
-            let reply = replies.message().await?;
-            Ok(reply.and_then(|r| r.offset).unwrap_or(-1))
-        });
-        Ok(BlockWrite { chunks, call, written: 0 })
-    }
-
-    async fn send(&mut self, data: Vec<u8>) -> Result<(), String> {
-        let length = data.len() as u64;
-        let chunk =
-            WriteRequest { value: Some(WriteValue::Chunk(Chunk { data: Some(data.into()) })) };
-        if self.chunks.send(chunk).await.is_err() {
-            // The call ended early: its error says why.
-            return Err(match (&mut self.call).await {
-                Ok(Err(status)) => status.message().to_string(),
-                Ok(Ok(_)) => "the worker ended the stream early".into(),
-                Err(e) => e.to_string(),
-            });
-        }
-        self.written += length;
-        Ok(())
-    }
-
-    /// Ends the stream; the worker commits the block to the master before it answers.
-    async fn finish(self) -> Result<(), String> {
-        let BlockWrite { chunks, call, written } = self;
-        drop(chunks);
-        match call.await {
-            Ok(Ok(offset)) if offset == written as i64 => Ok(()),
-            Ok(Ok(offset)) => Err(format!("the worker stored {offset} of {written} bytes")),
-            Ok(Err(status)) => Err(status.message().to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
-/// Writes everything `source` yields as the new file `path`, block by block, and completes it.
-/// `progress` hears the bytes written so far. On failure the partial file is removed, so no
-/// complete file ever points at missing data.
-pub async fn write_file<R: AsyncRead + Unpin>(
-    master: &MasterClient,
-    path: &str,
-    source: &mut R,
-    block_size: Option<u64>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<u64, ClientError> {
-    let info = master.create_file_with_block_size(path, false, block_size).await?;
-    let outcome = write_blocks(master, path, &info, source, progress).await;
-    match outcome {
-        Ok(length) => {
-            master.complete_file(path, length).await?;
-            Ok(length)
-        }
-        Err(error) => {
-            let cleanup = match master.remove(path, false).await {
-                Ok(()) => "the partial file was removed".to_string(),
-                Err(e) => format!("removing the partial file failed too: {e}"),
-            };
-            Err(failed(error.code(), format!("writing {path} failed: {error}; {cleanup}")))
-        }
-    }
-}
-
-async fn write_blocks<R: AsyncRead + Unpin>(
-    master: &MasterClient,
-    path: &str,
-    info: &FileInfo,
-    source: &mut R,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<u64, ClientError> {
-    let block_size = info.block_size_bytes().max(1) as u64;
-    let mut worker = None;
-    let mut total = 0u64;
-    let mut buffer = vec![0u8; CHUNK];
-    loop {
-        let mut block: Option<BlockWrite> = None;
-        let mut in_block = 0u64;
-        let mut ended = false;
-        while in_block < block_size {
-            let want = (block_size - in_block).min(CHUNK as u64) as usize;
-            let n = fill(source, &mut buffer[..want])
-                .await
-                .map_err(|e| failed(Code::Aborted, format!("reading the source: {e}")))?;
-            if n == 0 {
-                ended = true;
-                break;
-            }
-            if block.is_none() {
-                if worker.is_none() {
-                    let workers = master.worker_infos().await?;
-                    worker = Some(choose_worker(&workers).ok_or_else(|| {
-                        failed(
-                            Code::Unavailable,
-                            "no worker is registered with the leading master (start lode-worker)"
-                                .into(),
-                        )
-                    })?);
-                }
-                let id = master.new_block_id(path).await?;
-                let target = worker.as_deref().unwrap_or_default();
-                let opened = BlockWrite::open(target, id).await;
-                block = Some(opened.map_err(|e| {
-                    failed(Code::Unavailable, format!("worker {target}, block {id}: {e}"))
-                })?);
-            }
-            let target = worker.as_deref().unwrap_or_default();
-            let stream = block.as_mut().expect("opened above");
-            stream
-                .send(buffer[..n].to_vec())
-                .await
-                .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
-            in_block += n as u64;
-            total += n as u64;
-            progress(total);
-        }
-        if let Some(block) = block {
-            let target = worker.as_deref().unwrap_or_default();
-            block
-                .finish()
-                .await
-                .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
-        }
-        if ended {
-            return Ok(total);
-        }
-    }
+        .max_encoding_message_size(MAX_MESSAGE);
+    Ok((client, driver.abort_handle()))
 }
 
 /// Copies `length` bytes of a block from `offset` into `sink`, from one of its locations.
@@ -310,7 +139,7 @@ async fn read_in_place<W: AsyncWrite + Unpin>(
     length: u64,
     sink: &mut W,
 ) -> Result<(), String> {
-    let mut client = worker_client(worker).await?;
+    let (mut client, _) = worker_client(worker).await?;
     let request = OpenLocalBlockRequest { block_id: Some(block as i64), promote: Some(false) };
     let mut replies = client
         .open_local_block(tokio_stream::once(request))
@@ -355,7 +184,7 @@ async fn read_streamed<W: AsyncWrite + Unpin>(
     length: u64,
     sink: &mut W,
 ) -> Result<(), String> {
-    let mut client = worker_client(worker).await?;
+    let (mut client, _) = worker_client(worker).await?;
     let request = ReadRequest {
         block_id: Some(block as i64),
         offset: Some(offset as i64),

@@ -1,0 +1,343 @@
+//! Writing files: block by block to one worker — this host's own when it has one, and then, with
+//! short-circuit on, into a file the worker names on this host (Alluxio's `CreateLocalBlock`)
+//! instead of streaming the bytes through the network stack (`WriteBlock`).
+
+use std::io::Write;
+
+use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
+use lode_core::rpc::alluxio::grpc::block::{
+    Chunk, CreateLocalBlockRequest, CreateLocalBlockResponse, RequestType, WorkerInfo,
+    WriteRequest, WriteRequestCommand,
+};
+use lode_core::rpc::alluxio::grpc::file::FileInfo;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+use super::{failed, host_port, is_local, worker_client, CHUNK};
+use crate::master::{ClientError, MasterClient};
+
+/// Space a short-circuit write asks the worker to reserve at a time.
+const RESERVE_STEP: u64 = 8 << 20;
+
+/// The worker to write to: this host's when there is one, else the one with the most free space.
+fn choose_worker(workers: &[WorkerInfo]) -> Option<String> {
+    let local = workers.iter().find(|w| is_local(w.address.as_ref().map_or("", |a| a.host())));
+    let chosen = local.or_else(|| {
+        workers.iter().max_by_key(|w| w.capacity_bytes().saturating_sub(w.used_bytes()))
+    })?;
+    chosen.address.as_ref().map(host_port)
+}
+
+/// Reads until `buffer` is full or the source ends; returns how many bytes were read.
+async fn fill<R: AsyncRead + Unpin>(source: &mut R, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let n = source.read(&mut buffer[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// Cuts a block write's worker connection when dropped. A write abandoned half-way (an error, a
+/// cancelled copy) then reaches the worker as a broken stream, which discards the block, and not
+/// as an ended one, which would commit what was sent so far. After a finished write, cutting
+/// the connection (used by that write alone) costs nothing.
+struct CutOnDrop(tokio::task::AbortHandle);
+
+impl Drop for CutOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One block streamed to a worker (`WriteBlock`).
+struct StreamedBlock {
+    chunks: mpsc::Sender<WriteRequest>,
+    call: tokio::task::JoinHandle<Result<i64, tonic::Status>>,
+    written: u64,
+    _connection: CutOnDrop,
+}
+
+impl StreamedBlock {
+    async fn open(worker: &str, block: u64) -> Result<StreamedBlock, String> {
+        let (mut client, connection) = worker_client(worker).await?;
+        let connection = CutOnDrop(connection);
+        let (chunks, receiver) = mpsc::channel(4);
+        let command = WriteRequestCommand {
+            r#type: Some(RequestType::AlluxioBlock as i32),
+            id: Some(block as i64),
+            offset: Some(0),
+            ..Default::default()
+        };
+        chunks
+            .send(WriteRequest { value: Some(WriteValue::Command(command)) })
+            .await
+            .map_err(|_| "the stream closed".to_string())?;
+        let call = tokio::spawn(async move {
+            let mut replies = client.write_block(ReceiverStream::new(receiver)).await?.into_inner();
+            let reply = replies.message().await?;
+            Ok(reply.and_then(|r| r.offset).unwrap_or(-1))
+        });
+        Ok(StreamedBlock { chunks, call, written: 0, _connection: connection })
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        let chunk = WriteRequest {
+            value: Some(WriteValue::Chunk(Chunk { data: Some(data.to_vec().into()) })),
+        };
+        if self.chunks.send(chunk).await.is_err() {
+            // The call ended early: its error says why.
+            return Err(match (&mut self.call).await {
+                Ok(Err(status)) => status.message().to_string(),
+                Ok(Ok(_)) => "the worker ended the stream early".into(),
+                Err(e) => e.to_string(),
+            });
+        }
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the stream; the worker commits the block to the master before it answers.
+    async fn finish(self) -> Result<(), String> {
+        let StreamedBlock { chunks, call, written, _connection } = self;
+        drop(chunks);
+        match call.await {
+            Ok(Ok(offset)) if offset == written as i64 => Ok(()),
+            Ok(Ok(offset)) => Err(format!("the worker stored {offset} of {written} bytes")),
+            Ok(Err(status)) => Err(status.message().to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// One block written in place (`CreateLocalBlock`): the worker reserves space and names a file
+/// on this host, the client writes the file, and ending the stream makes it the block.
+struct LocalBlock {
+    requests: mpsc::Sender<CreateLocalBlockRequest>,
+    replies: tonic::Streaming<CreateLocalBlockResponse>,
+    file: std::fs::File,
+    path: String,
+    block: u64,
+    reserved: u64,
+    written: u64,
+    _connection: CutOnDrop,
+}
+
+impl LocalBlock {
+    async fn open(worker: &str, block: u64) -> Result<LocalBlock, String> {
+        let (mut client, connection) = worker_client(worker).await?;
+        let connection = CutOnDrop(connection);
+        let (requests, receiver) = mpsc::channel(4);
+        let reserve = |bytes: u64| CreateLocalBlockRequest {
+            block_id: Some(block as i64),
+            space_to_reserve: Some(bytes as i64),
+            ..Default::default()
+        };
+        requests.send(reserve(RESERVE_STEP)).await.map_err(|_| "the stream closed")?;
+        let mut replies = client
+            .create_local_block(ReceiverStream::new(receiver))
+            .await
+            .map_err(|s| s.message().to_string())?
+            .into_inner();
+        let path = replies
+            .message()
+            .await
+            .map_err(|s| s.message().to_string())?
+            .and_then(|r| r.path)
+            .ok_or("the worker named no file")?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("opening {path}: {e}"))?;
+        Ok(LocalBlock {
+            requests,
+            replies,
+            file,
+            path,
+            block,
+            reserved: RESERVE_STEP,
+            written: 0,
+            _connection: connection,
+        })
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        let needed = self.written + data.len() as u64;
+        if needed > self.reserved {
+            let more = (needed - self.reserved).max(RESERVE_STEP);
+            let request = CreateLocalBlockRequest {
+                block_id: Some(self.block as i64),
+                space_to_reserve: Some(more as i64),
+                ..Default::default()
+            };
+            if self.requests.send(request).await.is_err() {
+                return Err(self.worker_error().await);
+            }
+            self.reserved += more;
+        }
+        // The file is on the worker's memory tier (or its page cache): writing it is a memory
+        // copy, not I/O worth a blocking thread.
+        self.file.write_all(data).map_err(|e| format!("writing {}: {e}", self.path))?;
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Why the worker ended the stream.
+    async fn worker_error(&mut self) -> String {
+        loop {
+            match self.replies.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return "the worker ended the stream early".into(),
+                Err(status) => return status.message().to_string(),
+            }
+        }
+    }
+
+    /// Ends the stream; the worker takes the file as the block and commits it to the master
+    /// before it ends its side.
+    async fn finish(self) -> Result<(), String> {
+        let LocalBlock { requests, mut replies, _connection, .. } = self;
+        drop(requests);
+        loop {
+            match replies.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return Ok(()),
+                Err(status) => return Err(status.message().to_string()),
+            }
+        }
+    }
+}
+
+/// A block being written, either way.
+enum BlockSink {
+    Streamed(StreamedBlock),
+    Local(Box<LocalBlock>),
+}
+
+impl BlockSink {
+    /// Opens block `block` on `worker`: in place when `short_circuit` and the worker is on this
+    /// host, falling back to streaming when the worker's file cannot be written here (another
+    /// user's, say). The abandoned in-place attempt is cut, so the worker discards it.
+    async fn open(worker: &str, block: u64, short_circuit: bool) -> Result<BlockSink, String> {
+        let host = worker.rsplit_once(':').map_or(worker, |(host, _)| host);
+        if short_circuit && is_local(host) {
+            match LocalBlock::open(worker, block).await {
+                Ok(local) => return Ok(BlockSink::Local(Box::new(local))),
+                Err(error) => {
+                    tracing::debug!(%error, block, "short-circuit write refused; streaming instead")
+                }
+            }
+        }
+        StreamedBlock::open(worker, block).await.map(BlockSink::Streamed)
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        match self {
+            BlockSink::Streamed(block) => block.send(data).await,
+            BlockSink::Local(block) => block.send(data).await,
+        }
+    }
+
+    async fn finish(self) -> Result<(), String> {
+        match self {
+            BlockSink::Streamed(block) => block.finish().await,
+            BlockSink::Local(block) => block.finish().await,
+        }
+    }
+}
+
+/// Writes everything `source` yields as the new file `path`, block by block, and completes it.
+/// `progress` hears the bytes written so far. On failure the partial file is removed, so no
+/// complete file ever points at missing data.
+pub async fn write_file<R: AsyncRead + Unpin>(
+    master: &MasterClient,
+    path: &str,
+    source: &mut R,
+    block_size: Option<u64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ClientError> {
+    let info = master.create_file_with_block_size(path, false, block_size).await?;
+    let outcome = write_blocks(master, path, &info, source, progress).await;
+    match outcome {
+        Ok(length) => {
+            master.complete_file(path, length).await?;
+            Ok(length)
+        }
+        Err(error) => {
+            let cleanup = match master.remove(path, false).await {
+                Ok(()) => "the partial file was removed".to_string(),
+                Err(e) => format!("removing the partial file failed too: {e}"),
+            };
+            Err(failed(error.code(), format!("writing {path} failed: {error}; {cleanup}")))
+        }
+    }
+}
+
+async fn write_blocks<R: AsyncRead + Unpin>(
+    master: &MasterClient,
+    path: &str,
+    info: &FileInfo,
+    source: &mut R,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ClientError> {
+    let block_size = info.block_size_bytes().max(1) as u64;
+    let mut worker = None;
+    let mut total = 0u64;
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let mut block: Option<BlockSink> = None;
+        let mut in_block = 0u64;
+        let mut ended = false;
+        while in_block < block_size {
+            let want = (block_size - in_block).min(CHUNK as u64) as usize;
+            let n = fill(source, &mut buffer[..want])
+                .await
+                .map_err(|e| failed(Code::Aborted, format!("reading the source: {e}")))?;
+            if n == 0 {
+                ended = true;
+                break;
+            }
+            if block.is_none() {
+                if worker.is_none() {
+                    let workers = master.worker_infos().await?;
+                    worker = Some(choose_worker(&workers).ok_or_else(|| {
+                        failed(
+                            Code::Unavailable,
+                            "no worker is registered with the leading master (start lode-worker)"
+                                .into(),
+                        )
+                    })?);
+                }
+                let id = master.new_block_id(path).await?;
+                let target = worker.as_deref().unwrap_or_default();
+                let opened = BlockSink::open(target, id, master.short_circuit()).await;
+                block = Some(opened.map_err(|e| {
+                    failed(Code::Unavailable, format!("worker {target}, block {id}: {e}"))
+                })?);
+            }
+            let target = worker.as_deref().unwrap_or_default();
+            let sink = block.as_mut().expect("opened above");
+            sink.send(&buffer[..n])
+                .await
+                .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
+            in_block += n as u64;
+            total += n as u64;
+            progress(total);
+        }
+        if let Some(block) = block {
+            let target = worker.as_deref().unwrap_or_default();
+            block
+                .finish()
+                .await
+                .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
+        }
+        if ended {
+            return Ok(total);
+        }
+    }
+}
