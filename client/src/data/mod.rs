@@ -132,6 +132,15 @@ async fn read_block<W: AsyncWrite + Unpin>(
     Err(errors.join("; "))
 }
 
+/// The file a worker names in its first reply to a short-circuit call.
+async fn named_file<T>(
+    replies: &mut tonic::Streaming<T>,
+    path: fn(T) -> Option<String>,
+) -> Result<String, String> {
+    let reply = replies.message().await.map_err(|s| s.message().to_string())?;
+    reply.and_then(path).ok_or_else(|| "the worker named no file".to_string())
+}
+
 async fn read_in_place<W: AsyncWrite + Unpin>(
     worker: &str,
     block: u64,
@@ -146,12 +155,7 @@ async fn read_in_place<W: AsyncWrite + Unpin>(
         .await
         .map_err(|s| s.message().to_string())?
         .into_inner();
-    let path = replies
-        .message()
-        .await
-        .map_err(|s| s.message().to_string())?
-        .and_then(|r| r.path)
-        .ok_or("the worker named no file")?;
+    let path = named_file(&mut replies, |reply| reply.path).await?;
     let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
     let size = file.metadata().map_err(|e| format!("{path}: {e}"))?.len();
     if offset + length > size {

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
 use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
 use lode_core::rpc::alluxio::grpc::block::{
     Chunk, CreateLocalBlockRequest, CreateLocalBlockResponse, RequestType, WorkerInfo,
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use super::{failed, host_port, is_local, worker_client, CHUNK};
+use super::{failed, host_port, is_local, named_file, worker_client, WorkerChannel, CHUNK};
 use crate::master::{ClientError, MasterClient};
 
 /// Space a short-circuit write asks the worker to reserve at a time.
@@ -55,6 +56,14 @@ impl Drop for CutOnDrop {
     }
 }
 
+/// A client on a connection of its own to `worker`, cut when the returned guard is dropped.
+async fn write_client(
+    worker: &str,
+) -> Result<(BlockWorkerClient<WorkerChannel>, CutOnDrop), String> {
+    let (client, connection) = worker_client(worker).await?;
+    Ok((client, CutOnDrop(connection)))
+}
+
 /// One block streamed to a worker (`WriteBlock`).
 struct StreamedBlock {
     chunks: mpsc::Sender<WriteRequest>,
@@ -65,8 +74,7 @@ struct StreamedBlock {
 
 impl StreamedBlock {
     async fn open(worker: &str, block: u64) -> Result<StreamedBlock, String> {
-        let (mut client, connection) = worker_client(worker).await?;
-        let connection = CutOnDrop(connection);
+        let (mut client, connection) = write_client(worker).await?;
         let (chunks, receiver) = mpsc::channel(4);
         let command = WriteRequestCommand {
             r#type: Some(RequestType::AlluxioBlock as i32),
@@ -130,8 +138,7 @@ struct LocalBlock {
 
 impl LocalBlock {
     async fn open(worker: &str, block: u64) -> Result<LocalBlock, String> {
-        let (mut client, connection) = worker_client(worker).await?;
-        let connection = CutOnDrop(connection);
+        let (mut client, connection) = write_client(worker).await?;
         let (requests, receiver) = mpsc::channel(4);
         let reserve = |bytes: u64| CreateLocalBlockRequest {
             block_id: Some(block as i64),
@@ -144,12 +151,7 @@ impl LocalBlock {
             .await
             .map_err(|s| s.message().to_string())?
             .into_inner();
-        let path = replies
-            .message()
-            .await
-            .map_err(|s| s.message().to_string())?
-            .and_then(|r| r.path)
-            .ok_or("the worker named no file")?;
+        let path = named_file(&mut replies, |reply| reply.path).await?;
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
