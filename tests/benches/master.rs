@@ -4,7 +4,8 @@
 //! figure is a rate.
 //!
 //! `cargo bench -p lode-tests --bench master` (`LODE_BENCH_INODES=1000000,10000000` sets the
-//! namespace sizes; `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
+//! namespace sizes; `LODE_BENCH_CLIENTS=1,16,64` the client counts of the create rows;
+//! `LODE_BENCH_SECONDS` the length of each rate run; `LODE_BENCH_PARTS=rpc` or
 //! `=namespace` runs one half; `LODE_BENCH_JOURNAL=hdfs`, `=s3` or `=glusterfs` puts the RPC half's
 //! journal on a real HDFS, S3 server (moto) or FUSE-mounted GlusterFS volume (as root) that the
 //! bench starts, instead of a local folder; S3 needs
@@ -214,7 +215,8 @@ fn rpc_figures(runs: usize, seconds: f64) {
         let setup = client(&leader);
         setup.create_directory("/creates", false, false).await.unwrap();
 
-        for clients in [1usize, 16, 64] {
+        let counts: String = env_or("LODE_BENCH_CLIENTS", "1,16,64".to_string());
+        for clients in counts.split(',').filter_map(|c| c.trim().parse::<usize>().ok()) {
             let before = leader.running.node.journal().position();
             let mut samples = Vec::new();
             for run in 0..runs {

@@ -1,15 +1,22 @@
 //! The leader's group-commit writer. Mutations queue while one `put_if_absent` is in flight;
-//! the next batch takes everything queued (bounded by entries and bytes). A caller is answered
-//! only after its batch is durable, its slot is live, and the leader's lease is still valid.
+//! the next batch takes everything queued (bounded by entries and bytes), after waiting briefly
+//! for the callers the last batch answered to come back (see `CommitLoop::run`). A caller is
+//! answered only after its batch is durable, its slot is live, and the leader's lease is still
+//! valid.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::format::{self, Batch, Codec, Entry, OpId};
 use super::{Append, Journal, JournalError, StateMachine};
 use crate::elector::Leadership;
+
+/// The longest a batch waits for callers to come back (see `CommitLoop::run`); at most a quarter
+/// of the last put's latency, so a slow store never doubles anyone's wait.
+const MAX_LINGER: Duration = Duration::from_millis(5);
 
 type ReplySender<S> = oneshot::Sender<Result<<S as StateMachine>::Reply, JournalError>>;
 
@@ -124,29 +131,49 @@ fn fail_all<S: StateMachine>(waiters: Vec<Vec<ReplySender<S>>>, error: &JournalE
 impl<S: StateMachine> CommitLoop<S> {
     async fn run(self, mut receiver: mpsc::Receiver<Request<S>>) {
         let settings = self.journal.settings().clone();
-        let mut carried: Option<Request<S>> = None;
+        // How many callers took part in the last round (answered plus already queued), and how
+        // long its put took: see `linger`.
+        let (mut callers, mut last_put) = (0usize, Duration::ZERO);
         loop {
-            let first = match carried.take() {
+            let first = match receiver.recv().await {
                 Some(request) => request,
-                None => match receiver.recv().await {
-                    Some(request) => request,
-                    None => return, // Every writer handle is gone.
-                },
+                None => return, // Every writer handle is gone.
             };
             let mut pending = Pending::new();
             pending.add(&self.journal, first);
-            while pending.entries.len() < settings.batch_max_entries
-                && pending.bytes < settings.batch_max_bytes
-            {
+            let full = |pending: &Pending<S>| {
+                pending.entries.len() >= settings.batch_max_entries
+                    || pending.bytes >= settings.batch_max_bytes
+            };
+            while !full(&pending) {
                 match receiver.try_recv() {
                     Ok(request) => pending.add(&self.journal, request),
                     Err(_) => break,
                 }
             }
+            // Callers answered by the last put come straight back with their next mutation.
+            // Without waiting for them, a closed loop of N callers splits into two halves that
+            // alternate (one queues while the other's put is in flight), and every put carries
+            // N/2. So wait briefly until as many callers as last round are queued: one put then
+            // carries them all. A lone caller never waits (it is the whole round).
+            let deadline = tokio::time::Instant::now() + (last_put / 4).min(MAX_LINGER);
+            while pending.entries.len() < callers && !full(&pending) {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(request)) => pending.add(&self.journal, request),
+                    Ok(None) | Err(_) => break,
+                }
+            }
             if pending.entries.is_empty() {
                 continue; // Everything was answered from the dedup table.
             }
-            if let Err(error) = self.commit(pending).await {
+            let batch = pending.entries.len();
+            let started = Instant::now();
+            let outcome = self.commit(pending, &receiver).await;
+            last_put = started.elapsed();
+            if let Ok(queued) = outcome {
+                callers = (batch + queued).min(settings.batch_max_entries);
+            }
+            if let Err(error) = outcome {
                 tracing::warn!(%error, "journal writer stopped");
                 self.deposed.send_replace(Some(error.clone()));
                 receiver.close();
@@ -158,8 +185,14 @@ impl<S: StateMachine> CommitLoop<S> {
         }
     }
 
-    /// Writes one batch and answers its callers. An error means this writer must stop.
-    async fn commit(&self, pending: Pending<S>) -> Result<(), JournalError> {
+    /// Writes one batch and answers its callers; returns how many requests were queued when
+    /// the batch became durable (before its callers could come back). An error means this
+    /// writer must stop.
+    async fn commit(
+        &self,
+        pending: Pending<S>,
+        queue: &mpsc::Receiver<Request<S>>,
+    ) -> Result<usize, JournalError> {
         let Pending { entries, waiters, .. } = pending;
         let position = self.journal.position();
         let deposed = |reason: &str| JournalError::Deposed {
@@ -192,12 +225,13 @@ impl<S: StateMachine> CommitLoop<S> {
                 if !self.leadership.settled().await {
                     deposed("leadership lost during the write")
                 } else {
+                    let queued = queue.len();
                     for (reply, entry_waiters) in replies.into_iter().zip(waiters) {
                         for waiter in entry_waiters {
                             let _ = waiter.send(Ok(reply.clone()));
                         }
                     }
-                    return Ok(());
+                    return Ok(queued);
                 }
             }
             Ok(Append::Taken(_)) => deposed("another leader wrote this slot"),
