@@ -132,7 +132,7 @@ impl<S: StateMachine> CommitLoop<S> {
     async fn run(self, mut receiver: mpsc::Receiver<Request<S>>) {
         let settings = self.journal.settings().clone();
         // How many callers took part in the last round (answered plus already queued), and how
-        // long its put took: see `linger`.
+        // long its put took: they bound the wait for callers below.
         let (mut callers, mut last_put) = (0usize, Duration::ZERO);
         loop {
             let first = match receiver.recv().await {
@@ -168,19 +168,20 @@ impl<S: StateMachine> CommitLoop<S> {
             }
             let batch = pending.entries.len();
             let started = Instant::now();
-            let outcome = self.commit(pending, &receiver).await;
-            last_put = started.elapsed();
-            if let Ok(queued) = outcome {
-                callers = (batch + queued).min(settings.batch_max_entries);
-            }
-            if let Err(error) = outcome {
-                tracing::warn!(%error, "journal writer stopped");
-                self.deposed.send_replace(Some(error.clone()));
-                receiver.close();
-                while let Some(request) = receiver.recv().await {
-                    let _ = request.reply.send(Err(error.clone()));
+            match self.commit(pending, &receiver).await {
+                Ok(queued) => {
+                    last_put = started.elapsed();
+                    callers = (batch + queued).min(settings.batch_max_entries);
                 }
-                return;
+                Err(error) => {
+                    tracing::warn!(%error, "journal writer stopped");
+                    self.deposed.send_replace(Some(error.clone()));
+                    receiver.close();
+                    while let Some(request) = receiver.recv().await {
+                        let _ = request.reply.send(Err(error.clone()));
+                    }
+                    return;
+                }
             }
         }
     }
