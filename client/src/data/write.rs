@@ -23,12 +23,21 @@ use crate::master::{ClientError, MasterClient};
 const RESERVE_STEP: u64 = 8 << 20;
 
 /// The worker to write to: this host's when there is one, else the one with the most free space.
-fn choose_worker(workers: &[WorkerInfo]) -> Option<String> {
-    let local = workers.iter().find(|w| is_local(w.address.as_ref().map_or("", |a| a.host())));
-    let chosen = local.or_else(|| {
-        workers.iter().max_by_key(|w| w.capacity_bytes().saturating_sub(w.used_bytes()))
-    })?;
-    chosen.address.as_ref().map(host_port)
+struct Target {
+    /// Its `host:port`.
+    address: String,
+    /// Whether it runs on this host, so blocks can be written in place.
+    local: bool,
+}
+
+fn choose_worker(workers: &[WorkerInfo]) -> Option<Target> {
+    let on_this_host = |w: &&WorkerInfo| is_local(w.address.as_ref().map_or("", |a| a.host()));
+    if let Some(local) = workers.iter().find(on_this_host) {
+        return local.address.as_ref().map(|a| Target { address: host_port(a), local: true });
+    }
+    let roomiest =
+        workers.iter().max_by_key(|w| w.capacity_bytes().saturating_sub(w.used_bytes()))?;
+    roomiest.address.as_ref().map(|a| Target { address: host_port(a), local: false })
 }
 
 /// Reads until `buffer` is full or the source ends; returns how many bytes were read.
@@ -136,16 +145,32 @@ struct LocalBlock {
     _connection: CutOnDrop,
 }
 
+/// A `CreateLocalBlock` message asking the worker to reserve `bytes` more for `block`.
+fn reserve(block: u64, bytes: u64) -> CreateLocalBlockRequest {
+    CreateLocalBlockRequest {
+        block_id: Some(block as i64),
+        space_to_reserve: Some(bytes as i64),
+        ..Default::default()
+    }
+}
+
+/// Reads the worker's side of a `CreateLocalBlock` call to its end: `Ok` when it ended cleanly
+/// (the block is committed), else the worker's error.
+async fn drain(replies: &mut tonic::Streaming<CreateLocalBlockResponse>) -> Result<(), String> {
+    loop {
+        match replies.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => return Ok(()),
+            Err(status) => return Err(status.message().to_string()),
+        }
+    }
+}
+
 impl LocalBlock {
     async fn open(worker: &str, block: u64) -> Result<LocalBlock, String> {
         let (mut client, connection) = write_client(worker).await?;
         let (requests, receiver) = mpsc::channel(4);
-        let reserve = |bytes: u64| CreateLocalBlockRequest {
-            block_id: Some(block as i64),
-            space_to_reserve: Some(bytes as i64),
-            ..Default::default()
-        };
-        requests.send(reserve(RESERVE_STEP)).await.map_err(|_| "the stream closed")?;
+        requests.send(reserve(block, RESERVE_STEP)).await.map_err(|_| "the stream closed")?;
         let mut replies = client
             .create_local_block(ReceiverStream::new(receiver))
             .await
@@ -172,13 +197,10 @@ impl LocalBlock {
         let needed = self.written + data.len() as u64;
         if needed > self.reserved {
             let more = (needed - self.reserved).max(RESERVE_STEP);
-            let request = CreateLocalBlockRequest {
-                block_id: Some(self.block as i64),
-                space_to_reserve: Some(more as i64),
-                ..Default::default()
-            };
-            if self.requests.send(request).await.is_err() {
-                return Err(self.worker_error().await);
+            if self.requests.send(reserve(self.block, more)).await.is_err() {
+                // The worker ended the call: its error says why.
+                let why = drain(&mut self.replies).await.err();
+                return Err(why.unwrap_or_else(|| "the worker ended the stream early".into()));
             }
             self.reserved += more;
         }
@@ -189,29 +211,12 @@ impl LocalBlock {
         Ok(())
     }
 
-    /// Why the worker ended the stream.
-    async fn worker_error(&mut self) -> String {
-        loop {
-            match self.replies.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return "the worker ended the stream early".into(),
-                Err(status) => return status.message().to_string(),
-            }
-        }
-    }
-
     /// Ends the stream; the worker takes the file as the block and commits it to the master
     /// before it ends its side.
     async fn finish(self) -> Result<(), String> {
         let LocalBlock { requests, mut replies, _connection, .. } = self;
         drop(requests);
-        loop {
-            match replies.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return Ok(()),
-                Err(status) => return Err(status.message().to_string()),
-            }
-        }
+        drain(&mut replies).await
     }
 }
 
@@ -225,17 +230,16 @@ impl BlockSink {
     /// Opens block `block` on `worker`: in place when `short_circuit` and the worker is on this
     /// host, falling back to streaming when the worker's file cannot be written here (another
     /// user's, say). The abandoned in-place attempt is cut, so the worker discards it.
-    async fn open(worker: &str, block: u64, short_circuit: bool) -> Result<BlockSink, String> {
-        let host = worker.rsplit_once(':').map_or(worker, |(host, _)| host);
-        if short_circuit && is_local(host) {
-            match LocalBlock::open(worker, block).await {
+    async fn open(worker: &Target, block: u64, short_circuit: bool) -> Result<BlockSink, String> {
+        if short_circuit && worker.local {
+            match LocalBlock::open(&worker.address, block).await {
                 Ok(local) => return Ok(BlockSink::Local(Box::new(local))),
                 Err(error) => {
                     tracing::debug!(%error, block, "short-circuit write refused; streaming instead")
                 }
             }
         }
-        StreamedBlock::open(worker, block).await.map(BlockSink::Streamed)
+        StreamedBlock::open(&worker.address, block).await.map(BlockSink::Streamed)
     }
 
     async fn send(&mut self, data: &[u8]) -> Result<(), String> {
@@ -316,13 +320,14 @@ async fn write_blocks<R: AsyncRead + Unpin>(
                     })?);
                 }
                 let id = master.new_block_id(path).await?;
-                let target = worker.as_deref().unwrap_or_default();
+                let target = worker.as_ref().expect("chosen above");
                 let opened = BlockSink::open(target, id, master.short_circuit()).await;
                 block = Some(opened.map_err(|e| {
-                    failed(Code::Unavailable, format!("worker {target}, block {id}: {e}"))
+                    let address = &target.address;
+                    failed(Code::Unavailable, format!("worker {address}, block {id}: {e}"))
                 })?);
             }
-            let target = worker.as_deref().unwrap_or_default();
+            let target = worker.as_ref().map_or("", |t| t.address.as_str());
             let sink = block.as_mut().expect("opened above");
             sink.send(&buffer[..n])
                 .await
@@ -332,7 +337,7 @@ async fn write_blocks<R: AsyncRead + Unpin>(
             progress(total);
         }
         if let Some(block) = block {
-            let target = worker.as_deref().unwrap_or_default();
+            let target = worker.as_ref().map_or("", |t| t.address.as_str());
             block
                 .finish()
                 .await
