@@ -77,6 +77,7 @@ pub struct RetryPolicy {
 pub struct MasterClient {
     finder: LeaderFinder,
     short_circuit: bool,
+    chunks: StreamingChunks,
     retry: RetryPolicy,
     user: String,
     client_id: i64,
@@ -88,6 +89,32 @@ impl std::fmt::Debug for MasterClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MasterClient").field("finder", &self.finder).finish()
     }
+}
+
+/// The bytes per message of a block streamed from a worker (`read`) and to one (`write`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamingChunks {
+    /// `alluxio.user.streaming.reader.chunk.size.bytes`.
+    pub read: usize,
+    /// `alluxio.user.streaming.writer.chunk.size.bytes`.
+    pub write: usize,
+}
+
+/// The largest streaming chunk: the most a worker sends in one message.
+pub const MAX_STREAMING_CHUNK: u64 = 8 << 20;
+
+/// The chunk size `key` sets, from one byte to [`MAX_STREAMING_CHUNK`].
+fn chunk_size(config: &Config, key: &str) -> Result<usize, ClientError> {
+    let bytes = config.size(key).unwrap_or(1 << 20);
+    if (1..=MAX_STREAMING_CHUNK).contains(&bytes) {
+        return Ok(bytes as usize);
+    }
+    let entry = config.get(key);
+    Err(ClientError::Config(format!(
+        "invalid value `{}` for {key} (from {}): a chunk must be from 1B to 8MB",
+        entry.map_or("", |e| e.text.as_str()),
+        entry.map_or("", |e| e.source.as_str()),
+    )))
 }
 
 fn retryable(status: &Status) -> bool {
@@ -116,6 +143,10 @@ impl MasterClient {
         Ok(MasterClient {
             finder,
             short_circuit: config.bool(name::USER_SHORT_CIRCUIT_ENABLED),
+            chunks: StreamingChunks {
+                read: chunk_size(config, name::USER_STREAMING_READER_CHUNK_SIZE_BYTES)?,
+                write: chunk_size(config, name::USER_STREAMING_WRITER_CHUNK_SIZE_BYTES)?,
+            },
             retry: RetryPolicy {
                 base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
                 max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 1_000),
@@ -138,6 +169,17 @@ impl MasterClient {
     /// (`alluxio.user.short.circuit.enabled`).
     pub fn short_circuit(&self) -> bool {
         self.short_circuit
+    }
+
+    /// The bytes per message when blocks are streamed to and from workers.
+    pub fn streaming_chunks(&self) -> StreamingChunks {
+        self.chunks
+    }
+
+    /// Overrides the streaming chunk sizes.
+    pub fn with_streaming_chunks(mut self, chunks: StreamingChunks) -> Self {
+        self.chunks = chunks;
+        self
     }
 
     /// Turns short-circuit reads and writes on or off.
@@ -486,5 +528,41 @@ impl MasterClient {
             .await
             .map(|r| r.into_inner())
             .map_err(|status| format!("{address}: {}", status.message()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(pairs: &[(&str, &str)]) -> Result<StreamingChunks, ClientError> {
+        let config = Config::from_pairs(pairs.iter().copied()).expect("a valid configuration");
+        MasterClient::from_config(&config).map(|client| client.streaming_chunks())
+    }
+
+    /// Streaming chunk sizes come from Alluxio's keys, with Lode's defaults when unset.
+    #[test]
+    fn streaming_chunks_follow_the_configuration() {
+        assert_eq!(chunks(&[]).unwrap(), StreamingChunks { read: 1 << 20, write: 256 << 10 });
+        let set = chunks(&[
+            (name::USER_STREAMING_READER_CHUNK_SIZE_BYTES, "64KB"),
+            (name::USER_STREAMING_WRITER_CHUNK_SIZE_BYTES, "8MB"),
+        ]);
+        assert_eq!(set.unwrap(), StreamingChunks { read: 64 << 10, write: 8 << 20 });
+    }
+
+    /// A chunk of no bytes or of more than a worker sends in one message is refused, naming
+    /// the key, the value and where it came from.
+    #[test]
+    fn an_impossible_streaming_chunk_is_refused() {
+        for (key, value) in [
+            (name::USER_STREAMING_READER_CHUNK_SIZE_BYTES, "0"),
+            (name::USER_STREAMING_WRITER_CHUNK_SIZE_BYTES, "9MB"),
+        ] {
+            let error = chunks(&[(key, value)]).unwrap_err().to_string();
+            for part in [key, value, "command line", "from 1B to 8MB"] {
+                assert!(error.contains(part), "{error:?} lacks {part:?}");
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use lode_client::data;
-use lode_client::master::MasterClient;
+use lode_client::master::{MasterClient, StreamingChunks};
 use lode_tests::cluster::Cluster;
 use lode_tests::object_content;
 
@@ -37,18 +37,21 @@ async fn cluster(masters: usize, workers: usize) -> Cluster {
 }
 
 /// Files from 0 bytes to several blocks, written streamed to the worker and in place
-/// (short-circuit), read back byte for byte both ways; ranges (head, tail, the middle of a
-/// block) too.
+/// (short-circuit) and streamed in odd chunk sizes, read back byte for byte every way; ranges
+/// (head, tail, the middle of a block) too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn files_of_every_size_read_back_byte_for_byte() {
     let cluster = cluster(2, 1).await;
     let streamed = cluster.client().with_short_circuit(false);
     let in_place = cluster.client();
+    // Chunks that divide nothing evenly: a block ends mid-chunk both ways.
+    let odd_chunks = StreamingChunks { read: 100_003, write: 65_537 };
+    let odd = cluster.client().with_short_circuit(false).with_streaming_chunks(odd_chunks);
     for (index, size) in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17].into_iter().enumerate()
     {
         let bytes = object_content(index as u64, size as usize);
         let bytes = &bytes[..size as usize];
-        for (writer, how) in [(&in_place, ""), (&streamed, "-streamed")] {
+        for (writer, how) in [(&in_place, ""), (&streamed, "-streamed"), (&odd, "-odd")] {
             let path = format!("/file-{size}{how}");
             assert_eq!(write(writer, &path, bytes).await.unwrap(), size);
             let info = in_place.get_status(&path).await.unwrap();
@@ -56,10 +59,11 @@ async fn files_of_every_size_read_back_byte_for_byte() {
             assert_eq!(info.length() as u64, size, "{path}");
             assert!(read(&streamed, &path).await.unwrap() == bytes, "{path} streamed");
             assert!(read(&in_place, &path).await.unwrap() == bytes, "{path} in place");
+            assert!(read(&odd, &path).await.unwrap() == bytes, "{path} in odd chunks");
         }
     }
     let bytes = object_content(5, (3 * BLOCK + 17) as usize);
-    for (client, how) in [(&streamed, "streamed"), (&in_place, "in place")] {
+    for (client, how) in [(&streamed, "streamed"), (&in_place, "in place"), (&odd, "odd")] {
         let mut part = Vec::new();
         data::read_file(client, "/file-3145745", BLOCK - 5, Some(BLOCK + 10), &mut part, &|_| {})
             .await

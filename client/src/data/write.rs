@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
 use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
 use lode_core::rpc::alluxio::grpc::block::{
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use super::{failed, host_port, is_local, named_file, worker_client, WorkerChannel, CHUNK};
+use super::{failed, host_port, is_local, named_file, worker_client, WorkerChannel};
 use crate::master::{ClientError, MasterClient};
 
 /// Space a short-circuit write asks the worker to reserve at a time.
@@ -40,17 +41,17 @@ fn choose_worker(workers: &[WorkerInfo]) -> Option<Target> {
     roomiest.address.as_ref().map(|a| Target { address: host_port(a), local: false })
 }
 
-/// Reads until `buffer` is full or the source ends; returns how many bytes were read.
-async fn fill<R: AsyncRead + Unpin>(source: &mut R, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        let n = source.read(&mut buffer[filled..]).await?;
-        if n == 0 {
+/// Reads `want` bytes, or fewer where the source ends, into a buffer of their own: a streamed
+/// chunk then carries them to the encoder without another copy.
+async fn fill<R: AsyncRead + Unpin>(source: &mut R, want: usize) -> std::io::Result<Bytes> {
+    let mut buffer = BytesMut::with_capacity(want);
+    while buffer.len() < want {
+        let room = want - buffer.len();
+        if source.read_buf(&mut (&mut buffer).limit(room)).await? == 0 {
             break;
         }
-        filled += n;
     }
-    Ok(filled)
+    Ok(buffer.freeze())
 }
 
 /// Cuts a block write's worker connection when dropped. A write abandoned half-way (an error, a
@@ -103,10 +104,9 @@ impl StreamedBlock {
         Ok(StreamedBlock { chunks, call, written: 0, _connection: connection })
     }
 
-    async fn send(&mut self, data: &[u8]) -> Result<(), String> {
-        let chunk = WriteRequest {
-            value: Some(WriteValue::Chunk(Chunk { data: Some(data.to_vec().into()) })),
-        };
+    async fn send(&mut self, data: Bytes) -> Result<(), String> {
+        let length = data.len() as u64;
+        let chunk = WriteRequest { value: Some(WriteValue::Chunk(Chunk { data: Some(data) })) };
         if self.chunks.send(chunk).await.is_err() {
             // The call ended early: its error says why.
             return Err(match (&mut self.call).await {
@@ -115,7 +115,7 @@ impl StreamedBlock {
                 Err(e) => e.to_string(),
             });
         }
-        self.written += data.len() as u64;
+        self.written += length;
         Ok(())
     }
 
@@ -242,10 +242,10 @@ impl BlockSink {
         StreamedBlock::open(&worker.address, block).await.map(BlockSink::Streamed)
     }
 
-    async fn send(&mut self, data: &[u8]) -> Result<(), String> {
+    async fn send(&mut self, data: Bytes) -> Result<(), String> {
         match self {
             BlockSink::Streamed(block) => block.send(data).await,
-            BlockSink::Local(block) => block.send(data).await,
+            BlockSink::Local(block) => block.send(&data).await,
         }
     }
 
@@ -294,16 +294,17 @@ async fn write_blocks<R: AsyncRead + Unpin>(
     let block_size = info.block_size_bytes().max(1) as u64;
     let mut worker = None;
     let mut total = 0u64;
-    let mut buffer = vec![0u8; CHUNK];
+    let chunk = master.streaming_chunks().write as u64;
     loop {
         let mut block: Option<BlockSink> = None;
         let mut in_block = 0u64;
         let mut ended = false;
         while in_block < block_size {
-            let want = (block_size - in_block).min(CHUNK as u64) as usize;
-            let n = fill(source, &mut buffer[..want])
+            let want = (block_size - in_block).min(chunk) as usize;
+            let data = fill(source, want)
                 .await
                 .map_err(|e| failed(Code::Aborted, format!("reading the source: {e}")))?;
+            let n = data.len();
             if n == 0 {
                 ended = true;
                 break;
@@ -329,7 +330,7 @@ async fn write_blocks<R: AsyncRead + Unpin>(
             }
             let target = worker.as_ref().map_or("", |t| t.address.as_str());
             let sink = block.as_mut().expect("opened above");
-            sink.send(&buffer[..n])
+            sink.send(data)
                 .await
                 .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
             in_block += n as u64;
