@@ -5,14 +5,17 @@
 
 use lode_core::config::this_host_name;
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
-use lode_core::rpc::alluxio::grpc::block::{OpenLocalBlockRequest, ReadRequest};
+use lode_core::rpc::alluxio::grpc::block::OpenLocalBlockRequest;
 use lode_core::rpc::alluxio::grpc::{BlockLocation, WorkerNetAddress};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tonic::Code;
 
 use crate::master::{ClientError, MasterClient};
 
+mod grpc;
+mod streamed_read;
 mod write;
+use streamed_read::read_streamed;
 pub use write::write_file;
 
 /// The piece of a mapped block handed to the sink at a time.
@@ -69,6 +72,19 @@ const WORKER_FRAME: u32 = 1 << 20;
 async fn worker_client(
     address: &str,
 ) -> Result<(BlockWorkerClient<WorkerChannel>, tokio::task::AbortHandle), String> {
+    let (channel, driver) = worker_connection(address).await?;
+    let origin: http::Uri = format!("http://{address}").parse().map_err(|e| format!("{e}"))?;
+    let client = BlockWorkerClient::with_origin(channel, origin)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    Ok((client, driver))
+}
+
+/// A connection of its own to the worker at `address`, and the handle of the task that drives
+/// it.
+async fn worker_connection(
+    address: &str,
+) -> Result<(WorkerChannel, tokio::task::AbortHandle), String> {
     let stream = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         tokio::net::TcpStream::connect(address),
@@ -93,11 +109,7 @@ async fn worker_client(
             tracing::debug!(%error, "worker connection ended");
         }
     });
-    let origin: http::Uri = format!("http://{address}").parse().map_err(|e| format!("{e}"))?;
-    let client = BlockWorkerClient::with_origin(WorkerChannel(sender), origin)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
-    Ok((client, driver.abort_handle()))
+    Ok((WorkerChannel(sender), driver.abort_handle()))
 }
 
 /// Copies `length` bytes of a block from `offset` into `sink`, from one of its locations.
@@ -175,39 +187,6 @@ async fn read_in_place<W: AsyncWrite + Unpin>(
     }
     if copied != length {
         return Err(format!("{path} ended after {copied} of {length} bytes"));
-    }
-    Ok(())
-}
-
-async fn read_streamed<W: AsyncWrite + Unpin>(
-    worker: &str,
-    block: u64,
-    offset: u64,
-    length: u64,
-    chunk: usize,
-    sink: &mut W,
-) -> Result<(), String> {
-    let (mut client, _) = worker_client(worker).await?;
-    let request = ReadRequest {
-        block_id: Some(block as i64),
-        offset: Some(offset as i64),
-        length: Some(length as i64),
-        chunk_size: Some(chunk as i64),
-        ..Default::default()
-    };
-    let mut chunks = client
-        .read_block(tokio_stream::once(request))
-        .await
-        .map_err(|s| s.message().to_string())?
-        .into_inner();
-    let mut copied = 0u64;
-    while let Some(response) = chunks.message().await.map_err(|s| s.message().to_string())? {
-        let data = response.chunk.and_then(|c| c.data).unwrap_or_default();
-        sink.write_all(&data).await.map_err(|e| e.to_string())?;
-        copied += data.len() as u64;
-    }
-    if copied != length {
-        return Err(format!("the stream ended after {copied} of {length} bytes"));
     }
     Ok(())
 }
