@@ -1,6 +1,8 @@
 //! Journal throughput on the `local` store: committed entries/s with 1, 16 and 64 concurrent
 //! appenders (group commit: each appender waits for its entry to be durable before the next),
-//! and replay entries/s of a fresh standby. Prints the median of several runs.
+//! and replay entries/s of a fresh standby. Prints the median of several runs, and with each
+//! commit rate the store's put latency during it: one put is in flight at a time, so entries
+//! per batch ÷ put latency bounds the rate.
 //!
 //! `cargo bench -p lode-tests --bench journal` (the journal goes under `target/`; set
 //! `LODE_BENCH_DIR` to measure another disk; `LODE_BENCH_RUNS` and `LODE_BENCH_SECONDS` to change the sampling).
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lode_core::journal::{Journal, JournalSettings};
-use lode_core::store::{JournalStore, LocalStore};
+use lode_core::store::{Capabilities, JournalStore, LocalStore, StoreError};
 use lode_core::testkit::journal::lease;
 use lode_core::testkit::Ledger;
 
@@ -27,9 +29,68 @@ async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
     )
 }
 
+/// The local store, counting its puts and the time they take: with one put in flight, the
+/// commit rate can be no more than the entries per batch ÷ the put latency.
+#[derive(Debug)]
+struct TimedStore {
+    inner: LocalStore,
+    puts: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl TimedStore {
+    /// The mean put latency so far, in µs.
+    fn mean_put_micros(&self) -> f64 {
+        let puts = self.puts.load(Ordering::Relaxed).max(1);
+        self.nanos.load(Ordering::Relaxed) as f64 / puts as f64 / 1e3
+    }
+}
+
+#[async_trait::async_trait]
+impl JournalStore for TimedStore {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let outcome = self.inner.put_if_absent(key, bytes).await;
+        self.nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError> {
+        self.inner.clean_temporary(older_than).await
+    }
+}
+
+/// One commit-rate sample.
+struct CommitSample {
+    entries_per_second: f64,
+    entries_per_batch: f64,
+    put_micros: f64,
+}
+
 /// Committed entries per second with `appenders` concurrent appenders for `seconds`.
-async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -> (f64, f64) {
-    let (_dir, store) = store_in(parent);
+async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -> CommitSample {
+    let dir = tempfile::tempdir_in(parent).expect("temporary directory");
+    let timed = Arc::new(TimedStore {
+        inner: LocalStore::new(dir.path().join("journal")),
+        puts: AtomicU64::new(0),
+        nanos: AtomicU64::new(0),
+    });
+    let store: Arc<dyn JournalStore> = timed.clone();
     let journal = open(&store).await;
     let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -56,7 +117,11 @@ async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -
     let elapsed = started.elapsed().as_secs_f64();
     let entries = committed.load(Ordering::Relaxed) as f64;
     let batches = journal.position().slot as f64;
-    (entries / elapsed, entries / batches.max(1.0))
+    CommitSample {
+        entries_per_second: entries / elapsed,
+        entries_per_batch: entries / batches.max(1.0),
+        put_micros: timed.mean_put_micros(),
+    }
 }
 
 /// Replayed entries per second for a standby reading `entries` entries in batches of `batch`.
@@ -119,11 +184,16 @@ fn main() {
         64e6 / raw
     );
     for appenders in [1usize, 16, 64] {
-        let samples: Vec<(f64, f64)> =
+        let samples: Vec<CommitSample> =
             (0..runs).map(|_| runtime.block_on(commit_rate(&parent, appenders, seconds))).collect();
-        let rate = median(samples.iter().map(|s| s.0).collect());
-        let per_batch = median(samples.iter().map(|s| s.1).collect());
-        println!("commit   {appenders:>3} appenders: {rate:>12.0} entries/s  ({per_batch:.1} entries per batch)");
+        let rate = median(samples.iter().map(|s| s.entries_per_second).collect());
+        let per_batch = median(samples.iter().map(|s| s.entries_per_batch).collect());
+        let put = median(samples.iter().map(|s| s.put_micros).collect());
+        println!(
+            "commit   {appenders:>3} appenders: {rate:>12.0} entries/s  ({per_batch:.1} entries per \
+             batch; puts took {put:.0} µs: at most {:.0} entries/s)",
+            per_batch * 1e6 / put
+        );
     }
     let entries: u64 = env_or("LODE_BENCH_REPLAY_ENTRIES", 1_000_000);
     let samples: Vec<f64> =
