@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lode_core::journal::{Journal, JournalSettings};
-use lode_core::store::{Capabilities, JournalStore, LocalStore, StoreError};
+use lode_core::store::{JournalStore, LocalStore};
 use lode_core::testkit::journal::lease;
 use lode_core::testkit::Ledger;
 
@@ -29,50 +29,16 @@ async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
     )
 }
 
-/// The local store, counting its puts and the time they take: with one put in flight, the
-/// commit rate can be no more than the entries per batch ÷ the put latency.
-#[derive(Debug)]
-struct TimedStore {
-    inner: LocalStore,
-    puts: AtomicU64,
-    nanos: AtomicU64,
-}
-
-impl TimedStore {
-    /// The mean put latency so far, in µs.
-    fn mean_put_micros(&self) -> f64 {
-        let puts = self.puts.load(Ordering::Relaxed).max(1);
-        self.nanos.load(Ordering::Relaxed) as f64 / puts as f64 / 1e3
-    }
-}
-
-#[async_trait::async_trait]
-impl JournalStore for TimedStore {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let outcome = self.inner.put_if_absent(key, bytes).await;
-        self.nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        self.puts.fetch_add(1, Ordering::Relaxed);
-        outcome
-    }
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError> {
-        self.inner.clean_temporary(older_than).await
-    }
+/// The journal's own record of its puts (`lode_journal_commit_seconds`): how many, and their
+/// total seconds.
+fn put_totals() -> (f64, f64) {
+    let text = lode_core::web::metrics().render();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (value("lode_journal_commit_seconds_count"), value("lode_journal_commit_seconds_sum"))
 }
 
 /// One commit-rate sample.
@@ -84,14 +50,9 @@ struct CommitSample {
 
 /// Committed entries per second with `appenders` concurrent appenders for `seconds`.
 async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -> CommitSample {
-    let dir = tempfile::tempdir_in(parent).expect("temporary directory");
-    let timed = Arc::new(TimedStore {
-        inner: LocalStore::new(dir.path().join("journal")),
-        puts: AtomicU64::new(0),
-        nanos: AtomicU64::new(0),
-    });
-    let store: Arc<dyn JournalStore> = timed.clone();
+    let (_dir, store) = store_in(parent);
     let journal = open(&store).await;
+    let (puts_before, seconds_before) = put_totals();
     let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let committed = Arc::new(AtomicU64::new(0));
@@ -117,10 +78,11 @@ async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -
     let elapsed = started.elapsed().as_secs_f64();
     let entries = committed.load(Ordering::Relaxed) as f64;
     let batches = journal.position().slot as f64;
+    let (puts, put_seconds) = put_totals();
     CommitSample {
         entries_per_second: entries / elapsed,
         entries_per_batch: entries / batches.max(1.0),
-        put_micros: timed.mean_put_micros(),
+        put_micros: (put_seconds - seconds_before) * 1e6 / (puts - puts_before).max(1.0),
     }
 }
 
