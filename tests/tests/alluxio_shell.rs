@@ -150,6 +150,38 @@ async fn the_stock_shell_runs_with_nosasl() {
     assert!(out.contains(&format!("{}", 3 << 20)) && out.contains("/open/small.bin"), "{out}");
 }
 
+/// With short-circuit off, the stock client streams blocks to the worker (`WriteBlock`) and
+/// back (`ReadBlock`): a two-block file and an empty one read back byte for byte, and the
+/// worker counts the blocks as streamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shell_streams_blocks_through_the_worker() {
+    let streamed = [("alluxio.user.short.circuit.enabled", "false")];
+    let zookeeper = ZooKeeper::standalone();
+    let election =
+        Election::ZooKeeper { address: zookeeper.connect_string(), session_timeout: "3s".into() };
+    let mut cluster = Cluster::start_on(2, election, &[], HELPER);
+    let web = lode_client::local::free_ports(1).unwrap()[0];
+    cluster.start_worker_with("1GB", vec![format!("-Dalluxio.worker.web.port={web}")]);
+    let shell = guide_client(&zookeeper, &streamed);
+    let local = tempfile::tempdir().unwrap();
+    for (name, data) in [("two-blocks.bin", object_content(3, TWO_BLOCKS)), ("empty", vec![])] {
+        let source = write_local(local.path(), name, &data);
+        let file = format!("/{name}");
+        shell.fs(&["copyFromLocal", &source, &file]).expect_ok("copyFromLocal");
+        let cat = shell.fs(&["cat", &file]);
+        assert!(cat.expect_bytes("cat") == data.as_slice(), "cat of {file} printed other bytes");
+    }
+    let metrics = lode_tests::http_get(web, "/metrics").expect("the worker's /metrics");
+    let count = |name: &str| {
+        let line =
+            metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+    };
+    // Two blocks, and the empty file's none.
+    assert_eq!(count("lode_worker_block_writes_total{path=\"stream\"}"), 2.0, "{metrics}");
+    assert!(count("lode_worker_block_reads_total{path=\"stream\"}") >= 2.0, "{metrics}");
+}
+
 /// A multi-block copyFromLocal that is running when the leader is killed with SIGKILL
 /// finishes, its bytes read back whole, and the shell's next commands work on the new leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

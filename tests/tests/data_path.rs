@@ -241,6 +241,65 @@ async fn an_abandoned_write_leaves_nothing_on_the_worker() {
     assert!(tier_files.is_empty(), "files left in the tier: {tier_files:?}");
 }
 
+/// The status a worker answers a `WriteBlock` call whose request stream is `body`.
+async fn raw_write(worker: &str, body: Vec<u8>) -> tonic::Status {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(worker).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), {
+            hyper_util::rt::TokioIo::new(stream)
+        })
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request =
+        http::Request::post(format!("http://{worker}/alluxio.grpc.block.BlockWorker/WriteBlock"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let (head, body) = response.into_parts();
+    let collected = body.collect().await.unwrap();
+    let trailers = collected.trailers().cloned().unwrap_or(head.headers);
+    tonic::Status::from_header_map(&trailers).expect("a grpc-status")
+}
+
+/// `WriteBlock` calls whose messages break the protocol are refused with a status naming the
+/// fault, and leave nothing on the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_write_streams_are_refused() {
+    use lode_core::rpc::alluxio::grpc::block::write_request::Value;
+    use lode_core::rpc::alluxio::grpc::block::{Chunk, WriteRequest, WriteRequestCommand};
+    use prost::Message;
+    let cluster = cluster(1, 1).await;
+    let worker = cluster.workers[0].address.clone();
+    let framed =
+        |message: &[u8]| [&[0u8][..], &(message.len() as u32).to_be_bytes()[..], message].concat();
+    let command = WriteRequestCommand { id: Some(77), ..Default::default() };
+    let command = framed(&WriteRequest { value: Some(Value::Command(command)) }.encode_to_vec());
+    let chunk = Chunk { data: Some(vec![1; 100].into()) };
+    let chunk = framed(&WriteRequest { value: Some(Value::Chunk(chunk)) }.encode_to_vec());
+    let cases = [
+        (chunk.clone(), "starts with a command"),
+        ([&command[..], &chunk[..50]].concat(), "ended inside a message"),
+        ([&command[..], &[1, 0, 0, 0, 3, 1, 2, 3]].concat(), "compressed"),
+        // A chunk announcing 127 bytes in a message of 5.
+        ([&command[..], &framed(&[0x12, 0x7f, 0x0a, 0x05, 1])].concat(), "overruns"),
+        // A command of 70,000 bytes.
+        (framed(&[&[0x0a, 0xeb, 0xa2, 0x04][..], &vec![0; 70_000 - 4]].concat()), "write command"),
+    ];
+    for (body, expected) in cases {
+        let status = raw_write(&worker, body).await;
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(expected), "{status:?} lacks {expected:?}");
+    }
+    let infos = cluster.client().worker_infos().await.unwrap();
+    assert_eq!(infos[0].used_bytes(), 0, "the refused writes left bytes reserved");
+    let client = cluster.client();
+    assert_eq!(write(&client, "/after", b"still writable").await.unwrap(), 14);
+}
+
 /// A source that yields its bytes, then fails once `fail_at` bytes have been read.
 struct FailingAfter<'a> {
     bytes: &'a [u8],

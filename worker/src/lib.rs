@@ -8,6 +8,7 @@ mod master_link;
 mod service;
 pub mod store;
 mod web;
+mod write_block;
 
 use std::future::Future;
 use std::path::Path;
@@ -164,9 +165,11 @@ pub async fn run(
         "worker serving"
     );
     let follower = follow_leader(&config);
-    let service = BlockWorkerServer::new(BlockService::new(store, link))
+    let service = BlockService::new(store, link);
+    let tonic = BlockWorkerServer::new(service.clone())
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
+    let service = write_block::BlockWorkerService::new(service, tonic);
     let served = tonic::transport::Server::builder()
         .initial_stream_window_size(WINDOW)
         .initial_connection_window_size(2 * WINDOW)

@@ -2,12 +2,11 @@
 //! client ends the stream) and reads, and the short-circuit calls that hand a client on this host
 //! the path of a block's file.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use lode_core::rpc::alluxio::grpc::block::block_worker_server::BlockWorker;
-use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
 use lode_core::rpc::alluxio::grpc::block::*;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -27,8 +26,8 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 /// The block service of one worker.
 #[derive(Debug, Clone)]
 pub struct BlockService {
-    store: Arc<BlockStore>,
-    link: MasterLink,
+    pub(crate) store: Arc<BlockStore>,
+    pub(crate) link: MasterLink,
 }
 
 impl BlockService {
@@ -38,7 +37,7 @@ impl BlockService {
     }
 }
 
-fn store_status(error: StoreError) -> Status {
+pub(crate) fn store_status(error: StoreError) -> Status {
     match error {
         StoreError::Full { .. } => Status::resource_exhausted(error.to_string()),
         StoreError::Exists(_) => Status::already_exists(error.to_string()),
@@ -52,12 +51,23 @@ fn not_cached(block: u64) -> Status {
 
 /// A write in progress: its temp file and the bytes reserved for it. Dropped unfinished (the
 /// client went away), it gives the space back and removes the file.
-struct PendingWrite<'a> {
-    store: &'a BlockStore,
-    path: std::path::PathBuf,
-    file: std::fs::File,
-    written: u64,
-    done: bool,
+pub(crate) struct PendingWrite<'a> {
+    pub(crate) store: &'a BlockStore,
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) file: std::fs::File,
+    pub(crate) written: u64,
+    pub(crate) done: bool,
+}
+
+impl<'a> PendingWrite<'a> {
+    /// A write into `file`, at `path`, nothing reserved yet.
+    pub(crate) fn new(
+        store: &'a BlockStore,
+        path: std::path::PathBuf,
+        file: std::fs::File,
+    ) -> Self {
+        PendingWrite { store, path, file, written: 0, done: false }
+    }
 }
 
 impl Drop for PendingWrite<'_> {
@@ -66,72 +76,6 @@ impl Drop for PendingWrite<'_> {
             self.store.release(self.written);
             let _ = std::fs::remove_file(&self.path);
         }
-    }
-}
-
-impl BlockService {
-    /// Writes one block from `stream`, answering each flush command on `acks` with the bytes
-    /// received so far (Alluxio's client flushes before it moves on to the next block).
-    async fn write(
-        &self,
-        mut stream: Streaming<WriteRequest>,
-        acks: &mpsc::Sender<Result<WriteResponse, Status>>,
-    ) -> Result<i64, Status> {
-        let first = stream
-            .message()
-            .await?
-            .ok_or_else(|| Status::invalid_argument("the write stream ended before its command"))?;
-        let Some(WriteValue::Command(command)) = first.value else {
-            return Err(Status::invalid_argument("a write stream starts with a command"));
-        };
-        if command.r#type.unwrap_or(0) != RequestType::AlluxioBlock as i32 {
-            return Err(Status::unimplemented("Lode workers write Alluxio blocks only"));
-        }
-        let block = command.id.ok_or_else(|| Status::invalid_argument("the command has no id"))?;
-        let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
-        if command.offset.unwrap_or(0) != 0 {
-            return Err(Status::unimplemented("Lode workers write blocks from offset 0 only"));
-        }
-        if self.store.open_block(block).is_some() {
-            return Err(store_status(StoreError::Exists(block)));
-        }
-        let path = self.store.temp_path(block);
-        let file = std::fs::File::create_new(&path)
-            .map_err(|e| Status::internal(format!("creating {}: {e}", path.display())))?;
-        let mut pending = PendingWrite { store: &self.store, path, file, written: 0, done: false };
-        while let Some(message) = stream.message().await? {
-            match message.value {
-                Some(WriteValue::Chunk(chunk)) => {
-                    let data = chunk.data.unwrap_or_default();
-                    self.store.reserve(data.len() as u64).map_err(store_status)?;
-                    pending.written += data.len() as u64;
-                    pending
-                        .file
-                        .write_all(&data)
-                        .map_err(|e| Status::internal(format!("writing block {block}: {e}")))?;
-                }
-                Some(WriteValue::Command(command)) if command.flush.unwrap_or(false) => {
-                    // Every chunk is already in the (memory-backed) file.
-                    let offset = WriteResponse { offset: Some(pending.written as i64) };
-                    if acks.send(Ok(offset)).await.is_err() {
-                        return Err(Status::cancelled("the writer went away"));
-                    }
-                }
-                Some(WriteValue::Command(_)) => {}
-                None => return Err(Status::invalid_argument("an empty write message")),
-            }
-        }
-        let length = pending.written;
-        self.store.commit(block, &pending.path, length).map_err(store_status)?;
-        pending.done = true;
-        drop(pending);
-        if let Err(error) = self.link.commit(block, length).await {
-            self.store.remove(block);
-            return Err(Status::failed_precondition(format!(
-                "block {block} was written but the master refused it: {error}"
-            )));
-        }
-        Ok(length as i64)
     }
 }
 
@@ -227,23 +171,12 @@ impl BlockWorker for BlockService {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
+    /// Served raw, by `write_block::BlockWorkerService`, which hands tonic every other call.
     async fn write_block(
         &self,
-        request: Request<Streaming<WriteRequest>>,
+        _: Request<Streaming<WriteRequest>>,
     ) -> Result<Response<Self::WriteBlockStream>, Status> {
-        let (acks, replies) = mpsc::channel(4);
-        let service = self.clone();
-        tokio::spawn(async move {
-            let written = service.write(request.into_inner(), &acks).await;
-            if let Ok(offset) = written {
-                metrics::counter!("lode_worker_block_writes_total", "path" => "stream")
-                    .increment(1);
-                metrics::counter!("lode_worker_block_write_bytes_total")
-                    .increment(offset.max(0) as u64);
-            }
-            let _ = acks.send(written.map(|offset| WriteResponse { offset: Some(offset) })).await;
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(replies))))
+        Err(Status::unimplemented("WriteBlock is served by BlockWorkerService"))
     }
 
     async fn open_local_block(

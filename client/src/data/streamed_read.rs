@@ -7,7 +7,9 @@ use lode_core::rpc::alluxio::grpc::block::ReadRequest;
 use prost::Message;
 use tokio::io::AsyncWrite;
 
-use super::grpc::{self, bytes_key, Replies, MALFORMED};
+use lode_core::rpc::messages::{bytes_key, message_header, MessageError};
+
+use super::grpc::{self, Replies};
 use super::worker_connection;
 
 const READ_BLOCK: &str = "/alluxio.grpc.block.BlockWorker/ReadBlock";
@@ -31,18 +33,26 @@ pub(super) async fn read_streamed<W: AsyncWrite + Unpin>(
         ..Default::default()
     };
     let message = request.encode_to_vec();
-    let framed = [&grpc::message_header(message.len())[..], &message].concat();
+    let framed = [&message_header(message.len())[..], &message].concat();
     let body = tonic::body::Body::new(http_body_util::Full::new(Bytes::from(framed)));
-    let mut replies = grpc::call(&mut channel, worker, READ_BLOCK, body).await?;
+    let (mut replies, ended) = grpc::call(&mut channel, worker, READ_BLOCK, body).await?;
     let copied = match read_chunks(&mut replies, length, sink).await {
         Ok(copied) => copied,
-        Err(error) => return Err(replies.explain(error)),
+        Err(error) => return Err(grpc::explain(&replies, error)),
     };
-    replies.outcome()?;
+    grpc::outcome(&replies, ended)?;
     if copied != length {
         return Err(format!("the stream ended after {copied} of {length} bytes"));
     }
     Ok(())
+}
+
+/// What went wrong reading the replies, in words naming the culprit.
+fn malformed(error: MessageError) -> String {
+    match error {
+        MessageError::Malformed(_) => format!("the worker sent {error}"),
+        other => other.to_string(),
+    }
 }
 
 /// Hands the data of every reply to `sink`, at most `length` bytes in all, and returns how
@@ -54,34 +64,35 @@ async fn read_chunks<W: AsyncWrite + Unpin>(
 ) -> Result<u64, String> {
     let data = u64::from(bytes_key(1));
     let mut copied = 0u64;
-    while let Some(end) = replies.next_message().await? {
-        while replies.consumed < end {
-            let key = replies.varint().await?;
+    while let Some(end) = replies.next_message().await.map_err(malformed)? {
+        while replies.consumed() < end {
+            let key = replies.varint().await.map_err(malformed)?;
             if key != data {
-                replies.skip_field(key, end).await?;
+                replies.skip_field(key, end).await.map_err(malformed)?;
                 continue;
             }
             // `chunk` (field 1) holds `data` (field 1).
-            let chunk_end = replies.length_within(end).await?;
-            while replies.consumed < chunk_end {
-                let key = replies.varint().await?;
+            let chunk_end = replies.length_within(end).await.map_err(malformed)?;
+            while replies.consumed() < chunk_end {
+                let key = replies.varint().await.map_err(malformed)?;
                 if key != data {
-                    replies.skip_field(key, chunk_end).await?;
+                    replies.skip_field(key, chunk_end).await.map_err(malformed)?;
                     continue;
                 }
-                let bytes = replies.length_within(chunk_end).await? - replies.consumed;
+                let data_end = replies.length_within(chunk_end).await.map_err(malformed)?;
+                let bytes = data_end - replies.consumed();
                 if copied + bytes > length {
                     return Err(format!("the worker sent more than the {length} bytes asked for"));
                 }
-                replies.copy_to(bytes, sink).await?;
+                replies.copy_to(bytes, sink).await.map_err(malformed)?;
                 copied += bytes;
             }
-            if replies.consumed != chunk_end {
-                return Err(MALFORMED.into());
+            if replies.consumed() != chunk_end {
+                return Err(malformed(MessageError::Malformed("a field overruns it".into())));
             }
         }
-        if replies.consumed != end {
-            return Err(MALFORMED.into());
+        if replies.consumed() != end {
+            return Err(malformed(MessageError::Malformed("a field overruns it".into())));
         }
     }
     Ok(copied)
@@ -134,7 +145,7 @@ mod tests {
     fn reply(data: &[u8], extra: &[u8]) -> Vec<u8> {
         let chunk = [&[bytes_key(1), data.len() as u8][..], data].concat();
         let message = [extra, &[bytes_key(1), chunk.len() as u8], &chunk].concat();
-        [&grpc::message_header(message.len())[..], &message].concat()
+        [&message_header(message.len())[..], &message].concat()
     }
 
     async fn read(frames: Vec<Bytes>, length: u64) -> Result<Vec<u8>, String> {
@@ -185,18 +196,15 @@ mod tests {
         let whole = reply(b"abcdef", &[]);
         let cases: Vec<(Vec<u8>, &str)> = vec![
             // The chunk claims more bytes than its message holds.
-            (
-                [&grpc::message_header(4)[..], &[bytes_key(1), 9, bytes_key(1), 7]].concat(),
-                "malformed",
-            ),
+            ([&message_header(4)[..], &[bytes_key(1), 9, bytes_key(1), 7]].concat(), "malformed"),
             // A compressed message.
             ([&[1][..], &whole[1..]].concat(), "compressed"),
             // A message cut short by the end of the stream.
             (whole[..whole.len() - 2].to_vec(), "ended inside a message"),
             // Wire type 3 (groups), which Alluxio never sends.
-            ([&grpc::message_header(1)[..], &[2 << 3 | 3]].concat(), "wire type 3"),
+            ([&message_header(1)[..], &[2 << 3 | 3]].concat(), "wire type 3"),
             // A varint that never ends.
-            ([&grpc::message_header(11)[..], &[0xff; 11]].concat(), "varint"),
+            ([&message_header(11)[..], &[0xff; 11]].concat(), "varint"),
             // Fewer bytes than asked for.
             (reply(b"abc", &[]), "after 3 of 6 bytes"),
             // More bytes than asked for.

@@ -4,6 +4,7 @@
 #![allow(clippy::all, clippy::pedantic)]
 
 pub mod leader;
+pub mod messages;
 mod metered;
 pub mod sasl;
 pub use metered::{Metered, MeteredLayer};

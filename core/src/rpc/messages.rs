@@ -1,0 +1,184 @@
+//! gRPC messages read straight from the HTTP/2 frames they arrive in, a field at a time,
+//! without tonic's codec. The block streams use it: tonic's codec copies every message into a
+//! buffer of its own first, which at gigabytes per second costs a large part of the machine
+//! (docs/benchmarks.md). gRPC frames each message as a flag byte (0: not compressed), a
+//! big-endian 4-byte length, and the protobuf message.
+
+use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// The key of a length-delimited field (protobuf wire type 2) with number `field`.
+pub const fn bytes_key(field: u8) -> u8 {
+    field << 3 | 2
+}
+
+/// gRPC's header of an uncompressed message of `length` bytes.
+pub fn message_header(length: usize) -> [u8; 5] {
+    let [a, b, c, d] = (length as u32).to_be_bytes();
+    [0, a, b, c, d]
+}
+
+/// Why a stream of messages cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// The HTTP/2 stream broke.
+    #[error("the stream broke: {0}")]
+    Broken(String),
+    /// The stream ended inside a message.
+    #[error("the stream ended inside a message")]
+    Truncated,
+    /// A message breaks protobuf's or gRPC's rules.
+    #[error("a malformed message ({0})")]
+    Malformed(String),
+    /// The sink refused the bytes.
+    #[error("{0}")]
+    Sink(String),
+}
+
+fn overrun() -> MessageError {
+    MessageError::Malformed("a field overruns it".into())
+}
+
+/// A stream of gRPC messages (a request's or a response's body), read a field at a time.
+pub struct Messages<B> {
+    body: B,
+    /// What is left of the latest data frame.
+    current: Bytes,
+    /// Bytes of the body taken so far.
+    consumed: u64,
+    /// The trailers, once the body has ended.
+    trailers: Option<http::HeaderMap>,
+}
+
+impl<B> Messages<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// Reads the messages of `body`.
+    pub fn new(body: B) -> Self {
+        Messages { body, current: Bytes::new(), consumed: 0, trailers: None }
+    }
+
+    /// Bytes of the body taken so far: where in the stream the next field starts.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// The trailers, once the body has ended with them.
+    pub fn trailers(&self) -> Option<&http::HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    /// Makes `current` non-empty; `false` when the body has ended.
+    async fn fill(&mut self) -> Result<bool, MessageError> {
+        while self.current.is_empty() {
+            let Some(frame) = self.body.frame().await else { return Ok(false) };
+            let frame = frame.map_err(|e| MessageError::Broken(e.to_string()))?;
+            match frame.into_data() {
+                Ok(data) => self.current = data,
+                Err(frame) => self.trailers = frame.into_trailers().ok(),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next byte, `None` at the end of the body.
+    async fn byte(&mut self) -> Result<Option<u8>, MessageError> {
+        if !self.fill().await? {
+            return Ok(None);
+        }
+        self.consumed += 1;
+        Ok(Some(self.current.get_u8()))
+    }
+
+    /// The next byte of a message that must go on.
+    async fn next_byte(&mut self) -> Result<u8, MessageError> {
+        self.byte().await?.ok_or(MessageError::Truncated)
+    }
+
+    /// Reads the next message's header and returns where the message ends (in
+    /// [`consumed`](Self::consumed) terms); `None` when the stream has no more messages.
+    pub async fn next_message(&mut self) -> Result<Option<u64>, MessageError> {
+        let Some(compressed) = self.byte().await? else { return Ok(None) };
+        if compressed != 0 {
+            return Err(MessageError::Malformed("compressed, which Lode never asks for".into()));
+        }
+        let mut length = [0; 4];
+        for byte in &mut length {
+            *byte = self.next_byte().await?;
+        }
+        Ok(Some(self.consumed + u64::from(u32::from_be_bytes(length))))
+    }
+
+    /// A protobuf varint.
+    pub async fn varint(&mut self) -> Result<u64, MessageError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.next_byte().await?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(MessageError::Malformed("a varint of more than 10 bytes".into()))
+    }
+
+    /// Reads a length prefix and returns where the field it announces ends, which must be no
+    /// later than `limit` (the end of the enclosing message).
+    pub async fn length_within(&mut self, limit: u64) -> Result<u64, MessageError> {
+        let length = self.varint().await?;
+        match self.consumed.checked_add(length) {
+            Some(end) if end <= limit => Ok(end),
+            _ => Err(overrun()),
+        }
+    }
+
+    /// Skips the value of the field `key` announces, inside a message ending at `limit`.
+    pub async fn skip_field(&mut self, key: u64, limit: u64) -> Result<(), MessageError> {
+        let end = match key & 7 {
+            0 => return self.varint().await.map(drop),
+            1 => self.consumed + 8,
+            2 => self.length_within(limit).await?,
+            5 => self.consumed + 4,
+            wire => return Err(MessageError::Malformed(format!("wire type {wire}"))),
+        };
+        if end > limit {
+            return Err(overrun());
+        }
+        self.copy_to(end - self.consumed, &mut tokio::io::sink()).await
+    }
+
+    /// The next piece of at most `most` bytes, as it arrived (no copy).
+    pub async fn piece(&mut self, most: u64) -> Result<Bytes, MessageError> {
+        if !self.fill().await? {
+            return Err(MessageError::Truncated);
+        }
+        let piece = self.current.split_to(most.min(self.current.len() as u64) as usize);
+        self.consumed += piece.len() as u64;
+        Ok(piece)
+    }
+
+    /// Hands the next `bytes` bytes to `sink`, a frame's piece at a time.
+    pub async fn copy_to<W: AsyncWrite + Unpin>(
+        &mut self,
+        bytes: u64,
+        sink: &mut W,
+    ) -> Result<(), MessageError> {
+        let mut left = bytes;
+        while left > 0 {
+            let piece = self.piece(left).await?;
+            sink.write_all(&piece).await.map_err(|e| MessageError::Sink(e.to_string()))?;
+            left -= piece.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// The rest of a message ending at `end`, whole (for small messages).
+    pub async fn rest(&mut self, end: u64) -> Result<Vec<u8>, MessageError> {
+        let mut message = Vec::new();
+        self.copy_to(end.saturating_sub(self.consumed), &mut message).await?;
+        Ok(message)
+    }
+}

@@ -1,0 +1,237 @@
+//! Alluxio's `WriteBlock`, served as a raw gRPC call (see `lode_core::rpc::messages`): each
+//! chunk's bytes go from the HTTP/2 frames they arrive in straight into the block's file, where
+//! tonic's decoder would first copy every message into a buffer of its own. Commands (the first
+//! message, flushes) are small and decoded whole. The rest of `BlockWorker` is tonic's.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use lode_core::rpc::alluxio::grpc::block::block_worker_server::BlockWorkerServer;
+use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
+use lode_core::rpc::alluxio::grpc::block::{RequestType, WriteRequest, WriteResponse};
+use lode_core::rpc::messages::{bytes_key, message_header, MessageError, Messages};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, Service};
+use tonic::server::NamedService;
+use tonic::Status;
+
+use crate::service::{store_status, BlockService, PendingWrite};
+use crate::store::StoreError;
+
+const WRITE_BLOCK: &str = "/alluxio.grpc.block.BlockWorker/WriteBlock";
+/// The largest write command accepted: commands are a few fields, and are held whole.
+const MAX_COMMAND: u64 = 64 << 10;
+
+/// Alluxio's `BlockWorker` service, with `WriteBlock` served raw.
+#[derive(Debug, Clone)]
+pub struct BlockWorkerService {
+    tonic: BlockWorkerServer<BlockService>,
+    service: BlockService,
+}
+
+impl BlockWorkerService {
+    /// Serves `service`; `tonic` is the same service behind tonic's codec, for the other calls.
+    pub fn new(service: BlockService, tonic: BlockWorkerServer<BlockService>) -> Self {
+        BlockWorkerService { tonic, service }
+    }
+}
+
+impl NamedService for BlockWorkerService {
+    const NAME: &'static str = <BlockWorkerServer<BlockService> as NamedService>::NAME;
+}
+
+impl Service<http::Request<Body>> for BlockWorkerService {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != WRITE_BLOCK {
+            return self.tonic.call(request);
+        }
+        let service = self.service.clone();
+        Box::pin(async move { Ok(write_block(service, request.into_body())) })
+    }
+}
+
+/// Answers a `WriteBlock` call: its replies (one per flush, and the stored length at the end)
+/// and its status follow as the write goes.
+fn write_block(service: BlockService, body: Body) -> http::Response<Body> {
+    let (frames, receiver) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+    tokio::spawn(async move {
+        let written = service.write(&mut Messages::new(body), &frames).await;
+        let status = match written {
+            Ok(offset) => {
+                metrics::counter!("lode_worker_block_writes_total", "path" => "stream")
+                    .increment(1);
+                metrics::counter!("lode_worker_block_write_bytes_total").increment(offset);
+                let _ = frames.send(Ok(Frame::data(reply(offset)))).await;
+                Status::ok("")
+            }
+            Err(status) => status,
+        };
+        let mut trailers = http::HeaderMap::new();
+        if status.add_header(&mut trailers).is_err() {
+            trailers.insert("grpc-status", http::HeaderValue::from(tonic::Code::Internal as i32));
+        }
+        let _ = frames.send(Ok(Frame::trailers(trailers))).await;
+    });
+    let mut response =
+        http::Response::new(Body::new(StreamBody::new(ReceiverStream::new(receiver))));
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/grpc"));
+    response
+}
+
+/// `WriteResponse { offset }`, framed.
+fn reply(offset: u64) -> Bytes {
+    let message = WriteResponse { offset: Some(offset as i64) }.encode_to_vec();
+    Bytes::from([&message_header(message.len())[..], &message].concat())
+}
+
+fn bad_message(error: MessageError) -> Status {
+    Status::invalid_argument(format!("a write stream with {error}"))
+}
+
+/// One `WriteRequest`, as far as the worker needs to tell: a chunk (its bytes already stored)
+/// or a command.
+enum Request {
+    Chunk,
+    Command(lode_core::rpc::alluxio::grpc::block::WriteRequestCommand),
+    Other,
+}
+
+impl BlockService {
+    /// Writes one block from `messages`, answering each flush command on `replies` with the
+    /// bytes received so far (Alluxio's client flushes before it moves on to the next block);
+    /// returns the block's length once it is committed to the master.
+    async fn write(
+        &self,
+        messages: &mut Messages<Body>,
+        replies: &mpsc::Sender<Result<Frame<Bytes>, Infallible>>,
+    ) -> Result<u64, Status> {
+        let first = match next_request(messages, None).await? {
+            Some(Request::Command(command)) => command,
+            Some(_) => {
+                return Err(Status::invalid_argument("a write stream starts with a command"))
+            }
+            None => {
+                return Err(Status::invalid_argument("the write stream ended before its command"))
+            }
+        };
+        if first.r#type.unwrap_or(0) != RequestType::AlluxioBlock as i32 {
+            return Err(Status::unimplemented("Lode workers write Alluxio blocks only"));
+        }
+        let block = first.id.ok_or_else(|| Status::invalid_argument("the command has no id"))?;
+        let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
+        if first.offset.unwrap_or(0) != 0 {
+            return Err(Status::unimplemented("Lode workers write blocks from offset 0 only"));
+        }
+        if self.store.open_block(block).is_some() {
+            return Err(store_status(StoreError::Exists(block)));
+        }
+        let path = self.store.temp_path(block);
+        let file = std::fs::File::create_new(&path)
+            .map_err(|e| Status::internal(format!("creating {}: {e}", path.display())))?;
+        let mut pending = PendingWrite::new(&self.store, path, file);
+        while let Some(request) = next_request(messages, Some((&mut pending, block))).await? {
+            if let Request::Command(command) = request {
+                if command.flush.unwrap_or(false) {
+                    // Every chunk is already in the (memory-backed) file.
+                    if replies.send(Ok(Frame::data(reply(pending.written)))).await.is_err() {
+                        return Err(Status::cancelled("the writer went away"));
+                    }
+                }
+            }
+        }
+        let length = pending.written;
+        self.store.commit(block, &pending.path, length).map_err(store_status)?;
+        pending.done = true;
+        drop(pending);
+        if let Err(error) = self.link.commit(block, length).await {
+            self.store.remove(block);
+            return Err(Status::failed_precondition(format!(
+                "block {block} was written but the master refused it: {error}"
+            )));
+        }
+        Ok(length)
+    }
+}
+
+/// Reads the next `WriteRequest`; `None` at the end of the stream. A chunk's bytes go into
+/// `pending`'s file as they arrive (a chunk before the block is open is refused).
+async fn next_request(
+    messages: &mut Messages<Body>,
+    mut pending: Option<(&mut PendingWrite<'_>, u64)>,
+) -> Result<Option<Request>, Status> {
+    let Some(end) = messages.next_message().await.map_err(bad_message)? else {
+        return Ok(None);
+    };
+    if messages.consumed() == end {
+        return Ok(Some(Request::Other)); // An empty message: no command, no chunk.
+    }
+    let key = messages.varint().await.map_err(bad_message)?;
+    if key != u64::from(bytes_key(2)) {
+        // A command (field 1), small: decode it whole, key included.
+        if end - messages.consumed() > MAX_COMMAND {
+            return Err(Status::invalid_argument(format!(
+                "a write command of {} bytes (at most {MAX_COMMAND})",
+                end - messages.consumed()
+            )));
+        }
+        let mut whole = Vec::new();
+        prost::encoding::encode_varint(key, &mut whole);
+        whole.extend(messages.rest(end).await.map_err(bad_message)?);
+        let request = WriteRequest::decode(&whole[..])
+            .map_err(|e| Status::invalid_argument(format!("a malformed write request: {e}")))?;
+        return Ok(Some(match request.value {
+            Some(WriteValue::Command(command)) => Request::Command(command),
+            Some(WriteValue::Chunk(_)) => Request::Chunk,
+            None => Request::Other,
+        }));
+    }
+    // `chunk` (field 2) holding `data` (field 1).
+    let Some((pending, block)) = pending.as_mut() else {
+        return Err(Status::invalid_argument("a write stream starts with a command"));
+    };
+    let chunk_end = messages.length_within(end).await.map_err(bad_message)?;
+    while messages.consumed() < chunk_end {
+        let key = messages.varint().await.map_err(bad_message)?;
+        if key != u64::from(bytes_key(1)) {
+            messages.skip_field(key, chunk_end).await.map_err(bad_message)?;
+            continue;
+        }
+        let data_end = messages.length_within(chunk_end).await.map_err(bad_message)?;
+        while messages.consumed() < data_end {
+            let piece =
+                messages.piece(data_end - messages.consumed()).await.map_err(bad_message)?;
+            pending.store.reserve(piece.len() as u64).map_err(store_status)?;
+            pending.written += piece.len() as u64;
+            pending
+                .file
+                .write_all(&piece)
+                .map_err(|e| Status::internal(format!("writing block {block}: {e}")))?;
+        }
+    }
+    // Whatever follows the chunk in its message is not Lode's to know.
+    while messages.consumed() < end {
+        let key = messages.varint().await.map_err(bad_message)?;
+        messages.skip_field(key, end).await.map_err(bad_message)?;
+    }
+    if messages.consumed() != end {
+        return Err(bad_message(MessageError::Malformed("a field overruns it".into())));
+    }
+    Ok(Some(Request::Chunk))
+}
