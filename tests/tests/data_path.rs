@@ -241,8 +241,9 @@ async fn an_abandoned_write_leaves_nothing_on_the_worker() {
     assert!(tier_files.is_empty(), "files left in the tier: {tier_files:?}");
 }
 
-/// The status a worker answers a `WriteBlock` call whose request stream is `body`.
-async fn raw_write(worker: &str, body: Vec<u8>) -> tonic::Status {
+/// The status a worker answers a call of `method` (`ReadBlock`, `WriteBlock`) whose request
+/// stream is `body`.
+async fn raw_call(worker: &str, method: &str, body: Vec<u8>) -> tonic::Status {
     use http_body_util::{BodyExt, Full};
     let stream = tokio::net::TcpStream::connect(worker).await.unwrap();
     let (mut sender, connection) =
@@ -253,7 +254,7 @@ async fn raw_write(worker: &str, body: Vec<u8>) -> tonic::Status {
         .unwrap();
     tokio::spawn(connection);
     let request =
-        http::Request::post(format!("http://{worker}/alluxio.grpc.block.BlockWorker/WriteBlock"))
+        http::Request::post(format!("http://{worker}/alluxio.grpc.block.BlockWorker/{method}"))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .body(Full::new(bytes::Bytes::from(body)))
@@ -265,10 +266,10 @@ async fn raw_write(worker: &str, body: Vec<u8>) -> tonic::Status {
     tonic::Status::from_header_map(&trailers).expect("a grpc-status")
 }
 
-/// `WriteBlock` calls whose messages break the protocol are refused with a status naming the
-/// fault, and leave nothing on the worker.
+/// Block stream calls whose messages break the protocol are refused with a status naming the
+/// fault, and writes leave nothing on the worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn malformed_write_streams_are_refused() {
+async fn malformed_block_streams_are_refused() {
     use lode_core::rpc::alluxio::grpc::block::write_request::Value;
     use lode_core::rpc::alluxio::grpc::block::{Chunk, WriteRequest, WriteRequestCommand};
     use prost::Message;
@@ -289,8 +290,14 @@ async fn malformed_write_streams_are_refused() {
         // A command of 70,000 bytes.
         (framed(&[&[0x0a, 0xeb, 0xa2, 0x04][..], &vec![0; 70_000 - 4]].concat()), "write command"),
     ];
-    for (body, expected) in cases {
-        let status = raw_write(&worker, body).await;
+    let read_cases = [
+        ([&[1, 0, 0, 0, 3][..], &[1, 2, 3]].concat(), "ReadBlock", "compressed"),
+        (framed(&vec![0x08; 70_000]), "ReadBlock", "read request of 70000 bytes"),
+        (framed(&[0x08, 0xff]), "ReadBlock", "malformed read request"),
+    ];
+    let cases = cases.into_iter().map(|(body, expected)| (body, "WriteBlock", expected));
+    for (body, method, expected) in cases.chain(read_cases) {
+        let status = raw_call(&worker, method, body).await;
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
         assert!(status.message().contains(expected), "{status:?} lacks {expected:?}");
     }

@@ -7,8 +7,8 @@ mod backends;
 mod master_link;
 mod service;
 pub mod store;
+mod streams;
 mod web;
-mod write_block;
 
 use std::future::Future;
 use std::path::Path;
@@ -169,7 +169,7 @@ pub async fn run(
     let tonic = BlockWorkerServer::new(service.clone())
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let service = write_block::BlockWorkerService::new(service, tonic);
+    let service = streams::BlockWorkerService::new(service, tonic);
     let served = tonic::transport::Server::builder()
         .initial_stream_window_size(WINDOW)
         .initial_connection_window_size(2 * WINDOW)

@@ -2,7 +2,6 @@
 //! client ends the stream) and reads, and the short-circuit calls that hand a client on this host
 //! the path of a block's file.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -10,16 +9,11 @@ use lode_core::rpc::alluxio::grpc::block::block_worker_server::BlockWorker;
 use lode_core::rpc::alluxio::grpc::block::*;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::master_link::MasterLink;
 use crate::store::{BlockStore, StoreError};
-
-/// Chunk size when a read request names none.
-const DEFAULT_CHUNK: usize = 1 << 20;
-/// The largest chunk a reader may ask for.
-const MAX_CHUNK: usize = 8 << 20;
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -45,7 +39,7 @@ pub(crate) fn store_status(error: StoreError) -> Status {
     }
 }
 
-fn not_cached(block: u64) -> Status {
+pub(crate) fn not_cached(block: u64) -> Status {
     Status::not_found(format!("block {block} is not cached on this worker"))
 }
 
@@ -79,53 +73,6 @@ impl Drop for PendingWrite<'_> {
     }
 }
 
-fn read_chunks(
-    path: std::path::PathBuf,
-    block: u64,
-    offset: u64,
-    length: u64,
-    chunk: usize,
-    sender: mpsc::Sender<Result<ReadResponse, Status>>,
-) {
-    let send = |item| sender.blocking_send(item).is_ok();
-    let mut file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(_) => {
-            send(Err(not_cached(block)));
-            return;
-        }
-    };
-    if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-        send(Err(Status::internal(format!("reading block {block}: {e}"))));
-        return;
-    }
-    let mut left = length;
-    while left > 0 {
-        // Read into fresh capacity: no zero-filling first.
-        let want = chunk.min(left as usize);
-        let mut buffer = Vec::with_capacity(want);
-        match (&mut file).take(want as u64).read_to_end(&mut buffer) {
-            Ok(n) if n == want => {}
-            Ok(n) => {
-                send(Err(Status::internal(format!(
-                    "block {block} ended {} bytes early",
-                    want - n
-                ))));
-                return;
-            }
-            Err(e) => {
-                send(Err(Status::internal(format!("reading block {block}: {e}"))));
-                return;
-            }
-        }
-        left -= buffer.len() as u64;
-        let response = ReadResponse { chunk: Some(Chunk { data: Some(buffer.into()) }) };
-        if !send(Ok(response)) {
-            return; // The reader went away.
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl BlockWorker for BlockService {
     type ReadBlockStream = Stream_<ReadResponse>;
@@ -133,45 +80,15 @@ impl BlockWorker for BlockService {
     type OpenLocalBlockStream = Stream_<OpenLocalBlockResponse>;
     type CreateLocalBlockStream = Stream_<CreateLocalBlockResponse>;
 
+    /// Served raw, by `streams::BlockWorkerService`, which hands tonic every other call.
     async fn read_block(
         &self,
-        request: Request<Streaming<ReadRequest>>,
+        _: Request<Streaming<ReadRequest>>,
     ) -> Result<Response<Self::ReadBlockStream>, Status> {
-        let mut requests = request.into_inner();
-        let read = requests
-            .message()
-            .await?
-            .ok_or_else(|| Status::invalid_argument("the read stream ended before its request"))?;
-        let block = read.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
-        let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
-        let (path, block_length) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
-        let offset = read.offset.unwrap_or(0);
-        let offset =
-            u64::try_from(offset).ok().filter(|o| *o <= block_length).ok_or_else(|| {
-                Status::out_of_range(format!(
-                    "offset {offset} is outside block {block} of {block_length} bytes"
-                ))
-            })?;
-        let length = match read.length {
-            Some(length) if length >= 0 => (length as u64).min(block_length - offset),
-            _ => block_length - offset,
-        };
-        let chunk = match read.chunk_size {
-            Some(size) if size > 0 => (size as usize).min(MAX_CHUNK),
-            _ => DEFAULT_CHUNK,
-        };
-        metrics::counter!("lode_worker_block_reads_total", "path" => "stream").increment(1);
-        metrics::counter!("lode_worker_block_read_bytes_total").increment(length);
-        let (sender, receiver) = mpsc::channel(4);
-        tokio::task::spawn_blocking(move || {
-            read_chunks(path, block, offset, length, chunk, sender)
-        });
-        // Read receipts (offset_received) need no answer: the stream's flow control paces us.
-        tokio::spawn(async move { while let Some(Ok(_)) = requests.next().await {} });
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        Err(Status::unimplemented("ReadBlock is served by BlockWorkerService"))
     }
 
-    /// Served raw, by `write_block::BlockWorkerService`, which hands tonic every other call.
+    /// Served raw, by `streams::BlockWorkerService`, which hands tonic every other call.
     async fn write_block(
         &self,
         _: Request<Streaming<WriteRequest>>,

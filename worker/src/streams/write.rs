@@ -1,74 +1,28 @@
-//! Alluxio's `WriteBlock`, served as a raw gRPC call (see `lode_core::rpc::messages`): each
-//! chunk's bytes go from the HTTP/2 frames they arrive in straight into the block's file, where
-//! tonic's decoder would first copy every message into a buffer of its own. Commands (the first
-//! message, flushes) are small and decoded whole. The rest of `BlockWorker` is tonic's.
+//! `WriteBlock`: each chunk's bytes go from the HTTP/2 frames they arrive in straight into the
+//! block's file. Commands (the first message, flushes) are small and decoded whole.
 
-use std::convert::Infallible;
 use std::io::Write;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body_util::StreamBody;
 use hyper::body::Frame;
-use lode_core::rpc::alluxio::grpc::block::block_worker_server::BlockWorkerServer;
 use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
-use lode_core::rpc::alluxio::grpc::block::{RequestType, WriteRequest, WriteResponse};
+use lode_core::rpc::alluxio::grpc::block::{
+    RequestType, WriteRequest, WriteRequestCommand, WriteResponse,
+};
 use lode_core::rpc::messages::{bytes_key, message_header, MessageError, Messages};
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::body::Body;
-use tonic::codegen::{BoxFuture, Service};
-use tonic::server::NamedService;
 use tonic::Status;
 
+use super::{response, trailers, Frames, MAX_REQUEST};
 use crate::service::{store_status, BlockService, PendingWrite};
 use crate::store::StoreError;
 
-const WRITE_BLOCK: &str = "/alluxio.grpc.block.BlockWorker/WriteBlock";
-/// The largest write command accepted: commands are a few fields, and are held whole.
-const MAX_COMMAND: u64 = 64 << 10;
-
-/// Alluxio's `BlockWorker` service, with `WriteBlock` served raw.
-#[derive(Debug, Clone)]
-pub struct BlockWorkerService {
-    tonic: BlockWorkerServer<BlockService>,
-    service: BlockService,
-}
-
-impl BlockWorkerService {
-    /// Serves `service`; `tonic` is the same service behind tonic's codec, for the other calls.
-    pub fn new(service: BlockService, tonic: BlockWorkerServer<BlockService>) -> Self {
-        BlockWorkerService { tonic, service }
-    }
-}
-
-impl NamedService for BlockWorkerService {
-    const NAME: &'static str = <BlockWorkerServer<BlockService> as NamedService>::NAME;
-}
-
-impl Service<http::Request<Body>> for BlockWorkerService {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if request.uri().path() != WRITE_BLOCK {
-            return self.tonic.call(request);
-        }
-        let service = self.service.clone();
-        Box::pin(async move { Ok(write_block(service, request.into_body())) })
-    }
-}
-
 /// Answers a `WriteBlock` call: its replies (one per flush, and the stored length at the end)
 /// and its status follow as the write goes.
-fn write_block(service: BlockService, body: Body) -> http::Response<Body> {
-    let (frames, receiver) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+pub(super) fn write_block(service: BlockService, body: Body) -> http::Response<Body> {
+    let (frames, receiver) = mpsc::channel(4);
     tokio::spawn(async move {
         let written = service.write(&mut Messages::new(body), &frames).await;
         let status = match written {
@@ -81,18 +35,9 @@ fn write_block(service: BlockService, body: Body) -> http::Response<Body> {
             }
             Err(status) => status,
         };
-        let mut trailers = http::HeaderMap::new();
-        if status.add_header(&mut trailers).is_err() {
-            trailers.insert("grpc-status", http::HeaderValue::from(tonic::Code::Internal as i32));
-        }
-        let _ = frames.send(Ok(Frame::trailers(trailers))).await;
+        let _ = frames.send(Ok(Frame::trailers(trailers(&status)))).await;
     });
-    let mut response =
-        http::Response::new(Body::new(StreamBody::new(ReceiverStream::new(receiver))));
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/grpc"));
-    response
+    response(receiver)
 }
 
 /// `WriteResponse { offset }`, framed.
@@ -109,7 +54,7 @@ fn bad_message(error: MessageError) -> Status {
 /// or a command.
 enum Request {
     Chunk,
-    Command(lode_core::rpc::alluxio::grpc::block::WriteRequestCommand),
+    Command(WriteRequestCommand),
     Other,
 }
 
@@ -117,11 +62,7 @@ impl BlockService {
     /// Writes one block from `messages`, answering each flush command on `replies` with the
     /// bytes received so far (Alluxio's client flushes before it moves on to the next block);
     /// returns the block's length once it is committed to the master.
-    async fn write(
-        &self,
-        messages: &mut Messages<Body>,
-        replies: &mpsc::Sender<Result<Frame<Bytes>, Infallible>>,
-    ) -> Result<u64, Status> {
+    async fn write(&self, messages: &mut Messages<Body>, replies: &Frames) -> Result<u64, Status> {
         let first = match next_request(messages, None).await? {
             Some(Request::Command(command)) => command,
             Some(_) => {
@@ -185,9 +126,9 @@ async fn next_request(
     let key = messages.varint().await.map_err(bad_message)?;
     if key != u64::from(bytes_key(2)) {
         // A command (field 1), small: decode it whole, key included.
-        if end - messages.consumed() > MAX_COMMAND {
+        if end - messages.consumed() > MAX_REQUEST {
             return Err(Status::invalid_argument(format!(
-                "a write command of {} bytes (at most {MAX_COMMAND})",
+                "a write command of {} bytes (at most {MAX_REQUEST})",
                 end - messages.consumed()
             )));
         }

@@ -1,0 +1,138 @@
+//! `ReadBlock`: each chunk is read from the block's file into a buffer that leaves room before it
+//! for the headers framing it as `ReadResponse { chunk: Chunk { data } }`, and goes out as it is.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use lode_core::rpc::alluxio::grpc::block::ReadRequest;
+use lode_core::rpc::messages::{bytes_key, message_header, Messages};
+use prost::Message;
+use tokio::sync::mpsc;
+use tonic::body::Body;
+use tonic::Status;
+
+use super::{response, small_message, trailers, Frames};
+use crate::service::{not_cached, BlockService};
+
+/// Chunk size when a read request names none.
+const DEFAULT_CHUNK: usize = 1 << 20;
+/// The largest chunk a reader may ask for.
+const MAX_CHUNK: usize = 8 << 20;
+/// Room before a chunk's bytes for its headers: gRPC's 5, and two keys with their lengths.
+const HEADROOM: usize = 5 + 2 * (1 + 10);
+
+/// Answers a `ReadBlock` call: the chunks of the range its first message asks for, then the
+/// status. Later messages (read receipts) need no answer: flow control paces the stream.
+pub(super) fn read_block(service: BlockService, body: Body) -> http::Response<Body> {
+    let (frames, receiver) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut messages = Messages::new(body);
+        let status = match service.open_read(&mut messages).await {
+            Ok(read) => {
+                tokio::spawn(
+                    async move { while let Ok(Some(_)) = messages.next_message().await {} },
+                );
+                let sender = frames.clone();
+                match tokio::task::spawn_blocking(move || read.send(&sender)).await {
+                    Ok(status) => status,
+                    Err(error) => Status::internal(format!("the read failed: {error}")),
+                }
+            }
+            Err(status) => status,
+        };
+        let _ = frames.send(Ok(Frame::trailers(trailers(&status)))).await;
+    });
+    response(receiver)
+}
+
+/// A range of a block's file to send.
+struct BlockRead {
+    block: u64,
+    path: std::path::PathBuf,
+    offset: u64,
+    length: u64,
+    chunk: usize,
+}
+
+impl BlockService {
+    /// Reads the call's request and finds the range it asks for.
+    async fn open_read(&self, messages: &mut Messages<Body>) -> Result<BlockRead, Status> {
+        let request = small_message(messages, "read")
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the read stream ended before its request"))?;
+        let read = ReadRequest::decode(&request[..])
+            .map_err(|e| Status::invalid_argument(format!("a malformed read request: {e}")))?;
+        let block = read.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
+        let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
+        let (path, block_length) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
+        let offset = read.offset.unwrap_or(0);
+        let offset =
+            u64::try_from(offset).ok().filter(|o| *o <= block_length).ok_or_else(|| {
+                Status::out_of_range(format!(
+                    "offset {offset} is outside block {block} of {block_length} bytes"
+                ))
+            })?;
+        let length = match read.length {
+            Some(length) if length >= 0 => (length as u64).min(block_length - offset),
+            _ => block_length - offset,
+        };
+        let chunk = match read.chunk_size {
+            Some(size) if size > 0 => (size as usize).min(MAX_CHUNK),
+            _ => DEFAULT_CHUNK,
+        };
+        metrics::counter!("lode_worker_block_reads_total", "path" => "stream").increment(1);
+        metrics::counter!("lode_worker_block_read_bytes_total").increment(length);
+        Ok(BlockRead { block, path, offset, length, chunk })
+    }
+}
+
+impl BlockRead {
+    /// Sends the range as framed chunks on `frames` (blocking: file reads); returns the
+    /// status that ends the call.
+    fn send(self, frames: &Frames) -> Status {
+        let BlockRead { block, path, offset, length, chunk } = self;
+        let Ok(mut file) = std::fs::File::open(&path) else { return not_cached(block) };
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            return Status::internal(format!("reading block {block}: {e}"));
+        }
+        let mut left = length;
+        while left > 0 {
+            let want = chunk.min(left as usize);
+            // Room for the headers, then the bytes read into fresh capacity (not zero-filled).
+            let mut buffer = Vec::with_capacity(HEADROOM + want);
+            buffer.resize(HEADROOM, 0);
+            match (&mut file).take(want as u64).read_to_end(&mut buffer) {
+                Ok(n) if n == want => {}
+                Ok(n) => {
+                    return Status::internal(format!(
+                        "block {block} ended {} bytes early",
+                        want - n
+                    ))
+                }
+                Err(e) => return Status::internal(format!("reading block {block}: {e}")),
+            }
+            left -= want as u64;
+            if frames.blocking_send(Ok(Frame::data(framed(buffer)))).is_err() {
+                return Status::cancelled("the reader went away");
+            }
+        }
+        Status::ok("")
+    }
+}
+
+/// `buffer`'s bytes after [`HEADROOM`] as a framed `ReadResponse { chunk (1): Chunk { data (1) } }`,
+/// the headers written into the room before them.
+fn framed(mut buffer: Vec<u8>) -> Bytes {
+    let length = buffer.len() - HEADROOM;
+    let mut chunk_head = vec![bytes_key(1)];
+    prost::encoding::encode_varint(length as u64, &mut chunk_head);
+    let mut head = vec![bytes_key(1)];
+    prost::encoding::encode_varint((chunk_head.len() + length) as u64, &mut head);
+    head.extend_from_slice(&chunk_head);
+    let header = message_header(head.len() + length);
+    let start = HEADROOM - header.len() - head.len();
+    buffer[start..start + header.len()].copy_from_slice(&header);
+    buffer[start + header.len()..HEADROOM].copy_from_slice(&head);
+    Bytes::from(buffer).slice(start..)
+}
