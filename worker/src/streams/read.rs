@@ -30,9 +30,7 @@ pub(super) fn read_block(service: BlockService, body: Body) -> http::Response<Bo
         let mut messages = Messages::new(body);
         let status = match service.open_read(&mut messages).await {
             Ok(read) => {
-                tokio::spawn(
-                    async move { while let Ok(Some(_)) = messages.next_message().await {} },
-                );
+                tokio::spawn(drain(messages));
                 let sender = frames.clone();
                 match tokio::task::spawn_blocking(move || read.send(&sender)).await {
                     Ok(status) => status,
@@ -44,6 +42,17 @@ pub(super) fn read_block(service: BlockService, body: Body) -> http::Response<Bo
         let _ = frames.send(Ok(Frame::trailers(trailers(&status)))).await;
     });
     response(receiver)
+}
+
+/// Reads the rest of the request stream (read receipts) and drops it, so the client's flow
+/// control never stalls on unread receipts.
+async fn drain(mut messages: Messages<Body>) {
+    while let Ok(Some(end)) = messages.next_message().await {
+        let left = end - messages.consumed();
+        if messages.copy_to(left, &mut tokio::io::sink()).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// A range of a block's file to send.
