@@ -275,8 +275,7 @@ async fn malformed_block_streams_are_refused() {
     use prost::Message;
     let cluster = cluster(1, 1).await;
     let worker = cluster.workers[0].address.clone();
-    let framed =
-        |message: &[u8]| [&[0u8][..], &(message.len() as u32).to_be_bytes()[..], message].concat();
+    let framed = |message: &[u8]| lode_core::rpc::messages::framed(message).to_vec();
     let command = WriteRequestCommand { id: Some(77), ..Default::default() };
     let command = framed(&WriteRequest { value: Some(Value::Command(command)) }.encode_to_vec());
     let chunk = Chunk { data: Some(vec![1; 100].into()) };

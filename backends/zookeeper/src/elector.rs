@@ -220,6 +220,17 @@ impl ZooKeeperElector {
     }
 }
 
+/// What a disconnection does to the leadership: ends it under Alluxio's STANDARD connection
+/// error policy (`Err` with the reason), else puts it in doubt until the session returns.
+fn disconnected(keeper: &LeaseKeeper, settings: &Settings) -> Result<(), &'static str> {
+    if settings.lose_on_disconnect {
+        return Err("disconnected (connection error policy STANDARD)");
+    }
+    tracing::warn!("zookeeper election: disconnected; leadership in doubt");
+    keeper.doubt();
+    Ok(())
+}
+
 /// Confirms the latch now; `Err` with a reason when the leadership is over.
 async fn confirm(
     client: &zk::Client,
@@ -228,7 +239,16 @@ async fn confirm(
     settings: &Settings,
 ) -> Result<(), &'static str> {
     let sent = monotonic_nanos();
-    match tokio::time::timeout(settings.lease(), client.check_stat(latch)).await {
+    // A check can wait on a server that went away. Watch the session meanwhile: a disconnection
+    // must put the leadership in doubt at once, and the monitor, busy here, would only see the
+    // state the session is in when the check returns (connected again, perhaps).
+    let mut states = client.state_watcher();
+    let disconnection = async { while states.changed().await != zk::SessionState::Disconnected {} };
+    let checked = tokio::select! {
+        checked = tokio::time::timeout(settings.lease(), client.check_stat(latch)) => checked,
+        () = disconnection => return disconnected(keeper, settings),
+    };
+    match checked {
         Ok(Ok(Some(stat))) if stat.ephemeral_owner == client.session_id().0 => {
             keeper.confirm(sent + settings.lease().as_nanos() as u64);
             Ok(())
@@ -257,12 +277,10 @@ async fn monitor(
         }
         tokio::select! {
             state = states.changed() => match state {
-                zk::SessionState::Disconnected if settings.lose_on_disconnect => {
-                    return "disconnected (connection error policy STANDARD)";
-                }
                 zk::SessionState::Disconnected => {
-                    tracing::warn!("zookeeper election: disconnected; leadership in doubt");
-                    keeper.doubt();
+                    if let Err(reason) = disconnected(keeper, settings) {
+                        return reason;
+                    }
                 }
                 zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
                     if let Err(reason) = confirm(client, latch, keeper, settings).await {

@@ -2,12 +2,11 @@
 //! chunk's bytes go from the frames they arrive in straight to the sink. The reply is
 //! `ReadResponse { Chunk chunk = 1 { bytes data = 1 } }`; other fields are skipped.
 
-use bytes::Bytes;
 use lode_core::rpc::alluxio::grpc::block::ReadRequest;
 use prost::Message;
 use tokio::io::AsyncWrite;
 
-use lode_core::rpc::messages::{bytes_key, message_header, MessageError};
+use lode_core::rpc::messages::{bytes_key, framed, MessageError};
 
 use super::grpc::{self, Replies};
 use super::worker_connection;
@@ -33,8 +32,7 @@ pub(super) async fn read_streamed<W: AsyncWrite + Unpin>(
         ..Default::default()
     };
     let message = request.encode_to_vec();
-    let framed = [&message_header(message.len())[..], &message].concat();
-    let body = tonic::body::Body::new(http_body_util::Full::new(Bytes::from(framed)));
+    let body = tonic::body::Body::new(http_body_util::Full::new(framed(&message)));
     let (mut replies, ended) = grpc::call(&mut channel, worker, READ_BLOCK, body).await?;
     let copied = match read_chunks(&mut replies, length, sink).await {
         Ok(copied) => copied,
@@ -105,6 +103,7 @@ mod tests {
     use bytes::Bytes;
     use http_body_util::StreamBody;
     use hyper::body::Frame;
+    use lode_core::rpc::messages::message_header;
 
     use super::*;
 
@@ -145,7 +144,7 @@ mod tests {
     fn reply(data: &[u8], extra: &[u8]) -> Vec<u8> {
         let chunk = [&[bytes_key(1), data.len() as u8][..], data].concat();
         let message = [extra, &[bytes_key(1), chunk.len() as u8], &chunk].concat();
-        [&message_header(message.len())[..], &message].concat()
+        framed(&message).to_vec()
     }
 
     async fn read(frames: Vec<Bytes>, length: u64) -> Result<Vec<u8>, String> {

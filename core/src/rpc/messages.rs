@@ -19,6 +19,11 @@ pub fn message_header(length: usize) -> [u8; 5] {
     [0, a, b, c, d]
 }
 
+/// `message` with gRPC's framing in front: one whole message of a call's stream.
+pub fn framed(message: &[u8]) -> Bytes {
+    Bytes::from([&message_header(message.len())[..], message].concat())
+}
+
 /// Why a stream of messages cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {

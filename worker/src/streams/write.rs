@@ -9,7 +9,7 @@ use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
 use lode_core::rpc::alluxio::grpc::block::{
     RequestType, WriteRequest, WriteRequestCommand, WriteResponse,
 };
-use lode_core::rpc::messages::{bytes_key, message_header, MessageError, Messages};
+use lode_core::rpc::messages::{bytes_key, framed, MessageError, Messages};
 use prost::Message;
 use tokio::sync::mpsc;
 use tonic::body::Body;
@@ -43,7 +43,7 @@ pub(super) fn write_block(service: BlockService, body: Body) -> http::Response<B
 /// `WriteResponse { offset }`, framed.
 fn reply(offset: u64) -> Bytes {
     let message = WriteResponse { offset: Some(offset as i64) }.encode_to_vec();
-    Bytes::from([&message_header(message.len())[..], &message].concat())
+    framed(&message)
 }
 
 fn bad_message(error: MessageError) -> Status {
