@@ -19,7 +19,8 @@ use lode_core::rpc::leader::LeaderFinder;
 use lode_core::rpc::lode::master::lode_master_service_client::LodeMasterServiceClient;
 use lode_core::rpc::lode::master::{CheckpointRequest, GetMasterStatusRequest, MasterStatus};
 use lode_core::rpc::pmode_from_mode;
-use tokio::sync::Mutex;
+use std::sync::Mutex;
+use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -79,7 +80,8 @@ pub struct MasterClient {
     short_circuit: bool,
     chunks: StreamingChunks,
     retry: RetryPolicy,
-    user: String,
+    /// The login user sent with every call (none when it is not valid header text).
+    user: Option<AsciiMetadataValue>,
     client_id: i64,
     next_call: AtomicI64,
     leader: Mutex<Option<(String, Channel)>>,
@@ -152,7 +154,7 @@ impl MasterClient {
                 max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 1_000),
                 max_duration: duration(name::USER_RPC_RETRY_MAX_DURATION, 120_000),
             },
-            user,
+            user: user.parse().ok(),
             client_id: rand::random::<i64>(),
             next_call: AtomicI64::new(1),
             leader: Mutex::new(None),
@@ -207,26 +209,30 @@ impl MasterClient {
         let started = Instant::now();
         let mut sleep = self.retry.base_sleep;
         loop {
-            let cached = self.leader.lock().await.clone();
+            let cached = self.cached_leader().clone();
             let attempt = match cached {
-                Some(leader) => Ok(leader),
-                None => self.finder.find().await,
+                Some(leader) => Ok((leader, true)),
+                None => self.finder.find().await.map(|leader| (leader, false)),
             };
             let last_error = match attempt {
-                Ok((address, channel)) => match call(channel.clone()).await {
+                Ok(((address, channel), cached)) => match call(channel.clone()).await {
                     Ok(answer) => {
-                        *self.leader.lock().await = Some((address, channel));
+                        if !cached {
+                            *self.cached_leader() = Some((address, channel));
+                        }
                         return Ok(answer);
                     }
                     Err(status) if !retryable(&status) => {
-                        *self.leader.lock().await = Some((address, channel));
+                        if !cached {
+                            *self.cached_leader() = Some((address, channel));
+                        }
                         return Err(ClientError::Refused {
                             code: status.code(),
                             message: status.message().to_string(),
                         });
                     }
                     Err(status) => {
-                        *self.leader.lock().await = None;
+                        *self.cached_leader() = None;
                         format!("{address}: {}", status.message())
                     }
                 },
@@ -246,10 +252,16 @@ impl MasterClient {
         }
     }
 
+    /// The leader this client last reached (never held across an await).
+    fn cached_leader(&self) -> std::sync::MutexGuard<'_, Option<(String, Channel)>> {
+        // A poisoned lock only means a panic elsewhere; an `Option` is always whole.
+        self.leader.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        if let Ok(user) = self.user.parse() {
-            request.metadata_mut().insert(USER_METADATA_KEY, user);
+        if let Some(user) = &self.user {
+            request.metadata_mut().insert(USER_METADATA_KEY, user.clone());
         }
         request
     }

@@ -384,7 +384,7 @@ pub async fn start(
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
-            .layer(lode_core::rpc::MeteredLayer)
+            .layer(lode_core::rpc::MeteredLayer::default())
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = roles_finished.await;
