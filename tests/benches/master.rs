@@ -1,7 +1,9 @@
 //! The master's figures (issue 3): durable creates/s over RPC at 1, 16 and 64 clients,
 //! getStatus/s, listStatus/s of a 1,000-entry directory, standby lag under load, memory per
 //! inode and checkpoint write/load time at 1M and 10M files. Medians of several runs where a
-//! figure is a rate.
+//! figure is a rate. Beside getStatus, the rate of a call that does nothing — a bare tonic
+//! server answering `getServiceVersion` with a constant, to the same 64 clients — is the
+//! ceiling any call of Lode's can reach on this machine with this gRPC stack.
 //!
 //! `cargo bench -p lode-tests --bench master` (`LODE_BENCH_INODES=1000000,10000000` sets the
 //! namespace sizes; `LODE_BENCH_CLIENTS=1,16,64` the client counts of the create rows;
@@ -20,9 +22,18 @@ use std::time::{Duration, Instant};
 use lode_client::master::{MasterClient, RetryPolicy};
 use lode_core::config::Config;
 use lode_core::journal::StateMachine;
+use lode_core::rpc::alluxio::grpc::version::service_version_client_service_client::ServiceVersionClientServiceClient;
+use lode_core::rpc::alluxio::grpc::version::service_version_client_service_server::{
+    ServiceVersionClientService, ServiceVersionClientServiceServer,
+};
+use lode_core::rpc::alluxio::grpc::version::{
+    GetServiceVersionPRequest, GetServiceVersionPResponse,
+};
+use lode_core::rpc::leader::LeaderFinder;
 use lode_master::namespace::{CreateFile, Mutation, Namespace, NamespaceOp};
 use lode_master::{start, Role, RunningMaster};
 use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
 
 // The allocator the binaries use (see their main.rs), so the figures are theirs.
 #[global_allocator]
@@ -102,6 +113,50 @@ where
         task.await.unwrap();
     }
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A server whose one call does nothing: the gRPC stack's own cost, with no Lode code.
+struct DoNothing;
+
+#[tonic::async_trait]
+impl ServiceVersionClientService for DoNothing {
+    async fn get_service_version(
+        &self,
+        _: Request<GetServiceVersionPRequest>,
+    ) -> Result<Response<GetServiceVersionPResponse>, Status> {
+        Ok(Response::new(GetServiceVersionPResponse { version: Some(2) }))
+    }
+}
+
+/// Calls/s of [`DoNothing`] served as the master serves (tonic, TCP_NODELAY) to `clients`
+/// clients, each on its own connection made as Lode's client makes them.
+async fn do_nothing_rate(clients: usize, seconds: f64) -> f64 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ServiceVersionClientServiceServer::new(DoNothing))
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            }),
+    );
+    let mut channels = Vec::new();
+    for _ in 0..clients {
+        channels.push(LeaderFinder::connect(&address).await.unwrap());
+    }
+    let channels = Arc::new(channels);
+    let calls = rate(clients, seconds, move |c, _| {
+        let mut client = ServiceVersionClientServiceClient::new(channels[c].clone());
+        async move {
+            client.get_service_version(GetServiceVersionPRequest::default()).await.unwrap();
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    calls
 }
 
 fn rss_bytes() -> u64 {
@@ -262,6 +317,11 @@ fn rpc_figures(runs: usize, seconds: f64) {
             );
         }
         println!("getStatus/s, 64 clients:       {:>9.0}", median(samples));
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            samples.push(do_nothing_rate(64, seconds).await);
+        }
+        println!("do-nothing calls/s, 64 clients: {:>8.0}  (bare tonic: the ceiling of any call)", median(samples));
         let mut samples = Vec::new();
         for _ in 0..runs {
             let shared = shared.clone();
