@@ -84,7 +84,9 @@ impl Etcd {
             .append(true)
             .open(member.dir.join("etcd.log"))
             .expect("member log");
-        let child = Command::new(ETCD)
+        let mut command = Command::new(ETCD);
+        crate::process::die_with_parent(&mut command);
+        let child = command
             .args(["--name", &member.name])
             .arg("--data-dir")
             .arg(member.dir.join("data"))

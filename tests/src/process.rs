@@ -24,8 +24,10 @@ impl Proc {
     }
 
     /// Starts `command`, capturing stdout and, when `with_stderr`, stderr's lines too (both
-    /// arrive on the same channel, each stream in order).
+    /// arrive on the same channel, each stream in order). The child dies with the thread that
+    /// starts it (see [`die_with_parent`]).
     pub fn start(mut command: Command, with_stderr: bool) -> Proc {
+        die_with_parent(&mut command);
         command.stdout(Stdio::piped());
         if with_stderr {
             command.stderr(Stdio::piped());

@@ -94,7 +94,9 @@ impl ZooKeeper {
             .append(true)
             .open(server.dir.join("server.log"))
             .expect("server log");
-        let child = Command::new("java")
+        let mut command = Command::new("java");
+        crate::process::die_with_parent(&mut command);
+        let child = command
             .args(["-Xmx64m", "-XX:+UseSerialGC", "-cp", ZOOKEEPER_JAR])
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
             .arg(server.dir.join("zoo.cfg"))
