@@ -98,6 +98,22 @@ impl Proc {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has a file or folder under `folder` open (a put in flight, for a
+    /// journal writer). Meaningful while it is stopped: the answer then still holds.
+    pub fn holds_open_under(&self, folder: &std::path::Path) -> bool {
+        let Ok(descriptors) = std::fs::read_dir(format!("/proc/{}/fd", self.pid())) else {
+            return false;
+        };
+        descriptors
+            .flatten()
+            .any(|d| std::fs::read_link(d.path()).is_ok_and(|target| target.starts_with(folder)))
+    }
+
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: Signal) {
         let pid = Pid::from_raw(self.child.id() as i32).expect("a live pid");

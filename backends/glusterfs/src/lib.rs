@@ -25,7 +25,7 @@ inventory::submit! {
     JournalStoreBackend {
         name: "glusterfs",
         schemes: &["glusterfs"],
-        description: "a folder on a FUSE-mounted GlusterFS volume (temp file + fsync + link), \
+        description: "a folder on a FUSE-mounted GlusterFS volume (file + fsync + exclusive link), \
                       checked to be on one",
         open,
     }

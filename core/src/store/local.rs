@@ -1,9 +1,12 @@
 //! The `local` journal store: a POSIX directory (a local disk, or any POSIX mount).
 //!
-//! Exclusive create: write a temporary file under `.tmp/`, fsync it, `link(2)` it to the final
-//! name (which fails with `EEXIST` when the name is taken), fsync the directory, unlink the
-//! temporary. A reader sees either nothing or the whole fsynced file; a writer killed at any
-//! point leaves at most a temporary file, which `clean_temporary` removes later.
+//! Exclusive create: write a file that has no name yet (`O_TMPFILE`) in the target's folder,
+//! fsync it, `link(2)` it to the final name (which fails with `EEXIST` when the name is taken),
+//! fsync the folder. A reader sees either nothing or the whole fsynced file; a writer killed at
+//! any point leaves nothing behind (the unnamed file dies with it). Where the file system cannot
+//! make unnamed files (FUSE mounts, old kernels), the file is first written under `.tmp/` with a
+//! name and unlinked after the link: a writer killed there leaves at most that temporary file,
+//! which `clean_temporary` removes later.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind as IoKind, Write};
@@ -33,7 +36,7 @@ inventory::submit! {
     JournalStoreBackend {
         name: "local",
         schemes: &["file", ""],
-        description: "a directory on a local disk or POSIX mount (temp file + fsync + link)",
+        description: "a directory on a local disk or POSIX mount (file + fsync + exclusive link)",
         open: |location: &JournalLocation, _config: &Config| {
             let path = location.uri.strip_prefix("file://").unwrap_or(&location.uri);
             if !path.starts_with('/') && location.scheme == "file" {
@@ -99,10 +102,42 @@ impl LocalStore {
     fn put_blocking(&self, root: &Path, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let target = root.join(key);
         let parent = target.parent().unwrap_or(root);
+        let linked = match unnamed_file(root, parent, bytes) {
+            Ok(Some(file)) => match name_unnamed(&file, &target) {
+                // No /proc to name the file through: write it again the other way.
+                Err(e) if e.kind() == IoKind::NotFound => self.link_named(root, key, bytes)?,
+                other => other,
+            },
+            Ok(None) => self.link_named(root, key, bytes)?,
+            Err(e) => return Err(self.unavailable("put", key, e)),
+        };
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == IoKind::AlreadyExists => {
+                return Err(StoreError::AlreadyExists { key: key.into(), store: self.location() })
+            }
+            Err(e) => return Err(self.unavailable("put", key, e)),
+        }
+        // The name is visible now; if making it durable fails, nobody knows whether it stays.
+        sync_dir(parent).map_err(|e| StoreError::Ambiguous {
+            operation: "put",
+            key: key.into(),
+            store: self.location(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes and fsyncs `bytes` as a named temporary file under `.tmp/`, links it to `key`
+    /// and unlinks it: the outcome of the link, or the error that stopped the write.
+    fn link_named(
+        &self,
+        root: &Path,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<std::io::Result<()>, StoreError> {
+        let target = root.join(key);
         let temp_dir = root.join(TEMP_DIR);
         let temp = temp_dir.join(format!("{}.{}", key.replace('/', "_"), uuid::Uuid::new_v4()));
-        let fail = |e| self.unavailable("put", key, e);
-
         let write_temp = || -> std::io::Result<()> {
             let mut file = match File::create_new(&temp) {
                 Err(e) if e.kind() == IoKind::NotFound => {
@@ -116,31 +151,58 @@ impl LocalStore {
         };
         if let Err(e) = write_temp() {
             let _ = fs::remove_file(&temp);
-            return Err(fail(e));
+            return Err(self.unavailable("put", key, e));
         }
         let linked = match fs::hard_link(&temp, &target) {
-            Err(e) if e.kind() == IoKind::NotFound => fs::create_dir_all(parent).and_then(|()| {
-                sync_dir(parent.parent().unwrap_or(root))?;
-                fs::hard_link(&temp, &target)
-            }),
+            Err(e) if e.kind() == IoKind::NotFound => {
+                make_folder(root, target.parent().unwrap_or(root))
+                    .and_then(|()| fs::hard_link(&temp, &target))
+            }
             other => other,
         };
         let _ = fs::remove_file(&temp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == IoKind::AlreadyExists => {
-                return Err(StoreError::AlreadyExists { key: key.into(), store: self.location() })
-            }
-            Err(e) => return Err(fail(e)),
-        }
-        // The name is visible now; if making it durable fails, nobody knows whether it stays.
-        sync_dir(parent).map_err(|e| StoreError::Ambiguous {
-            operation: "put",
-            key: key.into(),
-            store: self.location(),
-            message: e.to_string(),
-        })
+        Ok(linked)
     }
+}
+
+/// Writes and fsyncs `bytes` to a new file without a name in `folder` (`O_TMPFILE`), making
+/// the folder first when it is missing; `None` when the file system cannot make such files.
+fn unnamed_file(root: &Path, folder: &Path, bytes: &[u8]) -> std::io::Result<Option<File>> {
+    use rustix::fs::{openat, Mode, OFlags, CWD};
+    use rustix::io::Errno;
+    let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+    let open = || openat(CWD, folder, flags, Mode::from_raw_mode(0o666));
+    let descriptor = match open() {
+        Err(Errno::NOENT) => {
+            make_folder(root, folder)?;
+            open()
+        }
+        other => other,
+    };
+    let mut file = match descriptor {
+        Ok(descriptor) => File::from(descriptor),
+        // What kernels and file systems without unnamed files answer.
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(Some(file))
+}
+
+/// Links the unnamed `file` to `target` (through `/proc`, which needs no privilege, unlike
+/// `AT_EMPTY_PATH`); fails with `AlreadyExists` when the name is taken.
+fn name_unnamed(file: &File, target: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let by_descriptor = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let (cwd, follow) = (rustix::fs::CWD, rustix::fs::AtFlags::SYMLINK_FOLLOW);
+    rustix::fs::linkat(cwd, by_descriptor.as_str(), cwd, target, follow).map_err(Into::into)
+}
+
+/// Makes `folder` (under `root`) and fsyncs the folder that holds it, so that its name lasts.
+fn make_folder(root: &Path, folder: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(folder)?;
+    sync_dir(folder.parent().unwrap_or(root))
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -281,5 +343,43 @@ impl JournalStore for LocalStore {
             Ok(removed)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names under `folder`, sorted (none when it does not exist).
+    fn names(folder: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(folder)
+            .map(|entries| {
+                entries.flatten().map(|e| e.file_name().to_string_lossy().into()).collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn puts_through_unnamed_files_leave_no_temporary_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.put_blocking(dir.path(), "log/00000001", b"first").unwrap();
+        let again = store.put_blocking(dir.path(), "log/00000001", b"second");
+        assert!(matches!(again, Err(StoreError::AlreadyExists { .. })), "{again:?}");
+        assert_eq!(fs::read(dir.path().join("log/00000001")).unwrap(), b"first");
+        assert_eq!(names(dir.path()), ["log"], "no {TEMP_DIR} folder: the file had no name");
+    }
+
+    #[test]
+    fn named_temporary_files_are_linked_exclusively_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.link_named(dir.path(), "log/00000001", b"first").unwrap().unwrap();
+        let again = store.link_named(dir.path(), "log/00000001", b"second").unwrap();
+        assert_eq!(again.unwrap_err().kind(), IoKind::AlreadyExists);
+        assert_eq!(fs::read(dir.path().join("log/00000001")).unwrap(), b"first");
+        assert_eq!(names(&dir.path().join(TEMP_DIR)), Vec::<String>::new());
     }
 }
