@@ -6,7 +6,7 @@ use lode_core::rpc::alluxio::grpc::block::ReadRequest;
 use prost::Message;
 use tokio::io::AsyncWrite;
 
-use lode_core::rpc::messages::{bytes_key, framed, MessageError};
+use lode_core::rpc::messages::{framed, MessageError};
 
 use super::grpc::{self, Replies};
 use super::worker_connection;
@@ -60,24 +60,11 @@ async fn read_chunks<W: AsyncWrite + Unpin>(
     length: u64,
     sink: &mut W,
 ) -> Result<u64, String> {
-    let data = u64::from(bytes_key(1));
     let mut copied = 0u64;
     while let Some(end) = replies.next_message().await.map_err(malformed)? {
-        while replies.consumed() < end {
-            let key = replies.varint().await.map_err(malformed)?;
-            if key != data {
-                replies.skip_field(key, end).await.map_err(malformed)?;
-                continue;
-            }
-            // `chunk` (field 1) holds `data` (field 1).
-            let chunk_end = replies.length_within(end).await.map_err(malformed)?;
-            while replies.consumed() < chunk_end {
-                let key = replies.varint().await.map_err(malformed)?;
-                if key != data {
-                    replies.skip_field(key, chunk_end).await.map_err(malformed)?;
-                    continue;
-                }
-                let data_end = replies.length_within(chunk_end).await.map_err(malformed)?;
+        // `chunk` (field 1) holds `data` (field 1).
+        while let Some(chunk_end) = replies.next_field(1, end).await.map_err(malformed)? {
+            while let Some(data_end) = replies.next_field(1, chunk_end).await.map_err(malformed)? {
                 let bytes = data_end - replies.consumed();
                 if copied + bytes > length {
                     return Err(format!("the worker sent more than the {length} bytes asked for"));
@@ -85,12 +72,6 @@ async fn read_chunks<W: AsyncWrite + Unpin>(
                 replies.copy_to(bytes, sink).await.map_err(malformed)?;
                 copied += bytes;
             }
-            if replies.consumed() != chunk_end {
-                return Err(malformed(MessageError::Malformed("a field overruns it".into())));
-            }
-        }
-        if replies.consumed() != end {
-            return Err(malformed(MessageError::Malformed("a field overruns it".into())));
         }
     }
     Ok(copied)
@@ -103,7 +84,7 @@ mod tests {
     use bytes::Bytes;
     use http_body_util::StreamBody;
     use hyper::body::Frame;
-    use lode_core::rpc::messages::message_header;
+    use lode_core::rpc::messages::{bytes_key, message_header};
 
     use super::*;
 

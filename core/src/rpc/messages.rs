@@ -155,6 +155,35 @@ where
         self.copy_to(end - self.consumed, &mut tokio::io::sink()).await
     }
 
+    /// The end of the next length-delimited field `number` before `end`, skipping any other
+    /// field on the way; `None` once `end` is reached.
+    pub async fn next_field(&mut self, number: u8, end: u64) -> Result<Option<u64>, MessageError> {
+        let wanted = u64::from(bytes_key(number));
+        while self.consumed < end {
+            let key = self.varint().await?;
+            if key == wanted {
+                return self.length_within(end).await.map(Some);
+            }
+            self.skip_field(key, end).await?;
+        }
+        match self.consumed == end {
+            true => Ok(None),
+            false => Err(overrun()),
+        }
+    }
+
+    /// Skips every field up to `end` (what follows the fields a reader knows).
+    pub async fn skip_to(&mut self, end: u64) -> Result<(), MessageError> {
+        while self.consumed < end {
+            let key = self.varint().await?;
+            self.skip_field(key, end).await?;
+        }
+        match self.consumed == end {
+            true => Ok(()),
+            false => Err(overrun()),
+        }
+    }
+
     /// The next piece of at most `most` bytes, as it arrived (no copy).
     pub async fn piece(&mut self, most: u64) -> Result<Bytes, MessageError> {
         if !self.fill().await? {

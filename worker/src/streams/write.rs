@@ -148,13 +148,7 @@ async fn next_request(
         return Err(Status::invalid_argument("a write stream starts with a command"));
     };
     let chunk_end = messages.length_within(end).await.map_err(bad_message)?;
-    while messages.consumed() < chunk_end {
-        let key = messages.varint().await.map_err(bad_message)?;
-        if key != u64::from(bytes_key(1)) {
-            messages.skip_field(key, chunk_end).await.map_err(bad_message)?;
-            continue;
-        }
-        let data_end = messages.length_within(chunk_end).await.map_err(bad_message)?;
+    while let Some(data_end) = messages.next_field(1, chunk_end).await.map_err(bad_message)? {
         while messages.consumed() < data_end {
             let piece =
                 messages.piece(data_end - messages.consumed()).await.map_err(bad_message)?;
@@ -167,12 +161,6 @@ async fn next_request(
         }
     }
     // Whatever follows the chunk in its message is not Lode's to know.
-    while messages.consumed() < end {
-        let key = messages.varint().await.map_err(bad_message)?;
-        messages.skip_field(key, end).await.map_err(bad_message)?;
-    }
-    if messages.consumed() != end {
-        return Err(bad_message(MessageError::Malformed("a field overruns it".into())));
-    }
+    messages.skip_to(end).await.map_err(bad_message)?;
     Ok(Some(Request::Chunk))
 }
