@@ -460,6 +460,11 @@ async fn run_roles(
         if exit_on_demotion {
             return Err(MasterError::Demoted { term });
         }
+        // Its last write may sit in a slot truncation had re-opened, never part of the history:
+        // start again from the newest checkpoint rather than replay on from where it stood.
+        if let Err(error) = node.journal.rebuild().await {
+            tracing::warn!(%error, "rebuilding the replica after leading failed; the standby retries");
+        }
     }
 }
 

@@ -10,6 +10,11 @@
 //! standby), [`Journal::take_over`] lands a leader marker and returns a group-commit
 //! [`JournalWriter`] (a leader). Whoever lands slot *n* decides what it means; a deposed
 //! writer learns so from `AlreadyExists` and never acknowledges.
+//!
+//! A deposed writer may still leave a batch behind in a slot truncation had re-opened. So a
+//! master that stops leading [`rebuild`](Journal::rebuild)s its replica from the newest
+//! checkpoint, and replay refuses batches whose term breaks the term rule (see
+//! [`Replica::apply`]): a replica that meets one reloads the newest checkpoint.
 
 pub mod format;
 mod replica;
@@ -165,6 +170,8 @@ pub(crate) enum Append {
 pub struct Journal<S: StateMachine> {
     store: Arc<dyn JournalStore>,
     settings: JournalSettings,
+    /// The empty state, for a replica that starts again before any checkpoint.
+    initial: Box<dyn Fn() -> S + Send + Sync>,
     replica: Arc<RwLock<Replica<S>>>,
     cluster_id: String,
     outage: parking_lot::Mutex<Option<(Instant, String)>>,
@@ -195,11 +202,13 @@ impl<S: StateMachine> Journal<S> {
     pub async fn open(
         store: Arc<dyn JournalStore>,
         settings: JournalSettings,
-        initial: impl FnOnce() -> S,
+        initial: impl Fn() -> S + Send + Sync + 'static,
     ) -> Result<Journal<S>, JournalError> {
         let cluster_id = ensure_format(store.as_ref()).await?;
         let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
-        let journal = Journal { store, settings, replica, cluster_id, outage: Default::default() };
+        let initial = Box::new(initial);
+        let journal =
+            Journal { store, settings, initial, replica, cluster_id, outage: Default::default() };
         journal.load_newest_checkpoint_if_ahead().await?;
         Ok(journal)
     }
@@ -283,6 +292,16 @@ impl<S: StateMachine> Journal<S> {
         Ok(true)
     }
 
+    /// Throws the replica away and builds it again from the newest checkpoint and the log: what
+    /// a master does when it stops leading, since its last write may have left a batch that is
+    /// not history in a re-opened slot (module doc). On an error the replica is left empty at
+    /// slot 0, and the next [`catch_up`](Self::catch_up) finishes the job.
+    pub async fn rebuild(&self) -> Result<u64, JournalError> {
+        *self.replica.write() = Replica::new((self.initial)(), self.settings.dedup_capacity);
+        self.load_newest_checkpoint_if_ahead().await?;
+        self.catch_up().await
+    }
+
     /// Reads the batch in `slot`, if there is one.
     async fn read_batch(&self, slot: u64) -> Result<Option<Batch<S::Op>>, JournalError> {
         let key = log_key(slot);
@@ -301,6 +320,25 @@ impl<S: StateMachine> Journal<S> {
         Ok(replies)
     }
 
+    /// Applies a batch read from the log. One off the real history (see [`Replica::apply`])
+    /// sends the replica to the newest checkpoint instead, which is past it whenever the batch
+    /// came from truncation's re-opened slots; if there is none, the refusal is the error.
+    /// Returns the number of entries applied.
+    async fn replay(&self, batch: &Batch<S::Op>) -> Result<u64, JournalError> {
+        match self.apply(batch) {
+            Ok(_) => Ok(batch.entries.len() as u64),
+            Err(JournalError::OutOfOrder(refused)) if refused.off_history => {
+                tracing::warn!(%refused, "a batch off the real history; reloading the checkpoint");
+                if self.load_newest_checkpoint_if_ahead().await? {
+                    Ok(0)
+                } else {
+                    Err(refused.into())
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Replays every slot after the replica's position until the first missing one. If the
     /// next slot was truncated away, reloads from the newest checkpoint first. Returns the
     /// number of entries applied.
@@ -310,10 +348,7 @@ impl<S: StateMachine> Journal<S> {
         loop {
             let slot = self.position().slot;
             match self.read_batch(slot).await? {
-                Some(batch) => {
-                    applied += batch.entries.len() as u64;
-                    self.apply(&batch)?;
-                }
+                Some(batch) => applied += self.replay(&batch).await?,
                 None if !reloaded => {
                     reloaded = true;
                     if !self.load_newest_checkpoint_if_ahead().await? {
@@ -334,9 +369,8 @@ impl<S: StateMachine> Journal<S> {
     pub async fn poll(&self) -> Result<u64, JournalError> {
         let (mut applied, mut slots) = (0, 0u64);
         while let Some(batch) = self.read_batch(self.position().slot).await? {
-            applied += batch.entries.len() as u64;
+            applied += self.replay(&batch).await?;
             slots += 1;
-            self.apply(&batch)?;
         }
         // How far behind this tailer was when it looked: 0 once it has caught up.
         metrics::gauge!("lode_journal_standby_lag_slots").set(slots as f64);
@@ -503,30 +537,35 @@ impl<S: StateMachine> Journal<S> {
                     reason: "leadership ended during takeover".into(),
                 });
             }
+            // Above every term applied, whatever the elector counts (a site that moved from
+            // one elector to another starts counting again): terms only grow along the log.
+            let term = leadership.term().max(position.term + 1);
             let marker = Batch {
-                term: leadership.term(),
+                term,
                 slot: position.slot,
                 first_seq: position.seq,
-                entries: vec![Entry::Leader { term: leadership.term(), member: member.into() }],
+                entries: vec![Entry::Leader { term, member: member.into() }],
             };
             match self.append(position.slot, format::encode_batch(&marker)).await? {
                 Append::Landed => {
                     self.apply(&marker)?;
                     tracing::info!(
-                        term = leadership.term(),
+                        term,
+                        elector_term = leadership.term(),
                         slot = position.slot,
                         "leader marker landed"
                     );
-                    return Ok(JournalWriter::start(self.clone(), leadership));
+                    return Ok(JournalWriter::start(self.clone(), leadership, term));
                 }
                 Append::Taken(bytes) => {
                     let key = log_key(position.slot);
                     let batch = format::decode_batch(&key, &bytes, position.slot)?;
-                    self.apply(&batch)?;
+                    self.replay(&batch).await?;
                     self.catch_up().await?;
                 }
                 Append::TruncatedAway => {
-                    self.catch_up().await?;
+                    // Our marker is in a re-opened slot: never replay it.
+                    self.rebuild().await?;
                 }
             }
         }

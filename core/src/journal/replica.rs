@@ -1,5 +1,13 @@
 //! A replica: the state machine, the exactly-once table and the journal position, advanced
 //! only by applying journal batches in slot order — on the leader and on standbys alike.
+//!
+//! **Terms only grow along the log.** A leader lands its `Leader` marker only after applying
+//! every slot before it, and its journal term is above every term it applied (see
+//! `Journal::take_over`), so on the real history a batch's term is never older than the newest
+//! marker before it, and a batch of a newer term starts with that term's marker. A batch that
+//! breaks either rule was put by a deposed leader into a slot truncation had re-opened (DESIGN
+//! §3), or this replica already applied such a batch; either way it is off the real history and
+//! must start again from a checkpoint ([`OutOfOrder::off_history`]).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -96,6 +104,9 @@ pub struct OutOfOrder {
     pub key: String,
     /// What does not line up.
     pub reason: String,
+    /// The batch's term breaks the term rule (module doc): the replica must reload from a
+    /// checkpoint newer than its position; a gap in slots or sequence numbers is corruption.
+    pub off_history: bool,
 }
 
 impl<S: StateMachine> Replica<S> {
@@ -132,6 +143,9 @@ impl<S: StateMachine> Replica<S> {
     /// Applies the batch of the next slot and returns one reply per operation entry (leader
     /// markers have none). An operation whose id is already in the table is not applied again:
     /// it gets the first answer.
+    ///
+    /// A batch off the real history (module doc) is refused with
+    /// [`OutOfOrder::off_history`] and changes nothing.
     pub fn apply(&mut self, key: &str, batch: &Batch<S::Op>) -> Result<Vec<S::Reply>, OutOfOrder> {
         if batch.slot != self.position.slot || batch.first_seq != self.position.seq {
             return Err(OutOfOrder {
@@ -140,6 +154,29 @@ impl<S: StateMachine> Replica<S> {
                     "holds slot {} from sequence {}, but the replica expects slot {} from sequence {}",
                     batch.slot, batch.first_seq, self.position.slot, self.position.seq
                 ),
+                off_history: false,
+            });
+        }
+        let opens_its_term = matches!(
+            batch.entries.first(),
+            Some(Entry::Leader { term, .. }) if *term == batch.term
+        );
+        let off_history = if batch.term < self.position.term {
+            Some("is older than")
+        } else if batch.term > self.position.term && !opens_its_term {
+            Some("is newer than, without its leader marker,")
+        } else {
+            None
+        };
+        if let Some(relation) = off_history {
+            return Err(OutOfOrder {
+                key: key.into(),
+                reason: format!(
+                    "term {} {relation} the newest leader term applied ({}): a deposed leader's \
+                     batch in a re-opened slot, or one applied before",
+                    batch.term, self.position.term
+                ),
+                off_history: true,
             });
         }
         let mut replies = Vec::with_capacity(batch.entries.len());
@@ -229,5 +266,77 @@ mod tests {
         assert_eq!(table.get(&OpId { client: 1, call: 0 }), None);
         assert_eq!(table.get(&OpId { client: 1, call: 2 }), Some(&2));
         assert_eq!(table.len(), 2);
+    }
+
+    #[derive(Debug, Default)]
+    struct Count(u64);
+
+    impl StateMachine for Count {
+        type Op = u64;
+        type Reply = u64;
+        fn apply(&mut self, op: &u64) -> u64 {
+            self.0 += op;
+            self.0
+        }
+        fn encode_snapshot(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.0.to_le_bytes());
+        }
+        fn decode_snapshot(bytes: &[u8]) -> Result<Self, String> {
+            Ok(Count(u64::from_le_bytes(bytes.try_into().map_err(|_| "8 bytes")?)))
+        }
+    }
+
+    fn batch(replica: &Replica<Count>, term: u64, entries: Vec<Entry<u64>>) -> Batch<u64> {
+        let Position { slot, seq, .. } = replica.position();
+        Batch { term, slot, first_seq: seq, entries }
+    }
+
+    fn marker(term: u64) -> Entry<u64> {
+        Entry::Leader { term, member: format!("leader-{term}") }
+    }
+
+    fn op(value: u64) -> Entry<u64> {
+        Entry::Op { id: None, payload: value }
+    }
+
+    /// Batches of the real history apply; one of an older term, or of a newer term without its
+    /// marker, is refused as off the history and changes nothing.
+    #[test]
+    fn terms_only_grow_along_the_log() {
+        let mut replica = Replica::new(Count::default(), 10);
+        replica.apply("m1", &batch(&replica, 1, vec![marker(1)])).unwrap();
+        replica.apply("a", &batch(&replica, 1, vec![op(1), op(2)])).unwrap();
+        replica.apply("m3", &batch(&replica, 3, vec![marker(3)])).unwrap();
+        let before = replica.position();
+
+        for (term, entries) in [
+            (1, vec![op(5)]),
+            (2, vec![marker(2)]),
+            (4, vec![op(5)]),
+            (4, vec![marker(3)]),
+            (4, vec![op(5), marker(4)]),
+        ] {
+            let refused = replica.apply("x", &batch(&replica, term, entries)).unwrap_err();
+            assert!(refused.off_history, "{refused}");
+            assert!(refused.reason.contains(&format!("term {term}")), "{refused}");
+        }
+        assert_eq!(replica.position(), before);
+        assert_eq!(replica.state().0, 3);
+
+        replica.apply("b", &batch(&replica, 3, vec![op(4)])).unwrap();
+        replica.apply("m4", &batch(&replica, 4, vec![marker(4), op(1)])).unwrap();
+        assert_eq!(replica.state().0, 8);
+        assert_eq!(replica.position().term, 4);
+    }
+
+    /// A gap in slots or sequence numbers is corruption, not something a checkpoint mends.
+    #[test]
+    fn a_gap_is_out_of_order_but_not_off_history() {
+        let mut replica = Replica::new(Count::default(), 10);
+        let mut next = batch(&replica, 1, vec![marker(1)]);
+        next.slot = 1;
+        let refused = replica.apply("gap", &next).unwrap_err();
+        assert!(!refused.off_history);
+        assert!(refused.reason.contains("expects slot 0"), "{refused}");
     }
 }

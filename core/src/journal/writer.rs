@@ -41,6 +41,7 @@ pub struct JournalWriter<S: StateMachine> {
     requests: mpsc::Sender<Request<S>>,
     deposed: watch::Receiver<Option<JournalError>>,
     leadership: Leadership,
+    term: u64,
 }
 
 impl<S: StateMachine> Clone for JournalWriter<S> {
@@ -49,17 +50,20 @@ impl<S: StateMachine> Clone for JournalWriter<S> {
             requests: self.requests.clone(),
             deposed: self.deposed.clone(),
             leadership: self.leadership.clone(),
+            term: self.term,
         }
     }
 }
 
 impl<S: StateMachine> JournalWriter<S> {
-    pub(crate) fn start(journal: Arc<Journal<S>>, leadership: Leadership) -> Self {
+    /// Starts the commit loop of a leader whose marker of journal term `term` landed.
+    pub(crate) fn start(journal: Arc<Journal<S>>, leadership: Leadership, term: u64) -> Self {
         let (requests, receiver) = mpsc::channel(65_536);
         let (deposed_sender, deposed) = watch::channel(None);
-        let task = CommitLoop { journal, leadership: leadership.clone(), deposed: deposed_sender };
+        let leading = leadership.clone();
+        let task = CommitLoop { journal, leadership: leading, term, deposed: deposed_sender };
         tokio::spawn(task.run(receiver));
-        JournalWriter { requests, deposed, leadership }
+        JournalWriter { requests, deposed, leadership, term }
     }
 
     /// Journals `op` and returns its reply once durable. With an `id`, a call that was already
@@ -82,6 +86,12 @@ impl<S: StateMachine> JournalWriter<S> {
         &self.leadership
     }
 
+    /// The term of its batches in the journal: the elector's term, or one above the newest term
+    /// applied if the elector counts lower (see [`Journal::take_over`]).
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
     /// Resolves when the writer stops for good (deposed or failed), with the reason.
     pub async fn stopped(&self) -> JournalError {
         let mut deposed = self.deposed.clone();
@@ -96,6 +106,7 @@ impl<S: StateMachine> JournalWriter<S> {
 struct CommitLoop<S: StateMachine> {
     journal: Arc<Journal<S>>,
     leadership: Leadership,
+    term: u64,
     deposed: watch::Sender<Option<JournalError>>,
 }
 
@@ -236,12 +247,8 @@ impl<S: StateMachine> CommitLoop<S> {
             fail_all::<S>(waiters, &error);
             return Err(error);
         }
-        let batch = Batch {
-            term: self.leadership.term(),
-            slot: position.slot,
-            first_seq: position.seq,
-            entries,
-        };
+        let batch =
+            Batch { term: self.term, slot: position.slot, first_seq: position.seq, entries };
         let bytes = format::encode_batch(&batch);
         let started = std::time::Instant::now();
         let outcome = self.journal.append(position.slot, bytes).await;

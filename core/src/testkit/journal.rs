@@ -261,6 +261,60 @@ pub async fn a_writer_paused_across_truncation_never_acknowledges(fixture: Fixtu
     assert_eq!(values, expected);
 }
 
+/// A leader paused across truncation leaves its refused batch in the re-opened slot; neither
+/// its own replica (back as a standby) nor a standby that lagged at that slot replays it into
+/// a state of its own: both end equal to the newer leader's.
+pub async fn replicas_never_follow_a_deposed_writers_stale_batch(fixture: Fixture) {
+    let store = fixture.store;
+    let (paused_journal, paused) = leader(&store, 1).await;
+    for value in 0..5 {
+        paused.submit(None, value).await.unwrap();
+    }
+    let lagging = open(&store).await;
+    lagging.catch_up().await.unwrap();
+    let stale_slot = paused_journal.position().slot;
+
+    // The newer leader's marker takes the paused leader's next slot; a checkpoint right after
+    // it makes that slot the last one truncation deletes, so the slot after it stays.
+    let (newer, writer) = leader(&store, 2).await;
+    newer.write_checkpoint().await.unwrap();
+    for value in 100..120 {
+        writer.submit(None, value).await.unwrap();
+    }
+    newer.write_checkpoint().await.unwrap();
+    newer.truncate().await.unwrap();
+    assert_eq!(store.get(&log_key(stale_slot)).await.unwrap(), None);
+    assert!(store.get(&log_key(stale_slot + 1)).await.unwrap().is_some());
+
+    // One entry, like the marker it replaces: the sequence numbers after it still line up.
+    let woken = paused.submit(None, 666).await;
+    assert!(is_deposed(&woken), "paused writer answered {woken:?}");
+    assert!(store.get(&log_key(stale_slot)).await.unwrap().is_some(), "the stale batch is there");
+    writer.submit(None, 120).await.unwrap();
+    let expected = newer.replica().read().state().clone();
+
+    paused_journal.rebuild().await.unwrap();
+    assert_eq!(paused_journal.replica().read().state(), &expected, "the deposed leader's replica");
+    assert_eq!(paused_journal.position(), newer.position());
+    lagging.catch_up().await.unwrap();
+    assert_eq!(lagging.replica().read().state(), &expected, "the standby that lagged");
+    assert_eq!(lagging.position(), newer.position());
+}
+
+/// A leader whose elector counts lower than the journal's newest term (a site that moved to
+/// another elector) writes above it, so its batches are never taken for a deposed leader's.
+pub async fn a_lower_elector_term_still_writes_above_the_journal(fixture: Fixture) {
+    let store = fixture.store;
+    let (_old, old) = leader(&store, 5).await;
+    old.submit(None, 1).await.unwrap();
+    let (_new, new) = leader(&store, 1).await;
+    assert_eq!(new.term(), 6);
+    new.submit(None, 2).await.unwrap();
+    let (values, terms) = replay(&store).await;
+    assert_eq!(values, [1, 2]);
+    assert_eq!(terms, [5, 6]);
+}
+
 /// A leader whose lease has run out stops acknowledging, even when nobody took its slot.
 pub async fn an_expired_lease_stops_acknowledgement(fixture: Fixture) {
     let store = fixture.store;
