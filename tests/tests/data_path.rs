@@ -286,6 +286,8 @@ async fn malformed_block_streams_are_refused() {
         ([&command[..], &[1, 0, 0, 0, 3, 1, 2, 3]].concat(), "compressed"),
         // A chunk announcing 127 bytes in a message of 5.
         ([&command[..], &framed(&[0x12, 0x7f, 0x0a, 0x05, 1])].concat(), "overruns"),
+        // A message of one byte starting a key that only the next message's bytes would end.
+        ([&command[..], &framed(&[0x8a]), &framed(&[0x01, 0x02])].concat(), "overruns"),
         // A command of 70,000 bytes.
         (framed(&[&[0x0a, 0xeb, 0xa2, 0x04][..], &vec![0; 70_000 - 4]].concat()), "write command"),
     ];

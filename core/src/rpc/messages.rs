@@ -130,10 +130,21 @@ where
         Err(MessageError::Malformed("a varint of more than 10 bytes".into()))
     }
 
+    /// A protobuf varint that must end no later than `limit` (the end of the enclosing
+    /// message): a key or value running past its message is malformed, and a reader can then
+    /// count on `consumed() <= limit`.
+    pub async fn varint_within(&mut self, limit: u64) -> Result<u64, MessageError> {
+        let value = self.varint().await?;
+        match self.consumed <= limit {
+            true => Ok(value),
+            false => Err(overrun()),
+        }
+    }
+
     /// Reads a length prefix and returns where the field it announces ends, which must be no
     /// later than `limit` (the end of the enclosing message).
     pub async fn length_within(&mut self, limit: u64) -> Result<u64, MessageError> {
-        let length = self.varint().await?;
+        let length = self.varint_within(limit).await?;
         match self.consumed.checked_add(length) {
             Some(end) if end <= limit => Ok(end),
             _ => Err(overrun()),
@@ -143,7 +154,7 @@ where
     /// Skips the value of the field `key` announces, inside a message ending at `limit`.
     pub async fn skip_field(&mut self, key: u64, limit: u64) -> Result<(), MessageError> {
         let end = match key & 7 {
-            0 => return self.varint().await.map(drop),
+            0 => return self.varint_within(limit).await.map(drop),
             1 => self.consumed + 8,
             2 => self.length_within(limit).await?,
             5 => self.consumed + 4,
@@ -160,7 +171,7 @@ where
     pub async fn next_field(&mut self, number: u8, end: u64) -> Result<Option<u64>, MessageError> {
         let wanted = u64::from(bytes_key(number));
         while self.consumed < end {
-            let key = self.varint().await?;
+            let key = self.varint_within(end).await?;
             if key == wanted {
                 return self.length_within(end).await.map(Some);
             }
@@ -175,7 +186,7 @@ where
     /// Skips every field up to `end` (what follows the fields a reader knows).
     pub async fn skip_to(&mut self, end: u64) -> Result<(), MessageError> {
         while self.consumed < end {
-            let key = self.varint().await?;
+            let key = self.varint_within(end).await?;
             self.skip_field(key, end).await?;
         }
         match self.consumed == end {

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod faulty;
+pub mod fuzz;
 pub mod journal;
 pub mod ledger;
 pub mod store;

@@ -123,7 +123,7 @@ async fn next_request(
     if messages.consumed() == end {
         return Ok(Some(Request::Other)); // An empty message: no command, no chunk.
     }
-    let key = messages.varint().await.map_err(bad_message)?;
+    let key = messages.varint_within(end).await.map_err(bad_message)?;
     if key != u64::from(bytes_key(2)) {
         // A command (field 1), small: decode it whole, key included.
         if end - messages.consumed() > MAX_REQUEST {
