@@ -130,14 +130,54 @@ fn paths_of(mutation: &Mutation) -> Vec<&str> {
 }
 
 impl MasterNode {
+    /// A standby at `address` over `journal`, electing through `elector`.
+    fn new(
+        journal: Arc<Journal<Namespace>>,
+        elector: Arc<dyn LeaderElector>,
+        address: String,
+        config: &Config,
+    ) -> MasterNode {
+        MasterNode {
+            journal,
+            elector,
+            me: Member { id: uuid::Uuid::new_v4().to_string(), address },
+            leading: RwLock::new(None),
+            role: watch::channel(Role::Standby { leader: None }).0,
+            blocks: RwLock::new(BlockMap::default()),
+            worker_timeout: config
+                .duration(name::MASTER_WORKER_TIMEOUT)
+                .unwrap_or(Duration::from_secs(300)),
+            worker_connect_wait: config
+                .duration(name::MASTER_WORKER_CONNECT_WAIT_TIME)
+                .unwrap_or(Duration::from_secs(5)),
+            history: Default::default(),
+            started: Instant::now(),
+            caught_up_at: Default::default(),
+        }
+    }
+
     /// This master's identity.
     pub fn member(&self) -> &Member {
         &self.me
     }
 
-    /// The current role.
+    /// The current role, as the lease has it: a leader whose lease ran out or is in doubt (a
+    /// paused process that just woke up, before its role loop has noticed) is no leader, and
+    /// says so in every status it reports.
     pub fn role(&self) -> Role {
-        self.role.borrow().clone()
+        let role = self.role.borrow().clone();
+        match role {
+            Role::Leader { .. } if !self.leads() => {
+                let leader = self.elector.watch_leader().borrow().clone();
+                Role::Standby { leader: leader.filter(|m| m.id != self.me.id) }
+            }
+            role => role,
+        }
+    }
+
+    /// Whether this master leads with a valid lease.
+    fn leads(&self) -> bool {
+        self.leading.read().as_ref().is_some_and(|l| l.leadership.is_valid())
     }
 
     /// Follows role changes.
@@ -175,7 +215,8 @@ impl MasterNode {
     fn not_leader(&self) -> ServeError {
         let leader = match &*self.role.borrow() {
             Role::Standby { leader } => leader.clone(),
-            Role::Leader { .. } => None,
+            // Leading no more, though the role loop has not noticed yet.
+            Role::Leader { .. } => self.elector.watch_leader().borrow().clone(),
         };
         ServeError::NotLeader { leader: leader.filter(|m| m.id != self.me.id) }
     }
@@ -203,15 +244,13 @@ impl MasterNode {
     /// Reads the namespace, only while this master leads with a valid lease: a paused or
     /// deposed leader never serves a stale read.
     pub fn read<T>(&self, read: impl FnOnce(&Namespace) -> T) -> Result<T, ServeError> {
-        let valid = self.leading.read().as_ref().is_some_and(|l| l.leadership.is_valid());
-        if !valid {
+        if !self.leads() {
             return Err(self.not_leader());
         }
         let replica = self.journal.replica().read();
         let answer = read(replica.state());
         // Check again: the lease may have lapsed while reading.
-        let still_valid = self.leading.read().as_ref().is_some_and(|l| l.leadership.is_valid());
-        if still_valid {
+        if self.leads() {
             Ok(answer)
         } else {
             Err(self.not_leader())
@@ -272,10 +311,8 @@ impl MasterNode {
     /// Ready to serve: a leader whose lease is valid, or a standby that found nothing new in
     /// the journal within `within` (caught up).
     pub fn is_ready(&self, within: Duration) -> bool {
-        match self.role() {
-            Role::Leader { .. } => {
-                self.leading.read().as_ref().is_some_and(|l| l.leadership.is_valid())
-            }
+        match *self.role.borrow() {
+            Role::Leader { .. } => self.leads(),
             Role::Standby { .. } => {
                 self.caught_up_at.lock().is_some_and(|at| at.elapsed() < within)
             }
@@ -322,25 +359,7 @@ pub async fn start(
         .await
         .map_err(MasterError::Web)?;
     let address = format!("{}:{port}", config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"));
-    let me = Member { id: uuid::Uuid::new_v4().to_string(), address };
-    let (role, _) = watch::channel(Role::Standby { leader: None });
-    let node = Arc::new(MasterNode {
-        journal,
-        elector: backends.elector.clone(),
-        me,
-        leading: RwLock::new(None),
-        role,
-        blocks: RwLock::new(BlockMap::default()),
-        worker_timeout: config
-            .duration(name::MASTER_WORKER_TIMEOUT)
-            .unwrap_or(Duration::from_secs(300)),
-        worker_connect_wait: config
-            .duration(name::MASTER_WORKER_CONNECT_WAIT_TIME)
-            .unwrap_or(Duration::from_secs(5)),
-        history: Default::default(),
-        started: Instant::now(),
-        caught_up_at: Default::default(),
-    });
+    let node = Arc::new(MasterNode::new(journal, backends.elector.clone(), address, &config));
     tracing::info!(
         journal = %backends.store.location(),
         elector = %backends.elector_name,
@@ -602,5 +621,39 @@ async fn maintain(journal: &Journal<Namespace>) -> JournalError {
             }
             Err(error) => return error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lode_core::elector::{monotonic_nanos, EmbeddedElector};
+    use lode_core::journal::JournalSettings;
+    use lode_core::store::LocalStore;
+
+    use super::*;
+
+    /// A leader whose lease ran out reports itself a standby at once, before its role loop
+    /// notices (a SIGSTOPped leader that was just continued), and serves nothing.
+    #[tokio::test]
+    async fn a_lapsed_lease_is_reported_as_standby_before_the_role_loop_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::new(dir.path().join("journal")));
+        let journal = Journal::open(store, JournalSettings::for_tests(), Namespace::new);
+        let journal = Arc::new(journal.await.unwrap());
+        let elector = EmbeddedElector::new(dir.path().join("election"), Duration::from_secs(5));
+        let config = Config::default();
+        let node =
+            MasterNode::new(journal.clone(), Arc::new(elector.unwrap()), "m:1".into(), &config);
+        let lease = Duration::from_millis(200);
+        let (leadership, _keeper) = Leadership::new(7, monotonic_nanos() + lease.as_nanos() as u64);
+        let writer = journal.take_over(leadership.clone(), "m:1").await.unwrap();
+        *node.leading.write() = Some(Leading { writer, leadership });
+        node.role.send_replace(Role::Leader { term: 7 });
+        assert_eq!(node.role(), Role::Leader { term: 7 });
+
+        tokio::time::sleep(lease * 2).await; // Nobody renews: the lease lapses.
+        assert_eq!(node.role(), Role::Standby { leader: None });
+        assert!(node.read(|ns| ns.len()).is_err(), "a lapsed leader served a read");
+        assert!(!node.is_ready(Duration::from_secs(60)));
     }
 }
