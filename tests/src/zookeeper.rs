@@ -41,15 +41,21 @@ fn require_installed() {
 impl ZooKeeper {
     /// Starts one standalone server.
     pub fn standalone() -> ZooKeeper {
-        ZooKeeper::start(1)
+        ZooKeeper::start(1, Duration::from_secs(120))
+    }
+
+    /// Starts one standalone server that grants sessions of at most `max_session`
+    /// (`maxSessionTimeout`), whatever a client asks for.
+    pub fn standalone_with_max_session(max_session: Duration) -> ZooKeeper {
+        ZooKeeper::start(1, max_session)
     }
 
     /// Starts an ensemble of `count` servers and waits until each serves.
     pub fn ensemble(count: usize) -> ZooKeeper {
-        ZooKeeper::start(count)
+        ZooKeeper::start(count, Duration::from_secs(120))
     }
 
-    fn start(count: usize) -> ZooKeeper {
+    fn start(count: usize, max_session: Duration) -> ZooKeeper {
         require_installed();
         let dir = tempfile::tempdir().expect("temporary directory");
         let ports = free_ports(3 * count).expect("free ports");
@@ -66,9 +72,10 @@ impl ZooKeeper {
             let mut config = format!(
                 "tickTime=100\ninitLimit=100\nsyncLimit=20\ndataDir={}\nclientPort={}\n\
                  clientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
-                 4lw.commands.whitelist=*\nminSessionTimeout=200\nmaxSessionTimeout=120000\n",
+                 4lw.commands.whitelist=*\nminSessionTimeout=200\nmaxSessionTimeout={}\n",
                 server_dir.join("data").display(),
-                ports[3 * i]
+                ports[3 * i],
+                max_session.as_millis()
             );
             if count > 1 {
                 config.push_str(&peers);

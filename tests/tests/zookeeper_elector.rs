@@ -118,3 +118,20 @@ async fn an_unreachable_ensemble_is_a_clear_error_not_a_hang() {
     let error = elector.leader().await.unwrap_err().to_string();
     assert!(error.contains(&address), "{error}");
 }
+
+/// A server that grants shorter sessions than asked for shortens the lease with them: a
+/// leader's lease never outlasts half the session ZooKeeper actually keeps, or a paused leader
+/// could still serve after its session expired and another master was elected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_follows_the_negotiated_session_timeout() {
+    let granted = Duration::from_secs(1);
+    let zookeeper = ZooKeeper::standalone_with_max_session(granted);
+    let asked = [("alluxio.zookeeper.session.timeout", "20s")];
+    let leader = elector(&zookeeper.connect_string(), &asked);
+    let leadership = leader.campaign(&member(1)).await.unwrap();
+    let left = leadership.valid_until().saturating_sub(elector::monotonic_nanos());
+    let left = Duration::from_nanos(left);
+    assert!(left <= granted / 2, "a lease of {left:?} left under a granted session of {granted:?}");
+    assert!(leadership.is_valid());
+    leader.resign(&leadership).await.unwrap();
+}

@@ -239,18 +239,19 @@ async fn confirm(
     settings: &Settings,
 ) -> Result<(), &'static str> {
     let sent = monotonic_nanos();
+    let lease = settings.lease(client.session_timeout());
     // A check can wait on a server that went away. Watch the session meanwhile: a disconnection
     // must put the leadership in doubt at once, and the monitor, busy here, would only see the
     // state the session is in when the check returns (connected again, perhaps).
     let mut states = client.state_watcher();
     let disconnection = async { while states.changed().await != zk::SessionState::Disconnected {} };
     let checked = tokio::select! {
-        checked = tokio::time::timeout(settings.lease(), client.check_stat(latch)) => checked,
+        checked = tokio::time::timeout(lease, client.check_stat(latch)) => checked,
         () = disconnection => return disconnected(keeper, settings),
     };
     match checked {
         Ok(Ok(Some(stat))) if stat.ephemeral_owner == client.session_id().0 => {
-            keeper.confirm(sent + settings.lease().as_nanos() as u64);
+            keeper.confirm(sent + lease.as_nanos() as u64);
             Ok(())
         }
         Ok(Ok(_)) => Err("our latch node is gone"),
@@ -269,7 +270,8 @@ async fn monitor(
     settings: &Settings,
 ) -> &'static str {
     let mut states = client.state_watcher();
-    let mut ticks = tokio::time::interval(settings.confirm_interval());
+    // Three tries per lease.
+    let mut ticks = tokio::time::interval(settings.lease(client.session_timeout()) / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if keeper.is_lost() {
@@ -363,8 +365,8 @@ impl LeaderElector for ZooKeeperElector {
             Err(e) => return Err(self.error("confirming the latch", e)),
         }
         let leader_node = self.publish(&client, me).await?;
-        let (leadership, keeper) =
-            Leadership::new(term, sent + self.settings.lease().as_nanos() as u64);
+        let lease = self.settings.lease(client.session_timeout());
+        let (leadership, keeper) = Leadership::new(term, sent + lease.as_nanos() as u64);
         self.start_monitor(client.clone(), latch_path, keeper, term);
         self.held.hold(term, Held { client, latch, leader_node });
         tracing::info!(term, member = %me.address, "zookeeper election: won");

@@ -9,8 +9,9 @@
 //!
 //! Session handling: `Disconnected` puts a leadership in doubt at once (the master stops serving);
 //! it is confirmed again only if the same session reconnects and still owns its latch node, and
-//! `Expired` ends it. Between confirmations the leader's lease is half the session timeout,
-//! counted from when the last confirmation was *sent*: ZooKeeper cannot expire the session, and
+//! `Expired` ends it. Between confirmations the leader's lease is half the session timeout
+//! (the one the server negotiated, when its `maxSessionTimeout` cut the requested one), counted
+//! from when the last confirmation was *sent*: ZooKeeper cannot expire the session, and
 //! so cannot elect anyone else, before the session timeout has passed since then.
 
 mod elector;

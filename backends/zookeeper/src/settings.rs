@@ -143,14 +143,11 @@ impl Settings {
         })
     }
 
-    /// How long a confirmation keeps a leader valid: half the session timeout (module docs).
-    pub fn lease(&self) -> Duration {
-        self.session_timeout / 2
-    }
-
-    /// How often the leader confirms it still owns its latch: three tries per lease.
-    pub fn confirm_interval(&self) -> Duration {
-        self.lease() / 3
+    /// How long a confirmation keeps a leader valid: half the session timeout (module docs) —
+    /// the one the server `negotiated`, which its `maxSessionTimeout` may have cut below
+    /// `alluxio.zookeeper.session.timeout`, whichever is shorter.
+    pub fn lease(&self, negotiated: Duration) -> Duration {
+        self.session_timeout.min(negotiated) / 2
     }
 
     /// The ensemble, for messages.
@@ -177,7 +174,9 @@ mod tests {
         assert_eq!(s.election_path, "/alluxio/election");
         assert_eq!(s.leader_path, "/alluxio/leader");
         assert_eq!(s.session_timeout, Duration::from_secs(10));
-        assert_eq!(s.lease(), Duration::from_secs(5));
+        assert_eq!(s.lease(Duration::from_secs(10)), Duration::from_secs(5));
+        assert_eq!(s.lease(Duration::from_secs(4)), Duration::from_secs(2), "negotiated down");
+        assert_eq!(s.lease(Duration::from_secs(40)), Duration::from_secs(5), "never longer");
     }
 
     #[test]

@@ -102,6 +102,11 @@ impl Leadership {
             && monotonic_nanos() < self.lease.valid_until.load(Ordering::Acquire)
     }
 
+    /// Until when ([`monotonic_nanos`]) the latest confirmation keeps it valid.
+    pub fn valid_until(&self) -> u64 {
+        self.lease.valid_until.load(Ordering::Acquire)
+    }
+
     /// Watches the state: `Leading` and `InDoubt` may alternate; `Lost` is final.
     pub fn watch(&self) -> watch::Receiver<LeaderState> {
         self.lease.state.subscribe()
