@@ -190,9 +190,12 @@ impl MasterNode {
         &self.journal
     }
 
-    /// Becomes (or stays) a standby following `leader`, remembering a new leader it sees.
+    /// Becomes (or stays) a standby following `leader`, remembering a new leader it sees. The
+    /// elector may still name this master just after it stopped leading: then no leader is
+    /// known yet, rather than a standby that calls itself the leader (and links to its own UI).
     fn set_standby(&self, leader: Option<Member>) {
-        if let Some(new) = leader.as_ref().filter(|m| m.id != self.me.id) {
+        let leader = leader.filter(|m| m.id != self.me.id);
+        if let Some(new) = &leader {
             let previous = self.last_leader();
             if previous.as_deref() != Some(new.address.as_str()) {
                 self.remember(Takeover {
@@ -655,5 +658,9 @@ mod tests {
         assert_eq!(node.role(), Role::Standby { leader: None });
         assert!(node.read(|ns| ns.len()).is_err(), "a lapsed leader served a read");
         assert!(!node.is_ready(Duration::from_secs(60)));
+
+        // Back as a standby while the elector still names it: no leader known, not itself.
+        node.set_standby(Some(node.member().clone()));
+        assert_eq!(node.role(), Role::Standby { leader: None });
     }
 }

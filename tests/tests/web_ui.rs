@@ -83,7 +83,7 @@ fn status_code(port: u16, path: &str) -> Option<u16> {
 /// a failover; `/metrics/json/` is JSON; `/healthz` and `/readyz` say alive and ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_parse_and_move_with_load_and_failover() {
-    let mut cluster = Cluster::start(3, "2s", HELPER);
+    let mut cluster = Cluster::start(3, LEASE, HELPER);
     let leader = cluster.leader(None).await;
     let port = web_port(&cluster, leader).await;
     let before = scrape(port);
@@ -136,6 +136,11 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// The embedded elector's lease for these tests: long enough that a machine busy with the rest
+/// of the suite never lets it lapse, since both tests assume the leader stays put until they
+/// kill it (a kill -9 frees its lock, so the failover they wait for comes at once regardless).
+const LEASE: &str = "30s";
+
 /// Headless Chromium's DOM of `url` after it loaded, and a screenshot saved as `name`.
 fn browse(url: &str, name: &str) -> String {
     assert!(
@@ -170,7 +175,7 @@ fn browse(url: &str, name: &str) -> String {
 /// leader is killed, the new leader's failover history naming the old one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chromium_renders_overview_workers_and_failover_history() {
-    let mut cluster = Cluster::start(2, "2s", HELPER);
+    let mut cluster = Cluster::start(2, LEASE, HELPER);
     let leader = cluster.leader(None).await;
     let worker = cluster.start_worker();
     let worker_address = cluster.workers[worker].address.clone();
