@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lode_core::config::{name, Config};
 use lode_core::elector::{LeaderElector, Leadership, Member};
 use lode_core::journal::{Journal, JournalError, JournalSettings, JournalWriter, OpId};
+use lode_core::store::ErrorKind;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
@@ -439,6 +440,10 @@ async fn run_roles(
         };
         let won = Instant::now();
         let Some(writer) = take_over(&node, &leadership).await? else {
+            // Give the term up, so that another master (or this one, afresh) can start one.
+            if let Err(error) = node.elector.resign(&leadership).await {
+                tracing::warn!(%error, "resigning after a failed takeover failed");
+            }
             continue;
         };
         let term = leadership.term();
@@ -502,6 +507,12 @@ async fn take_over(
             Ok(writer) => return Ok(Some(writer)),
             Err(JournalError::Deposed { slot, reason }) => {
                 tracing::warn!(slot, %reason, "takeover lost; back to standby");
+                return Ok(None);
+            }
+            // The store cannot say what it holds: never retry on it as the leader.
+            Err(JournalError::Store(error)) if error.kind() == ErrorKind::NotDurable => {
+                tracing::error!(%error, "the journal store failed an fsync; standing down");
+                tokio::time::sleep(node.journal.settings().retry_interval).await;
                 return Ok(None);
             }
             Err(error @ (JournalError::Store(_) | JournalError::Timeout { .. }))

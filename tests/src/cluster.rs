@@ -116,6 +116,8 @@ pub struct Cluster {
     tiers: tempfile::TempDir,
     /// Each master's address and process (None while stopped).
     pub masters: Vec<(String, Option<Proc>)>,
+    /// Environment variables for masters started from now on (an `LD_PRELOAD` fault shim).
+    pub master_env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -186,6 +188,7 @@ impl Cluster {
             workers: Vec::new(),
             tiers: tempfile::tempdir_in(TIER_ROOT).expect("a folder on the tmpfs"),
             masters: addresses.into_iter().map(|a| (a, None)).collect(),
+            master_env: Vec::new(),
             _dir: dir,
         };
         for index in 0..count {
@@ -207,7 +210,8 @@ impl Cluster {
             .arg(format!("-Dalluxio.master.rpc.port={port}"))
             .env_clear()
             .env("ALLUXIO_CONF_DIR", &self.conf_dir)
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .envs(self.master_env.iter().map(|(k, v)| (k, v)));
         if rustix::process::geteuid().is_root() {
             // A group per master, so a partition test can firewall one master's traffic.
             std::os::unix::process::CommandExt::gid(&mut command, Cluster::group_of(index));

@@ -96,11 +96,21 @@ impl FlatDirStore {
         let fail = |e: std::io::Error| self.unavailable("put", key, e);
         std::fs::create_dir_all(&self.dir).map_err(fail)?;
         let temporary = self.dir.join(format!("{TEMPORARY_PREFIX}{}", uuid::Uuid::new_v4()));
+        // A failed fsync is NotDurable, not retryable: the page cache may hold what the disk
+        // never will, so neither a retry nor a read-back can say the bytes are safe.
+        let not_durable = |e: std::io::Error| StoreError::NotDurable {
+            operation: "put",
+            key: key.to_string(),
+            store: self.location(),
+            message: e.to_string(),
+        };
         let written = std::fs::File::create_new(&temporary)
-            .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()));
+            .and_then(|mut file| file.write_all(bytes).map(|()| file))
+            .map_err(fail)
+            .and_then(|file| file.sync_all().map_err(not_durable));
         if let Err(error) = written {
             let _ = std::fs::remove_file(&temporary);
-            return Err(fail(error));
+            return Err(error);
         }
         let renamed = rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -110,12 +120,7 @@ impl FlatDirStore {
             rustix::fs::RenameFlags::NOREPLACE,
         );
         match renamed {
-            Ok(()) => self.sync_dir().map_err(|e| StoreError::Ambiguous {
-                operation: "put",
-                key: key.to_string(),
-                store: self.location(),
-                message: format!("renamed into place, but syncing the directory failed: {e}"),
-            }),
+            Ok(()) => self.sync_dir().map_err(not_durable),
             Err(error) => {
                 let _ = std::fs::remove_file(&temporary);
                 if error == rustix::io::Errno::EXIST {

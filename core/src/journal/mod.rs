@@ -454,7 +454,9 @@ impl<S: StateMachine> Journal<S> {
                     self.note_success();
                     return self.check_live(slot).await;
                 }
-                Err(e) if e.kind() == ErrorKind::Permanent => {
+                // An fsync failure is never settled by reading back: the page cache would
+                // answer with bytes the disk may never hold.
+                Err(e) if matches!(e.kind(), ErrorKind::Permanent | ErrorKind::NotDurable) => {
                     self.note_failure(&e);
                     return Err(e.into());
                 }
@@ -503,7 +505,9 @@ impl<S: StateMachine> Journal<S> {
             };
             match live {
                 Ok(live) => return Ok(if live { Append::Landed } else { Append::TruncatedAway }),
-                Err(JournalError::Store(error)) if error.kind() != ErrorKind::Permanent => {
+                Err(JournalError::Store(error))
+                    if !matches!(error.kind(), ErrorKind::Permanent | ErrorKind::NotDurable) =>
+                {
                     self.note_failure(&error);
                     if started.elapsed() >= self.settings.flush_timeout {
                         return Err(JournalError::Timeout {

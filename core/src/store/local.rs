@@ -2,7 +2,8 @@
 //!
 //! Exclusive create: write a file that has no name yet (`O_TMPFILE`) in the target's folder,
 //! fsync it, `link(2)` it to the final name (which fails with `EEXIST` when the name is taken),
-//! fsync the folder. A reader sees either nothing or the whole fsynced file; a writer killed at
+//! fsync the folder. A failed fsync is [`StoreError::NotDurable`], never retried or settled by
+//! reading back: after one, the page cache may hold bytes the disk never will ("fsyncgate"). A reader sees either nothing or the whole fsynced file; a writer killed at
 //! any point leaves nothing behind (the unnamed file dies with it). Where the file system cannot
 //! make unnamed files (FUSE mounts, old kernels), the file is first written under `.tmp/` with a
 //! name and unlinked after the link: a writer killed there leaves at most that temporary file,
@@ -99,17 +100,30 @@ impl LocalStore {
         })?
     }
 
+    fn not_durable(&self, key: &str, e: std::io::Error) -> StoreError {
+        StoreError::NotDurable {
+            operation: "put",
+            key: key.into(),
+            store: self.location(),
+            message: e.to_string(),
+        }
+    }
+
     fn put_blocking(&self, root: &Path, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let target = root.join(key);
         let parent = target.parent().unwrap_or(root);
-        let linked = match unnamed_file(root, parent, bytes) {
-            Ok(Some(file)) => match name_unnamed(&file, &target) {
-                // No /proc to name the file through: write it again the other way.
-                Err(e) if e.kind() == IoKind::NotFound => self.link_named(root, key, bytes)?,
-                other => other,
-            },
-            Ok(None) => self.link_named(root, key, bytes)?,
-            Err(e) => return Err(self.unavailable("put", key, e)),
+        let unnamed =
+            unnamed_file(root, parent, bytes).map_err(|e| self.unavailable("put", key, e));
+        let linked = match unnamed? {
+            Some(file) => {
+                file.sync_all().map_err(|e| self.not_durable(key, e))?;
+                match name_unnamed(&file, &target) {
+                    // No /proc to name the file through: write it again the other way.
+                    Err(e) if e.kind() == IoKind::NotFound => self.link_named(root, key, bytes)?,
+                    other => other,
+                }
+            }
+            None => self.link_named(root, key, bytes)?,
         };
         match linked {
             Ok(()) => {}
@@ -119,12 +133,7 @@ impl LocalStore {
             Err(e) => return Err(self.unavailable("put", key, e)),
         }
         // The name is visible now; if making it durable fails, nobody knows whether it stays.
-        sync_dir(parent).map_err(|e| StoreError::Ambiguous {
-            operation: "put",
-            key: key.into(),
-            store: self.location(),
-            message: e.to_string(),
-        })
+        sync_dir(parent).map_err(|e| self.not_durable(key, e))
     }
 
     /// Writes and fsyncs `bytes` as a named temporary file under `.tmp/`, links it to `key`
@@ -138,20 +147,21 @@ impl LocalStore {
         let target = root.join(key);
         let temp_dir = root.join(TEMP_DIR);
         let temp = temp_dir.join(format!("{}.{}", key.replace('/', "_"), uuid::Uuid::new_v4()));
-        let write_temp = || -> std::io::Result<()> {
-            let mut file = match File::create_new(&temp) {
+        let write_temp = || -> Result<(), StoreError> {
+            let create = || match File::create_new(&temp) {
                 Err(e) if e.kind() == IoKind::NotFound => {
                     fs::create_dir_all(&temp_dir)?;
-                    File::create_new(&temp)?
+                    File::create_new(&temp)
                 }
-                other => other?,
+                other => other,
             };
-            file.write_all(bytes)?;
-            file.sync_all()
+            let written = create().and_then(|mut file| file.write_all(bytes).map(|()| file));
+            let file = written.map_err(|e| self.unavailable("put", key, e))?;
+            file.sync_all().map_err(|e| self.not_durable(key, e))
         };
         if let Err(e) = write_temp() {
             let _ = fs::remove_file(&temp);
-            return Err(self.unavailable("put", key, e));
+            return Err(e);
         }
         let linked = match fs::hard_link(&temp, &target) {
             Err(e) if e.kind() == IoKind::NotFound => {
@@ -165,8 +175,9 @@ impl LocalStore {
     }
 }
 
-/// Writes and fsyncs `bytes` to a new file without a name in `folder` (`O_TMPFILE`), making
-/// the folder first when it is missing; `None` when the file system cannot make such files.
+/// Writes `bytes` to a new file without a name in `folder` (`O_TMPFILE`), making the folder
+/// first when it is missing; `None` when the file system cannot make such files. The caller
+/// fsyncs it.
 fn unnamed_file(root: &Path, folder: &Path, bytes: &[u8]) -> std::io::Result<Option<File>> {
     use rustix::fs::{openat, Mode, OFlags, CWD};
     use rustix::io::Errno;
@@ -186,7 +197,6 @@ fn unnamed_file(root: &Path, folder: &Path, bytes: &[u8]) -> std::io::Result<Opt
         Err(e) => return Err(e.into()),
     };
     file.write_all(bytes)?;
-    file.sync_all()?;
     Ok(Some(file))
 }
 

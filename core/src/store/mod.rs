@@ -38,6 +38,19 @@ pub enum StoreError {
         /// The underlying error.
         message: String,
     },
+    /// An fsync failed: what was written may be lost or may yet reach the disk, and reading it
+    /// back proves nothing (the page cache answers). The writer must stop, never acknowledge.
+    #[error("{operation} {key} in {store} is not durable (an fsync failed): {message}")]
+    NotDurable {
+        /// `put`, `delete`, ...
+        operation: &'static str,
+        /// The key.
+        key: String,
+        /// The store.
+        store: String,
+        /// The underlying error.
+        message: String,
+    },
     /// The operation failed without effect and may succeed if retried.
     #[error("{operation} {key} in {store} failed (retryable): {message}")]
     Unavailable {
@@ -75,6 +88,9 @@ pub enum ErrorKind {
     Ambiguous,
     /// No effect; retry later.
     Retryable,
+    /// An fsync failed: stop writing; neither retry nor read back (see
+    /// [`StoreError::NotDurable`]).
+    NotDurable,
     /// Retrying cannot help.
     Permanent,
 }
@@ -86,6 +102,7 @@ impl StoreError {
             StoreError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             StoreError::Ambiguous { .. } => ErrorKind::Ambiguous,
             StoreError::Unavailable { .. } => ErrorKind::Retryable,
+            StoreError::NotDurable { .. } => ErrorKind::NotDurable,
             StoreError::Invalid { .. } | StoreError::Config { .. } => ErrorKind::Permanent,
         }
     }

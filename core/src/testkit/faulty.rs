@@ -20,6 +20,9 @@ pub enum Fault {
     DropThenAmbiguous,
     /// Put these other bytes first (a competing writer), then report ambiguity.
     OtherWriterThenAmbiguous(Vec<u8>),
+    /// Perform the put, then report [`StoreError::NotDurable`] (its fsync failed, though the
+    /// object reads back).
+    LandThenNotDurable,
 }
 
 /// A store that injects queued [`Fault`]s into puts and passes everything else through.
@@ -72,6 +75,15 @@ impl JournalStore for FaultyStore {
             Some(Fault::OtherWriterThenAmbiguous(other)) => {
                 self.inner.put_if_absent(key, other).await?;
                 Err(self.ambiguous(key))
+            }
+            Some(Fault::LandThenNotDurable) => {
+                self.inner.put_if_absent(key, bytes).await?;
+                Err(StoreError::NotDurable {
+                    operation: "put",
+                    key: key.into(),
+                    store: self.location(),
+                    message: "injected: fsync failed (EIO)".into(),
+                })
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::journal::format::{encode_batch, Batch, Entry};
 use crate::journal::{
     checkpoint_key, log_key, Journal, JournalError, JournalSettings, JournalWriter, OpId,
 };
-use crate::store::JournalStore;
+use crate::store::{ErrorKind, JournalStore};
 
 /// Opens a journal of [`Ledger`] over `store`.
 pub async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
@@ -203,6 +203,22 @@ pub async fn an_ambiguous_put_that_landed_is_acknowledged_once(fixture: Fixture)
     assert_eq!(writer.submit(None, 2).await.unwrap(), 1);
     assert_eq!(writer.submit(None, 3).await.unwrap(), 2);
     assert_eq!(replay(&store).await.0, [1, 2, 3]);
+}
+
+/// A put whose fsync failed is never acknowledged, though its object reads back (from the
+/// page cache, perhaps): the writer stops, and so does every later submission to it.
+pub async fn a_put_whose_fsync_failed_is_never_acknowledged(fixture: Fixture) {
+    let FaultyLeader { faulty, writer, journal, _fixture, .. } = faulty_leader(fixture).await;
+    let slot = journal.position().slot;
+    faulty.inject(Fault::LandThenNotDurable);
+    let refused = writer.submit(None, 2).await;
+    assert!(
+        matches!(&refused, Err(JournalError::Store(e)) if e.kind() == ErrorKind::NotDurable),
+        "answered {refused:?}"
+    );
+    assert!(faulty.get(&log_key(slot)).await.unwrap().is_some(), "the object reads back");
+    assert!(writer.submit(None, 3).await.is_err(), "the writer went on after an fsync failure");
+    assert!(matches!(writer.stopped().await, JournalError::Store(_)));
 }
 
 /// A put that failed ambiguously without landing is put again: acknowledged once.

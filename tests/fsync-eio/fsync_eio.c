@@ -1,0 +1,54 @@
+/* An LD_PRELOAD shim for the fsync fault tests (tests/tests/fsync_faults.rs): while the file
+ * named by LODE_FSYNC_EIO_TRIGGER exists, fsync and fdatasync fail with EIO on directories if it
+ * holds "dir", on regular files if it holds "file", on both if it holds "all". The call is not
+ * made at all, as when a disk's write-back fails. Built by the test with `cc -shared -fPIC`. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int should_fail(int fd) {
+    const char *trigger = getenv("LODE_FSYNC_EIO_TRIGGER");
+    if (trigger == NULL) return 0;
+    int saved = errno;
+    char what[8] = {0};
+    int control = open(trigger, O_RDONLY | O_CLOEXEC);
+    if (control < 0) {
+        errno = saved;
+        return 0;
+    }
+    ssize_t n = read(control, what, sizeof what - 1);
+    close(control);
+    struct stat st;
+    int is_dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    errno = saved;
+    if (n <= 0) return 0;
+    if (strncmp(what, "all", 3) == 0) return 1;
+    if (strncmp(what, "dir", 3) == 0) return is_dir;
+    if (strncmp(what, "file", 4) == 0) return !is_dir;
+    return 0;
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    if (should_fail(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    return real(fd);
+}
+
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    if (should_fail(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    return real(fd);
+}

@@ -1,0 +1,85 @@
+//! fsync failures under a real master ("fsyncgate"): an `LD_PRELOAD` shim (tests/fsync-eio)
+//! makes the master's fsyncs fail with EIO. A write whose fsync failed is never acknowledged —
+//! not even when the object reads back from the page cache — the leader stops serving, the
+//! master's status names the failure, and the cluster serves again once fsyncs work.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lode_client::master::{MasterClient, RetryPolicy};
+use lode_tests::cluster::Cluster;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+
+/// Builds the shim into `dir`; panics naming the compiler's complaint.
+fn build_shim(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fsync-eio/fsync_eio.c");
+    let library = dir.join("fsync_eio.so");
+    let output = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .expect("running cc (a C compiler comes with Rust's toolchain requirements)");
+    assert!(output.status.success(), "cc: {}", String::from_utf8_lossy(&output.stderr));
+    library
+}
+
+/// A client that gives up after `patience`.
+fn client(cluster: &Cluster, patience: Duration) -> MasterClient {
+    let retry = RetryPolicy {
+        base_sleep: Duration::from_millis(10),
+        max_sleep: Duration::from_millis(200),
+        max_duration: patience,
+    };
+    MasterClient::from_config(&cluster.client_config()).unwrap().with_retry(retry)
+}
+
+/// Waits until master 0 reports a journal error containing `words`.
+async fn wait_for_reported(cluster: &Cluster, words: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let statuses = cluster.statuses().await;
+        if let Some((_, status)) = statuses.iter().find(|(_, s)| s.journal_error.contains(words)) {
+            return status.journal_error.clone();
+        }
+        assert!(Instant::now() < deadline, "no master reported {words:?}: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// With fsyncs of the journal's folder failing (the object is linked and reads back) and then
+/// of its files, no create is acknowledged, the master says why, and it serves again after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_whose_fsync_failed_is_never_acknowledged() {
+    let shim_dir = tempfile::tempdir().unwrap();
+    let shim = build_shim(shim_dir.path());
+    let trigger = shim_dir.path().join("fail-fsync");
+    let mut cluster = Cluster::start(1, "30s", HELPER);
+    cluster.master_env = vec![
+        ("LD_PRELOAD".into(), shim.display().to_string()),
+        ("LODE_FSYNC_EIO_TRIGGER".into(), trigger.display().to_string()),
+    ];
+    cluster.kill(0);
+    cluster.restart(0);
+    cluster.leader(None).await;
+    let patient = client(&cluster, Duration::from_secs(60));
+    patient.create_directory("/before", false, false).await.unwrap();
+
+    for (what, path) in [("dir", "/during-dir"), ("file", "/during-file")] {
+        std::fs::write(&trigger, what).unwrap();
+        let refused =
+            client(&cluster, Duration::from_secs(3)).create_directory(path, false, false).await;
+        assert!(refused.is_err(), "{path} acknowledged with {what} fsyncs failing: {refused:?}");
+        let reported = wait_for_reported(&cluster, "not durable").await;
+        assert!(reported.contains("fsync"), "{reported}");
+
+        std::fs::remove_file(&trigger).unwrap();
+        let after = format!("/after-{what}");
+        patient.create_directory(&after, false, false).await.unwrap();
+        assert!(patient.exists(&after).await.unwrap());
+    }
+    assert!(patient.exists("/before").await.unwrap(), "an acknowledged create was lost");
+}
