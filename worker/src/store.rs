@@ -4,7 +4,9 @@
 //! written go to the memory tier's `tmp/` and are renamed into place when complete, so a block
 //! file is always whole. Space is reserved as bytes arrive; when a tier is full its least recently
 //! used blocks move down a tier, and the last tier drops them (reported to the master with the
-//! next heartbeat).
+//! next heartbeat). A request that could not fit even with every block gone is refused before
+//! anything moves, and a block whose move down fails stays where it is: nothing is dropped for
+//! a write that is refused anyway, and no tier but the last drops a block.
 
 use std::collections::HashMap;
 use std::fs;
@@ -166,36 +168,55 @@ impl BlockStore {
         Ok(())
     }
 
-    /// Frees `bytes` in `tier` by moving its least recently used blocks down, or dropping them.
+    /// Frees `bytes` in `tier` by moving its least recently used blocks down, or dropping them
+    /// from the last tier. Refuses at once, evicting nothing, when `bytes` would not fit even
+    /// with every block of the tier gone (space reserved by writes in progress stays).
     fn make_room(&self, state: &mut State, tier: usize, bytes: u64) -> Result<(), StoreError> {
         let capacity = self.tiers[tier].capacity;
+        let full = || StoreError::Full { wanted: bytes, capacity };
+        let in_tier = |meta: &Meta| meta.tier == tier;
+        let evictable: u64 = state.blocks.values().filter(|m| in_tier(m)).map(|m| m.length).sum();
+        if state.used[tier].saturating_sub(evictable).saturating_add(bytes) > capacity {
+            return Err(full());
+        }
+        let below = tier + 1;
+        let mut stuck = Vec::new(); // Blocks whose move down failed: they stay.
         while state.used[tier] + bytes > capacity {
             let victim = state
                 .blocks
                 .iter()
-                .filter(|(_, meta)| meta.tier == tier)
+                .filter(|(id, meta)| in_tier(meta) && !stuck.contains(*id))
                 .min_by_key(|(_, meta)| meta.last_used)
                 .map(|(id, meta)| (*id, *meta));
-            let Some((block, meta)) = victim else {
-                return Err(StoreError::Full { wanted: bytes, capacity });
-            };
-            let below = tier + 1;
-            let moved = below < self.tiers.len()
-                && meta.length <= self.tiers[below].capacity
-                && self.make_room(state, below, meta.length).is_ok()
-                && move_file(&self.block_path(tier, block), &self.block_path(below, block))
-                    .map_err(|e| tracing::warn!(block, error = %e, "moving a block down failed"))
-                    .is_ok();
-            state.used[tier] -= meta.length;
-            if moved {
-                state.used[below] += meta.length;
-                state.blocks.insert(block, Meta { tier: below, ..meta });
-                tracing::debug!(block, to = %self.tiers[below].alias, "moved down a tier");
-            } else {
+            let Some((block, meta)) = victim else { return Err(full()) };
+            if below == self.tiers.len() {
+                state.used[tier] -= meta.length;
                 state.blocks.remove(&block);
                 state.dropped.push(block);
                 let _ = fs::remove_file(self.block_path(tier, block));
                 tracing::debug!(block, "evicted");
+                continue;
+            }
+            let moved = self.make_room(state, below, meta.length).and_then(|()| {
+                move_file(&self.block_path(tier, block), &self.block_path(below, block)).map_err(
+                    |error| StoreError::Io {
+                        what: "moving",
+                        path: self.block_path(tier, block),
+                        error,
+                    },
+                )
+            });
+            match moved {
+                Ok(()) => {
+                    state.used[tier] -= meta.length;
+                    state.used[below] += meta.length;
+                    state.blocks.insert(block, Meta { tier: below, ..meta });
+                    tracing::debug!(block, to = %self.tiers[below].alias, "moved down a tier");
+                }
+                Err(error) => {
+                    tracing::warn!(block, %error, "a block could not move down a tier; it stays");
+                    stuck.push(block);
+                }
             }
         }
         Ok(())
@@ -325,6 +346,41 @@ mod tests {
         let mut cached: Vec<u64> = reopened.report().iter().map(|b| b.0).collect();
         cached.sort();
         assert_eq!(cached, vec![2, 3, 4, 5]);
+    }
+
+    /// A reservation that cannot fit even with every block gone is refused before anything is
+    /// evicted: one request cannot empty a worker.
+    #[test]
+    fn a_reservation_that_cannot_fit_evicts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlockStore::memory(dir.path(), 10).unwrap();
+        write(&store, 1, b"aaaa").unwrap();
+        write(&store, 2, b"bbbb").unwrap();
+        for wanted in [11, u64::MAX / 2, u64::MAX] {
+            assert!(matches!(store.reserve(wanted), Err(StoreError::Full { .. })), "{wanted}");
+        }
+        store.reserve(2).unwrap(); // A write in progress: 2 of the 10 bytes are not evictable.
+        assert!(matches!(store.reserve(9), Err(StoreError::Full { .. })));
+        assert!(store.take_dropped().is_empty(), "refused reservations evicted blocks");
+        assert_eq!(store.report().len(), 2);
+    }
+
+    /// A block whose move to the tier below fails stays cached where it was; the write that
+    /// needed the room is refused instead.
+    #[test]
+    fn a_block_whose_move_down_fails_is_kept() {
+        let (memory, disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let tier =
+            |alias: &str, dir: &Path| Tier { alias: alias.into(), dir: dir.into(), capacity: 8 };
+        let store =
+            BlockStore::open(vec![tier("MEM", memory.path()), tier("SSD", disk.path())]).unwrap();
+        write(&store, 1, b"aaaa").unwrap();
+        write(&store, 2, b"bbbb").unwrap();
+        fs::remove_dir_all(disk.path()).unwrap(); // Every move down fails now.
+        assert!(write(&store, 3, b"cccc").is_err());
+        assert!(store.take_dropped().is_empty(), "a block was dropped when its move failed");
+        assert_eq!(fs::read(store.open_block(1).unwrap().0).unwrap(), b"aaaa");
+        assert_eq!(fs::read(store.open_block(2).unwrap().0).unwrap(), b"bbbb");
     }
 
     #[test]
