@@ -168,12 +168,15 @@ impl MasterNode {
     pub fn role(&self) -> Role {
         let role = self.role.borrow().clone();
         match role {
-            Role::Leader { .. } if !self.leads() => {
-                let leader = self.elector.watch_leader().borrow().clone();
-                Role::Standby { leader: leader.filter(|m| m.id != self.me.id) }
-            }
+            Role::Leader { .. } if !self.leads() => Role::Standby { leader: self.other_leader() },
             role => role,
         }
+    }
+
+    /// The leader the elector names, unless that is this master (it may still be named just
+    /// after it stopped leading).
+    fn other_leader(&self) -> Option<Member> {
+        self.elector.watch_leader().borrow().clone().filter(|m| m.id != self.me.id)
     }
 
     /// Whether this master leads with a valid lease.
@@ -191,9 +194,9 @@ impl MasterNode {
         &self.journal
     }
 
-    /// Becomes (or stays) a standby following `leader`, remembering a new leader it sees. The
-    /// elector may still name this master just after it stopped leading: then no leader is
-    /// known yet, rather than a standby that calls itself the leader (and links to its own UI).
+    /// Becomes (or stays) a standby following `leader`, remembering a new leader it sees. A
+    /// `leader` that is this master (see [`Self::other_leader`]) means none is known yet, rather
+    /// than a standby that calls itself the leader (and links to its own UI).
     fn set_standby(&self, leader: Option<Member>) {
         let leader = leader.filter(|m| m.id != self.me.id);
         if let Some(new) = &leader {
@@ -220,9 +223,9 @@ impl MasterNode {
         let leader = match &*self.role.borrow() {
             Role::Standby { leader } => leader.clone(),
             // Leading no more, though the role loop has not noticed yet.
-            Role::Leader { .. } => self.elector.watch_leader().borrow().clone(),
+            Role::Leader { .. } => self.other_leader(),
         };
-        ServeError::NotLeader { leader: leader.filter(|m| m.id != self.me.id) }
+        ServeError::NotLeader { leader }
     }
 
     /// Journals `mutation` and returns its reply once durable. Bad paths are refused without

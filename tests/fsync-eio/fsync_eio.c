@@ -33,22 +33,22 @@ static int should_fail(int fd) {
     return 0;
 }
 
-int fsync(int fd) {
-    static int (*real)(int);
-    if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+/* Fails the call while the trigger says so, else makes it: `real` caches the libc function. */
+static int intercept(int fd, const char *name, int (**real)(int)) {
+    if (*real == NULL) *real = (int (*)(int))dlsym(RTLD_NEXT, name);
     if (should_fail(fd)) {
         errno = EIO;
         return -1;
     }
-    return real(fd);
+    return (*real)(fd);
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    return intercept(fd, "fsync", &real);
 }
 
 int fdatasync(int fd) {
     static int (*real)(int);
-    if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    if (should_fail(fd)) {
-        errno = EIO;
-        return -1;
-    }
-    return real(fd);
+    return intercept(fd, "fdatasync", &real);
 }

@@ -60,8 +60,8 @@ impl<S: StateMachine> JournalWriter<S> {
     pub(crate) fn start(journal: Arc<Journal<S>>, leadership: Leadership, term: u64) -> Self {
         let (requests, receiver) = mpsc::channel(65_536);
         let (deposed_sender, deposed) = watch::channel(None);
-        let leading = leadership.clone();
-        let task = CommitLoop { journal, leadership: leading, term, deposed: deposed_sender };
+        let task =
+            CommitLoop { journal, leadership: leadership.clone(), term, deposed: deposed_sender };
         tokio::spawn(task.run(receiver));
         JournalWriter { requests, deposed, leadership, term }
     }

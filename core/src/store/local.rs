@@ -2,12 +2,13 @@
 //!
 //! Exclusive create: write a file that has no name yet (`O_TMPFILE`) in the target's folder,
 //! fsync it, `link(2)` it to the final name (which fails with `EEXIST` when the name is taken),
-//! fsync the folder. A failed fsync is [`StoreError::NotDurable`], never retried or settled by
-//! reading back: after one, the page cache may hold bytes the disk never will ("fsyncgate"). A reader sees either nothing or the whole fsynced file; a writer killed at
+//! fsync the folder. A reader sees either nothing or the whole fsynced file; a writer killed at
 //! any point leaves nothing behind (the unnamed file dies with it). Where the file system cannot
 //! make unnamed files (FUSE mounts, old kernels), the file is first written under `.tmp/` with a
 //! name and unlinked after the link: a writer killed there leaves at most that temporary file,
-//! which `clean_temporary` removes later.
+//! which `clean_temporary` removes later. A failed fsync is [`StoreError::NotDurable`], never
+//! retried or settled by reading back: after one, the page cache may hold bytes the disk never
+//! will ("fsyncgate").
 
 use std::fs::{self, File};
 use std::io::{ErrorKind as IoKind, Write};
@@ -112,9 +113,9 @@ impl LocalStore {
     fn put_blocking(&self, root: &Path, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let target = root.join(key);
         let parent = target.parent().unwrap_or(root);
-        let unnamed =
-            unnamed_file(root, parent, bytes).map_err(|e| self.unavailable("put", key, e));
-        let linked = match unnamed? {
+        let linked = match unnamed_file(root, parent, bytes)
+            .map_err(|e| self.unavailable("put", key, e))?
+        {
             Some(file) => {
                 file.sync_all().map_err(|e| self.not_durable(key, e))?;
                 match name_unnamed(&file, &target) {
