@@ -137,16 +137,25 @@ pub async fn master_info(client: &MasterClient) -> Result<String, ClientError> {
     Ok(out)
 }
 
-/// `, journal UNAVAILABLE for 3.2s: <error>` while the master's journal store fails.
+/// `, journal UNAVAILABLE for 3.2s: <error>` while the master's journal store fails, and
+/// `, stepped down 12.0s ago: <why>` when its journal made it stop leading.
 fn journal_health(status: &MasterStatus) -> String {
-    if status.journal_error.is_empty() {
-        return String::new();
+    let mut out = String::new();
+    if !status.journal_error.is_empty() {
+        out += &format!(
+            ", journal UNAVAILABLE for {:.1}s: {}",
+            status.journal_failing_ms as f64 / 1000.0,
+            status.journal_error
+        );
     }
-    format!(
-        ", journal UNAVAILABLE for {:.1}s: {}",
-        status.journal_failing_ms as f64 / 1000.0,
-        status.journal_error
-    )
+    if !status.stepped_down.is_empty() {
+        out += &format!(
+            ", stepped down {:.1}s ago: {}",
+            status.stepped_down_ago_ms as f64 / 1000.0,
+            status.stepped_down
+        );
+    }
+    out
 }
 
 #[cfg(test)]

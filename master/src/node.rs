@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lode_core::config::{name, Config};
 use lode_core::elector::{LeaderElector, Leadership, Member};
 use lode_core::journal::{Journal, JournalError, JournalSettings, JournalWriter, OpId};
-use lode_core::store::ErrorKind;
+use lode_core::store::StoreError;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
@@ -102,6 +102,9 @@ pub struct MasterNode {
     started: Instant,
     /// When a standby last found nothing new in the journal (caught up), if ever.
     caught_up_at: parking_lot::Mutex<Option<Instant>>,
+    /// Why this master last stopped leading (or gave up taking over) because of its journal,
+    /// and when: what `masterInfo` reports after the store itself works for reads again.
+    stepped_down: parking_lot::Mutex<Option<(Instant, String)>>,
 }
 
 impl std::fmt::Debug for MasterNode {
@@ -154,7 +157,18 @@ impl MasterNode {
             history: Default::default(),
             started: Instant::now(),
             caught_up_at: Default::default(),
+            stepped_down: Default::default(),
         }
+    }
+
+    /// Records why this master stopped leading (or gave up taking over).
+    fn stepped_down(&self, reason: &JournalError) {
+        *self.stepped_down.lock() = Some((Instant::now(), reason.to_string()));
+    }
+
+    /// Why this master last stepped down for its journal, and how long ago; `None` if never.
+    pub fn last_step_down(&self) -> Option<(Duration, String)> {
+        self.stepped_down.lock().as_ref().map(|(at, why)| (at.elapsed(), why.clone()))
     }
 
     /// This master's identity.
@@ -469,9 +483,17 @@ async fn run_roles(
         tracing::info!(term, position = ?node.journal.position(), "leading");
 
         let resigning = tokio::select! {
-            error = writer.stopped() => { tracing::warn!(term, %error, "journal writer stopped"); false }
+            error = writer.stopped() => {
+                tracing::warn!(term, %error, "journal writer stopped");
+                node.stepped_down(&error);
+                false
+            }
             () = leadership.lost() => { tracing::warn!(term, "leadership lost"); false }
-            error = maintain(&node.journal) => { tracing::error!(term, %error, "journal maintenance failed"); false }
+            error = maintain(&node.journal) => {
+                tracing::error!(term, %error, "journal maintenance failed");
+                node.stepped_down(&error);
+                false
+            }
             () = watch_workers(&node) => false,
             () = &mut shutdown => true,
         };
@@ -512,19 +534,23 @@ async fn take_over(
                 tracing::warn!(slot, %reason, "takeover lost; back to standby");
                 return Ok(None);
             }
-            // The store cannot say what it holds: never retry on it as the leader.
-            Err(JournalError::Store(error)) if error.kind() == ErrorKind::NotDurable => {
-                tracing::error!(%error, "the journal store failed an fsync; standing down");
+            // The store cannot say what it holds, or could not take a write in the flush timeout:
+            // stand down, so another master (or this one, later) tries with a fresh term.
+            Err(
+                error @ (JournalError::Hung { .. }
+                | JournalError::Timeout { .. }
+                | JournalError::Store(StoreError::NotDurable { .. })),
+            ) => {
+                tracing::error!(%error, "the journal store cannot take the marker; standing down");
+                node.stepped_down(&error);
                 tokio::time::sleep(node.journal.settings().retry_interval).await;
                 return Ok(None);
             }
-            Err(error @ (JournalError::Store(_) | JournalError::Timeout { .. }))
-                if leadership.is_valid() =>
-            {
+            Err(error @ JournalError::Store(_)) if leadership.is_valid() => {
                 tracing::warn!(%error, "takeover cannot use the journal yet; retrying");
                 tokio::time::sleep(node.journal.settings().retry_interval).await;
             }
-            Err(JournalError::Store(_) | JournalError::Timeout { .. }) => return Ok(None),
+            Err(JournalError::Store(_)) => return Ok(None),
             Err(error) => return Err(error.into()),
         }
     }
@@ -572,7 +598,7 @@ async fn follow(
                 *node.caught_up_at.lock() = Some(Instant::now());
             }
             Ok(_) => {}
-            Err(JournalError::Store(error)) => {
+            Err(error @ (JournalError::Store(_) | JournalError::Hung { .. })) => {
                 tracing::warn!(%error, "journal read failed; retrying");
                 tokio::time::sleep(journal.settings().retry_interval).await;
             }
@@ -628,7 +654,7 @@ async fn maintain(journal: &Journal<Namespace>) -> JournalError {
                 newest_seen = Some(journal.write_checkpoint().await?);
             }
             journal.truncate().await?;
-            journal.store().clean_temporary(journal.settings().temporary_gc_threshold).await?;
+            journal.clean_temporary().await?;
             Ok::<(), JournalError>(())
         };
         match round.await {

@@ -217,7 +217,12 @@ async fn masters_table(ui: &Ui) -> Markup {
                                 td { @if s.term > 0 { (s.term) } @else { "-" } }
                                 td { "slot " (s.journal_slot) ", entry " (s.journal_seq) }
                                 td { @match leader_seq { Some(seq) => (seq.saturating_sub(s.journal_seq)), None => "?" } }
-                                td { @if s.journal_error.is_empty() { "ok" } @else { span.bad { (s.journal_error) } } }
+                                td {
+                                    @if s.journal_error.is_empty() { "ok" } @else { span.bad { (s.journal_error) } }
+                                    @if !s.stepped_down.is_empty() {
+                                        br; span.bad { "stepped down " (s.stepped_down_ago_ms / 1000) " s ago: " (s.stepped_down) }
+                                    }
+                                }
                             }
                         }
                         None => tr { td { (address) } td.bad colspan="5" { "unreachable" } },

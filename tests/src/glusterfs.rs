@@ -147,6 +147,25 @@ impl GlusterFs {
         }
     }
 
+    /// SIGSTOPs the volume's brick process (a brick server that hangs): every operation on the
+    /// mount blocks until [`GlusterFs::resume_brick`] (or the client's ping timeout, 42 s).
+    pub fn pause_brick(&self) {
+        self.signal_brick("-STOP");
+    }
+
+    /// SIGCONTs the brick paused by [`GlusterFs::pause_brick`].
+    pub fn resume_brick(&self) {
+        self.signal_brick("-CONT");
+    }
+
+    fn signal_brick(&self, signal: &str) {
+        let pids = self.brick_pids();
+        assert!(!pids.is_empty(), "no running brick process for volume {}", self.volume);
+        for pid in pids {
+            let _ = Command::new("kill").args([signal, &pid]).status();
+        }
+    }
+
     /// The PIDs `gluster volume status` gives for online bricks.
     fn brick_pids(&self) -> Vec<String> {
         let status = gluster(&["volume", "status", &self.volume]).unwrap_or_default();

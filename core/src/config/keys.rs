@@ -274,7 +274,8 @@ pub static KEYS: &[PropertyKey] = &[
         Alluxio, "The longest sleep between retries of a failed journal write: retries back off from \
          10ms, doubling up to this."),
     key(name::MASTER_JOURNAL_FLUSH_TIMEOUT, T::Duration, Literal("5min"), Scope::Master, Alluxio,
-        "How long to keep retrying a journal write before giving up leadership."),
+        "How long to keep retrying a journal write, and the longest one journal store call may \
+         take (a hung disk or brick), before the leader gives its leadership up."),
     key(name::MASTER_JOURNAL_FOLDER, T::String, Literal("${alluxio.work.dir}/journal"),
         Scope::Master, Alluxio,
         "Where the shared journal lives. Its scheme picks the journal store: a plain path or \

@@ -15,6 +15,12 @@
 //! master that stops leading [`rebuild`](Journal::rebuild)s its replica from the newest
 //! checkpoint, and replay refuses batches whose term breaks the term rule (see
 //! [`Replica::apply`]): a replica that meets one reloads the newest checkpoint.
+//!
+//! Every store call is bounded by the flush timeout (`alluxio.master.journal.flush.timeout`),
+//! and so is a whole append with its retries: a leader whose write cannot finish in it stops
+//! (its lease may still renew on other threads, so without the bound a hung disk would freeze
+//! the cluster). A call that did not return is [`JournalError::Hung`] — its outcome unknown and
+//! still able to change — so it is never settled by reading back, like a failed fsync.
 
 pub mod format;
 mod replica;
@@ -84,6 +90,23 @@ pub enum JournalError {
         /// The last store error.
         last_error: String,
     },
+    /// A store call did not return within `alluxio.master.journal.flush.timeout` (a hung fsync,
+    /// a stopped GlusterFS brick). Its outcome is unknown and may still change, so a write that
+    /// hung is never settled by reading back: the writer stops and the leader resigns.
+    #[error(
+        "{operation} {key} in {store} did not return within {waited:?} \
+         (alluxio.master.journal.flush.timeout): the store hangs; the outcome is unknown"
+    )]
+    Hung {
+        /// `put`, `get`, `list`, ...
+        operation: &'static str,
+        /// The key or prefix.
+        key: String,
+        /// The store.
+        store: String,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// The writer has stopped.
     #[error("the journal writer has stopped")]
     Closed,
@@ -100,7 +123,8 @@ pub struct JournalSettings {
     pub poll_interval: Duration,
     /// Entries after which a caught-up standby writes a checkpoint.
     pub checkpoint_period: u64,
-    /// How long to keep retrying a journal write.
+    /// How long to keep retrying a journal write, and the longest any one store call may take
+    /// before the journal calls the store hung ([`JournalError::Hung`]).
     pub flush_timeout: Duration,
     /// Sleep between retries of a failed write.
     pub retry_interval: Duration,
@@ -254,6 +278,45 @@ impl<S: StateMachine> Journal<S> {
         }
     }
 
+    /// Runs one store call on `key`, giving up at `deadline`: a call still running then is
+    /// [`JournalError::Hung`] (recorded as the outage). The call's own result is the inner one.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        deadline: Instant,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<Result<T, StoreError>, JournalError> {
+        let started = Instant::now();
+        match tokio::time::timeout_at(deadline.into(), call).await {
+            Ok(result) => Ok(result),
+            Err(_) => {
+                let error = JournalError::Hung {
+                    operation,
+                    key: key.to_string(),
+                    store: self.store.location(),
+                    waited: started.elapsed(),
+                };
+                tracing::error!(%error, "journal store call hung");
+                self.note_failure(&error);
+                Err(error)
+            }
+        }
+    }
+
+    /// The deadline of a store call that starts now.
+    fn call_deadline(&self) -> Instant {
+        Instant::now() + self.settings.flush_timeout
+    }
+
+    /// Removes the temporary objects of crashed writers (see
+    /// [`JournalStore::clean_temporary`]), bounded like every store call; returns how many.
+    pub async fn clean_temporary(&self) -> Result<usize, JournalError> {
+        let older_than = self.settings.temporary_gc_threshold;
+        let call = self.store.clean_temporary(older_than);
+        Ok(self.bounded("clean temporary objects", "", self.call_deadline(), call).await??)
+    }
+
     /// Where the replica stands.
     pub fn position(&self) -> Position {
         self.replica.read().position()
@@ -261,10 +324,10 @@ impl<S: StateMachine> Journal<S> {
 
     /// Slots of the checkpoints in the store, ascending.
     pub async fn checkpoints(&self) -> Result<Vec<u64>, JournalError> {
+        let listed = self.store.list(CHECKPOINT_PREFIX);
         let mut slots: Vec<u64> = self
-            .store
-            .list(CHECKPOINT_PREFIX)
-            .await?
+            .bounded("list", CHECKPOINT_PREFIX, self.call_deadline(), listed)
+            .await??
             .iter()
             .filter_map(|key| slot_of(key, CHECKPOINT_PREFIX))
             .collect();
@@ -281,7 +344,9 @@ impl<S: StateMachine> Journal<S> {
             return Ok(false);
         }
         let key = checkpoint_key(newest);
-        let Some(bytes) = self.store.get(&key).await? else {
+        let Some(bytes) =
+            self.bounded("get", &key, self.call_deadline(), self.store.get(&key)).await??
+        else {
             return Ok(false); // Deleted under us by truncation; a newer one exists.
         };
         let image = format::decode_checkpoint(&key, &bytes, newest)?;
@@ -305,7 +370,10 @@ impl<S: StateMachine> Journal<S> {
     /// Reads the batch in `slot`, if there is one.
     async fn read_batch(&self, slot: u64) -> Result<Option<Batch<S::Op>>, JournalError> {
         let key = log_key(slot);
-        let found = self.store.get(&key).await.inspect_err(|e| self.note_failure(e))?;
+        let found = self
+            .bounded("get", &key, self.call_deadline(), self.store.get(&key))
+            .await?
+            .inspect_err(|e| self.note_failure(e))?;
         match found {
             Some(bytes) => Ok(Some(format::decode_batch(&key, &bytes, slot)?)),
             None => Ok(None),
@@ -387,7 +455,9 @@ impl<S: StateMachine> Journal<S> {
             let image = replica.checkpoint_image();
             (image.slot, format::encode_checkpoint(&image))
         };
-        match self.store.put_if_absent(&checkpoint_key(slot), bytes).await {
+        let key = checkpoint_key(slot);
+        let put = self.store.put_if_absent(&key, bytes);
+        match self.bounded("put", &key, self.call_deadline(), put).await? {
             Ok(()) => {
                 tracing::info!(slot, "wrote checkpoint");
                 metrics::histogram!("lode_journal_checkpoint_seconds")
@@ -417,10 +487,10 @@ impl<S: StateMachine> Journal<S> {
             return Ok(0);
         };
         let keep_from = *keep_from;
+        let listed = self.store.list(LOG_PREFIX);
         let mut slots: Vec<u64> = self
-            .store
-            .list(LOG_PREFIX)
-            .await?
+            .bounded("list", LOG_PREFIX, self.call_deadline(), listed)
+            .await??
             .iter()
             .filter_map(|key| slot_of(key, LOG_PREFIX))
             .filter(|slot| *slot < keep_from)
@@ -428,11 +498,13 @@ impl<S: StateMachine> Journal<S> {
         slots.sort_unstable();
         let mut deleted = 0;
         for slot in slots {
-            self.store.delete(&log_key(slot)).await?;
+            let key = log_key(slot);
+            self.bounded("delete", &key, self.call_deadline(), self.store.delete(&key)).await??;
             deleted += 1;
         }
         for old in checkpoints.iter().filter(|slot| **slot < keep_from) {
-            self.store.delete(&checkpoint_key(*old)).await?;
+            let key = checkpoint_key(*old);
+            self.bounded("delete", &key, self.call_deadline(), self.store.delete(&key)).await??;
             deleted += 1;
         }
         Ok(deleted)
@@ -440,19 +512,21 @@ impl<S: StateMachine> Journal<S> {
 
     /// Writes `bytes` to `slot` with the fence and both extra rules of DESIGN §3: an
     /// ambiguous put is settled by reading the slot back, and a put that lands where the
-    /// predecessor is gone was truncated away.
+    /// predecessor is gone was truncated away. The whole append, every store call included, is
+    /// bounded by the flush timeout; a put that hangs is never settled by reading back.
     pub(crate) async fn append(&self, slot: u64, bytes: Vec<u8>) -> Result<Append, JournalError> {
         let key = log_key(slot);
         let started = Instant::now();
+        let deadline = started + self.settings.flush_timeout;
         // Short blips (a DataNode restarting) cost little; a long outage is retried at most
         // every `retry_interval`.
         let mut backoff = Duration::from_millis(10).min(self.settings.retry_interval);
         loop {
-            let attempt = self.store.put_if_absent(&key, bytes.clone()).await;
-            let last_error = match attempt {
+            let put = self.store.put_if_absent(&key, bytes.clone());
+            let last_error = match self.bounded("put", &key, deadline, put).await? {
                 Ok(()) => {
                     self.note_success();
-                    return self.check_live(slot).await;
+                    return self.check_live(slot, deadline).await;
                 }
                 // An fsync failure is never settled by reading back: the page cache would
                 // answer with bytes the disk may never hold.
@@ -467,10 +541,10 @@ impl<S: StateMachine> Journal<S> {
                 }
             };
             // AlreadyExists, ambiguous or failed: whatever is in the slot now decides.
-            match self.store.get(&key).await {
+            match self.bounded("get", &key, deadline, self.store.get(&key)).await? {
                 Ok(Some(found)) if found == bytes => {
                     self.note_success();
-                    return self.check_live(slot).await;
+                    return self.check_live(slot, deadline).await;
                 }
                 Ok(Some(found)) => return Ok(Append::Taken(found)),
                 Ok(None) if last_error.kind() == ErrorKind::AlreadyExists => {
@@ -493,15 +567,18 @@ impl<S: StateMachine> Journal<S> {
     }
 
     /// After our put landed: is the slot live, or had it been truncated away? The put is
-    /// durable, so a failing store is retried (as long as a write would be), not given up on.
-    async fn check_live(&self, slot: u64) -> Result<Append, JournalError> {
+    /// durable, so a failing store is retried until the append's `deadline`, not given up on.
+    async fn check_live(&self, slot: u64, deadline: Instant) -> Result<Append, JournalError> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(10).min(self.settings.retry_interval);
         loop {
             let live = if slot == 0 {
                 self.checkpoints().await.map(|slots| slots.is_empty())
             } else {
-                self.store.exists(&log_key(slot - 1)).await.map_err(JournalError::from)
+                let key = log_key(slot - 1);
+                self.bounded("exists", &key, deadline, self.store.exists(&key))
+                    .await?
+                    .map_err(JournalError::from)
             };
             match live {
                 Ok(live) => return Ok(if live { Append::Landed } else { Append::TruncatedAway }),
@@ -509,7 +586,7 @@ impl<S: StateMachine> Journal<S> {
                     if !matches!(error.kind(), ErrorKind::Permanent | ErrorKind::NotDurable) =>
                 {
                     self.note_failure(&error);
-                    if started.elapsed() >= self.settings.flush_timeout {
+                    if Instant::now() >= deadline {
                         return Err(JournalError::Timeout {
                             slot,
                             waited: started.elapsed(),

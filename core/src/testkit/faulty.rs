@@ -23,6 +23,9 @@ pub enum Fault {
     /// Perform the put, then report [`StoreError::NotDurable`] (its fsync failed, though the
     /// object reads back).
     LandThenNotDurable,
+    /// Perform the put, then never answer (a hung fsync of the folder after the link): the
+    /// object reads back, but the call does not return.
+    LandThenHang,
 }
 
 /// A store that injects queued [`Fault`]s into puts and passes everything else through.
@@ -84,6 +87,10 @@ impl JournalStore for FaultyStore {
                     store: self.location(),
                     message: "injected: fsync failed (EIO)".into(),
                 })
+            }
+            Some(Fault::LandThenHang) => {
+                self.inner.put_if_absent(key, bytes).await?;
+                std::future::pending().await
             }
         }
     }

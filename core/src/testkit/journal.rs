@@ -221,6 +221,30 @@ pub async fn a_put_whose_fsync_failed_is_never_acknowledged(fixture: Fixture) {
     assert!(matches!(writer.stopped().await, JournalError::Store(_)));
 }
 
+/// A put that hangs (its object reads back, its call never returns) is given up after the flush
+/// timeout and never acknowledged: the writer stops with [`JournalError::Hung`] naming the key.
+pub async fn a_put_that_hangs_is_never_acknowledged(fixture: Fixture) {
+    let faulty = FaultyStore::new(fixture.store.clone());
+    let store: Arc<dyn JournalStore> = faulty.clone();
+    let settings = JournalSettings {
+        flush_timeout: Duration::from_millis(300),
+        ..JournalSettings::for_tests()
+    };
+    let journal = Arc::new(Journal::open(store, settings, Ledger::default).await.unwrap());
+    let writer = journal.take_over(lease(1).0, "leader-1").await.unwrap();
+    writer.submit(None, 1).await.unwrap();
+    let slot = journal.position().slot;
+    faulty.inject(Fault::LandThenHang);
+    let refused = writer.submit(None, 2).await;
+    assert!(
+        matches!(&refused, Err(JournalError::Hung { key, .. }) if *key == log_key(slot)),
+        "answered {refused:?}"
+    );
+    assert!(faulty.get(&log_key(slot)).await.unwrap().is_some(), "the object reads back");
+    assert!(writer.submit(None, 3).await.is_err(), "the writer went on after a hung put");
+    assert!(journal.outage().is_some_and(|o| o.error.contains("did not return within")));
+}
+
 /// A put that failed ambiguously without landing is put again: acknowledged once.
 pub async fn an_ambiguous_put_that_did_not_land_is_retried(fixture: Fixture) {
     let FaultyLeader { faulty, store, writer, _fixture, .. } = faulty_leader(fixture).await;

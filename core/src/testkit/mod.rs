@@ -78,6 +78,7 @@ macro_rules! journal_protocol_conformance {
             an_ambiguous_put_that_landed_is_acknowledged_once,
             an_ambiguous_put_that_did_not_land_is_retried,
             a_put_whose_fsync_failed_is_never_acknowledged,
+            a_put_that_hangs_is_never_acknowledged,
             an_ambiguous_put_that_lost_the_slot_deposes,
             a_writer_paused_across_truncation_never_acknowledges,
             replicas_never_follow_a_deposed_writers_stale_batch,

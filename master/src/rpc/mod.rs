@@ -500,6 +500,7 @@ impl LodeMasterService for Services {
         };
         let position = self.node.journal().position();
         let outage = self.node.journal().outage();
+        let stepped_down = self.node.last_step_down();
         Ok(Response::new(MasterStatus {
             address: me,
             role: role as i32,
@@ -513,6 +514,8 @@ impl LodeMasterService for Services {
             elector: self.info.elector.clone(),
             journal: self.info.journal.clone(),
             web_port: self.info.web_port as u32,
+            stepped_down_ago_ms: stepped_down.as_ref().map_or(0, |(ago, _)| ago.as_millis() as u64),
+            stepped_down: stepped_down.map(|(_, why)| why).unwrap_or_default(),
         }))
     }
 
