@@ -14,7 +14,11 @@
 //! A deposed writer may still leave a batch behind in a slot truncation had re-opened. So a
 //! master that stops leading [`rebuild`](Journal::rebuild)s its replica from the newest
 //! checkpoint, and replay refuses batches whose term breaks the term rule (see
-//! [`Replica::apply`]): a replica that meets one reloads the newest checkpoint.
+//! [`Replica::apply`]): a replica that meets one reloads the newest checkpoint. The term rule
+//! alone cannot tell a stale batch of the very term a lagging standby knows, so a tailer also
+//! lists the checkpoints after each round of reads and loads the newest instead of any batch
+//! it covers: a re-opened slot is below the newest checkpoint from the moment truncation
+//! deleted it (rule found by the model checker, `verify/`).
 //!
 //! Every store call is bounded by the flush timeout (`alluxio.master.journal.flush.timeout`),
 //! and so is a whole append with its retries: a leader whose write cannot finish in it stops
@@ -41,6 +45,10 @@ pub use writer::JournalWriter;
 const FORMAT_KEY: &str = "FORMAT";
 const LOG_PREFIX: &str = "log/";
 const CHECKPOINT_PREFIX: &str = "checkpoint/";
+
+/// The most slots a tailer reads before it lists the checkpoints and applies them (see
+/// `Journal::apply_read`): one listing per round of reads, and at most this many batches held.
+const READ_AHEAD: usize = 16;
 
 /// The key of log slot `slot`.
 pub fn log_key(slot: u64) -> String {
@@ -407,6 +415,57 @@ impl<S: StateMachine> Journal<S> {
         }
     }
 
+    /// Applies batches read from the log, in slot order from the replica's position, except
+    /// those a checkpoint covers: the checkpoints are listed *after* the reads, and the newest
+    /// is loaded instead of any batch below it. A batch in a slot truncation re-opened (a
+    /// deposed writer's, refused as truncated away) is always below the newest checkpoint from
+    /// the moment it can be read, so this never applies one — whatever its term (found by the
+    /// protocol model in `verify/`: a standby that lagged behind truncation applied a stale
+    /// batch of the term it knew). Returns the number of entries applied.
+    async fn apply_read(&self, batches: Vec<Batch<S::Op>>) -> Result<u64, JournalError> {
+        if batches.is_empty() {
+            return Ok(0);
+        }
+        let newest = self.checkpoints().await?.last().copied();
+        if newest.is_some_and(|newest| newest > self.position().slot) {
+            self.load_newest_checkpoint_if_ahead().await?;
+        }
+        let mut applied = 0;
+        for batch in batches {
+            let position = self.position().slot;
+            if batch.slot < position {
+                continue; // Covered by the checkpoint just loaded.
+            }
+            if batch.slot > position || newest.is_some_and(|newest| newest > batch.slot) {
+                break; // The covering checkpoint could not be loaded: read again later.
+            }
+            applied += self.replay(&batch).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Reads the slots from the replica's position on until the first missing one, at most
+    /// [`READ_AHEAD`] of them, and applies them (see [`Self::apply_read`]). Returns the entries
+    /// applied, the slots read, and whether to stop: the last read found the log's end, or the
+    /// round could not move the replica (a covering checkpoint vanished as it was loaded).
+    async fn read_and_apply(&self) -> Result<(u64, u64, bool), JournalError> {
+        let start = self.position().slot;
+        let mut batches = Vec::new();
+        let mut end = false;
+        while batches.len() < READ_AHEAD {
+            match self.read_batch(start + batches.len() as u64).await? {
+                Some(batch) => batches.push(batch),
+                None => {
+                    end = true;
+                    break;
+                }
+            }
+        }
+        let slots = batches.len() as u64;
+        let applied = self.apply_read(batches).await?;
+        Ok((applied, slots, end || self.position().slot == start))
+    }
+
     /// Replays every slot after the replica's position until the first missing one. If the
     /// next slot was truncated away, reloads from the newest checkpoint first. Returns the
     /// number of entries applied.
@@ -414,31 +473,32 @@ impl<S: StateMachine> Journal<S> {
         let mut applied = 0;
         let mut reloaded = false;
         loop {
-            let slot = self.position().slot;
-            match self.read_batch(slot).await? {
-                Some(batch) => applied += self.replay(&batch).await?,
-                None if !reloaded => {
-                    reloaded = true;
-                    if !self.load_newest_checkpoint_if_ahead().await? {
-                        self.note_success();
-                        return Ok(applied);
-                    }
+            let (entries, _, end) = self.read_and_apply().await?;
+            applied += entries;
+            if end && !reloaded {
+                reloaded = true;
+                if self.load_newest_checkpoint_if_ahead().await? {
+                    continue;
                 }
-                None => {
-                    self.note_success();
-                    return Ok(applied);
-                }
+            }
+            if end {
+                self.note_success();
+                return Ok(applied);
             }
         }
     }
 
-    /// Replays only what exists now, without looking for a newer checkpoint: the cheap poll
-    /// of a standby that is known to be current.
+    /// Replays only what exists now, without looking for a newer checkpoint unless a batch was
+    /// found: the cheap poll of a standby that is known to be current.
     pub async fn poll(&self) -> Result<u64, JournalError> {
         let (mut applied, mut slots) = (0, 0u64);
-        while let Some(batch) = self.read_batch(self.position().slot).await? {
-            applied += self.replay(&batch).await?;
-            slots += 1;
+        loop {
+            let (entries, read, end) = self.read_and_apply().await?;
+            applied += entries;
+            slots += read;
+            if end {
+                break;
+            }
         }
         // How far behind this tailer was when it looked: 0 once it has caught up.
         metrics::gauge!("lode_journal_standby_lag_slots").set(slots as f64);
@@ -641,7 +701,7 @@ impl<S: StateMachine> Journal<S> {
                 Append::Taken(bytes) => {
                     let key = log_key(position.slot);
                     let batch = format::decode_batch(&key, &bytes, position.slot)?;
-                    self.replay(&batch).await?;
+                    self.apply_read(vec![batch]).await?;
                     self.catch_up().await?;
                 }
                 Append::TruncatedAway => {

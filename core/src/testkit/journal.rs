@@ -341,6 +341,41 @@ pub async fn replicas_never_follow_a_deposed_writers_stale_batch(fixture: Fixtur
     assert_eq!(lagging.position(), newer.position());
 }
 
+/// A standby that lagged behind truncation never applies a deposed leader's stale batch, not
+/// even one of the term it knows whose slot's successor is gone too (found by the protocol
+/// model, verify/): a poll lists the checkpoints after its reads and loads the newest instead
+/// of any batch it covers.
+pub async fn a_lagging_standby_never_applies_a_stale_batch(fixture: Fixture) {
+    let store = fixture.store;
+    let (_paused_journal, paused) = leader(&store, 1).await;
+    for value in 0..5 {
+        paused.submit(None, value).await.unwrap();
+    }
+    let lagging = open(&store).await;
+    lagging.catch_up().await.unwrap();
+    let stale_slot = lagging.position().slot;
+
+    // The newer leader writes on, checkpoints twice, and truncation deletes the paused leader's
+    // next slot and the one after it.
+    let (newer, writer) = leader(&store, 2).await;
+    for value in 100..120 {
+        writer.submit(None, value).await.unwrap();
+    }
+    newer.write_checkpoint().await.unwrap();
+    writer.submit(None, 120).await.unwrap();
+    newer.write_checkpoint().await.unwrap();
+    newer.truncate().await.unwrap();
+    assert_eq!(store.get(&log_key(stale_slot + 1)).await.unwrap(), None);
+
+    let woken = paused.submit(None, 666).await;
+    assert!(is_deposed(&woken), "paused writer answered {woken:?}");
+    assert!(store.get(&log_key(stale_slot)).await.unwrap().is_some(), "the stale batch is there");
+    lagging.poll().await.unwrap();
+    let values = lagging.replica().read().state().values.clone();
+    assert!(!values.contains(&666), "the lagging standby applied the stale batch: {values:?}");
+    assert_eq!(lagging.replica().read().state(), newer.replica().read().state());
+}
+
 /// A leader whose elector counts lower than the journal's newest term (a site that moved to
 /// another elector) writes above it, so its batches are never taken for a deposed leader's.
 pub async fn a_lower_elector_term_still_writes_above_the_journal(fixture: Fixture) {

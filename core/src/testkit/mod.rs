@@ -82,6 +82,7 @@ macro_rules! journal_protocol_conformance {
             an_ambiguous_put_that_lost_the_slot_deposes,
             a_writer_paused_across_truncation_never_acknowledges,
             replicas_never_follow_a_deposed_writers_stale_batch,
+            a_lagging_standby_never_applies_a_stale_batch,
             a_lower_elector_term_still_writes_above_the_journal,
             an_expired_lease_stops_acknowledgement,
             retries_after_failover_return_the_first_answer,
