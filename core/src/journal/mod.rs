@@ -31,7 +31,11 @@ mod replica;
 mod writer;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, not std's: deadlines then follow a paused test clock (the simulation in
+// `verify/`) as well as real time.
+use tokio::time::Instant;
 
 use parking_lot::RwLock;
 
@@ -236,7 +240,20 @@ impl<S: StateMachine> Journal<S> {
         settings: JournalSettings,
         initial: impl Fn() -> S + Send + Sync + 'static,
     ) -> Result<Journal<S>, JournalError> {
-        let cluster_id = ensure_format(store.as_ref()).await?;
+        // Bounded like every store call: a store that hangs at start-up is an error, not a
+        // master that never starts.
+        let format = ensure_format(store.as_ref());
+        let cluster_id = match tokio::time::timeout(settings.flush_timeout, format).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(JournalError::Hung {
+                    operation: "put or get",
+                    key: FORMAT_KEY.into(),
+                    store: store.location(),
+                    waited: settings.flush_timeout,
+                })
+            }
+        };
         let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
         let initial = Box::new(initial);
         let journal =
@@ -296,7 +313,7 @@ impl<S: StateMachine> Journal<S> {
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<Result<T, StoreError>, JournalError> {
         let started = Instant::now();
-        match tokio::time::timeout_at(deadline.into(), call).await {
+        match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => Ok(result),
             Err(_) => {
                 let error = JournalError::Hung {
@@ -509,7 +526,7 @@ impl<S: StateMachine> Journal<S> {
     /// Writes a checkpoint of the replica at its position (a no-op if one exists there:
     /// checkpoints are deterministic, so a loser just moves on). Returns its slot.
     pub async fn write_checkpoint(&self) -> Result<u64, JournalError> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let (slot, bytes) = {
             let replica = self.replica.read();
             let image = replica.checkpoint_image();

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -198,7 +200,7 @@ impl<S: StateMachine> CommitLoop<S> {
             } else {
                 Duration::ZERO
             };
-            let deadline = tokio::time::Instant::now() + linger;
+            let deadline = Instant::now() + linger;
             while !linger.is_zero() && pending.entries.len() < callers && !full(&pending) {
                 match tokio::time::timeout_at(deadline, receiver.recv()).await {
                     Ok(Some(request)) => pending.add(&self.journal, request),
@@ -250,7 +252,7 @@ impl<S: StateMachine> CommitLoop<S> {
         let batch =
             Batch { term: self.term, slot: position.slot, first_seq: position.seq, entries };
         let bytes = format::encode_batch(&batch);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let outcome = self.journal.append(position.slot, bytes).await;
         metrics::histogram!("lode_journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("lode_journal_batch_entries").record(batch.entries.len() as f64);
