@@ -242,18 +242,10 @@ impl<S: StateMachine> Journal<S> {
     ) -> Result<Journal<S>, JournalError> {
         // Bounded like every store call: a store that hangs at start-up is an error, not a
         // master that never starts.
+        let deadline = Instant::now() + settings.flush_timeout;
         let format = ensure_format(store.as_ref());
-        let cluster_id = match tokio::time::timeout(settings.flush_timeout, format).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(JournalError::Hung {
-                    operation: "put or get",
-                    key: FORMAT_KEY.into(),
-                    store: store.location(),
-                    waited: settings.flush_timeout,
-                })
-            }
-        };
+        let cluster_id =
+            within(deadline, "put or get", FORMAT_KEY, store.as_ref(), format).await??;
         let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
         let initial = Box::new(initial);
         let journal =
@@ -312,21 +304,10 @@ impl<S: StateMachine> Journal<S> {
         deadline: Instant,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<Result<T, StoreError>, JournalError> {
-        let started = Instant::now();
-        match tokio::time::timeout_at(deadline, call).await {
-            Ok(result) => Ok(result),
-            Err(_) => {
-                let error = JournalError::Hung {
-                    operation,
-                    key: key.to_string(),
-                    store: self.store.location(),
-                    waited: started.elapsed(),
-                };
-                tracing::error!(%error, "journal store call hung");
-                self.note_failure(&error);
-                Err(error)
-            }
-        }
+        within(deadline, operation, key, self.store.as_ref(), call).await.inspect_err(|error| {
+            tracing::error!(%error, "journal store call hung");
+            self.note_failure(error);
+        })
     }
 
     /// The deadline of a store call that starts now.
@@ -728,6 +709,24 @@ impl<S: StateMachine> Journal<S> {
             }
         }
     }
+}
+
+/// Runs `call` (`operation` on `key` in `store`) until `deadline`: still running then, it is
+/// [`JournalError::Hung`]; else its own result.
+async fn within<T, E>(
+    deadline: Instant,
+    operation: &'static str,
+    key: &str,
+    store: &dyn JournalStore,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Result<T, E>, JournalError> {
+    let started = Instant::now();
+    tokio::time::timeout_at(deadline, call).await.map_err(|_| JournalError::Hung {
+        operation,
+        key: key.to_string(),
+        store: store.location(),
+        waited: started.elapsed(),
+    })
 }
 
 /// Writes `FORMAT` if the journal is new, else checks it. Returns the cluster id.
