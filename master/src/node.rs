@@ -649,8 +649,7 @@ async fn maintain(journal: &Journal<Namespace>) -> JournalError {
                 newest_seen = newest;
                 journal.replica().write().checkpointed(); // A standby checkpointed recently.
             }
-            let overdue = journal.settings().checkpoint_period.saturating_mul(2);
-            if journal.replica().read().applied_since_checkpoint() >= overdue {
+            if journal.checkpoint_due(2) {
                 newest_seen = Some(journal.write_checkpoint().await?);
             }
             journal.truncate().await?;

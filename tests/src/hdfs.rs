@@ -53,6 +53,8 @@ impl Daemon {
 /// A running NameNode and its DataNodes; all are killed when this is dropped.
 pub struct Hdfs {
     dir: tempfile::TempDir,
+    /// `hdfs-site.xml` properties beyond the defaults (a test's limits).
+    extra: Vec<(String, String)>,
     rpc_port: u16,
     http_port: u16,
     namenode: Option<Child>,
@@ -74,11 +76,18 @@ impl Hdfs {
 
     /// Formats and starts a new NameNode and its DataNodes and waits until HDFS takes writes.
     pub fn start() -> Hdfs {
+        Hdfs::start_with(&[])
+    }
+
+    /// [`Hdfs::start`] with `properties` added to (or overriding) the site configuration,
+    /// such as a NameNode limit a test needs.
+    pub fn start_with(properties: &[(&str, &str)]) -> Hdfs {
         let lib = ensure_jars();
         let dir = tempfile::tempdir().expect("temporary directory");
         let ports = free_ports(2).expect("free ports");
         let hdfs = Hdfs {
             dir,
+            extra: properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             rpc_port: ports[0],
             http_port: ports[1],
             namenode: None,
@@ -144,6 +153,8 @@ impl Hdfs {
         ];
         let xml: String = properties
             .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .chain(self.extra.iter().map(|(name, value)| (name.as_str(), value.as_str())))
             .map(|(name, value)| {
                 format!("  <property><name>{name}</name><value>{value}</value></property>\n")
             })

@@ -129,3 +129,51 @@ async fn a_nameservice_folder_resolves_through_the_hadoop_configuration() {
     assert_eq!(read.as_deref(), Some(&b"through the nameservice"[..]));
     assert_eq!(store.location(), folder);
 }
+
+/// A journal keeps taking writes past a NameNode's folder limit: on an HDFS whose folders hold
+/// at most 200 items (`dfs.namenode.fs-limits.max-directory-items`), 450 slots land in folders
+/// of 100 and a fresh replica reads them all, while a journal formatted with folders bigger
+/// than the limit fails at the limit (the limit is real, and the error names it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_journal_outgrows_a_namenode_folder_limit() {
+    use lode_core::config::{name, Config};
+    use lode_core::journal::{Journal, JournalSettings};
+    use lode_core::testkit::{journal::lease, Ledger};
+    // Started on the test's own thread (the body of `block_on`): the daemons die with the
+    // thread that started them, and a blocking-pool thread exits when idle.
+    let hdfs = Hdfs::start_with(&[("dfs.namenode.fs-limits.max-directory-items", "200")]);
+    let open = |per_folder: u64, folder: String| async move {
+        let config = Config::from_pairs([(name::MASTER_JOURNAL_FOLDER, folder)]).unwrap();
+        let store = lode_core::store::open(&config).expect("opening the hdfs store");
+        let settings = JournalSettings {
+            log_folder_slots: per_folder,
+            flush_timeout: Duration::from_secs(15),
+            ..JournalSettings::for_tests()
+        };
+        std::sync::Arc::new(Journal::open(store, settings, Ledger::default).await.unwrap())
+    };
+
+    let folder = new_folder(&hdfs, "folder-limit");
+    let journal = open(100, folder.clone()).await;
+    let writer = journal.take_over(lease(1).0, "leader").await.unwrap();
+    for value in 0..450 {
+        writer.submit(None, value).await.unwrap_or_else(|e| panic!("value {value}: {e}"));
+    }
+    assert_eq!(journal.log_key(450), "log/00000000000000000400/00000000000000000450");
+    let reader = open(100, folder).await;
+    reader.catch_up().await.unwrap();
+    assert_eq!(reader.replica().read().state().values, (0..450).collect::<Vec<u64>>());
+
+    let control = open(1_000, new_folder(&hdfs, "folder-limit-control")).await;
+    let writer = control.take_over(lease(1).0, "leader").await.unwrap();
+    let mut refused = None;
+    for value in 0..250 {
+        if let Err(error) = writer.submit(None, value).await {
+            refused = Some((value, error.to_string()));
+            break;
+        }
+    }
+    let (value, error) = refused.expect("a folder of 250 items passed a limit of 200");
+    assert_eq!(value, 199, "refused at value {value}, not at the 201st item: {error}");
+    assert!(error.contains("MaxDirectoryItemsExceeded"), "{error}");
+}

@@ -149,10 +149,10 @@ impl JournalStore for S3Store {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.failed("list", prefix, e)),
         };
+        // Sub-folders (common prefixes) are listed too, by their key without the `/`.
         let mut keys: Vec<String> = entries
             .iter()
-            .filter(|entry| entry.metadata().is_file())
-            .map(|entry| entry.path().trim_start_matches('/').to_string())
+            .map(|entry| entry.path().trim_start_matches('/').trim_end_matches('/').to_string())
             .filter(|key| {
                 key.rsplit('/').next().is_some_and(|name| name.starts_with(name_prefix))
                     && key.rsplit_once('/').map_or("", |(parent, _)| parent) == folder

@@ -145,6 +145,9 @@ pub mod name {
     pub const MASTER_JOURNAL_TAILER_SLEEP_TIME: &str = "alluxio.master.journal.tailer.sleep.time";
     pub const MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES: &str =
         "alluxio.master.journal.checkpoint.period.entries";
+    pub const MASTER_JOURNAL_CHECKPOINT_PERIOD_BYTES: &str =
+        "alluxio.master.journal.checkpoint.period.bytes";
+    pub const MASTER_JOURNAL_LOG_FOLDER_SLOTS: &str = "alluxio.master.journal.log.folder.slots";
     pub const MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD: &str =
         "alluxio.master.journal.temporary.file.gc.threshold";
     pub const MASTER_JOURNAL_EXIT_ON_DEMOTION: &str = "alluxio.master.journal.exit.on.demotion";
@@ -259,6 +262,10 @@ pub static KEYS: &[PropertyKey] = &[
     with_env(key(name::MASTER_HOSTNAME, T::String, ThisHostName, Scope::All, Alluxio,
         "The externally visible host name of the master: what it advertises to workers and \
          clients. Defaults to this host's name."), "ALLUXIO_MASTER_HOSTNAME"),
+    key(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_BYTES, T::Size, Literal("1GB"), Scope::Master,
+        Lode,
+        "The bytes of journal entries after which a caught-up standby writes a checkpoint, \
+         however few entries they are: bounds how much a new master replays."),
     key(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES, T::Int, Literal("2000000"),
         Scope::Master, Alluxio,
         "The number of journal entries after which a caught-up standby writes a checkpoint."),
@@ -280,6 +287,11 @@ pub static KEYS: &[PropertyKey] = &[
         Scope::Master, Alluxio,
         "Where the shared journal lives. Its scheme picks the journal store: a plain path or \
          file:// (local), hdfs://, s3://, glusterfs://."),
+    key(name::MASTER_JOURNAL_LOG_FOLDER_SLOTS, T::Int, Literal("100000"), Scope::Master, Lode,
+        "How many consecutive journal slots share one folder of log/ in a journal formatted \
+         from now on (its FORMAT object keeps the number; changing this later has no effect \
+         on it). Keeps every folder below a store's limit: HDFS refuses more than \
+         dfs.namenode.fs-limits.max-directory-items (1048576) items in a folder."),
     key(name::MASTER_JOURNAL_LOG_SIZE_BYTES_MAX, T::Size, Literal("10MB"), Scope::Master,
         Alluxio, "The largest journal object Lode writes (a batch of entries in one slot)."),
     key(name::MASTER_JOURNAL_REQUEST_TIMEOUT, T::Duration, Literal("10s"), Scope::Master, Lode,

@@ -1,10 +1,17 @@
 //! The journal protocol (DESIGN §3), written once for every [`JournalStore`]:
 //!
 //! ```text
-//! FORMAT                 format version + cluster id
-//! log/<slot, 20 digits>  one batch per slot, written with put_if_absent (the fence)
-//! checkpoint/<slot>      a snapshot covering every slot below <slot>
+//! FORMAT                          format version, cluster id, slots per log folder
+//! log/<first slot>/<slot>         one batch per slot, written with put_if_absent (the fence)
+//! checkpoint/<slot>               a snapshot covering every slot below <slot>
 //! ```
+//!
+//! Slot numbers are 20 digits. The log is spread over folders of `slots-per-folder`
+//! consecutive slots (`alluxio.master.journal.log.folder.slots` when the journal is formatted,
+//! then fixed by `FORMAT`), so that no folder outgrows a store's limit (HDFS refuses the
+//! 1,048,577th item of a folder). Journals formatted before folders existed (`version: 1`)
+//! keep their flat `log/<slot>` layout: a slot's key must never depend on who writes it, or
+//! two writers would not meet at one key and the fence would be gone.
 //!
 //! A [`Journal`] holds a [`Replica`] and moves it forward: [`Journal::catch_up`] replays (a
 //! standby), [`Journal::take_over`] lands a leader marker and returns a group-commit
@@ -49,14 +56,45 @@ pub use writer::JournalWriter;
 const FORMAT_KEY: &str = "FORMAT";
 const LOG_PREFIX: &str = "log/";
 const CHECKPOINT_PREFIX: &str = "checkpoint/";
+/// The `FORMAT` version of journals whose log is spread over folders.
+const FOLDERS_VERSION: u16 = 2;
+/// The `FORMAT` version of journals with every slot directly in `log/`, still read.
+const FLAT_VERSION: u16 = 1;
 
 /// The most slots a tailer reads before it lists the checkpoints and applies them (see
 /// `Journal::apply_read`): one listing per round of reads, and at most this many batches held.
 const READ_AHEAD: usize = 16;
 
-/// The key of log slot `slot`.
-pub fn log_key(slot: u64) -> String {
-    format!("{LOG_PREFIX}{slot:020}")
+/// Where a journal keeps its log slots: fixed by its `FORMAT` object when it is formatted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Slots per folder of `log/`; `None` for a flat journal of format version 1.
+    slots_per_folder: Option<u64>,
+}
+
+impl Layout {
+    /// Slots spread over folders of `slots_per_folder` consecutive slots (at least 1).
+    pub fn folders(slots_per_folder: u64) -> Layout {
+        Layout { slots_per_folder: Some(slots_per_folder.max(1)) }
+    }
+
+    /// Every slot directly in `log/`: journals formatted before folders existed.
+    pub fn flat() -> Layout {
+        Layout { slots_per_folder: None }
+    }
+
+    /// The key of log slot `slot`.
+    pub fn log_key(&self, slot: u64) -> String {
+        match self.slots_per_folder {
+            Some(per_folder) => format!("{}{slot:020}", self.folder_of(slot, per_folder)),
+            None => format!("{LOG_PREFIX}{slot:020}"),
+        }
+    }
+
+    /// The folder (`log/<first slot>/`) that holds `slot`.
+    fn folder_of(&self, slot: u64, per_folder: u64) -> String {
+        format!("{LOG_PREFIX}{:020}/", slot - slot % per_folder)
+    }
 }
 
 /// The key of the checkpoint covering slots below `slot`.
@@ -135,6 +173,12 @@ pub struct JournalSettings {
     pub poll_interval: Duration,
     /// Entries after which a caught-up standby writes a checkpoint.
     pub checkpoint_period: u64,
+    /// Bytes of log after which a caught-up standby writes a checkpoint, whatever the entry
+    /// count: big entries would otherwise make a long replay.
+    pub checkpoint_period_bytes: u64,
+    /// Slots per folder of `log/` in a journal formatted now (an existing journal keeps what
+    /// its `FORMAT` says).
+    pub log_folder_slots: u64,
     /// How long to keep retrying a journal write, and the longest any one store call may take
     /// before the journal calls the store hung ([`JournalError::Hung`]).
     pub flush_timeout: Duration,
@@ -163,6 +207,11 @@ impl JournalSettings {
                 .unwrap_or(caps.poll_interval),
             checkpoint_period: int(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_ENTRIES, 2_000_000)
                 as u64,
+            checkpoint_period_bytes: config
+                .size(name::MASTER_JOURNAL_CHECKPOINT_PERIOD_BYTES)
+                .unwrap_or(1 << 30)
+                .max(1),
+            log_folder_slots: int(name::MASTER_JOURNAL_LOG_FOLDER_SLOTS, 100_000) as u64,
             flush_timeout: config
                 .duration(name::MASTER_JOURNAL_FLUSH_TIMEOUT)
                 .unwrap_or(Duration::from_secs(300)),
@@ -183,6 +232,9 @@ impl JournalSettings {
             batch_max_bytes: 10 << 20,
             poll_interval: Duration::from_millis(2),
             checkpoint_period: u64::MAX,
+            checkpoint_period_bytes: u64::MAX,
+            // Small, so that every conformance run crosses folder boundaries.
+            log_folder_slots: 16,
             flush_timeout: Duration::from_secs(10),
             retry_interval: Duration::from_millis(20),
             dedup_capacity: 100_000,
@@ -210,6 +262,10 @@ pub struct Journal<S: StateMachine> {
     initial: Box<dyn Fn() -> S + Send + Sync>,
     replica: Arc<RwLock<Replica<S>>>,
     cluster_id: String,
+    layout: Layout,
+    /// With folders: every log slot below this is deleted (as far as this process knows);
+    /// `None` until truncation first looked.
+    swept_below: parking_lot::Mutex<Option<u64>>,
     outage: parking_lot::Mutex<Option<(Instant, String)>>,
 }
 
@@ -243,13 +299,21 @@ impl<S: StateMachine> Journal<S> {
         // Bounded like every store call: a store that hangs at start-up is an error, not a
         // master that never starts.
         let deadline = Instant::now() + settings.flush_timeout;
-        let format = ensure_format(store.as_ref());
-        let cluster_id =
+        let format = ensure_format(store.as_ref(), Layout::folders(settings.log_folder_slots));
+        let (cluster_id, layout) =
             within(deadline, "put or get", FORMAT_KEY, store.as_ref(), format).await??;
         let replica = Arc::new(RwLock::new(Replica::new(initial(), settings.dedup_capacity)));
         let initial = Box::new(initial);
-        let journal =
-            Journal { store, settings, initial, replica, cluster_id, outage: Default::default() };
+        let journal = Journal {
+            store,
+            settings,
+            initial,
+            replica,
+            cluster_id,
+            layout,
+            swept_below: Default::default(),
+            outage: Default::default(),
+        };
         journal.load_newest_checkpoint_if_ahead().await?;
         Ok(journal)
     }
@@ -272,6 +336,16 @@ impl<S: StateMachine> Journal<S> {
     /// The id this journal's `FORMAT` object gives the cluster.
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// Where this journal keeps its log slots.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The key of log slot `slot` in this journal.
+    pub fn log_key(&self, slot: u64) -> String {
+        self.layout.log_key(slot)
     }
 
     /// Whether the store is failing: set by a failed write or read, cleared by the next
@@ -375,7 +449,7 @@ impl<S: StateMachine> Journal<S> {
 
     /// Reads the batch in `slot`, if there is one.
     async fn read_batch(&self, slot: u64) -> Result<Option<Batch<S::Op>>, JournalError> {
-        let key = log_key(slot);
+        let key = self.log_key(slot);
         let found = self
             .bounded("get", &key, self.call_deadline(), self.store.get(&key))
             .await?
@@ -387,7 +461,7 @@ impl<S: StateMachine> Journal<S> {
     }
 
     fn apply(&self, batch: &Batch<S::Op>) -> Result<Vec<S::Reply>, JournalError> {
-        let replies = self.replica.write().apply(&log_key(batch.slot), batch)?;
+        let replies = self.replica.write().apply(&self.log_key(batch.slot), batch)?;
         metrics::gauge!("lode_journal_slot").set(batch.slot as f64 + 1.0);
         metrics::gauge!("lode_journal_seq")
             .set((batch.first_seq + batch.entries.len() as u64) as f64);
@@ -528,9 +602,17 @@ impl<S: StateMachine> Journal<S> {
         Ok(slot)
     }
 
-    /// Writes a checkpoint if enough entries were applied since the last one.
+    /// Whether `times` checkpoint periods went by since the last checkpoint, counted in
+    /// entries or in log bytes, whichever is first.
+    pub fn checkpoint_due(&self, times: u64) -> bool {
+        let (entries, bytes) = self.replica.read().applied_since_checkpoint();
+        entries >= self.settings.checkpoint_period.saturating_mul(times)
+            || bytes >= self.settings.checkpoint_period_bytes.saturating_mul(times)
+    }
+
+    /// Writes a checkpoint if a checkpoint period went by since the last one.
     pub async fn checkpoint_if_due(&self) -> Result<Option<u64>, JournalError> {
-        if self.replica.read().applied_since_checkpoint() < self.settings.checkpoint_period {
+        if !self.checkpoint_due(1) {
             return Ok(None);
         }
         self.write_checkpoint().await.map(Some)
@@ -545,20 +627,25 @@ impl<S: StateMachine> Journal<S> {
             return Ok(0);
         };
         let keep_from = *keep_from;
-        let listed = self.store.list(LOG_PREFIX);
-        let mut slots: Vec<u64> = self
-            .bounded("list", LOG_PREFIX, self.call_deadline(), listed)
-            .await??
-            .iter()
-            .filter_map(|key| slot_of(key, LOG_PREFIX))
-            .filter(|slot| *slot < keep_from)
-            .collect();
-        slots.sort_unstable();
         let mut deleted = 0;
-        for slot in slots {
-            let key = log_key(slot);
-            self.bounded("delete", &key, self.call_deadline(), self.store.delete(&key)).await??;
-            deleted += 1;
+        match self.layout.slots_per_folder {
+            None => deleted += self.delete_slots_below(LOG_PREFIX, keep_from).await?,
+            Some(per_folder) => {
+                // Only the folders that may still hold slots below `keep_from` are listed:
+                // after the first pass, the ones truncation has not swept yet.
+                let swept = *self.swept_below.lock();
+                let from = match swept {
+                    Some(swept) => swept,
+                    None => self.lowest_log_folder().await?.unwrap_or(keep_from),
+                };
+                let mut folder = from - from % per_folder;
+                while folder < keep_from {
+                    let prefix = format!("{LOG_PREFIX}{folder:020}/");
+                    deleted += self.delete_slots_below(&prefix, keep_from).await?;
+                    folder += per_folder;
+                }
+                *self.swept_below.lock() = Some(keep_from.max(swept.unwrap_or(0)));
+            }
         }
         for old in checkpoints.iter().filter(|slot| **slot < keep_from) {
             let key = checkpoint_key(*old);
@@ -568,20 +655,67 @@ impl<S: StateMachine> Journal<S> {
         Ok(deleted)
     }
 
+    /// Deletes the slots below `keep_from` that `list(folder)` shows, ascending, each delete
+    /// durable before the next. Returns how many.
+    async fn delete_slots_below(
+        &self,
+        folder: &str,
+        keep_from: u64,
+    ) -> Result<usize, JournalError> {
+        let listed = self.store.list(folder);
+        let mut slots: Vec<u64> = self
+            .bounded("list", folder, self.call_deadline(), listed)
+            .await??
+            .iter()
+            .filter_map(|key| slot_of(key, folder))
+            .filter(|slot| *slot < keep_from)
+            .collect();
+        slots.sort_unstable();
+        for slot in &slots {
+            let key = self.log_key(*slot);
+            self.bounded("delete", &key, self.call_deadline(), self.store.delete(&key)).await??;
+        }
+        Ok(slots.len())
+    }
+
+    /// The first slot of the lowest folder in `log/`, if there is one. Stores list a folder's
+    /// sub-folders either by name (`log/<first slot>`) or by the keys in them: both parse.
+    async fn lowest_log_folder(&self) -> Result<Option<u64>, JournalError> {
+        let listed = self.store.list(LOG_PREFIX);
+        let keys = self.bounded("list", LOG_PREFIX, self.call_deadline(), listed).await??;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.strip_prefix(LOG_PREFIX)?.split('/').next()?.parse().ok())
+            .min())
+    }
+
     /// Writes `bytes` to `slot` with the fence and both extra rules of DESIGN §3: an
     /// ambiguous put is settled by reading the slot back, and a put that lands where the
     /// predecessor is gone was truncated away. The whole append, every store call included, is
     /// bounded by the flush timeout; a put that hangs is never settled by reading back.
     pub(crate) async fn append(&self, slot: u64, bytes: Vec<u8>) -> Result<Append, JournalError> {
-        let key = log_key(slot);
+        let key = self.log_key(slot);
         let started = Instant::now();
         let deadline = started + self.settings.flush_timeout;
         // Short blips (a DataNode restarting) cost little; a long outage is retried at most
         // every `retry_interval`.
         let mut backoff = Duration::from_millis(10).min(self.settings.retry_interval);
+        // A retry cut off by the deadline is the failure before it running out of time, not a
+        // store that hangs: the error names that failure (either way nothing is acknowledged).
+        let mut failed_before: Option<StoreError> = None;
+        let cut_off = |error: JournalError, failed_before: Option<&StoreError>| match failed_before
+        {
+            Some(last) if matches!(error, JournalError::Hung { .. }) => JournalError::Timeout {
+                slot,
+                waited: started.elapsed(),
+                last_error: format!("{last} (the retry in flight then was cut off)"),
+            },
+            _ => error,
+        };
         loop {
             let put = self.store.put_if_absent(&key, bytes.clone());
-            let last_error = match self.bounded("put", &key, deadline, put).await? {
+            let put = self.bounded("put", &key, deadline, put).await;
+            let last_error = match put.map_err(|e| cut_off(e, failed_before.as_ref()))? {
                 Ok(()) => {
                     self.note_success();
                     return self.check_live(slot, deadline).await;
@@ -599,7 +733,8 @@ impl<S: StateMachine> Journal<S> {
                 }
             };
             // AlreadyExists, ambiguous or failed: whatever is in the slot now decides.
-            match self.bounded("get", &key, deadline, self.store.get(&key)).await? {
+            let read = self.bounded("get", &key, deadline, self.store.get(&key)).await;
+            match read.map_err(|e| cut_off(e, Some(&last_error)))? {
                 Ok(Some(found)) if found == bytes => {
                     self.note_success();
                     return self.check_live(slot, deadline).await;
@@ -619,7 +754,9 @@ impl<S: StateMachine> Journal<S> {
                 });
             }
             tracing::warn!(slot, error = %last_error, "journal write failed; retrying");
-            tokio::time::sleep(backoff).await;
+            failed_before = Some(last_error);
+            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
             backoff = (backoff * 2).min(self.settings.retry_interval);
         }
     }
@@ -633,7 +770,7 @@ impl<S: StateMachine> Journal<S> {
             let live = if slot == 0 {
                 self.checkpoints().await.map(|slots| slots.is_empty())
             } else {
-                let key = log_key(slot - 1);
+                let key = self.log_key(slot - 1);
                 self.bounded("exists", &key, deadline, self.store.exists(&key))
                     .await?
                     .map_err(JournalError::from)
@@ -697,7 +834,7 @@ impl<S: StateMachine> Journal<S> {
                     return Ok(JournalWriter::start(self.clone(), leadership, term));
                 }
                 Append::Taken(bytes) => {
-                    let key = log_key(position.slot);
+                    let key = self.log_key(position.slot);
                     let batch = format::decode_batch(&key, &bytes, position.slot)?;
                     self.apply_read(vec![batch]).await?;
                     self.catch_up().await?;
@@ -729,11 +866,15 @@ async fn within<T, E>(
     })
 }
 
-/// Writes `FORMAT` if the journal is new, else checks it. Returns the cluster id.
-async fn ensure_format(store: &dyn JournalStore) -> Result<String, JournalError> {
+/// Writes `FORMAT` if the journal is new (with `layout`'s folders), else checks it. Returns
+/// the cluster id and the journal's layout: `FORMAT`'s, whatever `layout` asked for.
+async fn ensure_format(
+    store: &dyn JournalStore,
+    layout: Layout,
+) -> Result<(String, Layout), JournalError> {
+    let per_folder = layout.slots_per_folder.unwrap_or(1);
     let ours = format!(
-        "lode-journal\nversion: {}\ncluster-id: {}\n",
-        format::FORMAT_VERSION,
+        "lode-journal\nversion: {FOLDERS_VERSION}\ncluster-id: {}\nslots-per-folder: {per_folder}\n",
         uuid::Uuid::new_v4()
     );
     match store.put_if_absent(FORMAT_KEY, ours.clone().into_bytes()).await {
@@ -758,13 +899,28 @@ async fn ensure_format(store: &dyn JournalStore) -> Result<String, JournalError>
             store.location()
         )));
     }
-    if version.as_deref() != Some(&format::FORMAT_VERSION.to_string()) {
-        return Err(JournalError::Format(format!(
-            "{}/{FORMAT_KEY} says version {}, but this build reads version {}",
-            store.location(),
-            version.unwrap_or_default(),
-            format::FORMAT_VERSION
-        )));
-    }
-    Ok(field("cluster-id:").unwrap_or_default())
+    let layout = match version.as_deref().and_then(|v| v.parse::<u16>().ok()) {
+        Some(FLAT_VERSION) => Layout::flat(),
+        Some(FOLDERS_VERSION) => {
+            match field("slots-per-folder:").and_then(|n| n.parse::<u64>().ok()) {
+                Some(per_folder) if per_folder > 0 => Layout::folders(per_folder),
+                _ => {
+                    return Err(JournalError::Format(format!(
+                        "{}/{FORMAT_KEY} has no valid slots-per-folder line (a positive \
+                         number): the file is damaged",
+                        store.location()
+                    )))
+                }
+            }
+        }
+        _ => {
+            return Err(JournalError::Format(format!(
+                "{}/{FORMAT_KEY} says version {}, but this build reads versions \
+                 {FLAT_VERSION} and {FOLDERS_VERSION}",
+                store.location(),
+                version.unwrap_or_default(),
+            )))
+        }
+    };
+    Ok((field("cluster-id:").unwrap_or_default(), layout))
 }

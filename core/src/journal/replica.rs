@@ -93,7 +93,8 @@ pub struct Replica<S: StateMachine> {
     state: S,
     dedup: DedupTable<S::Reply>,
     position: Position,
-    applied_since_checkpoint: u64,
+    /// Entries and payload bytes applied since the last checkpoint.
+    since_checkpoint: (u64, u64),
 }
 
 /// Why a batch cannot be applied here.
@@ -116,7 +117,7 @@ impl<S: StateMachine> Replica<S> {
             state,
             dedup: DedupTable::new(dedup_capacity),
             position: Position::default(),
-            applied_since_checkpoint: 0,
+            since_checkpoint: (0, 0),
         }
     }
 
@@ -135,9 +136,10 @@ impl<S: StateMachine> Replica<S> {
         &self.dedup
     }
 
-    /// Entries applied since the last checkpoint was taken or loaded.
-    pub fn applied_since_checkpoint(&self) -> u64 {
-        self.applied_since_checkpoint
+    /// Entries, and bytes of their payloads, applied since the last checkpoint was taken or
+    /// loaded.
+    pub fn applied_since_checkpoint(&self) -> (u64, u64) {
+        self.since_checkpoint
     }
 
     /// Applies the batch of the next slot and returns one reply per operation entry (leader
@@ -186,6 +188,7 @@ impl<S: StateMachine> Replica<S> {
                     self.position.term = self.position.term.max(*term);
                 }
                 Entry::Op { id, payload } => {
+                    self.since_checkpoint.1 += payload.encoded_len() as u64;
                     let remembered = id.and_then(|id| self.dedup.get(&id).cloned());
                     let reply = match remembered {
                         Some(reply) => reply,
@@ -203,7 +206,7 @@ impl<S: StateMachine> Replica<S> {
         }
         self.position.slot += 1;
         self.position.seq += batch.entries.len() as u64;
-        self.applied_since_checkpoint += batch.entries.len() as u64;
+        self.since_checkpoint.0 += batch.entries.len() as u64;
         Ok(replies)
     }
 
@@ -232,7 +235,7 @@ impl<S: StateMachine> Replica<S> {
 
     /// Marks the current position as checkpointed.
     pub fn checkpointed(&mut self) {
-        self.applied_since_checkpoint = 0;
+        self.since_checkpoint = (0, 0);
     }
 
     /// Rebuilds a replica from a checkpoint image; the error says which part is bad.
@@ -248,7 +251,7 @@ impl<S: StateMachine> Replica<S> {
             state,
             dedup,
             position: Position { slot: image.slot, seq: image.next_seq, term: image.term },
-            applied_since_checkpoint: 0,
+            since_checkpoint: (0, 0),
         })
     }
 }

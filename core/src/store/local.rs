@@ -210,10 +210,17 @@ fn name_unnamed(file: &File, target: &Path) -> std::io::Result<()> {
     rustix::fs::linkat(cwd, by_descriptor.as_str(), cwd, target, follow).map_err(Into::into)
 }
 
-/// Makes `folder` (under `root`) and fsyncs the folder that holds it, so that its name lasts.
+/// Makes `folder` (under `root`, with any folders between them) and fsyncs the folder that
+/// holds each one, up to the one holding `root`, so that every name made lasts: a log slot's
+/// folder and `log/` may both be new.
 fn make_folder(root: &Path, folder: &Path) -> std::io::Result<()> {
     fs::create_dir_all(folder)?;
-    sync_dir(folder.parent().unwrap_or(root))
+    for made in folder.ancestors().take_while(|dir| dir.starts_with(root)) {
+        if let Some(holder) = made.parent() {
+            sync_dir(holder)?;
+        }
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -147,7 +147,10 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
         Ok(self.get(key).await?.is_some())
     }
 
-    /// The keys that start with `prefix` (a folder such as `log/`), without temporary objects.
+    /// The keys in folder `prefix` (such as `log/`, or `log/000` for the names in `log/`
+    /// that start with `000`), without temporary objects. What is in a sub-folder is shown
+    /// either by the sub-folder's key (`log/sub`, as a file system lists it) or by the keys in
+    /// it (`log/sub/x`, for stores without folders); callers accept both.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
     /// Removes `key`; removing a missing key succeeds. Returns once the removal is durable.

@@ -26,6 +26,8 @@ pub enum Fault {
     /// Perform the put, then never answer (a hung fsync of the folder after the link): the
     /// object reads back, but the call does not return.
     LandThenHang,
+    /// Do not perform the put; report [`StoreError::Unavailable`] (a failure without effect).
+    Refuse,
 }
 
 /// A store that injects queued [`Fault`]s into puts and passes everything else through.
@@ -88,6 +90,12 @@ impl JournalStore for FaultyStore {
                     message: "injected: fsync failed (EIO)".into(),
                 })
             }
+            Some(Fault::Refuse) => Err(StoreError::Unavailable {
+                operation: "put",
+                key: key.into(),
+                store: self.location(),
+                message: "injected: refused".into(),
+            }),
             Some(Fault::LandThenHang) => {
                 self.inner.put_if_absent(key, bytes).await?;
                 std::future::pending().await

@@ -8,9 +8,14 @@ use super::{Fault, FaultyStore, Fixture, Ledger};
 use crate::elector::{monotonic_nanos, Leadership, LeaseKeeper};
 use crate::journal::format::{encode_batch, Batch, Entry};
 use crate::journal::{
-    checkpoint_key, log_key, Journal, JournalError, JournalSettings, JournalWriter, OpId,
+    checkpoint_key, Journal, JournalError, JournalSettings, JournalWriter, Layout, OpId,
 };
 use crate::store::{ErrorKind, JournalStore};
+
+/// The key of `slot` in a journal formatted with [`JournalSettings::for_tests`].
+fn log_key(slot: u64) -> String {
+    Layout::folders(JournalSettings::for_tests().log_folder_slots).log_key(slot)
+}
 
 /// Opens a journal of [`Ledger`] over `store`.
 pub async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
@@ -188,11 +193,40 @@ struct FaultyLeader {
 }
 
 async fn faulty_leader(fixture: Fixture) -> FaultyLeader {
+    faulty_leader_with(fixture, JournalSettings::for_tests()).await
+}
+
+/// A leader over a [`FaultyStore`] whose appends give up after 300 ms.
+async fn short_fused_faulty_leader(fixture: Fixture) -> FaultyLeader {
+    let flush_timeout = Duration::from_millis(300);
+    faulty_leader_with(fixture, JournalSettings { flush_timeout, ..JournalSettings::for_tests() })
+        .await
+}
+
+async fn faulty_leader_with(fixture: Fixture, settings: JournalSettings) -> FaultyLeader {
     let faulty = FaultyStore::new(fixture.store.clone());
     let store: Arc<dyn JournalStore> = faulty.clone();
-    let (journal, writer) = leader(&store, 1).await;
+    let journal = Arc::new(Journal::open(store.clone(), settings, Ledger::default).await.unwrap());
+    let writer = journal.take_over(lease(1).0, "leader-1").await.expect("taking over");
     writer.submit(None, 1).await.unwrap();
     FaultyLeader { faulty, store, writer, journal, _fixture: fixture }
+}
+
+/// A retry still running when the flush timeout ends the append is not called a hung store:
+/// the writer stops with a timeout naming the failure that made it retry, and acknowledges
+/// nothing.
+pub async fn a_retry_cut_off_by_the_deadline_names_the_failure_before_it(fixture: Fixture) {
+    let FaultyLeader { faulty, writer, _fixture, .. } = short_fused_faulty_leader(fixture).await;
+    faulty.inject(Fault::Refuse);
+    faulty.inject(Fault::LandThenHang);
+    let refused = writer.submit(None, 2).await;
+    match &refused {
+        Err(JournalError::Timeout { last_error, .. }) => {
+            assert!(last_error.contains("injected: refused"), "{last_error}")
+        }
+        other => panic!("answered {other:?}"),
+    }
+    assert!(writer.submit(None, 3).await.is_err(), "the writer went on after the timeout");
 }
 
 /// A put whose answer was lost after it landed is recognised by reading back: acknowledged,
@@ -224,15 +258,8 @@ pub async fn a_put_whose_fsync_failed_is_never_acknowledged(fixture: Fixture) {
 /// A put that hangs (its object reads back, its call never returns) is given up after the flush
 /// timeout and never acknowledged: the writer stops with [`JournalError::Hung`] naming the key.
 pub async fn a_put_that_hangs_is_never_acknowledged(fixture: Fixture) {
-    let faulty = FaultyStore::new(fixture.store.clone());
-    let store: Arc<dyn JournalStore> = faulty.clone();
-    let settings = JournalSettings {
-        flush_timeout: Duration::from_millis(300),
-        ..JournalSettings::for_tests()
-    };
-    let journal = Arc::new(Journal::open(store, settings, Ledger::default).await.unwrap());
-    let writer = journal.take_over(lease(1).0, "leader-1").await.unwrap();
-    writer.submit(None, 1).await.unwrap();
+    let FaultyLeader { faulty, writer, journal, _fixture, .. } =
+        short_fused_faulty_leader(fixture).await;
     let slot = journal.position().slot;
     faulty.inject(Fault::LandThenHang);
     let refused = writer.submit(None, 2).await;
@@ -460,4 +487,103 @@ pub async fn corrupt_objects_are_reported_with_key_and_offset(fixture: Fixture) 
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&checkpoint_key(1_000)), "{err}");
+}
+
+/// The log is spread over folders of the configured number of slots, so no folder of the store
+/// grows past it; truncation empties the folders below the checkpoints, and a fresh replica
+/// reads the rest across folder boundaries.
+pub async fn the_log_is_spread_over_folders(fixture: Fixture) {
+    let store = fixture.store;
+    let per_folder = JournalSettings::for_tests().log_folder_slots;
+    let (journal, writer) = leader(&store, 1).await;
+    for value in 0..3 * per_folder {
+        writer.submit(None, value).await.unwrap();
+        if value == per_folder + 3 || value == 2 * per_folder + 5 {
+            journal.write_checkpoint().await.unwrap();
+        }
+    }
+    let slot = per_folder + 1;
+    let key = format!("log/{:020}/{slot:020}", per_folder);
+    assert_eq!(journal.log_key(slot), key);
+    assert!(store.get(&key).await.unwrap().is_some(), "{key} holds slot {slot}");
+    for folder in [0, per_folder, 2 * per_folder, 3 * per_folder] {
+        let prefix = format!("log/{folder:020}/");
+        let listed = store.list(&prefix).await.unwrap();
+        assert!(listed.len() as u64 <= per_folder, "{prefix} holds {}", listed.len());
+        assert!(listed.iter().all(|key| key.starts_with(&prefix)), "{listed:?}");
+    }
+
+    let keep_from = journal.checkpoints().await.unwrap()[0];
+    assert!(journal.truncate().await.unwrap() as u64 >= keep_from, "slots below were deleted");
+    for slot in [0, per_folder - 1, per_folder, keep_from - 1] {
+        assert_eq!(store.get(&log_key(slot)).await.unwrap(), None, "slot {slot} is left");
+    }
+    assert!(store.get(&log_key(keep_from)).await.unwrap().is_some());
+    // A second pass finds nothing more to delete, and a new process's first pass neither.
+    assert_eq!(journal.truncate().await.unwrap(), 0);
+    assert_eq!(open(&store).await.truncate().await.unwrap(), 0);
+
+    writer.submit(None, 1_000).await.unwrap();
+    let (values, _) = replay(&store).await;
+    let expected: Vec<u64> = (0..3 * per_folder).chain([1_000]).collect();
+    assert_eq!(values, expected);
+}
+
+/// A journal formatted before log folders existed (`FORMAT` version 1) is read and continued
+/// in its flat `log/<slot>` layout: a slot's key never depends on the build that writes it.
+pub async fn a_flat_journal_of_version_1_stays_flat(fixture: Fixture) {
+    let store = fixture.store;
+    let format = b"lode-journal\nversion: 1\ncluster-id: before-folders\n".to_vec();
+    store.put_if_absent("FORMAT", format).await.unwrap();
+    let (journal, writer) = leader(&store, 1).await;
+    assert_eq!(journal.layout(), Layout::flat());
+    assert_eq!(journal.cluster_id(), "before-folders");
+    for value in 0..40 {
+        writer.submit(None, value).await.unwrap();
+        if value == 10 || value == 30 {
+            journal.write_checkpoint().await.unwrap();
+        }
+    }
+    assert!(store.get("log/00000000000000000039").await.unwrap().is_some(), "flat slot 39");
+    assert!(journal.truncate().await.unwrap() >= 10);
+    assert_eq!(store.get("log/00000000000000000005").await.unwrap(), None);
+
+    let reader = open(&store).await;
+    reader.catch_up().await.unwrap();
+    assert_eq!(reader.replica().read().state().values, (0..40).collect::<Vec<u64>>());
+}
+
+/// A `FORMAT` this build cannot read is refused with what it says and what is read, never
+/// guessed at: a wrong layout would put a writer's slots where nobody else looks.
+pub async fn an_unknown_format_is_refused_by_name(fixture: Fixture) {
+    let store = fixture.store;
+    store.put_if_absent("FORMAT", b"lode-journal\nversion: 3\n".to_vec()).await.unwrap();
+    let err = Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("says version 3"), "{err}");
+    assert!(err.to_string().contains("FORMAT"), "{err}");
+}
+
+/// A checkpoint falls due after a period of entries or of entry bytes, whichever comes first,
+/// and writing one starts both counts again.
+pub async fn checkpoints_fall_due_by_entries_or_by_bytes(fixture: Fixture) {
+    let store = fixture.store;
+    let settings = JournalSettings {
+        checkpoint_period: 20,
+        checkpoint_period_bytes: 64, // Eight values of 8 bytes.
+        ..JournalSettings::for_tests()
+    };
+    let journal = Arc::new(Journal::open(store, settings, Ledger::default).await.unwrap());
+    let writer = journal.take_over(lease(1).0, "leader-1").await.unwrap();
+    for value in 0..7 {
+        writer.submit(None, value).await.unwrap();
+    }
+    assert!(!journal.checkpoint_due(1), "56 bytes in 7 entries");
+    writer.submit(None, 7).await.unwrap();
+    assert!(journal.checkpoint_due(1), "64 bytes");
+    assert!(!journal.checkpoint_due(2), "not twice the period");
+    assert!(journal.checkpoint_if_due().await.unwrap().is_some());
+    assert!(!journal.checkpoint_due(1), "a checkpoint starts the counts again");
+    assert_eq!(journal.checkpoint_if_due().await.unwrap(), None);
 }

@@ -51,6 +51,7 @@ macro_rules! journal_store_conformance {
             a_landed_object_reads_whole_at_once,
             readers_never_see_partial_objects,
             listing_returns_exactly_the_written_keys,
+            listing_a_folder_shows_its_sub_folders,
             deletes_are_idempotent,
             bad_keys_are_refused,
             temporary_garbage_is_cleaned,
@@ -79,6 +80,7 @@ macro_rules! journal_protocol_conformance {
             an_ambiguous_put_that_did_not_land_is_retried,
             a_put_whose_fsync_failed_is_never_acknowledged,
             a_put_that_hangs_is_never_acknowledged,
+            a_retry_cut_off_by_the_deadline_names_the_failure_before_it,
             an_ambiguous_put_that_lost_the_slot_deposes,
             a_writer_paused_across_truncation_never_acknowledges,
             replicas_never_follow_a_deposed_writers_stale_batch,
@@ -88,6 +90,10 @@ macro_rules! journal_protocol_conformance {
             retries_after_failover_return_the_first_answer,
             restart_from_checkpoint_gives_the_same_state,
             corrupt_objects_are_reported_with_key_and_offset,
+            the_log_is_spread_over_folders,
+            a_flat_journal_of_version_1_stays_flat,
+            an_unknown_format_is_refused_by_name,
+            checkpoints_fall_due_by_entries_or_by_bytes,
         );
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {

@@ -135,6 +135,22 @@ pub async fn listing_returns_exactly_the_written_keys(fixture: Fixture) {
     assert_eq!(store.list("checkpoint/").await.unwrap(), vec!["checkpoint/00000000000000000002"]);
 }
 
+/// Listing a folder shows what is in its sub-folders, by the sub-folder's key or by the keys
+/// in it (the journal finds its log folders this way), and listing a sub-folder shows exactly
+/// its objects.
+pub async fn listing_a_folder_shows_its_sub_folders(fixture: Fixture) {
+    let store = fixture.store;
+    let nested = "log/00000000000000000016/00000000000000000017";
+    store.put_if_absent(nested, vec![17]).await.unwrap();
+    store.put_if_absent("log/00000000000000000032/00000000000000000040", vec![40]).await.unwrap();
+    let listed = store.list("log/").await.unwrap();
+    for folder in ["log/00000000000000000016", "log/00000000000000000032"] {
+        let shown = |key: &String| key == folder || key.starts_with(&format!("{folder}/"));
+        assert!(listed.iter().any(shown), "{folder} is not in {listed:?}");
+    }
+    assert_eq!(store.list("log/00000000000000000016/").await.unwrap(), vec![nested]);
+}
+
 /// Deleting removes the object; deleting a missing key succeeds; the key can be reused.
 pub async fn deletes_are_idempotent(fixture: Fixture) {
     let store = fixture.store;
