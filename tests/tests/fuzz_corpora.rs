@@ -5,7 +5,10 @@
 
 use std::path::Path;
 
-use lode_core::journal::format::{encode_batch, encode_checkpoint, Batch, CheckpointImage, Entry};
+use lode_core::journal::format::{
+    encode_batch, encode_checkpoint, encode_manifest, Batch, CheckpointImage, Entry, Manifest,
+    PartInfo,
+};
 use lode_core::journal::OpId;
 use lode_core::rpc::messages::framed;
 use lode_core::testkit::fuzz;
@@ -77,7 +80,7 @@ fn batch_decoding_holds_on_the_corpus_and_mutations() {
     assert!(run("decode_batch", &[encode_batch(&batch)], fuzz::batch) > 0);
 }
 
-/// Checkpoint decoding never panics and re-encodes what it decodes.
+/// Checkpoint and manifest decoding never panic and re-encode what they decode.
 #[test]
 fn checkpoint_decoding_holds_on_the_corpus_and_mutations() {
     let image = CheckpointImage {
@@ -87,7 +90,13 @@ fn checkpoint_decoding_holds_on_the_corpus_and_mutations() {
         state: b"a namespace".to_vec(),
         dedup: vec![(OpId { client: 1, call: 2 }, b"reply".to_vec())],
     };
-    assert!(run("decode_checkpoint", &[encode_checkpoint(&image)], fuzz::checkpoint) > 0);
+    let manifest = Manifest {
+        slot: 3,
+        part_size: 64,
+        parts: vec![PartInfo { len: 64, crc: 0xdead_beef }, PartInfo { len: 5, crc: 1 }],
+    };
+    let seeds = [encode_checkpoint(&image), encode_manifest(&manifest)];
+    assert!(run("decode_checkpoint", &seeds, fuzz::checkpoint) > 0);
 }
 
 /// The raw gRPC reader never panics, never reads past a message and always ends.

@@ -14,6 +14,7 @@ use std::fmt;
 pub const FORMAT_VERSION: u16 = 1;
 const BATCH_MAGIC: &[u8; 4] = b"LJB1";
 const CHECKPOINT_MAGIC: &[u8; 4] = b"LJC1";
+const MANIFEST_MAGIC: &[u8; 4] = b"LJM1";
 const TAG_LEADER: u8 = 1;
 const TAG_OP: u8 = 2;
 const TAG_OP_WITH_ID: u8 = 3;
@@ -173,6 +174,24 @@ fn verify_checksum<'a>(key: &str, bytes: &'a [u8], min_body: usize) -> Result<&'
     Ok(body)
 }
 
+/// Checks an object's checksum, magic, version and flags, and returns a reader positioned
+/// after them.
+fn open_object<'a>(
+    key: &'a str,
+    bytes: &'a [u8],
+    min_body: usize,
+    magic: &[u8; 4],
+) -> Result<Reader<'a>, Corrupt> {
+    let body = verify_checksum(key, bytes, min_body)?;
+    let mut reader = Reader::new(key, body, 0);
+    check_magic_and_version(&mut reader, magic)?;
+    let flags = reader.u16("flags")?;
+    if flags != 0 {
+        return reader.fail(6, format!("unknown flags {flags:#06x}"));
+    }
+    Ok(reader)
+}
+
 fn check_magic_and_version(reader: &mut Reader, magic: &[u8; 4]) -> Result<(), Corrupt> {
     if reader.take(4, "magic")? != magic {
         return reader.fail(
@@ -241,13 +260,7 @@ pub fn decode_batch<P: Codec>(
     bytes: &[u8],
     expected_slot: u64,
 ) -> Result<Batch<P>, Corrupt> {
-    let body = verify_checksum(key, bytes, BATCH_HEADER)?;
-    let mut reader = Reader::new(key, body, 0);
-    check_magic_and_version(&mut reader, BATCH_MAGIC)?;
-    let flags = reader.u16("flags")?;
-    if flags != 0 {
-        return reader.fail(6, format!("unknown flags {flags:#06x}"));
-    }
+    let mut reader = open_object(key, bytes, BATCH_HEADER, BATCH_MAGIC)?;
     let term = reader.u64("term")?;
     let slot = reader.u64("slot")?;
     if slot != expected_slot {
@@ -364,13 +377,7 @@ pub fn decode_checkpoint(
     bytes: &[u8],
     expected_slot: u64,
 ) -> Result<CheckpointImage, Corrupt> {
-    let body = verify_checksum(key, bytes, CHECKPOINT_HEADER + 4)?;
-    let mut reader = Reader::new(key, body, 0);
-    check_magic_and_version(&mut reader, CHECKPOINT_MAGIC)?;
-    let flags = reader.u16("flags")?;
-    if flags != 0 {
-        return reader.fail(6, format!("unknown flags {flags:#06x}"));
-    }
+    let mut reader = open_object(key, bytes, CHECKPOINT_HEADER + 4, CHECKPOINT_MAGIC)?;
     let slot = reader.u64("slot")?;
     if slot != expected_slot {
         return reader
@@ -397,6 +404,79 @@ pub fn decode_checkpoint(
         return reader.fail(reader.at, "unexpected bytes after the dedup table");
     }
     Ok(CheckpointImage { slot, next_seq, term, state, dedup })
+}
+
+/// One part of a checkpoint too big for one object: its length and crc32c.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Bytes in the part.
+    pub len: u64,
+    /// crc32c of the part.
+    pub crc: u32,
+}
+
+/// A checkpoint written in parts: the object at `checkpoint/<slot>` names them, and is written
+/// last, so that it appears only once every part is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The slot the checkpoint covers up to.
+    pub slot: u64,
+    /// The most bytes in one part (every part but the last has exactly this many): it names
+    /// the parts' folder, so writers with other part sizes never meet.
+    pub part_size: u64,
+    /// The parts, in order; their bytes concatenated are the checkpoint.
+    pub parts: Vec<PartInfo>,
+}
+
+const MANIFEST_HEADER: usize = 4 + 2 + 2 + 8 + 8 + 4;
+
+/// Whether `bytes` are a [`Manifest`] (rather than a whole checkpoint).
+pub fn is_manifest(bytes: &[u8]) -> bool {
+    bytes.starts_with(MANIFEST_MAGIC)
+}
+
+/// Encodes a manifest.
+pub fn encode_manifest(manifest: &Manifest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MANIFEST_HEADER + 12 * manifest.parts.len() + 4);
+    out.extend_from_slice(MANIFEST_MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&manifest.slot.to_le_bytes());
+    out.extend_from_slice(&manifest.part_size.to_le_bytes());
+    out.extend_from_slice(&(manifest.parts.len() as u32).to_le_bytes());
+    for part in &manifest.parts {
+        out.extend_from_slice(&part.len.to_le_bytes());
+        out.extend_from_slice(&part.crc.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Decodes the manifest stored at `key`, which must be for slot `expected_slot`.
+pub fn decode_manifest(key: &str, bytes: &[u8], expected_slot: u64) -> Result<Manifest, Corrupt> {
+    let mut reader = open_object(key, bytes, MANIFEST_HEADER, MANIFEST_MAGIC)?;
+    let slot = reader.u64("slot")?;
+    if slot != expected_slot {
+        return reader
+            .fail(8, format!("header says slot {slot}, but the object is {expected_slot}"));
+    }
+    let part_size = reader.u64("part size")?;
+    let count = reader.u32("part count")? as usize;
+    if count == 0 || reader.remaining() != count * 12 {
+        return reader.fail(reader.at - 4, format!("{count} parts do not fit the manifest"));
+    }
+    let mut parts = Vec::with_capacity(count);
+    for index in 0..count {
+        let at = reader.at;
+        let len = reader.u64("part length")?;
+        let crc = reader.u32("part crc32c")?;
+        if len == 0 || len > part_size || (index + 1 < count && len != part_size) {
+            return reader.fail(at, format!("part {index} has {len} bytes, part size {part_size}"));
+        }
+        parts.push(PartInfo { len, crc });
+    }
+    Ok(Manifest { slot, part_size, parts })
 }
 
 /// Plain byte payloads, for tests and tools.
@@ -494,6 +574,28 @@ mod tests {
         let err = decode_batch::<u64>("log/10", &bytes, 10).unwrap_err();
         assert_eq!(err.offset, 16);
         assert!(err.to_string().contains("header says slot 9"), "{err}");
+    }
+
+    #[test]
+    fn manifests_round_trip_and_every_damage_is_reported() {
+        let manifest = Manifest {
+            slot: 7,
+            part_size: 100,
+            parts: vec![PartInfo { len: 100, crc: 1 }, PartInfo { len: 3, crc: 2 }],
+        };
+        let bytes = encode_manifest(&manifest);
+        assert!(is_manifest(&bytes));
+        assert_eq!(decode_manifest("checkpoint/7", &bytes, 7), Ok(manifest));
+        for len in 0..bytes.len() {
+            assert!(decode_manifest("checkpoint/7", &bytes[..len], 7).is_err(), "{len}");
+        }
+        let short_middle = Manifest {
+            slot: 7,
+            part_size: 100,
+            parts: vec![PartInfo { len: 99, crc: 1 }, PartInfo { len: 3, crc: 2 }],
+        };
+        let err = decode_manifest("checkpoint/7", &encode_manifest(&short_middle), 7).unwrap_err();
+        assert!(err.reason.contains("part 0 has 99 bytes"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,15 @@
 //! ```text
 //! FORMAT                          format version, cluster id, slots per log folder
 //! log/<first slot>/<slot>         one batch per slot, written with put_if_absent (the fence)
-//! checkpoint/<slot>               a snapshot covering every slot below <slot>
+//! checkpoint/<slot>               a snapshot covering every slot below <slot>, or the
+//!                                 manifest of one written in parts:
+//! checkpoint/<slot>.parts-<size>/<n>   part n of it (every part `size` bytes but the last)
 //! ```
+//!
+//! A checkpoint bigger than the largest object the journal writes (the batch limit, at most
+//! the store's) is written in parts, each with `put_if_absent`, and then its manifest at
+//! `checkpoint/<slot>` naming their lengths and checksums: the manifest appears only when every
+//! part is durable, and truncation deletes a manifest before its parts.
 //!
 //! Slot numbers are 20 digits. The log is spread over folders of `slots-per-folder`
 //! consecutive slots (`alluxio.master.journal.log.folder.slots` when the journal is formatted,
@@ -49,7 +56,7 @@ use parking_lot::RwLock;
 use crate::config::{name, Config};
 use crate::elector::Leadership;
 use crate::store::{ErrorKind, JournalStore, StoreError};
-pub use format::{Batch, Codec, Corrupt, Entry, OpId};
+pub use format::{Batch, Codec, Corrupt, Entry, Manifest, OpId, PartInfo};
 pub use replica::{DedupTable, OutOfOrder, Position, Replica, StateMachine};
 pub use writer::JournalWriter;
 
@@ -100,6 +107,44 @@ impl Layout {
 /// The key of the checkpoint covering slots below `slot`.
 pub fn checkpoint_key(slot: u64) -> String {
     format!("{CHECKPOINT_PREFIX}{slot:020}")
+}
+
+/// The folder of the parts of the checkpoint at `slot` written in parts of `part_size` bytes.
+fn parts_folder(slot: u64, part_size: u64) -> String {
+    format!("{CHECKPOINT_PREFIX}{slot:020}.parts-{part_size}/")
+}
+
+/// The key of part `index` in `folder`.
+fn part_key(folder: &str, index: usize) -> String {
+    format!("{folder}{index:08}")
+}
+
+/// What `checkpoint/` holds: checkpoint (or manifest) slots, and parts folders by slot.
+#[derive(Debug, Default)]
+pub(crate) struct CheckpointListing {
+    pub(crate) slots: std::collections::BTreeSet<u64>,
+    pub(crate) parts_folders: std::collections::BTreeSet<(u64, String)>,
+}
+
+impl CheckpointListing {
+    /// Sorts listed keys; a parts folder shows as its key or as the keys of its parts.
+    fn of(keys: &[String]) -> CheckpointListing {
+        let mut listing = CheckpointListing::default();
+        for key in keys {
+            let Some(name) = key.strip_prefix(CHECKPOINT_PREFIX).and_then(|r| r.split('/').next())
+            else {
+                continue;
+            };
+            if let Ok(slot) = name.parse() {
+                listing.slots.insert(slot);
+            } else if let Some((slot, size)) = name.split_once(".parts-") {
+                if let (Ok(slot), Ok(_)) = (slot.parse(), size.parse::<u64>()) {
+                    listing.parts_folders.insert((slot, format!("{CHECKPOINT_PREFIX}{name}/")));
+                }
+            }
+        }
+        listing
+    }
 }
 
 fn slot_of(key: &str, prefix: &str) -> Option<u64> {
@@ -404,15 +449,13 @@ impl<S: StateMachine> Journal<S> {
 
     /// Slots of the checkpoints in the store, ascending.
     pub async fn checkpoints(&self) -> Result<Vec<u64>, JournalError> {
+        Ok(self.list_checkpoints().await?.slots.into_iter().collect())
+    }
+
+    pub(crate) async fn list_checkpoints(&self) -> Result<CheckpointListing, JournalError> {
         let listed = self.store.list(CHECKPOINT_PREFIX);
-        let mut slots: Vec<u64> = self
-            .bounded("list", CHECKPOINT_PREFIX, self.call_deadline(), listed)
-            .await??
-            .iter()
-            .filter_map(|key| slot_of(key, CHECKPOINT_PREFIX))
-            .collect();
-        slots.sort_unstable();
-        Ok(slots)
+        let keys = self.bounded("list", CHECKPOINT_PREFIX, self.call_deadline(), listed).await??;
+        Ok(CheckpointListing::of(&keys))
     }
 
     /// Loads the newest checkpoint if it is ahead of the replica; returns whether it did.
@@ -429,12 +472,58 @@ impl<S: StateMachine> Journal<S> {
         else {
             return Ok(false); // Deleted under us by truncation; a newer one exists.
         };
+        let bytes = if format::is_manifest(&bytes) {
+            let manifest = format::decode_manifest(&key, &bytes, newest)?;
+            match self.read_parts(&key, &manifest).await? {
+                Some(whole) => whole,
+                None => return Ok(false), // Deleted under us, manifest first.
+            }
+        } else {
+            bytes
+        };
         let image = format::decode_checkpoint(&key, &bytes, newest)?;
         let replica = Replica::from_image(&image, self.settings.dedup_capacity)
             .map_err(|reason| Corrupt { key: key.clone(), offset: 0, reason })?;
         *self.replica.write() = replica;
         tracing::info!(checkpoint = %key, "loaded checkpoint");
         Ok(true)
+    }
+
+    /// Reads the parts `manifest` (at `key`) names, checking each against it; `None` when one
+    /// is gone because truncation deleted the manifest and is deleting its parts.
+    async fn read_parts(
+        &self,
+        key: &str,
+        manifest: &Manifest,
+    ) -> Result<Option<Vec<u8>>, JournalError> {
+        let folder = parts_folder(manifest.slot, manifest.part_size);
+        let total: u64 = manifest.parts.iter().map(|part| part.len).sum();
+        let mut whole = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        for (index, expected) in manifest.parts.iter().enumerate() {
+            let part = part_key(&folder, index);
+            let get = self.store.get(&part);
+            let Some(bytes) = self.bounded("get", &part, self.call_deadline(), get).await?? else {
+                let exists = self.store.exists(key);
+                if self.bounded("exists", key, self.call_deadline(), exists).await?? {
+                    let reason = format!("missing, though the manifest {key} names it");
+                    return Err(Corrupt { key: part, offset: 0, reason }.into());
+                }
+                return Ok(None);
+            };
+            let crc = crc32c::crc32c(&bytes);
+            if bytes.len() as u64 != expected.len || crc != expected.crc {
+                let reason = format!(
+                    "{} bytes with crc32c {crc:#010x}, but the manifest {key} says {} bytes \
+                     with {:#010x}",
+                    bytes.len(),
+                    expected.len,
+                    expected.crc
+                );
+                return Err(Corrupt { key: part, offset: 0, reason }.into());
+            }
+            whole.extend_from_slice(&bytes);
+        }
+        Ok(Some(whole))
     }
 
     /// Throws the replica away and builds it again from the newest checkpoint and the log: what
@@ -588,7 +677,11 @@ impl<S: StateMachine> Journal<S> {
             (image.slot, format::encode_checkpoint(&image))
         };
         let key = checkpoint_key(slot);
-        let put = self.store.put_if_absent(&key, bytes);
+        // The largest object this journal writes: within the store's limit.
+        let part_size = self.settings.batch_max_bytes;
+        let object =
+            if bytes.len() <= part_size { bytes } else { self.write_parts(slot, &bytes).await? };
+        let put = self.store.put_if_absent(&key, object);
         match self.bounded("put", &key, self.call_deadline(), put).await? {
             Ok(()) => {
                 tracing::info!(slot, "wrote checkpoint");
@@ -600,6 +693,26 @@ impl<S: StateMachine> Journal<S> {
         }
         self.replica.write().checkpointed();
         Ok(slot)
+    }
+
+    /// Writes `bytes`, the checkpoint at `slot`, in parts of the batch limit, and returns the
+    /// manifest naming them. A part that exists is another writer's copy of the same bytes
+    /// (checkpoints are deterministic; readers check each part against the manifest anyway).
+    async fn write_parts(&self, slot: u64, bytes: &[u8]) -> Result<Vec<u8>, JournalError> {
+        let part_size = self.settings.batch_max_bytes;
+        let folder = parts_folder(slot, part_size as u64);
+        let mut parts = Vec::with_capacity(bytes.len().div_ceil(part_size));
+        for (index, chunk) in bytes.chunks(part_size).enumerate() {
+            let key = part_key(&folder, index);
+            let put = self.store.put_if_absent(&key, chunk.to_vec());
+            match self.bounded("put", &key, self.call_deadline(), put).await? {
+                Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            parts.push(PartInfo { len: chunk.len() as u64, crc: crc32c::crc32c(chunk) });
+        }
+        let manifest = Manifest { slot, part_size: part_size as u64, parts };
+        Ok(format::encode_manifest(&manifest))
     }
 
     /// Whether `times` checkpoint periods went by since the last checkpoint, counted in
@@ -619,10 +732,11 @@ impl<S: StateMachine> Journal<S> {
     }
 
     /// Deletes log slots below the second-newest checkpoint, one at a time in ascending order
-    /// (each delete durable before the next), then checkpoints older than it. Run by the
-    /// leader. Returns the number of objects deleted.
+    /// (each delete durable before the next), then checkpoints older than it, then their parts.
+    /// Run by the leader. Returns the number of objects deleted.
     pub async fn truncate(&self) -> Result<usize, JournalError> {
-        let checkpoints = self.checkpoints().await?;
+        let listing = self.list_checkpoints().await?;
+        let checkpoints: Vec<u64> = listing.slots.iter().copied().collect();
         let [.., keep_from, _newest] = checkpoints.as_slice() else {
             return Ok(0);
         };
@@ -651,6 +765,17 @@ impl<S: StateMachine> Journal<S> {
             let key = checkpoint_key(*old);
             self.bounded("delete", &key, self.call_deadline(), self.store.delete(&key)).await??;
             deleted += 1;
+        }
+        // Parts after their manifests (a reader that finds a part gone and no manifest knows
+        // it lost a race with truncation), and parts a crashed writer left without one.
+        for (_, folder) in listing.parts_folders.iter().filter(|(slot, _)| *slot < keep_from) {
+            let listed = self.store.list(folder);
+            let parts = self.bounded("list", folder, self.call_deadline(), listed).await??;
+            for part in parts.iter().filter(|key| key.starts_with(folder.as_str())) {
+                let delete = self.store.delete(part);
+                self.bounded("delete", part, self.call_deadline(), delete).await??;
+                deleted += 1;
+            }
         }
         Ok(deleted)
     }

@@ -35,12 +35,21 @@ pub enum Fault {
 pub struct FaultyStore {
     inner: Arc<dyn JournalStore>,
     faults: Mutex<VecDeque<Fault>>,
+    /// The largest object it takes, when smaller than the inner store's.
+    object_limit: Option<u64>,
 }
 
 impl FaultyStore {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn JournalStore>) -> Arc<FaultyStore> {
-        Arc::new(FaultyStore { inner, faults: Mutex::new(VecDeque::new()) })
+        Arc::new(FaultyStore { inner, faults: Mutex::new(VecDeque::new()), object_limit: None })
+    }
+
+    /// Wraps `inner`, taking no object bigger than `limit` bytes (and saying so in its
+    /// capabilities), like an object store with a size limit.
+    pub fn limited(inner: Arc<dyn JournalStore>, limit: u64) -> Arc<FaultyStore> {
+        let faults = Mutex::new(VecDeque::new());
+        Arc::new(FaultyStore { inner, faults, object_limit: Some(limit) })
     }
 
     /// Queues a fault for a coming put.
@@ -61,7 +70,11 @@ impl FaultyStore {
 #[async_trait]
 impl JournalStore for FaultyStore {
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        let inner = self.inner.capabilities();
+        let max_object_size = self
+            .object_limit
+            .map_or(inner.max_object_size, |limit| limit.min(inner.max_object_size));
+        Capabilities { max_object_size, ..inner }
     }
 
     fn location(&self) -> String {
@@ -69,6 +82,12 @@ impl JournalStore for FaultyStore {
     }
 
     async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        if let Some(limit) = self.object_limit.filter(|limit| bytes.len() as u64 > *limit) {
+            return Err(StoreError::Invalid {
+                store: self.location(),
+                message: format!("object {key} has {} bytes; the most is {limit}", bytes.len()),
+            });
+        }
         let fault = self.faults.lock().pop_front();
         match fault {
             None => self.inner.put_if_absent(key, bytes).await,

@@ -3,7 +3,10 @@
 //! so CI exercises the same checks without a nightly toolchain. Each check panics only when the
 //! code under test breaks its promise: never panic, and what decodes re-encodes to the same bytes.
 
-use crate::journal::format::{decode_batch, decode_checkpoint, encode_batch, encode_checkpoint};
+use crate::journal::format::{
+    decode_batch, decode_checkpoint, decode_manifest, encode_batch, encode_checkpoint,
+    encode_manifest,
+};
 
 /// Batch decoding never panics; a batch that decodes re-encodes to the same bytes.
 pub fn batch(raw: &[u8]) {
@@ -18,13 +21,17 @@ pub fn batch(raw: &[u8]) {
     }
 }
 
-/// Checkpoint decoding never panics; an image that decodes re-encodes to the same bytes.
+/// Checkpoint and checkpoint-manifest decoding never panic (both sit at `checkpoint/<slot>`,
+/// with the slot at the same offset); what decodes re-encodes to the same bytes.
 pub fn checkpoint(raw: &[u8]) {
     for data in with_checksum(raw) {
         let claimed = data.get(8..16).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
         for slot in [Some(0), claimed].into_iter().flatten() {
             if let Ok(image) = decode_checkpoint("checkpoint/fuzz", &data, slot) {
                 assert_eq!(encode_checkpoint(&image), data, "decoding is not the inverse");
+            }
+            if let Ok(manifest) = decode_manifest("checkpoint/fuzz", &data, slot) {
+                assert_eq!(encode_manifest(&manifest), data, "decoding is not the inverse");
             }
         }
     }

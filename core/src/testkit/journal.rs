@@ -587,3 +587,99 @@ pub async fn checkpoints_fall_due_by_entries_or_by_bytes(fixture: Fixture) {
     assert!(!journal.checkpoint_due(1), "a checkpoint starts the counts again");
     assert_eq!(journal.checkpoint_if_due().await.unwrap(), None);
 }
+
+/// A checkpoint bigger than the store's largest object (1 MiB here) is written in parts under
+/// a manifest, loads whole into a new replica, and truncation deletes its parts with it.
+pub async fn a_checkpoint_bigger_than_the_largest_object_is_written_in_parts(fixture: Fixture) {
+    const LIMIT: u64 = 1 << 20;
+    let store: Arc<dyn JournalStore> = FaultyStore::limited(fixture.store.clone(), LIMIT);
+    let open_limited = || async {
+        let settings = JournalSettings::from_config(&crate::config::Config::default(), &*store);
+        assert_eq!(settings.batch_max_bytes as u64, LIMIT, "batches follow the store's limit");
+        let settings = JournalSettings { log_folder_slots: 1_000, ..settings };
+        Arc::new(Journal::open(store.clone(), settings, Ledger::default).await.unwrap())
+    };
+    let journal = open_limited().await;
+    let writer = journal.take_over(lease(1).0, "leader-1").await.unwrap();
+    // 40,000 values with operation ids: ~1.4 MB of state and exactly-once table.
+    let mut calls = 0..40_000u64;
+    let mut first_answer_of_5 = None;
+    loop {
+        let wave: Vec<u64> = calls.by_ref().take(2_000).collect();
+        if wave.is_empty() {
+            break;
+        }
+        let mut submits = tokio::task::JoinSet::new();
+        for call in wave {
+            let writer = writer.clone();
+            let id = OpId { client: 9, call };
+            submits.spawn(async move { (call, writer.submit(Some(id), call).await.unwrap()) });
+        }
+        while let Some(done) = submits.join_next().await {
+            if let (5, answer) = done.unwrap() {
+                first_answer_of_5 = Some(answer);
+            }
+        }
+    }
+    let first = journal.write_checkpoint().await.unwrap();
+    let folders = journal.list_checkpoints().await.unwrap().parts_folders;
+    assert_eq!(folders.len(), 1, "one checkpoint in parts: {folders:?}");
+    let (_, folder) = folders.first().unwrap().clone();
+    assert!(store.list(&folder).await.unwrap().len() >= 2, "{folder} holds its parts");
+
+    let restarted = open_limited().await;
+    restarted.catch_up().await.unwrap();
+    assert_eq!(restarted.position(), journal.position());
+    assert_eq!(restarted.replica().read().state(), journal.replica().read().state());
+    let retried = restarted.take_over(lease(2).0, "leader-2").await.unwrap();
+    let again = retried.submit(Some(OpId { client: 9, call: 5 }), 5).await.unwrap();
+    assert_eq!(Some(again), first_answer_of_5, "the exactly-once table came from the parts");
+
+    for value in 0..2 {
+        retried.submit(None, value).await.unwrap();
+        restarted.write_checkpoint().await.unwrap();
+    }
+    restarted.truncate().await.unwrap();
+    assert!(restarted.checkpoints().await.unwrap()[0] > first, "{first} was truncated");
+    assert!(store.list(&folder).await.unwrap().is_empty(), "parts of {first} are left");
+
+    // A damaged part stops a new replica with the part's key, never a partial state.
+    let (_, newest) = restarted.list_checkpoints().await.unwrap().parts_folders.pop_last().unwrap();
+    let part = format!("{newest}00000000");
+    store.delete(&part).await.unwrap();
+    store.put_if_absent(&part, vec![7; 100]).await.unwrap();
+    let refused = Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default).await;
+    let error = refused.expect_err("a damaged part was loaded").to_string();
+    assert!(error.contains(&part) && error.contains("the manifest"), "{error}");
+}
+
+/// Two masters writing the checkpoint of one slot at once (parts and manifest included) both
+/// succeed, and what they leave loads into the same state.
+pub async fn concurrent_checkpoint_writers_at_one_slot_agree(fixture: Fixture) {
+    let store: Arc<dyn JournalStore> = FaultyStore::limited(fixture.store.clone(), 64 << 10);
+    let open_limited = || async {
+        let settings = JournalSettings::from_config(&crate::config::Config::default(), &*store);
+        let settings = JournalSettings { log_folder_slots: 1_000, ..settings };
+        Arc::new(Journal::open(store.clone(), settings, Ledger::default).await.unwrap())
+    };
+    let leader = open_limited().await;
+    let writer = leader.take_over(lease(1).0, "leader-1").await.unwrap();
+    let standby = open_limited().await;
+    let mut values = 0..12_000u64; // ~96 KB of state: two parts of 64 KiB.
+    for round in 0..3 {
+        let mut submits = tokio::task::JoinSet::new();
+        for value in values.by_ref().take(4_000) {
+            let writer = writer.clone();
+            submits.spawn(async move { writer.submit(None, value).await.unwrap() });
+        }
+        while submits.join_next().await.is_some() {}
+        standby.catch_up().await.unwrap();
+        assert_eq!(standby.position(), leader.position());
+        let (a, b) = tokio::join!(leader.write_checkpoint(), standby.write_checkpoint());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a, b, "round {round}: both wrote the checkpoint of one slot");
+        let fresh = open_limited().await;
+        assert_eq!(fresh.position().slot, a, "round {round}: the checkpoint loads");
+        assert_eq!(fresh.replica().read().state(), leader.replica().read().state());
+    }
+}

@@ -94,6 +94,8 @@ macro_rules! journal_protocol_conformance {
             a_flat_journal_of_version_1_stays_flat,
             an_unknown_format_is_refused_by_name,
             checkpoints_fall_due_by_entries_or_by_bytes,
+            a_checkpoint_bigger_than_the_largest_object_is_written_in_parts,
+            concurrent_checkpoint_writers_at_one_slot_agree,
         );
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {
