@@ -463,3 +463,17 @@ async fn a_block_written_in_place_is_committed_and_readable() {
     assert!(read(&client, "/in-place").await.unwrap() == bytes);
     assert!(read(&client.with_short_circuit(false), "/in-place").await.unwrap() == bytes);
 }
+
+/// A path far over the limit (100 KB) is refused with Alluxio's INVALID_ARGUMENT naming the
+/// limit, not an HTTP/2 protocol error (the error once carried the whole path in its header),
+/// and the master serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overlong_path_is_refused_naming_the_limit() {
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    let long = format!("/{}", "d".repeat(100_000));
+    let refused = client.create_directory(&long, true, false).await.unwrap_err().to_string();
+    assert!(refused.contains("longer than 4096"), "{refused}");
+    assert!(!refused.to_lowercase().contains("h2"), "{refused}");
+    client.create_directory("/after", false, false).await.unwrap();
+}

@@ -25,6 +25,20 @@ pub struct PathError {
     pub reason: String,
 }
 
+/// The most of a refused path an error shows: errors travel in a gRPC header, which a 100 KB
+/// path would overflow (the client saw an HTTP/2 protocol error instead of the reason).
+const SHOWN_PATH_CHARS: usize = 200;
+
+/// `text` as errors show it: control characters escaped, and cut to its start and its length
+/// when it is long.
+fn shown(text: &str) -> String {
+    let escaped = text.escape_debug().to_string();
+    match escaped.char_indices().nth(SHOWN_PATH_CHARS) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &escaped[..cut], text.len()),
+        None => escaped,
+    }
+}
+
 /// Why `name` cannot be a path component, if it cannot.
 pub fn name_problem(name: &str) -> Option<String> {
     match name {
@@ -46,7 +60,7 @@ impl FsPath {
 
     /// Validates `text` as a path.
     pub fn parse(text: &str) -> Result<FsPath, PathError> {
-        let fail = |reason: String| PathError { path: text.escape_debug().to_string(), reason };
+        let fail = |reason: String| PathError { path: shown(text), reason };
         if text.is_empty() {
             return Err(fail("a path must not be empty".into()));
         }
@@ -146,6 +160,16 @@ impl fmt::Display for FsPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_long_path_is_shown_cut_with_its_length() {
+        let long = format!("/{}", "a".repeat(100_000));
+        let error = FsPath::parse(&long).unwrap_err().to_string();
+        assert!(error.len() < 400, "{} bytes of error", error.len());
+        assert!(error.contains("(100001 bytes)") && error.contains("longer than 4096"), "{error}");
+        let short = FsPath::parse("a/b").unwrap_err().to_string();
+        assert!(short.contains("`a/b`"), "{short}");
+    }
 
     #[test]
     fn valid_paths_normalise_a_trailing_slash() {
