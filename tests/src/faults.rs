@@ -225,6 +225,20 @@ pub async fn pause_trial(cluster: &mut Cluster, what: &str) {
     assert!(!client.exists("/on-the-woken-leader").await.unwrap());
 }
 
+/// Waits until some master reports a journal error containing `words` (30 s at most); returns
+/// what it reported.
+pub async fn wait_for_reported(cluster: &Cluster, words: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let statuses = cluster.statuses().await;
+        if let Some((_, status)) = statuses.iter().find(|(_, s)| s.journal_error.contains(words)) {
+            return status.journal_error.clone();
+        }
+        assert!(Instant::now() < deadline, "no master reported {words:?}: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until master `index` reports its journal store failing (`Some(error)`) or working
 /// (`None`), and returns what it reported.
 pub async fn wait_journal_health(

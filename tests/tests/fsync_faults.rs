@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lode_client::master::{MasterClient, RetryPolicy};
 use lode_tests::cluster::{Cluster, Election};
-use lode_tests::faults::{trials, wait_caught_up_standby, Load};
+use lode_tests::faults::{trials, wait_caught_up_standby, wait_for_reported, Load};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 
@@ -37,19 +37,6 @@ fn client(cluster: &Cluster, patience: Duration) -> MasterClient {
         max_duration: patience,
     };
     MasterClient::from_config(&cluster.client_config()).unwrap().with_retry(retry)
-}
-
-/// Waits until master 0 reports a journal error containing `words`.
-async fn wait_for_reported(cluster: &Cluster, words: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let statuses = cluster.statuses().await;
-        if let Some((_, status)) = statuses.iter().find(|(_, s)| s.journal_error.contains(words)) {
-            return status.journal_error.clone();
-        }
-        assert!(Instant::now() < deadline, "no master reported {words:?}: {statuses:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// With fsyncs of the journal's folder failing (the object is linked and reads back) and then
