@@ -477,3 +477,21 @@ async fn an_overlong_path_is_refused_naming_the_limit() {
     assert!(!refused.to_lowercase().contains("h2"), "{refused}");
     client.create_directory("/after", false, false).await.unwrap();
 }
+
+/// An owner or group name over 255 bytes is refused with INVALID_ARGUMENT naming the limit
+/// (the namespace keeps every name it is given for good), and a valid one still applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overlong_owner_name_is_refused_naming_the_limit() {
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    client.create_directory("/owned", false, false).await.unwrap();
+    let long = "o".repeat(100_000);
+    for (owner, group) in
+        [(Some(long.clone()), None), (None, Some(long)), (Some("a\nb".into()), None)]
+    {
+        let refused = client.set_attribute("/owned", None, owner, group, false).await.unwrap_err();
+        assert!(refused.to_string().contains("at most 255 bytes"), "{refused}");
+    }
+    client.set_attribute("/owned", None, Some("carol".into()), None, false).await.unwrap();
+    assert_eq!(client.get_status("/owned").await.unwrap().owner.unwrap(), "carol");
+}

@@ -406,8 +406,8 @@ impl FileSystemMasterClientService for Services {
         let mutation = Mutation::SetAttribute(ns::SetAttribute {
             path: path(request.path)?,
             mode: options.mode.as_ref().map(mode_from_pmode),
-            owner: options.owner.filter(|o| !o.is_empty()),
-            group: options.group.filter(|g| !g.is_empty()),
+            owner: principal("owner", options.owner)?,
+            group: principal("group", options.group)?,
             recursive: options.recursive.unwrap_or(false),
         });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
@@ -532,4 +532,24 @@ impl LodeMasterService for Services {
             .map_err(|e| Status::unavailable(format!("writing the checkpoint failed: {e}")))?;
         Ok(Response::new(CheckpointResponse { slot }))
     }
+}
+
+/// The longest owner or group name a request may set, in bytes: a login name's limit
+/// (`LOGIN_NAME_MAX`), since the namespace keeps every name it was given for its whole life.
+const MAX_PRINCIPAL_BYTES: usize = 255;
+
+/// An owner or group name from a request (`None` when unset or empty), bounded by
+/// [`MAX_PRINCIPAL_BYTES`] and free of control characters.
+fn principal(field: &str, name: Option<String>) -> Result<Option<String>, Status> {
+    let Some(name) = name.filter(|name| !name.is_empty()) else {
+        return Ok(None);
+    };
+    if name.len() > MAX_PRINCIPAL_BYTES || name.chars().any(char::is_control) {
+        return Err(Status::invalid_argument(format!(
+            "the {field} name ({} bytes) must be at most {MAX_PRINCIPAL_BYTES} bytes, without \
+             control characters",
+            name.len()
+        )));
+    }
+    Ok(Some(name))
 }
