@@ -5,6 +5,12 @@
 //! here reads a clock or a random source; times come in the ops. Ids follow Alluxio's layout: a
 //! file or directory takes a new 40-bit container id `c`, its id is `c << 24 | 0xFFFFFF`, and its
 //! blocks are `c << 24 | n` — so a file stores only how many blocks it has.
+//!
+//! Container ids are never reused (a deleted file's blocks may still be cached under its id),
+//! so a namespace hands out up to 2^40 of them over its life. Inodes refer to each other by a
+//! 32-bit *handle*, the container id's low 32 bits, with the high 8 bits (the epoch) kept in
+//! the inode: a new container id whose handle a live inode still holds is skipped, so handles
+//! are unique among live inodes and references stay 4 bytes.
 
 mod ops;
 mod path;
@@ -26,7 +32,20 @@ pub use path::{name_problem, FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
 
 const SEQUENCE_BITS: u32 = 24;
 const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
-const CONTAINER_MASK: u64 = (1 << 40) - 1;
+const CONTAINER_BITS: u32 = 40;
+const CONTAINER_MASK: u64 = (1 << CONTAINER_BITS) - 1;
+/// How many container ids a namespace hands out over its life: Alluxio's 2^40.
+pub const MAX_CONTAINERS: u64 = 1 << CONTAINER_BITS;
+
+/// The handle of `container`: its low 32 bits, the inode table's key (see the module doc).
+fn handle(container: u64) -> u32 {
+    container as u32
+}
+
+/// The epoch of `container`: its bits above the handle's.
+fn epoch(container: u64) -> u8 {
+    (container >> 32) as u8
+}
 
 /// The id of the inode in container `container` (Alluxio's file id layout).
 pub fn inode_id(container: u64) -> u64 {
@@ -103,8 +122,10 @@ enum Body {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Inode {
-    /// The parent directory's container (see [`container`]).
+    /// The parent directory's handle (see [`handle`]).
     parent: u32,
+    /// This inode's container id above its handle (see [`epoch`]).
+    epoch: u8,
     /// Where this inode sits in its parent's `children`, for O(1) removal.
     slot: u32,
     owner: u32,
@@ -176,9 +197,9 @@ impl Names {
 /// child, so each name is stored once.
 #[derive(Debug, Clone)]
 pub struct Namespace {
-    /// Inodes by container id (`id >> 24`).
+    /// Inodes by handle (the low 32 bits of the container id, `id >> 24`).
     inodes: Slab<Inode>,
-    /// Every inode but the root, by (parent container, name); holds the child's container.
+    /// Every inode but the root, by (parent handle, name); holds the child's handle.
     entries: HashTable<u32>,
     hasher: RandomState,
     next_container: u64,
@@ -205,8 +226,8 @@ impl PartialEq for Namespace {
                 }
                 (x, y) => x == y,
             };
-            (a.parent, &a.name, a.mode, a.created_ms, a.modified_ms)
-                == (b.parent, &b.name, b.mode, b.created_ms, b.modified_ms)
+            (a.parent, a.epoch, &a.name, a.mode, a.created_ms, a.modified_ms)
+                == (b.parent, b.epoch, &b.name, b.mode, b.created_ms, b.modified_ms)
                 && self.names.get(a.owner) == other.names.get(b.owner)
                 && self.names.get(a.group) == other.names.get(b.group)
                 && same_body
@@ -239,6 +260,7 @@ impl Namespace {
         let nobody = names.intern("");
         let root = Inode {
             parent: 0,
+            epoch: 0,
             slot: 0,
             name: "".into(),
             owner: nobody,
@@ -249,7 +271,7 @@ impl Namespace {
             body: Body::Directory { children: Box::default() },
         };
         let mut inodes = Slab::default();
-        inodes.insert(container(ROOT_ID), root);
+        inodes.insert(u64::from(handle(container(ROOT_ID))), root);
         Namespace {
             inodes,
             entries: HashTable::new(),
@@ -269,13 +291,31 @@ impl Namespace {
         self.inodes.len() == 1
     }
 
+    /// The inode with id `id` (or of block `id`), if it lives: its handle's, if the epochs
+    /// agree.
+    fn lookup(&self, id: u64) -> Option<&Inode> {
+        let container = container(id);
+        let inode = self.inodes.get(u64::from(handle(container)))?;
+        (inode.epoch == epoch(container)).then_some(inode)
+    }
+
     fn inode(&self, id: u64) -> &Inode {
         // Ids handed out by this tree always resolve; a miss is a broken invariant.
-        self.inodes.get(container(id)).expect("inode ids in the tree resolve")
+        self.lookup(id).expect("inode ids in the tree resolve")
     }
 
     fn inode_mut(&mut self, id: u64) -> &mut Inode {
-        self.inodes.get_mut(container(id)).expect("inode ids in the tree resolve")
+        self.by_handle_mut(handle(container(id)))
+    }
+
+    fn by_handle_mut(&mut self, handle: u32) -> &mut Inode {
+        self.inodes.get_mut(u64::from(handle)).expect("handles in the tree resolve")
+    }
+
+    /// The id of the live inode with handle `handle`.
+    fn id_of(&self, handle: u32) -> u64 {
+        let inode = self.inodes.get(u64::from(handle)).expect("handles in the tree resolve");
+        inode_id(u64::from(inode.epoch) << 32 | u64::from(handle))
     }
 
     fn entry_hash(&self, parent: u32, name: &str) -> u64 {
@@ -283,13 +323,13 @@ impl Namespace {
     }
 
     fn child(&self, directory: u64, name: &str) -> Option<u64> {
-        let parent = container(directory) as u32;
+        let parent = handle(container(directory));
         let inodes = &self.inodes;
         self.entries
             .find(self.entry_hash(parent, name), |&child| {
                 inodes.get(u64::from(child)).is_some_and(|c| c.parent == parent && &*c.name == name)
             })
-            .map(|&child| inode_id(u64::from(child)))
+            .map(|&child| self.id_of(child))
     }
 
     /// Makes inode `child` (already in the slab, with its parent and name set) an entry of its
@@ -340,8 +380,8 @@ impl Namespace {
             if key == container(ROOT_ID) {
                 continue;
             }
-            let id = inode_id(key);
-            let parent = inode_id(u64::from(inode.parent));
+            let id = inode_id(u64::from(inode.epoch) << 32 | key);
+            let parent = self.id_of(inode.parent);
             assert_eq!(self.child(parent, &inode.name), Some(id), "entry of {id}");
             let Body::Directory { children } = &self.inode(parent).body else {
                 panic!("the parent of {id} is a file");
@@ -353,10 +393,8 @@ impl Namespace {
     /// A directory's children as (name, id), sorted by name.
     fn sorted_children(&self, directory: u64) -> Vec<(&str, u64)> {
         let Body::Directory { children } = &self.inode(directory).body else { return Vec::new() };
-        let mut named: Vec<(&str, u64)> = children
-            .iter()
-            .map(|&c| (&*self.inode(inode_id(u64::from(c))).name, inode_id(u64::from(c))))
-            .collect();
+        let mut named: Vec<(&str, u64)> =
+            children.iter().map(|&c| (&*self.inode(self.id_of(c)).name, self.id_of(c))).collect();
         named.sort_unstable_by(|a, b| a.0.cmp(b.0));
         named
     }
@@ -387,9 +425,9 @@ impl Namespace {
         let mut names = Vec::new();
         let mut current = id;
         while current != ROOT_ID {
-            let inode = self.inodes.get(container(current))?;
+            let inode = self.lookup(current)?;
             names.push(inode.name.clone());
-            current = inode_id(u64::from(inode.parent));
+            current = self.id_of(inode.parent);
         }
         let mut path = FsPath::root();
         for name in names.iter().rev() {
@@ -439,7 +477,7 @@ impl Namespace {
     /// Whether block `block` belongs to a file that still has it, and if so the block's
     /// length once the file is complete (`None` while it is being written).
     pub fn block_owner(&self, block: u64) -> Option<Option<u64>> {
-        let inode = self.inodes.get(container(block))?;
+        let inode = self.lookup(block)?;
         let Body::File { length, block_size, blocks, complete } = inode.body else {
             return None;
         };
@@ -486,13 +524,24 @@ impl Namespace {
         stamp: Stamp,
         body: Body,
     ) -> Result<u64, NsError> {
-        if self.next_container > u64::from(u32::MAX) {
-            return Err(NsError::new(ErrorKind::InvalidArgument, "the namespace ran out of ids"));
-        }
-        let id = inode_id(self.next_container);
-        self.next_container += 1;
+        // The next container id whose handle no live inode holds (module doc).
+        let container = loop {
+            if self.next_container >= MAX_CONTAINERS {
+                return Err(NsError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("the namespace ran out of ids: all {MAX_CONTAINERS} are used"),
+                ));
+            }
+            let candidate = self.next_container;
+            self.next_container += 1;
+            if !self.inodes.contains(u64::from(handle(candidate))) {
+                break candidate;
+            }
+        };
+        let id = inode_id(container);
         let inode = Inode {
-            parent: container(parent) as u32,
+            parent: handle(self::container(parent)),
+            epoch: epoch(container),
             slot: 0,
             name: name.into(),
             owner: self.names.intern(stamp.owner),
@@ -502,8 +551,8 @@ impl Namespace {
             modified_ms: stamp.time_ms,
             body,
         };
-        self.inodes.insert(container(id), inode);
-        self.link(container(id) as u32);
+        self.inodes.insert(u64::from(handle(container)), inode);
+        self.link(handle(container));
         self.inode_mut(parent).modified_ms = stamp.time_ms;
         Ok(id)
     }
@@ -655,10 +704,10 @@ impl Namespace {
                 ));
             }
         }
-        let parent = inode_id(u64::from(self.inode(id).parent));
-        self.unlink(container(id) as u32);
-        self.inode_mut(parent).modified_ms = time_ms;
-        let mut pending = vec![container(id)];
+        let parent = self.inode(id).parent;
+        self.unlink(handle(container(id)));
+        self.by_handle_mut(parent).modified_ms = time_ms;
+        let mut pending = vec![u64::from(handle(container(id)))];
         while let Some(gone) = pending.pop() {
             let inode = self.inodes.remove(gone).expect("the subtree's inodes exist");
             if let Body::Directory { children } = inode.body {
@@ -705,14 +754,14 @@ impl Namespace {
                 format!("{dst_parent_path} is a file, so {dst} cannot be created"),
             ));
         }
-        let old_parent = inode_id(u64::from(self.inode(id).parent));
-        self.unlink(container(id) as u32);
+        let old_parent = self.inode(id).parent;
+        self.unlink(handle(container(id)));
         let inode = self.inode_mut(id);
         inode.name = dst.name().unwrap_or_default().into();
-        inode.parent = container(dst_parent) as u32;
+        inode.parent = handle(container(dst_parent));
         inode.modified_ms = time_ms;
-        self.link(container(id) as u32);
-        self.inode_mut(old_parent).modified_ms = time_ms;
+        self.link(handle(container(id)));
+        self.by_handle_mut(old_parent).modified_ms = time_ms;
         self.inode_mut(dst_parent).modified_ms = time_ms;
         Ok(id)
     }
@@ -722,9 +771,9 @@ impl Namespace {
         let id = self.resolve(&path)?;
         let owner = op.owner.as_deref().map(|o| self.names.intern(o));
         let group = op.group.as_deref().map(|g| self.names.intern(g));
-        let mut pending = vec![id];
+        let mut pending = vec![handle(container(id))];
         while let Some(current) = pending.pop() {
-            let inode = self.inode_mut(current);
+            let inode = self.by_handle_mut(current);
             if let Some(mode) = op.mode {
                 inode.mode = mask_mode(mode);
             }
@@ -732,7 +781,7 @@ impl Namespace {
             inode.group = group.unwrap_or(inode.group);
             inode.modified_ms = time_ms;
             if let (true, Body::Directory { children }) = (op.recursive, &inode.body) {
-                pending.extend(children.iter().map(|&c| inode_id(u64::from(c))));
+                pending.extend(children.iter().copied());
             }
         }
         Ok(id)

@@ -10,7 +10,10 @@ use std::hash::RandomState;
 use hashbrown::HashTable;
 
 use super::slab::Slab;
-use super::{container, inode_id, name_problem, Body, Inode, Names, Namespace, ROOT_ID};
+use super::{
+    container, epoch, handle, inode_id, name_problem, Body, Inode, Names, Namespace,
+    MAX_CONTAINERS, ROOT_ID,
+};
 
 #[derive(Clone, PartialEq, Message)]
 struct Header {
@@ -65,7 +68,7 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
         let inode = namespace.inode(id);
         let mut record = InodeRecord {
             id,
-            parent: inode_id(u64::from(inode.parent)),
+            parent: namespace.id_of(inode.parent),
             name: inode.name.to_string(),
             owner: inode.owner,
             group: inode.group,
@@ -94,7 +97,7 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
 pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
     let total = bytes.len();
     let header = Header::decode_length_delimited(&mut bytes).map_err(|e| format!("header: {e}"))?;
-    if header.next_container == 0 || header.next_container > u64::from(u32::MAX) + 1 {
+    if header.next_container == 0 || header.next_container > MAX_CONTAINERS {
         return Err(format!("header: next container id {} is out of range", header.next_container));
     }
     let mut names = Names::default();
@@ -127,12 +130,12 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
             return Err(bad("owner or group index out of range"));
         }
         if inode_id(container(record.id)) != record.id
-            || record.id >= inode_id(header.next_container)
+            || container(record.id) >= header.next_container
         {
             return Err(bad("not an inode id this namespace handed out"));
         }
-        if namespace.inodes.contains(container(record.id)) {
-            return Err(bad("duplicate id"));
+        if namespace.inodes.contains(u64::from(handle(container(record.id)))) {
+            return Err(bad("duplicate id, or the low 32 bits of a live inode's id"));
         }
         if index > 0 {
             if inode_id(container(record.parent)) != record.parent {
@@ -141,7 +144,7 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
             if let Some(problem) = name_problem(&record.name) {
                 return Err(bad(&format!("invalid name: {problem}")));
             }
-            match namespace.inodes.get(container(record.parent)).map(|p| &p.body) {
+            match namespace.lookup(record.parent).map(|p| &p.body) {
                 None => return Err(bad("parent not seen yet")),
                 Some(Body::File { .. }) => return Err(bad("parent is a file")),
                 Some(Body::Directory { .. }) => {}
@@ -161,11 +164,12 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
                 complete: record.complete,
             }
         };
-        let key = container(record.id);
+        let key = handle(container(record.id));
         namespace.inodes.insert(
-            key,
+            u64::from(key),
             Inode {
-                parent: container(record.parent) as u32,
+                parent: handle(container(record.parent)),
+                epoch: epoch(container(record.id)),
                 slot: 0,
                 name: record.name.into(),
                 owner: record.owner,
@@ -177,7 +181,7 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
             },
         );
         if index > 0 {
-            namespace.link(key as u32);
+            namespace.link(key);
         }
     }
     if !bytes.is_empty() {

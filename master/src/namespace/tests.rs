@@ -306,3 +306,54 @@ fn block_sizes_above_4_gib_are_refused() {
     }
     assert_eq!(kind(&mut ns, op), ErrorKind::InvalidArgument);
 }
+
+#[test]
+fn container_ids_go_past_32_bits_up_to_alluxios_40() {
+    let mut ns = Namespace::new();
+    ns.next_container = (1 << 32) - 2; // Where 32-bit ids ran out (~50 days at 1,000 creates/s).
+    run(&mut ns, mkdir("/a/b", true)).unwrap();
+    let file = run(&mut ns, touch("/a/b/f")).unwrap();
+    // 2^32 has the root's handle (0), so it is skipped: handles stay unique among live inodes.
+    assert_eq!(container(file), (1 << 32) + 1, "the first free id past 32 bits");
+    let new_block = op(Mutation::NewBlock(NewBlock { path: "/a/b/f".into() }));
+    assert_eq!(run(&mut ns, new_block).unwrap() >> 24, (1 << 32) + 1, "its blocks share it");
+    assert_eq!(ns.path_of(file).unwrap().to_string(), "/a/b/f");
+    run(&mut ns, rename("/a/b", "/c")).unwrap();
+    assert_eq!(ns.status("/c/f").unwrap().id, file);
+    ns.check_invariants();
+    let mut bytes = Vec::new();
+    ns.encode_snapshot(&mut bytes);
+    let restored = Namespace::decode_snapshot(&bytes).unwrap();
+    restored.check_invariants();
+    assert_eq!(restored, ns);
+    run(&mut ns, delete("/c", true)).unwrap();
+    assert_eq!(ns.len(), 2);
+
+    ns.next_container = MAX_CONTAINERS - 1;
+    let last = run(&mut ns, touch("/last")).unwrap();
+    assert_eq!(container(last), MAX_CONTAINERS - 1);
+    assert_eq!(ns.status("/last").unwrap().id, last);
+    let mut bytes = Vec::new();
+    ns.encode_snapshot(&mut bytes);
+    assert_eq!(Namespace::decode_snapshot(&bytes).unwrap(), ns, "a namespace at the last id");
+    let refused = run(&mut ns, touch("/one-more")).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::InvalidArgument);
+    assert!(refused.message.contains("ran out of ids"), "{}", refused.message);
+}
+
+#[test]
+fn an_id_whose_handle_a_newer_inode_took_resolves_to_nothing() {
+    let mut ns = Namespace::new();
+    ns.next_container = 5;
+    let old = run(&mut ns, touch("/x")).unwrap();
+    run(&mut ns, op(Mutation::NewBlock(NewBlock { path: "/x".into() }))).unwrap();
+    run(&mut ns, delete("/x", false)).unwrap();
+    ns.next_container = (1 << 32) + 5; // The same low 32 bits, one epoch later.
+    let new = run(&mut ns, touch("/y")).unwrap();
+    assert_eq!(container(new) as u32, container(old) as u32, "the handle is taken again");
+    assert_eq!(ns.status_by_id(old), None);
+    assert_eq!(ns.path_of(old), None);
+    assert_eq!(ns.block_owner(block_id(old, 0)), None, "a deleted file's block stays gone");
+    assert_eq!(ns.status_by_id(new).unwrap().path, "/y");
+    ns.check_invariants();
+}
