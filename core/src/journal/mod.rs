@@ -752,8 +752,9 @@ impl<S: StateMachine> Journal<S> {
                     Some(swept) => swept,
                     None => self.lowest_log_folder().await?.unwrap_or(keep_from),
                 };
+                // Nothing below `from` is left; folders from its own up to `keep_from`'s may be.
                 let mut folder = from - from % per_folder;
-                while folder < keep_from {
+                while from < keep_from && folder < keep_from {
                     let prefix = format!("{LOG_PREFIX}{folder:020}/");
                     deleted += self.delete_slots_below(&prefix, keep_from).await?;
                     folder += per_folder;

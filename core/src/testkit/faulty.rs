@@ -37,19 +37,30 @@ pub struct FaultyStore {
     faults: Mutex<VecDeque<Fault>>,
     /// The largest object it takes, when smaller than the inner store's.
     object_limit: Option<u64>,
+    /// The prefixes listed, in order, for tests that bound what a pass lists.
+    listed: Mutex<Vec<String>>,
 }
 
 impl FaultyStore {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn JournalStore>) -> Arc<FaultyStore> {
-        Arc::new(FaultyStore { inner, faults: Mutex::new(VecDeque::new()), object_limit: None })
+        FaultyStore::with_limit(inner, None)
     }
 
     /// Wraps `inner`, taking no object bigger than `limit` bytes (and saying so in its
     /// capabilities), like an object store with a size limit.
     pub fn limited(inner: Arc<dyn JournalStore>, limit: u64) -> Arc<FaultyStore> {
-        let faults = Mutex::new(VecDeque::new());
-        Arc::new(FaultyStore { inner, faults, object_limit: Some(limit) })
+        FaultyStore::with_limit(inner, Some(limit))
+    }
+
+    fn with_limit(inner: Arc<dyn JournalStore>, object_limit: Option<u64>) -> Arc<FaultyStore> {
+        let (faults, listed) = Default::default();
+        Arc::new(FaultyStore { inner, faults, object_limit, listed })
+    }
+
+    /// The prefixes listed since the last call, in order.
+    pub fn take_listed(&self) -> Vec<String> {
+        std::mem::take(&mut *self.listed.lock())
     }
 
     /// Queues a fault for a coming put.
@@ -131,6 +142,7 @@ impl JournalStore for FaultyStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.listed.lock().push(prefix.to_string());
         self.inner.list(prefix).await
     }
 

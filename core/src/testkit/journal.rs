@@ -683,3 +683,31 @@ pub async fn concurrent_checkpoint_writers_at_one_slot_agree(fixture: Fixture) {
         assert_eq!(fresh.replica().read().state(), leader.replica().read().state());
     }
 }
+
+/// Truncation lists only what may hold slots it has not deleted: a pass after a new checkpoint
+/// lists the folders between the old and the new bound, and a pass with nothing new lists no
+/// log folder at all (it once listed all of `log/` every five seconds).
+pub async fn truncation_lists_only_the_folders_it_has_not_swept(fixture: Fixture) {
+    let faulty = FaultyStore::new(fixture.store.clone());
+    let store: Arc<dyn JournalStore> = faulty.clone();
+    let per_folder = JournalSettings::for_tests().log_folder_slots;
+    let (journal, writer) = leader(&store, 1).await;
+    for round in 0..3 {
+        for value in 0..2 * per_folder {
+            writer.submit(None, value).await.unwrap();
+        }
+        journal.write_checkpoint().await.unwrap();
+        if round == 1 {
+            journal.truncate().await.unwrap(); // The first pass looks for the lowest folder.
+        }
+    }
+    faulty.take_listed();
+    journal.truncate().await.unwrap();
+    let listed = faulty.take_listed();
+    let folders: Vec<&String> = listed.iter().filter(|p| p.starts_with("log/")).collect();
+    assert!(!listed.contains(&"log/".to_string()), "listed all of log/: {listed:?}");
+    assert!(folders.len() as u64 <= 3, "listed {folders:?} for 2 folders of new slots");
+    journal.truncate().await.unwrap();
+    let listed = faulty.take_listed();
+    assert!(listed.iter().all(|p| !p.starts_with("log/")), "an idle pass listed {listed:?}");
+}

@@ -96,6 +96,7 @@ macro_rules! journal_protocol_conformance {
             checkpoints_fall_due_by_entries_or_by_bytes,
             a_checkpoint_bigger_than_the_largest_object_is_written_in_parts,
             concurrent_checkpoint_writers_at_one_slot_agree,
+            truncation_lists_only_the_folders_it_has_not_swept,
         );
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {
