@@ -23,9 +23,15 @@ fn store_in(parent: &std::path::Path) -> (tempfile::TempDir, Arc<dyn JournalStor
     (dir, store)
 }
 
+fn bench_settings() -> JournalSettings {
+    JournalSettings { log_folder_slots: 100_000, ..JournalSettings::for_tests() }
+}
+
 async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
     Arc::new(
-        Journal::open(store.clone(), JournalSettings::for_tests(), Ledger::default).await.unwrap(),
+        // The default folder size: the test settings' 16 slots a folder would add a folder
+        // creation every 16 batches.
+        Journal::open(store.clone(), bench_settings(), Ledger::default).await.unwrap(),
     )
 }
 
