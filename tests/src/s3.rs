@@ -80,7 +80,12 @@ impl S3Server {
         S3Server { port, process }
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// The port it listens on (what a partition cuts).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>`: where clients reach it.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

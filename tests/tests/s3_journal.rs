@@ -1,6 +1,7 @@
 //! Masters with their journal in a real S3-compatible server (moto), as processes under
 //! faults: the leader killed under load, the endpoint answering errors, the endpoint stalling
-//! past the request timeout, bad credentials at start-up.
+//! past the request timeout, the leader cut off from S3 alone by a firewall, bad credentials at
+//! start-up.
 
 use std::time::Duration;
 
@@ -77,4 +78,47 @@ fn bad_credentials_fail_start_up_naming_the_folder() {
     let stderr = master_start_up_error(HELPER, &defines);
     assert!(stderr.contains(&folder) && stderr.contains("s3a.accessKeyId"), "{stderr}");
     assert!(!stderr.contains(lode_tests::s3::SECRET_KEY), "the secret was printed: {stderr}");
+}
+
+/// A leader cut off from its journal store (S3, by a firewall in the test's own network
+/// namespace) but not from its elector (the embedded one, on this host) gives its write up
+/// after the flush timeout, says why it stepped down and resigns, and the standby serves; when
+/// the partition heals the old leader follows as a standby. Under client load, trial after
+/// trial: nothing acknowledged is lost or applied twice.
+#[test]
+fn a_leader_cut_off_from_its_journal_store_hands_over() {
+    use lode_tests::faults::wait_caught_up_standby;
+    use lode_tests::netns::Partition;
+    lode_tests::netns::isolate_this_thread();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    runtime.block_on(async {
+        // Started on this thread, inside the namespace: its server dies with the thread.
+        let server = S3Server::start();
+        let mut journal = server.journal_properties(&server.new_folder("store-partition"));
+        journal.push(("alluxio.master.journal.request.timeout".into(), "1s".into()));
+        journal.push(("alluxio.master.journal.flush.timeout".into(), "2s".into()));
+        // A lease far longer than the flush timeout: only the journal's own bound ends a term.
+        let election = Election::Embedded { lease_timeout: "30s".into() };
+        let cluster = Cluster::start_on(2, election, &journal, HELPER);
+        let load = Load::start(&cluster, 4);
+        let run = async {
+            for trial in 0..trials() {
+                let cut = cluster.leader(None).await;
+                load.progress(20, "before the partition").await;
+                let partition =
+                    Partition::group_from_ports(Cluster::group_of(cut), &[server.port()]);
+                let took = load.progress(20, "with the leader cut off from S3").await;
+                let serving = cluster.leader(Some(cut)).await;
+                println!("trial {trial}: master {serving} serves {took:?} after {cut} was cut off");
+                let statuses = cluster.statuses().await;
+                let status = &statuses.iter().find(|(i, _)| *i == cut).unwrap().1;
+                assert!(!status.stepped_down.is_empty(), "{cut} does not say why: {status:?}");
+                partition.heal();
+                wait_caught_up_standby(&cluster, cut, serving, "after the partition healed").await;
+            }
+        };
+        tokio::time::timeout(GUARD, run).await.expect("the test hung");
+        load.finish(&cluster).await;
+    });
 }
