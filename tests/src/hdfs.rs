@@ -75,12 +75,16 @@ impl Hdfs {
     }
 
     /// Formats and starts a new NameNode and its DataNodes and waits until HDFS takes writes.
+    /// The daemons die with the *thread* that started them (`PR_SET_PDEATHSIG`): call this on
+    /// a thread that outlives their use — a test's own thread (the body of its `block_on`), or
+    /// through [`Hdfs::shared`] — never in `spawn_blocking`, whose idle threads exit after
+    /// seconds and take the daemons with them.
     pub fn start() -> Hdfs {
         Hdfs::start_with(&[])
     }
 
     /// [`Hdfs::start`] with `properties` added to (or overriding) the site configuration,
-    /// such as a NameNode limit a test needs.
+    /// such as a NameNode limit a test needs (the same thread rule applies).
     pub fn start_with(properties: &[(&str, &str)]) -> Hdfs {
         let lib = ensure_jars();
         let dir = tempfile::tempdir().expect("temporary directory");
