@@ -185,6 +185,21 @@ pub async fn assert_serves_no_reads(cluster: &Cluster, index: usize, what: &str)
     }
 }
 
+/// Waits until master `index` is a standby that has applied the journal up to `slot` (a fixed
+/// target, unlike [`wait_caught_up_standby`]'s, which a leader under load keeps moving).
+pub async fn wait_standby_past(cluster: &Cluster, index: usize, slot: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let statuses = cluster.statuses().await;
+        let status = statuses.iter().find(|(i, _)| *i == index).map(|(_, s)| s);
+        if status.is_some_and(|s| s.role() == Role::Standby && s.journal_slot >= slot) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: master {index} did not follow to slot {slot}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until master `index` is a standby caught up with master `leader`'s journal position.
 pub async fn wait_caught_up_standby(cluster: &Cluster, index: usize, leader: usize, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
