@@ -28,6 +28,16 @@ pub fn isolate_this_thread() {
     run("ip", &["link", "set", "lo", "up"]);
 }
 
+/// Runs `test` on a 4-thread runtime started after moving this thread into a network namespace
+/// of its own ([`isolate_this_thread`]), so that the services and masters the test starts, and
+/// the firewall rules it adds, live there too.
+pub fn run_isolated<F: std::future::Future>(test: F) -> F::Output {
+    isolate_this_thread();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    runtime.block_on(test)
+}
+
 /// A firewall rule dropping every TCP packet that processes of one group send to some ports:
 /// those processes are partitioned from the servers on those ports. Removed when dropped.
 pub struct Partition {

@@ -60,10 +60,7 @@ async fn losing_one_etcd_member_causes_no_failover() {
 /// standby when the partition heals.
 #[test]
 fn a_leader_partitioned_from_etcd_is_replaced_and_rejoins() {
-    lode_tests::netns::isolate_this_thread();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-    runtime.block_on(async {
+    lode_tests::netns::run_isolated(async {
         let etcd = Etcd::cluster(3);
         let cluster = cluster(&etcd);
         partitioned_leader_trials(&cluster, &etcd.client_ports(), trials().min(3)).await;

@@ -89,10 +89,7 @@ fn bad_credentials_fail_start_up_naming_the_folder() {
 fn a_leader_cut_off_from_its_journal_store_hands_over() {
     use lode_tests::faults::{wait_caught_up_standby, wait_standby_past};
     use lode_tests::netns::Partition;
-    lode_tests::netns::isolate_this_thread();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-    runtime.block_on(async {
+    lode_tests::netns::run_isolated(async {
         // Started on this thread, inside the namespace: its server dies with the thread.
         let server = S3Server::start();
         let mut journal = server.journal_properties(&server.new_folder("store-partition"));

@@ -122,10 +122,7 @@ async fn zkcli_lists_exactly_the_leader() {
 /// a standby when the partition heals.
 #[test]
 fn a_leader_partitioned_from_zookeeper_is_replaced_and_rejoins() {
-    lode_tests::netns::isolate_this_thread();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-    runtime.block_on(async {
+    lode_tests::netns::run_isolated(async {
         let zookeeper = ZooKeeper::ensemble(3);
         let cluster = cluster(&zookeeper);
         partitioned_leader_trials(&cluster, &zookeeper.client_ports(), trials().min(3)).await;

@@ -677,10 +677,12 @@ impl<S: StateMachine> Journal<S> {
             (image.slot, format::encode_checkpoint(&image))
         };
         let key = checkpoint_key(slot);
-        // The largest object this journal writes: within the store's limit.
-        let part_size = self.settings.batch_max_bytes;
-        let object =
-            if bytes.len() <= part_size { bytes } else { self.write_parts(slot, &bytes).await? };
+        // In parts when bigger than the largest object this journal writes (the store's limit).
+        let object = if bytes.len() <= self.settings.batch_max_bytes {
+            bytes
+        } else {
+            self.write_parts(slot, &bytes).await?
+        };
         let put = self.store.put_if_absent(&key, object);
         match self.bounded("put", &key, self.call_deadline(), put).await? {
             Ok(()) => {
@@ -741,27 +743,10 @@ impl<S: StateMachine> Journal<S> {
             return Ok(0);
         };
         let keep_from = *keep_from;
-        let mut deleted = 0;
-        match self.layout.slots_per_folder {
-            None => deleted += self.delete_slots_below(LOG_PREFIX, keep_from).await?,
-            Some(per_folder) => {
-                // Only the folders that may still hold slots below `keep_from` are listed:
-                // after the first pass, the ones truncation has not swept yet.
-                let swept = *self.swept_below.lock();
-                let from = match swept {
-                    Some(swept) => swept,
-                    None => self.lowest_log_folder().await?.unwrap_or(keep_from),
-                };
-                // Nothing below `from` is left; folders from its own up to `keep_from`'s may be.
-                let mut folder = from - from % per_folder;
-                while from < keep_from && folder < keep_from {
-                    let prefix = format!("{LOG_PREFIX}{folder:020}/");
-                    deleted += self.delete_slots_below(&prefix, keep_from).await?;
-                    folder += per_folder;
-                }
-                *self.swept_below.lock() = Some(keep_from.max(swept.unwrap_or(0)));
-            }
-        }
+        let mut deleted = match self.layout.slots_per_folder {
+            None => self.delete_slots_below(LOG_PREFIX, keep_from).await?,
+            Some(per_folder) => self.sweep_log_folders(per_folder, keep_from).await?,
+        };
         for old in checkpoints.iter().filter(|slot| **slot < keep_from) {
             let key = checkpoint_key(*old);
             self.bounded("delete", &key, self.call_deadline(), self.store.delete(&key)).await??;
@@ -778,6 +763,30 @@ impl<S: StateMachine> Journal<S> {
                 deleted += 1;
             }
         }
+        Ok(deleted)
+    }
+
+    /// Deletes the log slots below `keep_from` folder by folder, listing only the folders that
+    /// may still hold some: after the first pass, the ones truncation has not swept yet.
+    async fn sweep_log_folders(
+        &self,
+        per_folder: u64,
+        keep_from: u64,
+    ) -> Result<usize, JournalError> {
+        let swept = *self.swept_below.lock();
+        let from = match swept {
+            Some(swept) => swept,
+            None => self.lowest_log_folder().await?.unwrap_or(keep_from),
+        };
+        let mut deleted = 0;
+        // Nothing below `from` is left; folders from its own up to `keep_from`'s may be.
+        let mut folder = from - from % per_folder;
+        while from < keep_from && folder < keep_from {
+            let prefix = format!("{LOG_PREFIX}{folder:020}/");
+            deleted += self.delete_slots_below(&prefix, keep_from).await?;
+            folder += per_folder;
+        }
+        *self.swept_below.lock() = Some(keep_from.max(swept.unwrap_or(0)));
         Ok(deleted)
     }
 
