@@ -162,11 +162,12 @@ impl MasterNode {
     }
 
     /// Records why this master stopped leading (or gave up taking over).
-    fn stepped_down(&self, reason: &JournalError) {
+    fn stepped_down(&self, reason: &dyn std::fmt::Display) {
         *self.stepped_down.lock() = Some((Instant::now(), reason.to_string()));
     }
 
-    /// Why this master last stepped down for its journal, and how long ago; `None` if never.
+    /// Why this master last stepped down (its journal or its election), and how long ago;
+    /// `None` if never.
     pub fn last_step_down(&self) -> Option<(Duration, String)> {
         self.stepped_down.lock().as_ref().map(|(at, why)| (at.elapsed(), why.clone()))
     }
@@ -488,7 +489,12 @@ async fn run_roles(
                 node.stepped_down(&error);
                 false
             }
-            () = leadership.lost() => { tracing::warn!(term, "leadership lost"); false }
+            () = leadership.lost() => {
+                let reason = leadership.lost_reason().unwrap_or_default();
+                tracing::warn!(term, reason, "leadership lost");
+                node.stepped_down(&format_args!("the election ended the leadership: {reason}"));
+                false
+            }
             error = maintain(&node.journal) => {
                 tracing::error!(term, %error, "journal maintenance failed");
                 node.stepped_down(&error);

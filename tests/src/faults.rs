@@ -167,7 +167,12 @@ pub async fn read_answer(cluster: &Cluster, index: usize) -> Result<(), tonic::C
 
 /// How master `index` answers a request to create directory `path`, sent to it alone.
 pub async fn direct_write(cluster: &Cluster, index: usize, path: &str) -> Result<(), tonic::Code> {
-    let address = &cluster.masters[index].0;
+    direct_write_at(&cluster.masters[index].0, path).await
+}
+
+/// How the master at `address` answers a request to create directory `path`, sent to it
+/// alone and waited for as long as it takes.
+pub async fn direct_write_at(address: &str, path: &str) -> Result<(), tonic::Code> {
     let mut master = FileSystemMasterClientServiceClient::connect(format!("http://{address}"))
         .await
         .map_err(|_| tonic::Code::Unavailable)?;
@@ -348,5 +353,65 @@ pub async fn partitioned_leader_trials(cluster: &Cluster, service_ports: &[u16],
             assert!(client.exists(&path).await.unwrap(), "{path} was lost");
         }
         assert!(!client.exists(&format!("/on-old-{trial}")).await.unwrap());
+    }
+}
+
+/// The fsync shim (`tests/fsync-eio`, an `LD_PRELOAD` library) built for one test, and the
+/// trigger file that tells it to make fsyncs fail or hang.
+pub struct FsyncShim {
+    dir: tempfile::TempDir,
+    library: std::path::PathBuf,
+}
+
+impl FsyncShim {
+    /// Builds the shim; panics naming the compiler's complaint.
+    pub fn build() -> FsyncShim {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fsync-eio/fsync_eio.c");
+        let library = dir.path().join("fsync_eio.so");
+        let output = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&library)
+            .arg(&source)
+            .arg("-ldl")
+            .output()
+            .expect("running cc (a C compiler comes with Rust's toolchain requirements)");
+        assert!(output.status.success(), "cc: {}", String::from_utf8_lossy(&output.stderr));
+        FsyncShim { dir, library }
+    }
+
+    /// Starts `count` masters (as [`Cluster::start_on`]) with the shim preloaded into each.
+    pub fn cluster(
+        &self,
+        count: usize,
+        election: crate::cluster::Election,
+        extra: &[(String, String)],
+        sibling_binary: &str,
+    ) -> Cluster {
+        let mut cluster = Cluster::start_on(count, election, extra, sibling_binary);
+        cluster.master_env = vec![
+            ("LD_PRELOAD".into(), self.library.display().to_string()),
+            ("LODE_FSYNC_EIO_TRIGGER".into(), self.trigger().display().to_string()),
+        ];
+        for index in 0..count {
+            cluster.kill(index);
+            cluster.restart(index);
+        }
+        cluster
+    }
+
+    fn trigger(&self) -> std::path::PathBuf {
+        self.dir.path().join("trigger")
+    }
+
+    /// From now on fsyncs fail with EIO (`"dir"`, `"file"`, `"all"`) or block (`"hang"`,
+    /// `"hang <pid>"` for one process), as the shim's header describes.
+    pub fn set(&self, what: &str) {
+        std::fs::write(self.trigger(), what).expect("writing the shim's trigger");
+    }
+
+    /// From now on fsyncs work again, and the ones held are made.
+    pub fn clear(&self) {
+        std::fs::remove_file(self.trigger()).expect("removing the shim's trigger");
     }
 }

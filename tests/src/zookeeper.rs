@@ -188,6 +188,60 @@ impl ZooKeeper {
         self.launch(index);
     }
 
+    /// The session that owns the ephemeral node `path`, from server `index`'s `dump`
+    /// (answered by a standalone server or an ensemble's leader); `None` if no session does.
+    pub fn session_owning(&self, index: usize, path: &str) -> Option<i64> {
+        let dump = self.four_letter(index, "dump")?;
+        let mut owner = None;
+        for line in dump.lines() {
+            if let Some(id) = line.strip_prefix("0x").and_then(|l| l.strip_suffix(':')) {
+                owner = u64::from_str_radix(id, 16).ok();
+            } else if line.trim() == path {
+                return owner.map(|id| id as i64);
+            }
+        }
+        None
+    }
+
+    /// Expires session `id` now, as ZooKeeper does when a session times out, without pausing
+    /// or cutting off its owner: attaches to the session with its id and password (the server
+    /// derives the password from the id, `ZooKeeperServer.generatePasswd`) on server `index`
+    /// and closes it. The server deletes the session's ephemeral nodes at once, and the owner
+    /// learns `Expired` when it reconnects.
+    pub fn expire_session(&self, index: usize, id: i64) -> std::io::Result<()> {
+        // ConnectRequest: protocol version, last zxid seen, timeout, session id, password.
+        let mut connect = Vec::new();
+        connect.extend_from_slice(&0i32.to_be_bytes());
+        connect.extend_from_slice(&0i64.to_be_bytes());
+        connect.extend_from_slice(&30_000i32.to_be_bytes());
+        connect.extend_from_slice(&id.to_be_bytes());
+        connect.extend_from_slice(&16i32.to_be_bytes());
+        connect.extend_from_slice(&session_password(id));
+        // closeSession (request header: xid 1, type -11) goes out with the attach: the owner
+        // reconnects at once when its connection is taken over, and its reconnection closes
+        // ours in turn. The server answers the close or just closes the connection, so only
+        // its `dump` tells whether the session is gone; a close that lost the race is retried.
+        let close = [1i32.to_be_bytes(), (-11i32).to_be_bytes()].concat();
+        let requests = [frame(&connect), frame(&close)].concat();
+        let address = format!("127.0.0.1:{}", self.servers[index].client_port);
+        let open =
+            || self.four_letter(index, "dump").is_none_or(|d| d.contains(&format!("{id:#x}")));
+        for _ in 0..20 {
+            let mut stream = TcpStream::connect(&address)?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.write_all(&requests)?;
+            let _ = stream.read_to_end(&mut Vec::new()); // Until the server closes it.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while open() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !open() {
+                return Ok(());
+            }
+        }
+        Err(std::io::Error::other(format!("session {id:#x} is still open after 20 closes")))
+    }
+
     /// Runs `zkCli.sh` against the ensemble with `command` and returns its output.
     pub fn cli(&self, command: &[&str]) -> String {
         let output = Command::new(ZKCLI)
@@ -227,4 +281,28 @@ impl crate::faults::ElectionService for ZooKeeper {
     fn client_ports(&self) -> Vec<u16> {
         ZooKeeper::client_ports(self)
     }
+}
+
+/// The password ZooKeeper gives session `id`: 16 bytes of `java.util.Random` seeded with the id
+/// XOR the server's fixed secret.
+fn session_password(id: i64) -> [u8; 16] {
+    const MULTIPLIER: u64 = 0x5_DEEC_E66D;
+    const MASK: u64 = (1 << 48) - 1;
+    let mut seed = ((id ^ 0xB341_5C00) as u64 ^ MULTIPLIER) & MASK;
+    let mut password = [0u8; 16];
+    for chunk in password.chunks_mut(4) {
+        seed = seed.wrapping_mul(MULTIPLIER).wrapping_add(0xB) & MASK;
+        let mut random = (seed >> 16) as u32; // Random.nextInt(): the high 32 of 48 bits.
+        for byte in chunk {
+            *byte = random as u8;
+            random >>= 8;
+        }
+    }
+    password
+}
+
+/// `body` with its length in front, as ZooKeeper frames every request.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let length = i32::try_from(body.len()).expect("a small frame");
+    [&length.to_be_bytes()[..], body].concat()
 }

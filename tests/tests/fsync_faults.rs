@@ -4,30 +4,13 @@
 //! master's status names the failure, and the cluster serves again once fsyncs work. A hung
 //! fsync makes the leader give up after the flush timeout and resign, so a standby serves.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use lode_client::master::{MasterClient, RetryPolicy};
 use lode_tests::cluster::{Cluster, Election};
-use lode_tests::faults::{trials, wait_caught_up_standby, wait_for_reported, Load};
+use lode_tests::faults::{trials, wait_caught_up_standby, wait_for_reported, FsyncShim, Load};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
-
-/// Builds the shim into `dir`; panics naming the compiler's complaint.
-fn build_shim(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fsync-eio/fsync_eio.c");
-    let library = dir.join("fsync_eio.so");
-    let output = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&library)
-        .arg(&source)
-        .arg("-ldl")
-        .output()
-        .expect("running cc (a C compiler comes with Rust's toolchain requirements)");
-    assert!(output.status.success(), "cc: {}", String::from_utf8_lossy(&output.stderr));
-    library
-}
 
 /// A client that gives up after `patience`.
 fn client(cluster: &Cluster, patience: Duration) -> MasterClient {
@@ -43,29 +26,22 @@ fn client(cluster: &Cluster, patience: Duration) -> MasterClient {
 /// of its files, no create is acknowledged, the master says why, and it serves again after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_whose_fsync_failed_is_never_acknowledged() {
-    let shim_dir = tempfile::tempdir().unwrap();
-    let shim = build_shim(shim_dir.path());
-    let trigger = shim_dir.path().join("fail-fsync");
-    let mut cluster = Cluster::start(1, "30s", HELPER);
-    cluster.master_env = vec![
-        ("LD_PRELOAD".into(), shim.display().to_string()),
-        ("LODE_FSYNC_EIO_TRIGGER".into(), trigger.display().to_string()),
-    ];
-    cluster.kill(0);
-    cluster.restart(0);
+    let shim = FsyncShim::build();
+    let election = Election::Embedded { lease_timeout: "30s".into() };
+    let cluster = shim.cluster(1, election, &[], HELPER);
     cluster.leader(None).await;
     let patient = client(&cluster, Duration::from_secs(60));
     patient.create_directory("/before", false, false).await.unwrap();
 
     for (what, path) in [("dir", "/during-dir"), ("file", "/during-file")] {
-        std::fs::write(&trigger, what).unwrap();
+        shim.set(what);
         let refused =
             client(&cluster, Duration::from_secs(3)).create_directory(path, false, false).await;
         assert!(refused.is_err(), "{path} acknowledged with {what} fsyncs failing: {refused:?}");
         let reported = wait_for_reported(&cluster, "not durable").await;
         assert!(reported.contains("fsync"), "{reported}");
 
-        std::fs::remove_file(&trigger).unwrap();
+        shim.clear();
         let after = format!("/after-{what}");
         patient.create_directory(&after, false, false).await.unwrap();
         assert!(patient.exists(&after).await.unwrap());
@@ -82,28 +58,18 @@ const FLUSH_TIMEOUT: &str = "2s";
 /// namespace equals what the clients were acknowledged. Each trial hangs the current leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hung_fsync_hands_leadership_to_a_standby() {
-    let shim_dir = tempfile::tempdir().unwrap();
-    let shim = build_shim(shim_dir.path());
-    let trigger = shim_dir.path().join("hang-fsync");
+    let shim = FsyncShim::build();
     // The lease is long: only the journal's own bound can end a leadership here (the embedded
     // elector's renewals make no fsync, so they go on while the journal's hang).
     let election = Election::Embedded { lease_timeout: "30s".into() };
     let flush = [("alluxio.master.journal.flush.timeout".to_string(), FLUSH_TIMEOUT.to_string())];
-    let mut cluster = Cluster::start_on(2, election, &flush, HELPER);
-    cluster.master_env = vec![
-        ("LD_PRELOAD".into(), shim.display().to_string()),
-        ("LODE_FSYNC_EIO_TRIGGER".into(), trigger.display().to_string()),
-    ];
-    for index in 0..2 {
-        cluster.kill(index);
-        cluster.restart(index);
-    }
+    let cluster = shim.cluster(2, election, &flush, HELPER);
     let load = Load::start(&cluster, 4);
     for trial in 0..trials() {
         let hung = cluster.leader(None).await;
         load.progress(20, "before the leader's fsyncs hang").await;
         let pid = cluster.masters[hung].1.as_ref().unwrap().pid();
-        std::fs::write(&trigger, format!("hang {pid}")).unwrap();
+        shim.set(&format!("hang {pid}"));
         let took = load.progress(20, "with the old leader's fsyncs hung").await;
         let serving = cluster.leader(Some(hung)).await;
         println!("trial {trial}: master {serving} serves {took:?} after master {hung} hung");
@@ -112,7 +78,7 @@ async fn a_hung_fsync_hands_leadership_to_a_standby() {
             status.stepped_down.contains("did not return within"),
             "master {hung} does not say why it stepped down: {status:?}"
         );
-        std::fs::remove_file(&trigger).unwrap();
+        shim.clear();
         wait_caught_up_standby(&cluster, hung, serving, "after its fsyncs came back").await;
     }
     load.finish(&cluster).await;

@@ -1,14 +1,16 @@
 //! Three real `lode-master` processes electing through a real 3-node ZooKeeper ensemble, with
 //! clients configured with nothing but ZooKeeper's address: kill -9 and SIGSTOP of the leader,
-//! the loss of one ZooKeeper server and of the quorum.
+//! the loss of one ZooKeeper server and of the quorum, and the leader's session expired by
+//! ZooKeeper while a journal write is in flight.
 
 use std::time::{Duration, Instant};
 
 use lode_core::rpc::lode::master::Role;
 use lode_tests::cluster::{Cluster, Election};
 use lode_tests::faults::{
-    assert_serves_no_reads, kill_trials, leader_and_term, losing_one_server_causes_no_failover,
-    partitioned_leader_trials, pause_trial, read_answer, trials,
+    assert_serves_no_reads, direct_write_at, kill_trials, leader_and_term,
+    losing_one_server_causes_no_failover, partitioned_leader_trials, pause_trial, read_answer,
+    trials, wait_caught_up_standby, FsyncShim, Load,
 };
 use lode_tests::zookeeper::ZooKeeper;
 
@@ -127,4 +129,66 @@ fn a_leader_partitioned_from_zookeeper_is_replaced_and_rejoins() {
         let cluster = cluster(&zookeeper);
         partitioned_leader_trials(&cluster, &zookeeper.client_ports(), trials().min(3)).await;
     });
+}
+
+/// ZooKeeper expires the leader's session while the leader has a journal write in flight (its
+/// fsyncs held by the fsync shim, so the write cannot finish first; the session closed with its
+/// own id and password, so nothing is paused or cut off): a standby takes over, the old leader
+/// acknowledges nothing from that write when it finishes, says the session expired, and follows
+/// the new leader; under client load nothing acknowledged is lost or applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_expired_with_a_write_in_flight_hands_over_and_loses_nothing() {
+    let zookeeper = ZooKeeper::standalone();
+    let shim = FsyncShim::build();
+    let election = Election::ZooKeeper {
+        address: zookeeper.connect_string(),
+        session_timeout: SESSION_TIMEOUT.into(),
+    };
+    // Only the session may end these leaderships: the flush timeout is far longer than a trial.
+    let flush = [("alluxio.master.journal.flush.timeout".to_string(), "60s".to_string())];
+    let cluster = shim.cluster(2, election, &flush, HELPER);
+    let load = Load::start(&cluster, 4);
+    for trial in 0..trials() {
+        let old = cluster.leader(None).await;
+        load.progress(20, "before the write is held").await;
+        let pid = cluster.masters[old].1.as_ref().unwrap().pid();
+        shim.set(&format!("hang {pid}"));
+        // The load stalls: a write is in flight and cannot finish. One more caller, who never
+        // gives up on its own, waits behind it.
+        let in_flight = format!("/in-flight-{trial}");
+        let waiting = tokio::spawn({
+            let (address, path) = (cluster.masters[old].0.clone(), in_flight.clone());
+            async move { direct_write_at(&address, &path).await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stalled = load.acked();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(load.acked(), stalled, "trial {trial}: writes were acknowledged while held");
+        assert!(!waiting.is_finished(), "trial {trial}: a write was answered while held");
+
+        let node = format!("/alluxio/leader/{}", cluster.masters[old].0);
+        let session = zookeeper.session_owning(0, &node).expect("the leader's session");
+        zookeeper.expire_session(0, session).unwrap();
+        // The waiting caller is told to go elsewhere while the write is still held: the old
+        // leader does not keep callers until its store answers.
+        let answer = tokio::time::timeout(GUARD, waiting).await.expect("the caller was kept");
+        assert_eq!(answer.unwrap(), Err(tonic::Code::Unavailable), "trial {trial}");
+        let took = load.progress(20, "after the old leader's session expired").await;
+        let serving = cluster.leader(Some(old)).await;
+        println!("trial {trial}: master {serving} serves {took:?} after master {old}'s expiry");
+        shim.clear();
+
+        let status = cluster.statuses().await.into_iter().find(|(i, _)| *i == old).unwrap().1;
+        assert!(
+            status.stepped_down.contains("session expired"),
+            "master {old} does not say why it stepped down: {status:?}"
+        );
+        wait_caught_up_standby(&cluster, old, serving, "after its write was released").await;
+        // Its outcome was never told: it may or may not have landed. Out of the load's way.
+        let client = cluster.client();
+        if client.exists(&in_flight).await.unwrap() {
+            client.remove(&in_flight, false).await.unwrap();
+        }
+    }
+    load.finish(&cluster).await;
 }

@@ -127,8 +127,9 @@ async fn keep_alive(
                 match still_leads(&client, &settings, &key).await {
                     Ok(true) => keeper.confirm(sent + settings.lease().as_nanos() as u64),
                     Ok(false) => {
-                        keeper.lose();
-                        break "another key leads the election (ours was deleted)";
+                        let reason = "another key leads the election (ours was deleted)";
+                        keeper.lose(format!("etcd: {reason}"));
+                        break reason;
                     }
                     Err(error) => {
                         tracing::warn!(%error, "etcd election: cannot confirm the leadership");
@@ -139,7 +140,7 @@ async fn keep_alive(
             }
             Renewal::Expired => {
                 if let Some(Leading { keeper, .. }) = current {
-                    keeper.lose();
+                    keeper.lose("etcd: the lease expired");
                 }
                 return "the lease expired";
             }
@@ -149,10 +150,11 @@ async fn keep_alive(
                     keeper.doubt();
                 }
                 if monotonic_nanos().saturating_sub(last_renewed) > settings.ttl.as_nanos() as u64 {
+                    let reason = "no keep-alive was answered for a whole TTL";
                     if let Some(Leading { keeper, .. }) = current {
-                        keeper.lose();
+                        keeper.lose(format!("etcd: {reason}"));
                     }
-                    return "no keep-alive was answered for a whole TTL";
+                    return reason;
                 }
                 tracing::warn!(%error, lease = id, "etcd election: keep-alive failed; retrying");
                 pause = if pause >= interval { RETRY_PAUSE } else { (pause * 2).min(interval) };
@@ -160,7 +162,7 @@ async fn keep_alive(
         }
     };
     if let Some(Leading { keeper, .. }) = leading.lock().take() {
-        keeper.lose();
+        keeper.lose(format!("etcd: {reason}"));
     }
     // Revoking deletes our election key now rather than a TTL from now.
     let mut client = client;

@@ -214,7 +214,7 @@ impl ZooKeeperElector {
             let outcome = monitor(&client, &latch, &keeper, &settings).await;
             if !keeper.is_lost() {
                 tracing::warn!(term, reason = outcome, "zookeeper election: leadership lost");
-                keeper.lose();
+                keeper.lose(format!("ZooKeeper: {outcome}"));
             }
         });
     }

@@ -221,24 +221,24 @@ impl Directory {
         Ok(Round::Won { term: next, lock, heartbeat })
     }
 
-    /// One renewal; `Ok(false)` means leadership is lost.
+    /// One renewal; `Ok(Some(reason))` means leadership is lost.
     fn renew(
         &self,
         term: u64,
         me: &Member,
         keeper: &LeaseKeeper,
         validity: u64,
-    ) -> std::io::Result<bool> {
+    ) -> std::io::Result<Option<&'static str>> {
         let heartbeat = monotonic_nanos();
         if heartbeat >= keeper.valid_until() {
-            return Ok(false);
+            return Ok(Some("the lease ran out before it was renewed"));
         }
         self.write_lease(term, &LeaseRecord { member: me.clone(), heartbeat })?;
         if self.highest_term()? > term {
-            return Ok(false);
+            return Ok(Some("a newer term was started (another master took over)"));
         }
         keeper.renew(heartbeat + validity);
-        Ok(true)
+        Ok(None)
     }
 
     /// The current leader: the holder of the highest term, if its term is not over.
@@ -298,10 +298,10 @@ impl EmbeddedElector {
                         break;
                     }
                     match directory.renew(term, &me, &keeper, validity) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::warn!(term, "embedded election: leadership lost");
-                            keeper.lose();
+                        Ok(None) => {}
+                        Ok(Some(reason)) => {
+                            tracing::warn!(term, reason, "embedded election: leadership lost");
+                            keeper.lose(reason);
                         }
                         // A failed write is retried; if failures outlast the lease, the check
                         // at the top of `renew` ends the leadership.

@@ -66,6 +66,8 @@ pub fn monotonic_nanos() -> u64 {
 struct Lease {
     valid_until: AtomicU64,
     state: watch::Sender<LeaderState>,
+    /// Why it was lost, as the backend said when it declared the loss (the first one counts).
+    lost_because: parking_lot::Mutex<Option<String>>,
 }
 
 /// Proof of leadership for one term, returned by [`LeaderElector::campaign`].
@@ -86,7 +88,11 @@ impl Leadership {
     /// keeper the backend uses to renew it.
     pub fn new(term: u64, valid_until: u64) -> (Leadership, LeaseKeeper) {
         let (state, _) = watch::channel(LeaderState::Leading);
-        let lease = Arc::new(Lease { valid_until: AtomicU64::new(valid_until), state });
+        let lease = Arc::new(Lease {
+            valid_until: AtomicU64::new(valid_until),
+            state,
+            lost_because: parking_lot::Mutex::new(None),
+        });
         (Leadership { term, lease: lease.clone() }, LeaseKeeper { lease })
     }
 
@@ -136,7 +142,13 @@ impl Leadership {
 
     /// Marks this leadership lost for good (after resigning it).
     pub fn mark_lost(&self) {
-        LeaseKeeper { lease: self.lease.clone() }.lose();
+        LeaseKeeper { lease: self.lease.clone() }.lose("it was resigned");
+    }
+
+    /// Why the leadership was lost, in the backend's words (`None` while it is not lost), for
+    /// status pages: an operator asking why a master stepped down gets the elector's reason.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.lease.lost_because.lock().clone()
     }
 
     /// Resolves when leadership is lost.
@@ -181,8 +193,10 @@ impl LeaseKeeper {
         });
     }
 
-    /// Declares the leadership lost, for good.
-    pub fn lose(&self) {
+    /// Declares the leadership lost, for good, saying why (`"the session expired"`): the
+    /// master shows the first reason given as the reason it stepped down.
+    pub fn lose(&self, reason: impl Into<String>) {
+        self.lease.lost_because.lock().get_or_insert_with(|| reason.into());
         self.lease.valid_until.store(0, Ordering::Release);
         self.lease.state.send_replace(LeaderState::Lost);
     }
@@ -340,7 +354,10 @@ mod tests {
     fn a_lost_lease_is_never_valid_again() {
         let (leadership, keeper) = Leadership::new(7, monotonic_nanos() + 1_000_000_000);
         assert!(leadership.is_valid());
-        keeper.lose();
+        assert_eq!(leadership.lost_reason(), None);
+        keeper.lose("the session expired");
+        keeper.lose("a later reason");
+        assert_eq!(leadership.lost_reason().as_deref(), Some("the session expired"));
         keeper.renew(u64::MAX);
         assert!(!leadership.is_valid());
         assert_eq!(leadership.term(), 7);
@@ -365,7 +382,7 @@ mod tests {
             let leadership = leadership.clone();
             async move { leadership.settled().await }
         });
-        keeper.lose();
+        keeper.lose("lost in doubt");
         assert!(!waiter.await.unwrap(), "a lost leadership settles as lost");
         keeper.confirm(u64::MAX);
         assert!(!leadership.is_valid(), "confirming cannot revive a lost leadership");

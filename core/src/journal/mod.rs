@@ -163,6 +163,14 @@ pub enum JournalError {
         /// How it found out.
         reason: String,
     },
+    /// The leadership ended while this call's batch was still being written: the batch may
+    /// or may not be in the journal. The caller retries at the new leader, with its operation
+    /// id so the retry applies at most once.
+    #[error("the leadership ended while this write was in flight ({reason}); it may or may not have landed: retry at the new leader")]
+    Abandoned {
+        /// Why the leadership ended, as the elector said.
+        reason: String,
+    },
     /// An object's bytes are invalid.
     #[error(transparent)]
     Corrupt(#[from] Corrupt),

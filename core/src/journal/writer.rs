@@ -76,7 +76,16 @@ impl<S: StateMachine> JournalWriter<S> {
         }
         let (reply, answer) = oneshot::channel();
         self.requests.send(Request { id, op, reply }).await.map_err(|_| self.stopped_error())?;
-        answer.await.map_err(|_| self.stopped_error())?
+        // A put can outlive the leadership by as long as the store takes (a hung disk, up to
+        // the flush timeout): answer the caller when the leadership ends rather than then, so
+        // it retries at the new leader at once. Whatever the put does later, the fence decides.
+        tokio::select! {
+            biased;
+            answer = answer => answer.map_err(|_| self.stopped_error())?,
+            () = self.leadership.lost() => Err(JournalError::Abandoned {
+                reason: self.leadership.lost_reason().unwrap_or_default(),
+            }),
+        }
     }
 
     fn stopped_error(&self) -> JournalError {

@@ -229,6 +229,36 @@ pub async fn a_retry_cut_off_by_the_deadline_names_the_failure_before_it(fixture
     assert!(writer.submit(None, 3).await.is_err(), "the writer went on after the timeout");
 }
 
+/// A caller whose batch is still being written when the leadership ends is answered then,
+/// with `Abandoned` naming the elector's reason, not when (or if) the store returns: it can
+/// retry at the new leader at once.
+pub async fn a_write_in_flight_when_the_leadership_ends_is_answered_then(fixture: Fixture) {
+    let faulty = FaultyStore::new(fixture.store.clone());
+    let store: Arc<dyn JournalStore> = faulty.clone();
+    // Only the leadership may end this write: the store call is allowed an hour.
+    let flush_timeout = Duration::from_secs(3600);
+    let settings = JournalSettings { flush_timeout, ..JournalSettings::for_tests() };
+    let journal = Arc::new(Journal::open(store, settings, Ledger::default).await.unwrap());
+    let (leadership, keeper) = lease(1);
+    let writer = journal.take_over(leadership, "leader-1").await.unwrap();
+    writer.submit(None, 1).await.unwrap();
+    let slot = journal.position().slot;
+    faulty.inject(Fault::LandThenHang);
+    let in_flight = tokio::spawn(async move { writer.submit(None, 2).await });
+    while faulty.get(&log_key(slot)).await.unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    keeper.lose("the session expired");
+    let answer = tokio::time::timeout(Duration::from_secs(60), in_flight)
+        .await
+        .expect("the caller waited for the hung put")
+        .unwrap();
+    assert!(
+        matches!(&answer, Err(JournalError::Abandoned { reason }) if reason == "the session expired"),
+        "answered {answer:?}"
+    );
+}
+
 /// A put whose answer was lost after it landed is recognised by reading back: acknowledged,
 /// and present exactly once.
 pub async fn an_ambiguous_put_that_landed_is_acknowledged_once(fixture: Fixture) {
@@ -424,7 +454,7 @@ pub async fn an_expired_lease_stops_acknowledgement(fixture: Fixture) {
     let (leadership, keeper) = Leadership::new(1, monotonic_nanos() + 60_000_000_000);
     let writer = journal.take_over(leadership, "short-lived").await.unwrap();
     writer.submit(None, 1).await.unwrap();
-    keeper.lose();
+    keeper.lose("the test ended the lease");
     assert!(is_deposed(&writer.submit(None, 2).await));
     let (values, _) = replay(&store).await;
     assert_eq!(values, [1]);

@@ -81,6 +81,7 @@ macro_rules! journal_protocol_conformance {
             a_put_whose_fsync_failed_is_never_acknowledged,
             a_put_that_hangs_is_never_acknowledged,
             a_retry_cut_off_by_the_deadline_names_the_failure_before_it,
+            a_write_in_flight_when_the_leadership_ends_is_answered_then,
             an_ambiguous_put_that_lost_the_slot_deposes,
             a_writer_paused_across_truncation_never_acknowledges,
             replicas_never_follow_a_deposed_writers_stale_batch,

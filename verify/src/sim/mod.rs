@@ -144,7 +144,7 @@ async fn simulate(seed: u64) -> Result<Outcome, String> {
 
 /// The elector moves on: the lease ends (the old leader may not notice until it wakes).
 async fn end_term(keeper: &LeaseKeeper, leader: tokio::task::JoinHandle<()>) {
-    keeper.lose();
+    keeper.lose("the simulation ended the term");
     // The old leader's task ends in its own time; it must not hold up the next term.
     drop(leader);
 }
