@@ -270,14 +270,23 @@ async fn workers(State(ui): State<Arc<Ui>>) -> Markup {
     )
 }
 
+/// Entries a `/browse` page shows unless asked (`limit`), and the most it shows.
+const BROWSE_PAGE: usize = 100;
+const BROWSE_PAGE_MAX: usize = 10_000;
+
 #[derive(serde::Deserialize)]
 struct BrowseQuery {
     path: Option<String>,
+    /// The first entry shown, by name (Alluxio's browse page takes `offset` and `limit`).
+    offset: Option<usize>,
+    limit: Option<usize>,
 }
 
 async fn browse(State(ui): State<Arc<Ui>>, Query(query): Query<BrowseQuery>) -> Markup {
     let path = query.path.unwrap_or_else(|| "/".into());
-    let listing = ui.node.read_replica(|ns| ns.list(&path, false));
+    let offset = query.offset.unwrap_or(0);
+    let limit = query.limit.unwrap_or(BROWSE_PAGE).clamp(1, BROWSE_PAGE_MAX);
+    let listing = ui.node.read_replica(|ns| ns.list_page(&path, offset, limit));
     let position = ui.node.journal().position();
     let parent = path.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/" } else { p });
     ui.frame(
@@ -288,8 +297,19 @@ async fn browse(State(ui): State<Arc<Ui>>, Query(query): Query<BrowseQuery>) -> 
                     " " a href={ "/browse?path=" (parent) } { "Up" }
                 }
             }
+            @if let Ok((entries, total)) = &listing {
+                p #page {
+                    "Entries " (offset.min(*total) + 1) "–" (offset + entries.len()) " of " (total) "."
+                    @if offset > 0 {
+                        " " a href={ "/browse?path=" (path) "&offset=" (offset.saturating_sub(limit)) "&limit=" (limit) } { "Previous" }
+                    }
+                    @if offset + entries.len() < *total {
+                        " " a href={ "/browse?path=" (path) "&offset=" (offset + limit) "&limit=" (limit) } { "Next" }
+                    }
+                }
+            }
             @match listing {
-                Ok(entries) => table #listing {
+                Ok((entries, _)) => table #listing {
                     tr { th { "Name" } th { "Size" } th { "Owner" } th { "Group" } th { "Mode" } th { "Complete" } }
                     @for entry in &entries {
                         tr {

@@ -317,3 +317,55 @@ async fn a_new_leader_waits_for_workers_before_reporting_none() {
         drop(stop);
     }
 }
+
+/// A recursive listing is walked as the client reads it (one directory per hold of the replica
+/// lock), not built whole before the first answer: a file created after the first batch was
+/// read, in the directory the walk reaches last, is in the listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recursive_listing_is_walked_as_the_client_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leader, stop) = master(dir.path()).await;
+    until_leader(&leader).await;
+    let channel = channel(&leader).await;
+    // 200 directories of 10 entries: far more batches than the stream buffers ahead.
+    let mut creators = Vec::new();
+    for part in 0..8 {
+        let mut fs = FsClient::new(channel.clone());
+        creators.push(tokio::spawn(async move {
+            for d in (part..200).step_by(8) {
+                let path = format!("/tree/d{d:03}/e");
+                let options =
+                    CreateDirectoryPOptions { recursive: Some(true), ..Default::default() };
+                for e in 0..10 {
+                    let request = CreateDirectoryPRequest {
+                        path: Some(format!("{path}{e}")),
+                        options: Some(options),
+                    };
+                    fs.create_directory(request).await.unwrap();
+                }
+            }
+        }));
+    }
+    for creator in creators {
+        creator.await.unwrap();
+    }
+    let mut fs = FsClient::new(channel);
+    let request = ListStatusPRequest {
+        path: Some("/tree".into()),
+        options: Some(ListStatusPOptions { recursive: Some(true), ..Default::default() }),
+    };
+    let mut stream = fs.list_status(request).await.unwrap().into_inner();
+    let mut listed: Vec<String> = Vec::new();
+    let first = stream.message().await.unwrap().expect("a first batch");
+    listed.extend(first.file_infos.into_iter().filter_map(|info| info.path));
+    // Parents come first and the walk takes the last name first: /tree/d000 is listed last.
+    let late = CreateDirectoryPRequest { path: Some("/tree/d000/late".into()), options: None };
+    fs.create_directory(late).await.unwrap();
+    while let Some(batch) = stream.message().await.unwrap() {
+        listed.extend(batch.file_infos.into_iter().filter_map(|info| info.path));
+    }
+    assert_eq!(listed.len(), 200 + 2000 + 1);
+    assert!(listed.iter().any(|p| p == "/tree/d000/late"), "the listing was built up front");
+    let _ = stop.send(());
+    leader.task.await.unwrap().unwrap();
+}

@@ -98,6 +98,11 @@ async fn metrics_parse_and_move_with_load_and_failover() {
     let creates = [("method", "CreateDirectory")];
     let created = value(&after, "lode_rpc_requests_total", &creates);
     assert!(created >= 50.0, "CreateDirectory calls counted: {created}");
+    // /browse shows a directory a page at a time (a huge one is never rendered whole).
+    let page = lode_tests::http_get(port, "/browse?path=/metrics&offset=10&limit=5").unwrap();
+    assert!(page.contains("Entries 11–15 of 50."), "{page}");
+    assert_eq!(page.matches("href=\"/browse?path=/metrics/d").count(), 5, "{page}");
+    assert!(page.contains("Previous") && page.contains("Next"), "{page}");
     let json: serde_json::Value = serde_json::from_str(
         &lode_tests::http_get(port, "/metrics/json/").expect("/metrics/json/ answers"),
     )

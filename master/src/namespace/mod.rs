@@ -16,6 +16,7 @@ mod ops;
 mod path;
 mod slab;
 mod snapshot;
+mod walk;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -29,6 +30,7 @@ pub use ops::{
     NamespaceReply, NewBlock, Rename, ReplyError, SetAttribute,
 };
 pub use path::{name_problem, FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
+pub use walk::TreeWalk;
 
 const SEQUENCE_BITS: u32 = 24;
 const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
@@ -498,23 +500,12 @@ impl Namespace {
     /// The entries of a directory (every level below it when `recursive`, parents before their
     /// children), or the file itself for a file path — as Alluxio's ListStatus answers.
     pub fn list(&self, path: &str, recursive: bool) -> Result<Vec<FileStatus>, NsError> {
-        let path = FsPath::parse(path)?;
-        let id = self.resolve(&path)?;
-        if !matches!(self.inode(id).body, Body::Directory { .. }) {
-            return Ok(vec![self.status_of(id, path)]);
+        let mut walk = TreeWalk::new(FsPath::parse(path)?, recursive);
+        let mut entries = Vec::new();
+        while !walk.is_done() {
+            entries.extend(walk.step(self)?);
         }
-        let mut out = Vec::new();
-        let mut pending = vec![(id, path)];
-        while let Some((directory, directory_path)) = pending.pop() {
-            for (name, child) in self.sorted_children(directory) {
-                let child_path = directory_path.join(name);
-                out.push(self.status_of(child, child_path.clone()));
-                if recursive && matches!(self.inode(child).body, Body::Directory { .. }) {
-                    pending.push((child, child_path));
-                }
-            }
-        }
-        Ok(out)
+        Ok(entries)
     }
 
     fn new_inode(

@@ -158,6 +158,44 @@ fn listings_are_sorted_and_recurse_parents_first() {
 }
 
 #[test]
+fn a_walk_lists_one_directory_per_step_and_skips_what_vanished_meanwhile() {
+    let mut ns = Namespace::new();
+    for path in ["/w/a/x", "/w/b", "/w/c"] {
+        run(&mut ns, mkdir(path, true)).unwrap();
+    }
+    run(&mut ns, touch("/w/a/x/f")).unwrap();
+    let names = |list: Vec<FileStatus>| list.into_iter().map(|s| s.path).collect::<Vec<_>>();
+    let mut walk = TreeWalk::new(FsPath::parse("/w").unwrap(), true);
+    assert_eq!(names(walk.step(&ns).unwrap()), ["/w/a", "/w/b", "/w/c"]);
+    assert_eq!(names(walk.step(&ns).unwrap()), Vec::<String>::new(), "/w/c is empty");
+    // Between steps the tree changes: /w/b is renamed away, /w/a/x gains a file.
+    run(&mut ns, rename("/w/b", "/moved")).unwrap();
+    run(&mut ns, touch("/w/a/x/g")).unwrap();
+    assert_eq!(names(walk.step(&ns).unwrap()), ["/w/a/x"], "/w/b was skipped");
+    assert!(!walk.is_done());
+    assert_eq!(names(walk.step(&ns).unwrap()), ["/w/a/x/f", "/w/a/x/g"]);
+    assert!(walk.is_done());
+
+    let mut missing = TreeWalk::new(FsPath::parse("/none").unwrap(), true);
+    assert_eq!(missing.step(&ns).unwrap_err().kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn a_page_of_a_directory_holds_only_its_window() {
+    let mut ns = Namespace::new();
+    for i in 0..10 {
+        run(&mut ns, mkdir(&format!("/p/d{i}"), true)).unwrap();
+    }
+    let (page, total) = ns.list_page("/p", 3, 4).unwrap();
+    let names: Vec<_> = page.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!((names, total), (vec!["d3", "d4", "d5", "d6"], 10));
+    assert_eq!(ns.list_page("/p", 9, 4).unwrap().0.len(), 1);
+    assert!(ns.list_page("/p", 50, 4).unwrap().0.is_empty());
+    run(&mut ns, touch("/f")).unwrap();
+    assert_eq!(ns.list_page("/f", 0, 4).unwrap(), (vec![ns.status("/f").unwrap()], 1));
+}
+
+#[test]
 fn bad_paths_are_refused_as_invalid_paths() {
     let mut ns = Namespace::new();
     for bad in ["relative", "/a//b", "/a/../b", "/a\0", ""] {

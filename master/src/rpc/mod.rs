@@ -5,6 +5,7 @@
 mod blocks;
 mod configuration;
 mod convert;
+mod listing;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -307,29 +308,8 @@ impl FileSystemMasterClientService for Services {
     ) -> Result<Response<ListStream>, Status> {
         let request = request.into_inner();
         let recursive = request.options.and_then(|o| o.recursive).unwrap_or(false);
-        let path = path(request.path)?;
-        let entries = self
-            .node
-            .read_blocks(|blocks, ns| {
-                let entries = ns.list(&path, recursive)?;
-                Ok(entries
-                    .into_iter()
-                    .map(|status| {
-                        let cached = blocks::in_alluxio_percentage(blocks, &status);
-                        FileInfo { in_alluxio_percentage: Some(cached), ..file_info(status) }
-                    })
-                    .collect::<Vec<_>>())
-            })
-            .map_err(status_from_serve)?
-            .map_err(status_from_ns)?;
-        let mut batches: Vec<Result<ListStatusPResponse, Status>> = entries
-            .chunks(LIST_BATCH)
-            .map(|chunk| Ok(ListStatusPResponse { file_infos: chunk.to_vec() }))
-            .collect();
-        if batches.is_empty() {
-            batches.push(Ok(ListStatusPResponse { file_infos: Vec::new() }));
-        }
-        Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
+        let listing = listing::list(self.node.clone(), &path(request.path)?, recursive)?;
+        Ok(Response::new(listing))
     }
 
     async fn remove(
@@ -353,24 +333,7 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let recursive = request.options.unwrap_or_default().recursive.unwrap_or(false);
         let path = path(request.path)?;
-        let freed = self
-            .node
-            .with_blocks(|blocks, ns| {
-                let status = ns.status(&path)?;
-                if status.is_directory && !recursive {
-                    return Err(ns::NsError::new(
-                        ErrorKind::DirectoryNotEmpty,
-                        format!("{path} is a directory: free it recursively"),
-                    ));
-                }
-                let entries =
-                    if status.is_directory { ns.list(&path, true)? } else { vec![status] };
-                let ids: Vec<u64> =
-                    entries.iter().flat_map(|e| e.block_ids.iter().copied()).collect();
-                Ok(blocks.free(&ids))
-            })
-            .map_err(status_from_serve)?
-            .map_err(status_from_ns)?;
+        let freed = listing::free(&self.node, &path, recursive)?;
         tracing::debug!(%path, freed, "freed block copies");
         Ok(Response::new(FreePResponse {}))
     }
