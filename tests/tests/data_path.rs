@@ -429,31 +429,13 @@ async fn a_write_without_workers_says_so() {
 /// writes the file the worker names, ends the stream, and the block is committed and readable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_block_written_in_place_is_committed_and_readable() {
-    use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
-    use lode_core::rpc::alluxio::grpc::block::CreateLocalBlockRequest;
-
     let cluster = cluster(1, 1).await;
     let client = cluster.client();
     client.create_file_with_block_size("/in-place", false, Some(BLOCK)).await.unwrap();
     let block = client.new_block_id("/in-place").await.unwrap();
     let bytes = object_content(11, 300_000);
-
-    let mut worker =
-        BlockWorkerClient::connect(format!("http://{}", cluster.workers[0].address)).await.unwrap();
-    let (requests, receiver) = tokio::sync::mpsc::channel(4);
-    requests
-        .send(CreateLocalBlockRequest {
-            block_id: Some(block as i64),
-            space_to_reserve: Some(100_000),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut replies = worker
-        .create_local_block(tokio_stream::wrappers::ReceiverStream::new(receiver))
-        .await
-        .unwrap()
-        .into_inner();
+    let (requests, replies) = create_local_block(&cluster, block, 100_000).await;
+    let mut replies = replies.unwrap();
     let path = replies.message().await.unwrap().unwrap().path.unwrap();
     std::fs::write(&path, &bytes).unwrap(); // More than reserved: the worker reserves the rest.
     drop(requests);
@@ -462,6 +444,85 @@ async fn a_block_written_in_place_is_committed_and_readable() {
     client.complete_file("/in-place", bytes.len() as u64).await.unwrap();
     assert!(read(&client, "/in-place").await.unwrap() == bytes);
     assert!(read(&client.with_short_circuit(false), "/in-place").await.unwrap() == bytes);
+}
+
+/// Opens a short-circuit write of `block` on worker 0 reserving `reserve` bytes; returns the
+/// request sender and the answer stream.
+async fn create_local_block(
+    cluster: &Cluster,
+    block: u64,
+    reserve: i64,
+) -> (
+    tokio::sync::mpsc::Sender<lode_core::rpc::alluxio::grpc::block::CreateLocalBlockRequest>,
+    Result<
+        tonic::Streaming<lode_core::rpc::alluxio::grpc::block::CreateLocalBlockResponse>,
+        tonic::Status,
+    >,
+) {
+    use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
+    use lode_core::rpc::alluxio::grpc::block::CreateLocalBlockRequest;
+    let address = format!("http://{}", cluster.workers[0].address);
+    let mut worker = BlockWorkerClient::connect(address).await.unwrap();
+    let (requests, receiver) = tokio::sync::mpsc::channel(4);
+    let first = CreateLocalBlockRequest {
+        block_id: Some(block as i64),
+        space_to_reserve: Some(reserve),
+        ..Default::default()
+    };
+    requests.send(first).await.unwrap();
+    let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+    let answers = worker.create_local_block(stream).await.map(|r| r.into_inner());
+    (requests, answers)
+}
+
+/// A block written longer than its file's block size is refused when committed (reads find
+/// block i at i × block size, so a longer one would corrupt them) and is not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_block_longer_than_its_block_size_is_refused() {
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    client.create_file_with_block_size("/too-long", false, Some(BLOCK)).await.unwrap();
+    let block = client.new_block_id("/too-long").await.unwrap();
+    let (requests, answers) = create_local_block(&cluster, block, BLOCK as i64).await;
+    let mut answers = answers.unwrap();
+    let path = answers.message().await.unwrap().unwrap().path.unwrap();
+    std::fs::write(&path, object_content(12, BLOCK as usize + 1)).unwrap();
+    drop(requests);
+    let refused = answers.message().await.unwrap_err();
+    assert!(refused.message().contains("more than its file's block size"), "{refused}");
+    client.complete_file("/too-long", BLOCK).await.unwrap();
+    let cached = client.get_status("/too-long").await.unwrap().in_alluxio_percentage;
+    assert_eq!(cached, Some(0), "the refused block {block} was kept");
+}
+
+/// A reservation no block could need (above the largest block size) is refused with
+/// INVALID_ARGUMENT naming the limit, before anything is reserved or evicted, whether asked
+/// for at once or in steps; the blocks already cached stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reservation_no_block_could_need_is_refused_and_evicts_nothing() {
+    use lode_core::rpc::alluxio::grpc::block::CreateLocalBlockRequest;
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    let bytes = object_content(13, 3 * BLOCK as usize);
+    write(&client, "/cached", &bytes).await.unwrap();
+    client.create_file_with_block_size("/greedy", false, Some(BLOCK)).await.unwrap();
+    let block = client.new_block_id("/greedy").await.unwrap();
+
+    let refused = create_local_block(&cluster, block, i64::MAX).await.1.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused}");
+    assert!(refused.message().contains("no block is longer than 4294967295"), "{refused}");
+
+    let (requests, answers) = create_local_block(&cluster, block, BLOCK as i64).await;
+    let mut answers = answers.unwrap();
+    answers.message().await.unwrap().unwrap();
+    let more =
+        CreateLocalBlockRequest { space_to_reserve: Some(u32::MAX as i64), ..Default::default() };
+    requests.send(more).await.unwrap();
+    let refused = answers.message().await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused}");
+    let cached = client.get_status("/cached").await.unwrap().in_alluxio_percentage;
+    assert_eq!(cached, Some(100), "the cached blocks stay");
+    assert!(read(&client, "/cached").await.unwrap() == bytes);
 }
 
 /// A path far over the limit (100 KB) is refused with Alluxio's INVALID_ARGUMENT naming the

@@ -60,9 +60,11 @@ impl MasterLink {
             };
             match MasterLinkClient::new(current.channel).commit_block(request).await {
                 Ok(_) => return Ok(()),
+                // The master will never take this block: its file is gone, or it is too long.
                 Err(status)
-                    if status.code() == tonic::Code::NotFound
-                        && status.message().contains("belongs to no file") =>
+                    if (status.code() == tonic::Code::NotFound
+                        && status.message().contains("belongs to no file"))
+                        || status.code() == tonic::Code::InvalidArgument =>
                 {
                     return Err(status.message().to_string());
                 }

@@ -1,12 +1,20 @@
 //! Alluxio's `BlockWorker` service: streaming block writes (committed to the master when the
 //! client ends the stream) and reads, and the short-circuit calls that hand a client on this host
 //! the path of a block's file.
+//!
+//! One block write takes at most [`MAX_BLOCK_BYTES`], reserved or written, checked before
+//! anything is reserved (so a reservation no block could need evicts nothing), and the master
+//! refuses to commit a block longer than its own file's block size. The worker does not ask
+//! the master for each block's size before reserving: anyone who may create a file may give it
+//! the largest block size, so that bound stops nobody this one does not, and it would cost every
+//! block write a round trip to the master. Who may write at all is DESIGN §10's concern.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use lode_core::rpc::alluxio::grpc::block::block_worker_server::BlockWorker;
 use lode_core::rpc::alluxio::grpc::block::*;
+use lode_core::rpc::{block_too_long, MAX_BLOCK_BYTES};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -132,6 +140,10 @@ impl BlockWorker for BlockService {
             return Err(store_status(StoreError::Exists(block)));
         }
         let mut reserved = first.space_to_reserve.unwrap_or(0).max(0) as u64;
+        // Checked before reserving: a reservation no block could need evicts nothing.
+        if reserved > MAX_BLOCK_BYTES {
+            return Err(block_too_long(block, reserved));
+        }
         self.store.reserve(reserved).map_err(store_status)?;
         let path = self.store.temp_path(block);
         if let Err(e) = std::fs::File::create_new(&path) {
@@ -146,6 +158,9 @@ impl BlockWorker for BlockService {
             let outcome = async {
                 while let Some(more) = requests.message().await? {
                     let bytes = more.space_to_reserve.unwrap_or(0).max(0) as u64;
+                    if reserved.saturating_add(bytes) > MAX_BLOCK_BYTES {
+                        return Err(block_too_long(block, reserved.saturating_add(bytes)));
+                    }
                     store.reserve(bytes).map_err(store_status)?;
                     reserved += bytes;
                 }
@@ -153,6 +168,9 @@ impl BlockWorker for BlockService {
                 let length = std::fs::metadata(&path)
                     .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?
                     .len();
+                if length > MAX_BLOCK_BYTES {
+                    return Err(block_too_long(block, length));
+                }
                 if length > reserved {
                     store.reserve(length - reserved).map_err(store_status)?;
                 } else {

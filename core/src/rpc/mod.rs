@@ -9,6 +9,19 @@ mod metered;
 pub mod sasl;
 pub use metered::{Metered, MeteredLayer};
 
+/// The largest block a file may have: a file's block size is at most this (masters refuse
+/// larger ones at `CreateFile`), and a worker takes no more for one block, whether reserved
+/// (`CreateLocalBlock`) or written (`WriteBlock`).
+pub const MAX_BLOCK_BYTES: u64 = u32::MAX as u64;
+
+/// INVALID_ARGUMENT for a write that would make block `block` longer than any block may be.
+pub fn block_too_long(block: u64, bytes: u64) -> tonic::Status {
+    tonic::Status::invalid_argument(format!(
+        "block {block} cannot hold {bytes} bytes: no block is longer than {MAX_BLOCK_BYTES} \
+         (the largest block size)"
+    ))
+}
+
 /// `alluxio.grpc`: shared types.
 #[allow(missing_docs)]
 pub mod alluxio {

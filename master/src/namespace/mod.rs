@@ -491,6 +491,14 @@ impl Namespace {
         Some(complete.then(|| length.saturating_sub(start).min(u64::from(block_size))))
     }
 
+    /// The block size of the file block `block` belongs to, if it belongs to one: no block of
+    /// the file may be longer.
+    pub fn block_size_of(&self, block: u64) -> Option<u64> {
+        self.block_owner(block)?;
+        let Body::File { block_size, .. } = self.lookup(block)?.body else { return None };
+        Some(u64::from(block_size))
+    }
+
     /// The status of inode `id`, if it exists.
     pub fn status_by_id(&self, id: u64) -> Option<FileStatus> {
         let path = self.path_of(id)?;

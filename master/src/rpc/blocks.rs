@@ -227,9 +227,16 @@ impl LodeBlockMasterWorkerService for Services {
         let committed = self
             .node
             .with_blocks(|blocks, namespace| {
-                if namespace.block_owner(id).is_none() {
+                let Some(block_size) = namespace.block_size_of(id) else {
                     return Err(Status::not_found(format!(
                         "block {id} belongs to no file (deleted while it was written?)"
+                    )));
+                };
+                // Reads find block i at i × block size: a longer block would corrupt them.
+                if length > block_size {
+                    return Err(Status::invalid_argument(format!(
+                        "block {id} is {length} bytes, more than its file's block size of \
+                         {block_size}"
                     )));
                 }
                 let used = request.used_bytes.max(0) as u64;

@@ -10,6 +10,7 @@ use lode_core::rpc::alluxio::grpc::block::{
     RequestType, WriteRequest, WriteRequestCommand, WriteResponse,
 };
 use lode_core::rpc::messages::{bytes_key, framed, MessageError, Messages};
+use lode_core::rpc::{block_too_long, MAX_BLOCK_BYTES};
 use prost::Message;
 use tokio::sync::mpsc;
 use tonic::body::Body;
@@ -152,6 +153,10 @@ async fn next_request(
         while messages.consumed() < data_end {
             let piece =
                 messages.piece(data_end - messages.consumed()).await.map_err(bad_message)?;
+            let length = pending.written + piece.len() as u64;
+            if length > MAX_BLOCK_BYTES {
+                return Err(block_too_long(*block, length));
+            }
             pending.store.reserve(piece.len() as u64).map_err(store_status)?;
             pending.written += piece.len() as u64;
             pending
