@@ -27,6 +27,15 @@ use tonic::{Code, Request, Status};
 /// The metadata key carrying the calling user's name (see the master's RPC module).
 const USER_METADATA_KEY: &str = "lode-user";
 
+/// The largest answer taken from a master: a status carries every block id of its file and
+/// each block's locations (up to `alluxio.master.file.blocks.max` blocks, 100,000 by default:
+/// some 10 MB), beyond tonic's 4 MB default.
+const MAX_ANSWER: usize = 64 << 20;
+
+fn fs_client(channel: Channel) -> FsClient<Channel> {
+    FsClient::new(channel).max_decoding_message_size(MAX_ANSWER)
+}
+
 /// A failed call: the master's answer, or why no master answered in time.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
@@ -295,7 +304,7 @@ impl MasterClient {
         };
         self.call("create directory", |channel| {
             let request = self.request(message.clone());
-            async move { FsClient::new(channel).create_directory(request).await }
+            async move { fs_client(channel).create_directory(request).await }
         })
         .await
         .map(|_| ())
@@ -325,7 +334,7 @@ impl MasterClient {
         let response = self
             .call("create file", |channel| {
                 let request = self.request(message.clone());
-                async move { FsClient::new(channel).create_file(request).await }
+                async move { fs_client(channel).create_file(request).await }
             })
             .await?;
         Ok(response.into_inner().file_info.unwrap_or_default())
@@ -342,7 +351,7 @@ impl MasterClient {
         };
         self.call("complete file", |channel| {
             let request = self.request(message.clone());
-            async move { FsClient::new(channel).complete_file(request).await }
+            async move { fs_client(channel).complete_file(request).await }
         })
         .await
         .map(|_| ())
@@ -354,7 +363,7 @@ impl MasterClient {
         let response = self
             .call("get status", |channel| {
                 let request = self.request(message.clone());
-                async move { FsClient::new(channel).get_status(request).await }
+                async move { fs_client(channel).get_status(request).await }
             })
             .await?;
         Ok(response.into_inner().file_info.unwrap_or_default())
@@ -366,7 +375,7 @@ impl MasterClient {
         let response = self
             .call("exists", |channel| {
                 let request = self.request(message.clone());
-                async move { FsClient::new(channel).exists(request).await }
+                async move { fs_client(channel).exists(request).await }
             })
             .await?;
         Ok(response.into_inner().exists.unwrap_or(false))
@@ -385,7 +394,7 @@ impl MasterClient {
         self.call("list status", |channel| {
             let request = self.request(message.clone());
             async move {
-                let mut stream = FsClient::new(channel).list_status(request).await?.into_inner();
+                let mut stream = fs_client(channel).list_status(request).await?.into_inner();
                 let mut entries = Vec::new();
                 while let Some(batch) = stream.message().await? {
                     entries.extend(batch.file_infos);
@@ -408,7 +417,7 @@ impl MasterClient {
         };
         self.call("remove", |channel| {
             let request = self.request(message.clone());
-            async move { FsClient::new(channel).remove(request).await }
+            async move { fs_client(channel).remove(request).await }
         })
         .await
         .map(|_| ())
@@ -423,7 +432,7 @@ impl MasterClient {
         };
         self.call("rename", |channel| {
             let request = self.request(message.clone());
-            async move { FsClient::new(channel).rename(request).await }
+            async move { fs_client(channel).rename(request).await }
         })
         .await
         .map(|_| ())
@@ -451,7 +460,7 @@ impl MasterClient {
         };
         self.call("set attribute", |channel| {
             let request = self.request(message.clone());
-            async move { FsClient::new(channel).set_attribute(request).await }
+            async move { fs_client(channel).set_attribute(request).await }
         })
         .await
         .map(|_| ())
@@ -466,7 +475,7 @@ impl MasterClient {
         };
         self.call("free", |channel| {
             let request = self.request(message.clone());
-            async move { FsClient::new(channel).free(request).await }
+            async move { fs_client(channel).free(request).await }
         })
         .await
         .map(|_| ())
@@ -481,7 +490,7 @@ impl MasterClient {
         let response = self
             .call("new block id", |channel| {
                 let request = self.request(message.clone());
-                async move { FsClient::new(channel).get_new_block_id_for_file(request).await }
+                async move { fs_client(channel).get_new_block_id_for_file(request).await }
             })
             .await?;
         Ok(response.into_inner().id.unwrap_or_default() as u64)

@@ -391,6 +391,8 @@ pub async fn start(
     );
     let info = ServerInfo {
         default_block_size: config.size(name::USER_BLOCK_SIZE_BYTES_DEFAULT).unwrap_or(64 << 20),
+        max_blocks_per_file: config.int(name::MASTER_FILE_BLOCKS_MAX).unwrap_or(100_000).max(1)
+            as u64,
         master_addresses: config.list(name::MASTER_RPC_ADDRESSES),
         zookeeper_addresses: if config.bool(name::ZOOKEEPER_ENABLED) {
             config.string(name::ZOOKEEPER_ADDRESS).map(|a| vec![a.to_string()]).unwrap_or_default()

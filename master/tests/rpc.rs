@@ -369,3 +369,27 @@ async fn a_recursive_listing_is_walked_as_the_client_reads_it() {
     let _ = stop.send(());
     leader.task.await.unwrap().unwrap();
 }
+
+/// A file takes at most `alluxio.master.file.blocks.max` blocks: the next is refused with
+/// RESOURCE_EXHAUSTED naming the key (every block id is in each answer about the file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_takes_no_more_blocks_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leader, stop) = master_with(dir.path(), &[("alluxio.master.file.blocks.max", "3")]).await;
+    until_leader(&leader).await;
+    let mut fs = FsClient::new(channel(&leader).await);
+    let create = CreateFilePRequest { path: Some("/capped".into()), options: None };
+    fs.create_file(create).await.unwrap();
+    let new_block = || GetNewBlockIdForFilePRequest { path: Some("/capped".into()), options: None };
+    for _ in 0..3 {
+        fs.get_new_block_id_for_file(new_block()).await.unwrap();
+    }
+    let refused = fs.get_new_block_id_for_file(new_block()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("alluxio.master.file.blocks.max = 3"), "{refused:?}");
+    let status = GetStatusPRequest { path: Some("/capped".into()), options: None };
+    let info = fs.get_status(status).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!(info.block_ids.len(), 3);
+    let _ = stop.send(());
+    leader.task.await.unwrap().unwrap();
+}

@@ -148,6 +148,7 @@ pub mod name {
     pub const MASTER_JOURNAL_CHECKPOINT_PERIOD_BYTES: &str =
         "alluxio.master.journal.checkpoint.period.bytes";
     pub const MASTER_JOURNAL_LOG_FOLDER_SLOTS: &str = "alluxio.master.journal.log.folder.slots";
+    pub const MASTER_FILE_BLOCKS_MAX: &str = "alluxio.master.file.blocks.max";
     pub const MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD: &str =
         "alluxio.master.journal.temporary.file.gc.threshold";
     pub const MASTER_JOURNAL_EXIT_ON_DEMOTION: &str = "alluxio.master.journal.exit.on.demotion";
@@ -259,6 +260,11 @@ pub static KEYS: &[PropertyKey] = &[
     key(name::MASTER_ELECTION_TYPE, T::String, Literal("embedded"), Scope::All, Lode,
         "The leader elector when alluxio.zookeeper.enabled is false: a registered elector name \
          (`embedded` for masters on one host)."),
+    key(name::MASTER_FILE_BLOCKS_MAX, T::Int, Literal("100000"), Scope::Master, Lode,
+        "The most blocks one file may have (like HDFS's dfs.namenode.fs-limits.max-blocks-per-\
+         file): a new block beyond it is refused, naming this key. Every block id is in the \
+         file's status and every listing entry, and GetStatus adds each block's locations, so \
+         this bounds those answers (100000 blocks: about 1 MB of ids, 6.4 TB at 64 MB blocks)."),
     with_env(key(name::MASTER_HOSTNAME, T::String, ThisHostName, Scope::All, Alluxio,
         "The externally visible host name of the master: what it advertises to workers and \
          clients. Defaults to this host's name."), "ALLUXIO_MASTER_HOSTNAME"),

@@ -491,6 +491,18 @@ impl Namespace {
         Some(complete.then(|| length.saturating_sub(start).min(u64::from(block_size))))
     }
 
+    /// How many blocks the file at `path` has.
+    pub fn block_count(&self, path: &str) -> Result<u64, NsError> {
+        let path = FsPath::parse(path)?;
+        let id = self.resolve(&path)?;
+        match self.inode(id).body {
+            Body::File { blocks, .. } => Ok(u64::from(blocks)),
+            Body::Directory { .. } => {
+                Err(NsError::new(ErrorKind::IsADirectory, format!("{path} is a directory")))
+            }
+        }
+    }
+
     /// The block size of the file block `block` belongs to, if it belongs to one: no block of
     /// the file may be longer.
     pub fn block_size_of(&self, block: u64) -> Option<u64> {

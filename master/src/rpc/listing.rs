@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use lode_core::rpc::alluxio::grpc::file::{FileInfo, ListStatusPResponse};
+use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -17,6 +18,8 @@ use crate::MasterNode;
 
 /// Batches a listing keeps ready ahead of a client that reads slowly.
 const BATCHES_AHEAD: usize = 2;
+/// The most bytes of entries in one answer of a listing (Alluxio clients take up to 100 MB).
+const LIST_BATCH_BYTES: usize = 4 << 20;
 
 /// The next step of `walk` as Alluxio's `FileInfo`s, read on the leader.
 fn step(node: &MasterNode, walk: &mut TreeWalk) -> Result<Vec<FileInfo>, Status> {
@@ -34,11 +37,23 @@ fn step(node: &MasterNode, walk: &mut TreeWalk) -> Result<Vec<FileInfo>, Status>
     .map_err(status_from_ns)
 }
 
+/// `infos` in answers of at most [`LIST_BATCH`] entries and [`LIST_BATCH_BYTES`] (an entry
+/// bigger than that alone): an entry carries its file's block ids, so a thousand entries of
+/// huge files would otherwise make one answer of gigabytes.
 fn batches(infos: Vec<FileInfo>) -> impl Iterator<Item = ListStatusPResponse> {
     let mut infos = infos.into_iter().peekable();
     std::iter::from_fn(move || {
-        infos.peek()?;
-        Some(ListStatusPResponse { file_infos: infos.by_ref().take(LIST_BATCH).collect() })
+        let mut batch = vec![infos.next()?];
+        let mut bytes = batch[0].encoded_len();
+        while let Some(next) = infos.peek() {
+            let size = next.encoded_len();
+            if batch.len() == LIST_BATCH || bytes + size > LIST_BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            batch.extend(infos.next());
+        }
+        Some(ListStatusPResponse { file_infos: batch })
     })
 }
 
@@ -105,4 +120,26 @@ pub fn free(node: &MasterNode, path: &str, recursive: bool) -> Result<usize, Sta
         first = false;
     }
     Ok(freed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(blocks: usize) -> FileInfo {
+        FileInfo { block_ids: vec![i64::MAX; blocks], ..FileInfo::default() }
+    }
+
+    #[test]
+    fn listing_answers_are_bounded_by_entries_and_by_bytes() {
+        let sizes = |infos: Vec<FileInfo>| -> Vec<usize> {
+            batches(infos).map(|b| b.file_infos.len()).collect()
+        };
+        assert_eq!(sizes((0..2500).map(|_| info(0)).collect()), [1000, 1000, 500]);
+        // About 1.5 MB each: two fit in an answer, a third does not.
+        assert_eq!(sizes((0..5).map(|_| info(150_000)).collect()), [2, 2, 1]);
+        // One entry bigger than the bound goes alone.
+        assert_eq!(sizes(vec![info(10), info(500_000), info(10)]), [1, 1, 1]);
+        assert_eq!(sizes(Vec::new()), Vec::<usize>::new());
+    }
 }

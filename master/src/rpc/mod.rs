@@ -61,6 +61,8 @@ const LIST_BATCH: usize = 1000;
 pub struct ServerInfo {
     /// The block size of files created without one.
     pub default_block_size: u64,
+    /// The most blocks one file may have (`alluxio.master.file.blocks.max`).
+    pub max_blocks_per_file: u64,
     /// Every master's `host:port`, when configured.
     pub master_addresses: Vec<String>,
     /// The ZooKeeper ensemble, when enabled.
@@ -273,7 +275,19 @@ impl FileSystemMasterClientService for Services {
     ) -> Result<Response<GetNewBlockIdForFilePResponse>, Status> {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
-        let mutation = Mutation::NewBlock(ns::NewBlock { path: path(request.path)? });
+        let path = path(request.path)?;
+        // Checked on the leader, not in the journaled op: replaying a journal must never depend
+        // on a setting. Concurrent calls for one file may pass it together, by a few blocks.
+        let blocks = self.read(|ns| ns.block_count(&path))?;
+        let most = self.info.max_blocks_per_file;
+        if blocks >= most {
+            return Err(Status::resource_exhausted(format!(
+                "{path} already has {blocks} blocks, the most a file may have \
+                 ({} = {most}): write it with a larger block size",
+                lode_core::config::name::MASTER_FILE_BLOCKS_MAX
+            )));
+        }
+        let mutation = Mutation::NewBlock(ns::NewBlock { path });
         let block = self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         Ok(Response::new(GetNewBlockIdForFilePResponse { id: Some(block as i64) }))
     }
