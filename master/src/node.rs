@@ -422,10 +422,17 @@ pub async fn start(
             outcome
         }
     });
+    let max_connections =
+        lode_core::rpc::connection_cap(config.int(name::MASTER_NETWORK_MAX_CONNECTIONS));
     let server = tokio::spawn(async move {
         // TCP_NODELAY: small HTTP/2 frames (replies, window updates) must not wait for ACKs.
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = lode_core::rpc::limit_connections(
+            incoming,
+            max_connections,
+            name::MASTER_NETWORK_MAX_CONNECTIONS,
+        );
         tonic::transport::Server::builder()
             .layer(lode_core::rpc::MeteredLayer::default())
             .add_routes(routes)

@@ -118,6 +118,8 @@ pub struct Cluster {
     pub masters: Vec<(String, Option<Proc>)>,
     /// Environment variables for masters started from now on (an `LD_PRELOAD` fault shim).
     pub master_env: Vec<(String, String)>,
+    /// The open-file limit (soft and hard) of masters started from now on, if not inherited.
+    pub master_open_files: Option<u64>,
     _dir: tempfile::TempDir,
 }
 
@@ -189,6 +191,7 @@ impl Cluster {
             tiers: tempfile::tempdir_in(TIER_ROOT).expect("a folder on the tmpfs"),
             masters: addresses.into_iter().map(|a| (a, None)).collect(),
             master_env: Vec::new(),
+            master_open_files: None,
             _dir: dir,
         };
         for index in 0..count {
@@ -215,6 +218,16 @@ impl Cluster {
         if rustix::process::geteuid().is_root() {
             // A group per master, so a partition test can firewall one master's traffic.
             std::os::unix::process::CommandExt::gid(&mut command, Cluster::group_of(index));
+        }
+        if let Some(files) = self.master_open_files {
+            let limit = rustix::process::Rlimit { current: Some(files), maximum: Some(files) };
+            // SAFETY: the closure only makes one async-signal-safe system call.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit)
+                        .map_err(std::io::Error::from)
+                });
+            }
         }
         self.masters[index].1 = Some(Proc::start(command, true));
     }

@@ -52,3 +52,46 @@ async fn a_client_finds_the_leader_through_the_elector() {
     client.create_directory("/found-again", false, false).await.unwrap();
     assert!(client.exists("/found").await.unwrap());
 }
+
+/// A client flooding a master with connections cannot take the file descriptors its journal
+/// needs: with the master's open-file limit low and `alluxio.master.network.max.connections`
+/// below it, connections over the cap are closed, the leader keeps leading, and a client
+/// connected before the flood keeps writing; once the flood ends, new clients connect again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_flood_leaves_the_journal_its_files() {
+    use lode_core::rpc::lode::master::Role;
+
+    const CAP: usize = 64;
+    let election = lode_tests::cluster::Election::Embedded { lease_timeout: "30s".into() };
+    let cap = [("alluxio.master.network.max.connections".to_string(), CAP.to_string())];
+    let mut cluster = Cluster::start_on(1, election, &cap, HELPER);
+    // Room for what a master holds, the cap, and some to spare: not for 500 connections.
+    cluster.master_open_files = Some(256);
+    cluster.kill(0);
+    cluster.restart(0);
+    cluster.leader(None).await;
+    let client = cluster.client();
+    client.create_directory("/before", false, false).await.unwrap();
+
+    let address: std::net::SocketAddr = cluster.masters[0].0.parse().unwrap();
+    let connect = || std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2));
+    let flood: Vec<_> = (0..500).map_while(|_| connect().ok()).collect();
+    let writes = async {
+        for n in 0..20 {
+            client.create_directory(&format!("/during-{n}"), false, false).await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), writes)
+        .await
+        .expect("the master stopped serving its client during the flood");
+    assert!(flood.len() > CAP, "only {} connections were made", flood.len());
+
+    // The flood's connections close; their places are free again for new clients.
+    drop(flood);
+    let fresh = MasterClient::from_config(&cluster.client_config()).unwrap();
+    fresh.create_directory("/after", false, false).await.unwrap();
+    assert_eq!(fresh.list_status("/", false).await.unwrap().len(), 22);
+    let status = cluster.statuses().await.into_iter().next().unwrap().1;
+    assert_eq!(status.role(), Role::Leader, "{status:?}");
+    assert!(status.stepped_down.is_empty(), "the leader stepped down: {status:?}");
+}

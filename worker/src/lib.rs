@@ -165,6 +165,8 @@ pub async fn run(
         "worker serving"
     );
     let follower = follow_leader(&config);
+    let max_connections =
+        lode_core::rpc::connection_cap(config.int(name::WORKER_NETWORK_MAX_CONNECTIONS));
     let service = BlockService::new(store, link);
     let tonic = BlockWorkerServer::new(service.clone())
         .max_decoding_message_size(MAX_MESSAGE)
@@ -180,7 +182,11 @@ pub async fn run(
         .add_service(lode_core::rpc::sasl::AuthenticatedChannels::new().service())
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, HTTP/2 window updates wait on delayed ACKs and uploads crawl.
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            lode_core::rpc::limit_connections(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                max_connections,
+                name::WORKER_NETWORK_MAX_CONNECTIONS,
+            ),
             shutdown,
         )
         .await;

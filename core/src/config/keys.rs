@@ -149,6 +149,8 @@ pub mod name {
         "alluxio.master.journal.checkpoint.period.bytes";
     pub const MASTER_JOURNAL_LOG_FOLDER_SLOTS: &str = "alluxio.master.journal.log.folder.slots";
     pub const MASTER_FILE_BLOCKS_MAX: &str = "alluxio.master.file.blocks.max";
+    pub const MASTER_NETWORK_MAX_CONNECTIONS: &str = "alluxio.master.network.max.connections";
+    pub const WORKER_NETWORK_MAX_CONNECTIONS: &str = "alluxio.worker.network.max.connections";
     pub const MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD: &str =
         "alluxio.master.journal.temporary.file.gc.threshold";
     pub const MASTER_JOURNAL_EXIT_ON_DEMOTION: &str = "alluxio.master.journal.exit.on.demotion";
@@ -316,6 +318,10 @@ pub static KEYS: &[PropertyKey] = &[
     key(name::MASTER_JOURNAL_TYPE, T::Enum(&["UFS"]), Literal("UFS"), Scope::Master, Alluxio,
         "The journal type. Lode keeps a shared journal on an under file system, so only UFS is \
          accepted (Alluxio 2.9 defaults to EMBEDDED, its Raft journal, which Lode does not have)."),
+    key(name::MASTER_NETWORK_MAX_CONNECTIONS, T::Int, DefaultValue::None, Scope::Master, Lode,
+        "The most client connections a master keeps open at once (unset: half its open-file \
+         limit). One more is closed at once and logged, so clients can never take the file \
+         descriptors the journal needs."),
     key(name::MASTER_RPC_ADDRESSES, T::HostPorts, DefaultValue::None, Scope::All, Alluxio,
         "Without an election service: the host:port of every master. Clients and workers try \
          them and follow a standby's answer naming the leader."),
@@ -386,6 +392,10 @@ pub static KEYS: &[PropertyKey] = &[
         Alluxio, "How often a worker sends a heartbeat to the leading master."),
     key(name::WORKER_HOSTNAME, T::String, ThisHostName, Scope::Worker, Alluxio,
         "The externally visible host name of the worker. Defaults to this host's name."),
+    key(name::WORKER_NETWORK_MAX_CONNECTIONS, T::Int, DefaultValue::None, Scope::Worker, Lode,
+        "The most client connections a worker keeps open at once (unset: half its open-file \
+         limit). One more is closed at once and logged, so clients can never take the file \
+         descriptors its blocks need."),
     key(name::WORKER_RAMDISK_SIZE, T::Size, Literal("1GB"), Scope::Worker, Alluxio,
         "The capacity of the worker's memory tier. Lode's default is 1GB (Alluxio sizes it from \
          the host's memory); least recently used blocks are evicted to make room."),

@@ -4,9 +4,11 @@
 #![allow(clippy::all, clippy::pedantic)]
 
 pub mod leader;
+mod limits;
 pub mod messages;
 mod metered;
 pub mod sasl;
+pub use limits::{connection_cap, limit_connections, CountedConnection};
 pub use metered::{Metered, MeteredLayer};
 
 /// The largest block a file may have: a file's block size is at most this (masters refuse
