@@ -6,6 +6,7 @@ use std::time::Duration;
 use lode_client::master::MasterClient;
 use lode_tests::cluster::Cluster;
 use lode_tests::faults::{kill_trials, pause_trial, trials};
+use lode_tests::process::Proc;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 
@@ -94,4 +95,86 @@ async fn a_connection_flood_leaves_the_journal_its_files() {
     let status = cluster.statuses().await.into_iter().next().unwrap().1;
     assert_eq!(status.role(), Role::Leader, "{status:?}");
     assert!(status.stepped_down.is_empty(), "the leader stepped down: {status:?}");
+}
+
+/// The paths under `/`, recursively, sorted.
+async fn namespace(client: &MasterClient) -> Vec<String> {
+    let listed = client.list_status("/", true).await.unwrap();
+    let mut paths: Vec<String> = listed.into_iter().filter_map(|info| info.path).collect();
+    paths.sort();
+    paths
+}
+
+/// Four processes checkpointing one journal at the same slot at the same moment, in parts (a
+/// 4 KiB largest object), all succeed at that slot; a master started on the journal with the
+/// log below the slot removed (as truncation would) loads that checkpoint, and its namespace is
+/// the one the clients were acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checkpoint_writers_at_one_slot_agree() {
+    const WRITER: &str = env!("CARGO_BIN_EXE_checkpoint-writer");
+    let journal = tempfile::tempdir().unwrap();
+    let folder = journal.path().display().to_string();
+    let election = lode_tests::cluster::Election::Embedded { lease_timeout: "30s".into() };
+    let site = [("alluxio.master.journal.folder".to_string(), folder.clone())];
+    let mut cluster = Cluster::start_on(1, election, &site, HELPER);
+    cluster.leader(None).await;
+    let load = lode_tests::faults::Load::start(&cluster, 4);
+    load.progress(2000, "before the checkpoint").await;
+    load.finish(&cluster).await;
+    let before = namespace(&cluster.client()).await;
+    cluster.kill(0);
+    let checkpoints = journal.path().join("checkpoint");
+    let existing = std::fs::read_dir(&checkpoints).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(existing, 0, "a checkpoint was written before the test's");
+
+    let go = tempfile::tempdir().unwrap();
+    let go_file = go.path().join("go");
+    let mut writers: Vec<Proc> = (0..4)
+        .map(|_| {
+            let mut command = std::process::Command::new(WRITER);
+            command
+                .arg(format!("-Dalluxio.master.journal.folder={folder}"))
+                .arg("-Dalluxio.master.journal.log.size.bytes.max=4096")
+                .env("LODE_GO_FILE", &go_file);
+            Proc::start(command, true)
+        })
+        .collect();
+    let slot_of = |line: Option<String>, what: &str| -> u64 {
+        let line = line.unwrap_or_else(|| panic!("a writer never said {what}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let ready: Vec<u64> = writers
+        .iter_mut()
+        .map(|w| slot_of(w.wait_for("ready", Duration::from_secs(60)), "ready"))
+        .collect();
+    std::fs::write(&go_file, b"").unwrap();
+    for (writer, ready) in writers.iter_mut().zip(&ready) {
+        let wrote = slot_of(writer.wait_for("checkpoint", Duration::from_secs(60)), "checkpoint");
+        assert_eq!(wrote, *ready);
+        assert!(writer.wait(), "a checkpoint writer failed");
+    }
+    let slot = ready[0];
+    assert!(ready.iter().all(|s| *s == slot), "the writers stood at different slots: {ready:?}");
+    let parts = checkpoints.join(format!("{slot:020}.parts-4096"));
+    assert!(parts.read_dir().unwrap().count() > 1, "the checkpoint was not written in parts");
+
+    // Only the checkpoint holds what came before its slot now.
+    let mut removed = 0;
+    let mut folders = vec![journal.path().join("log")];
+    while let Some(dir) = folders.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let number = path.file_name().unwrap().to_str().unwrap().parse::<u64>().ok();
+            if path.is_dir() {
+                folders.push(path);
+            } else if number.is_some_and(|n| n < slot) {
+                std::fs::remove_file(path).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    assert!(removed > 0);
+    cluster.restart(0);
+    cluster.leader(None).await;
+    assert_eq!(namespace(&cluster.client()).await, before);
 }
