@@ -68,6 +68,10 @@ struct Lease {
     state: watch::Sender<LeaderState>,
     /// Why it was lost, as the backend said when it declared the loss (the first one counts).
     lost_because: parking_lot::Mutex<Option<String>>,
+    /// Wakes [`Leadership::lost`]'s waiters, in the order they began to wait: every caller of
+    /// a leader waits on it, and a watch channel wakes its waiters in a random order, which
+    /// would make the seeded simulation (`verify/`) unrepeatable.
+    lost_notify: tokio::sync::Notify,
 }
 
 /// Proof of leadership for one term, returned by [`LeaderElector::campaign`].
@@ -92,6 +96,7 @@ impl Leadership {
             valid_until: AtomicU64::new(valid_until),
             state,
             lost_because: parking_lot::Mutex::new(None),
+            lost_notify: tokio::sync::Notify::new(),
         });
         (Leadership { term, lease: lease.clone() }, LeaseKeeper { lease })
     }
@@ -153,8 +158,12 @@ impl Leadership {
 
     /// Resolves when leadership is lost.
     pub async fn lost(&self) {
-        let mut watch = self.watch();
-        let _ = watch.wait_for(|state| *state == LeaderState::Lost).await;
+        let notified = self.lease.lost_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable(); // Waiting from here on: a loss after the check wakes us.
+        if *self.lease.state.borrow() != LeaderState::Lost {
+            notified.await;
+        }
     }
 }
 
@@ -199,6 +208,7 @@ impl LeaseKeeper {
         self.lease.lost_because.lock().get_or_insert_with(|| reason.into());
         self.lease.valid_until.store(0, Ordering::Release);
         self.lease.state.send_replace(LeaderState::Lost);
+        self.lease.lost_notify.notify_waiters();
     }
 
     /// Whether it was declared lost.

@@ -62,8 +62,10 @@ pub async fn replay(store: &Arc<dyn JournalStore>) -> (Vec<u64>, Vec<u64>) {
     (values, terms)
 }
 
+/// A refusal because the writer no longer leads: deposed, or abandoned when the leadership
+/// ended while the call waited.
 fn is_deposed(result: &Result<u64, JournalError>) -> bool {
-    matches!(result, Err(JournalError::Deposed { .. }))
+    matches!(result, Err(JournalError::Deposed { .. } | JournalError::Abandoned { .. }))
 }
 
 /// Once a newer leader's marker landed, the old writer's appends fail as deposed, are never

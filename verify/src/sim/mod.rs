@@ -190,6 +190,7 @@ fn expected(error: &JournalError) -> bool {
             | JournalError::Hung { .. }
             | JournalError::Timeout { .. }
             | JournalError::Deposed { .. }
+            | JournalError::Abandoned { .. }
             | JournalError::Closed
     )
 }
