@@ -118,6 +118,36 @@ async fn replay_rate(parent: &std::path::Path, entries: u64, batch: u64) -> f64 
     applied as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Replayed slots per second for a standby reading `slots` slots of one entry each (the small
+/// batches of a lightly loaded leader): what bounds how fast a lagging standby, or a demoted
+/// leader rebuilding its replica, catches up. The slots are written straight to the store.
+async fn small_slot_replay_rate(parent: &std::path::Path, slots: u64) -> f64 {
+    use lode_core::journal::format::encode_batch;
+    use lode_core::journal::{Batch, Entry};
+    let (_dir, store) = store_in(parent);
+    let journal = open(&store).await;
+    let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
+    let start = journal.position();
+    let numbers: Vec<u64> = (0..slots).collect();
+    for run in numbers.chunks(256) {
+        let puts = run.iter().map(|&n| {
+            let entries = vec![Entry::Op { id: None, payload: n }];
+            let (slot, first_seq) = (start.slot + n, start.seq + n);
+            let batch = Batch { term: writer.term(), slot, first_seq, entries };
+            let (store, key) = (store.clone(), journal.log_key(slot));
+            async move { store.put_if_absent(&key, encode_batch(&batch)).await }
+        });
+        for put in futures_util::future::join_all(puts).await {
+            put.unwrap();
+        }
+    }
+    let standby = open(&store).await;
+    let started = Instant::now();
+    let applied = standby.catch_up().await.unwrap();
+    assert_eq!(applied, slots + 1, "replayed every slot plus the marker");
+    (slots + 1) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The disk's own cost of one exclusive create (temp file, fsync, link, directory fsync), with
 /// no Lode code in the way: group commit with N waiting appenders cannot beat N per this.
 fn raw_exclusive_create_micros(parent: &std::path::Path) -> f64 {
@@ -167,4 +197,8 @@ fn main() {
     let samples: Vec<f64> =
         (0..runs).map(|_| runtime.block_on(replay_rate(&parent, entries, 512))).collect();
     println!("replay   {entries} entries: {:>12.0} entries/s", median(samples));
+    let slots: u64 = env_or("LODE_BENCH_REPLAY_SLOTS", 20_000);
+    let samples: Vec<f64> =
+        (0..runs).map(|_| runtime.block_on(small_slot_replay_rate(&parent, slots))).collect();
+    println!("replay   {slots} one-entry slots: {:>8.0} slots/s", median(samples));
 }

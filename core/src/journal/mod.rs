@@ -617,16 +617,26 @@ impl<S: StateMachine> Journal<S> {
     /// [`READ_AHEAD`] of them, and applies them (see [`Self::apply_read`]). Returns the entries
     /// applied, the slots read, and whether to stop: the last read found the log's end, or the
     /// round could not move the replica (a covering checkpoint vanished as it was loaded).
+    ///
+    /// The first slot is read alone, so a standby at the log's end makes one read a poll; when
+    /// it is there, the rest of the run is read at once: a replica catching up (a standby that
+    /// lagged, a demoted leader rebuilding) waits for one round trip per run, not per slot.
     async fn read_and_apply(&self) -> Result<(u64, u64, bool), JournalError> {
         let start = self.position().slot;
         let mut batches = Vec::new();
-        let mut end = false;
-        while batches.len() < READ_AHEAD {
-            match self.read_batch(start + batches.len() as u64).await? {
-                Some(batch) => batches.push(batch),
-                None => {
-                    end = true;
-                    break;
+        let mut end = true;
+        if let Some(first) = self.read_batch(start).await? {
+            batches.push(first);
+            let rest = (start + 1..start + READ_AHEAD as u64).map(|slot| self.read_batch(slot));
+            end = false;
+            // In slot order up to the first missing slot, as reading one by one would stop.
+            for read in futures_util::future::join_all(rest).await {
+                match read? {
+                    Some(batch) => batches.push(batch),
+                    None => {
+                        end = true;
+                        break;
+                    }
                 }
             }
         }
