@@ -151,3 +151,22 @@ fn a_bad_endpoint_is_refused_naming_the_key() {
     let error = elector::open(&config).unwrap_err().to_string();
     assert!(error.contains("alluxio.etcd.endpoints") && error.contains("127.0.0.1"), "{error}");
 }
+
+/// A leader lookup answers while one of its endpoints is dead: requests are spread over the
+/// endpoints and one sent to the killed member fails at once, so a lookup retries for as long as
+/// a request may take (it gave up after four tries that all went to a killed member once, in a
+/// full-suite run). Fifty lookups with one member of three down, every one answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_costs_a_lookup_retries_not_its_answer() {
+    let mut etcd = Etcd::cluster(3);
+    let live = elector(&etcd.endpoints(), &[]);
+    let _leadership = live.campaign(&member(0)).await.unwrap();
+    let observer = elector(&etcd.endpoints(), &[]);
+    observer.leader().await.unwrap(); // Connected to every member.
+    etcd.kill_server(0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for lookup in 0..50 {
+        let found = observer.leader().await.unwrap_or_else(|e| panic!("lookup {lookup}: {e}"));
+        assert_eq!(found.map(|m| m.address), Some(member(0).address));
+    }
+}

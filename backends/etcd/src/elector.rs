@@ -16,9 +16,6 @@ use crate::Settings;
 
 /// The pause before a failed campaign, lookup or discovery round tries again.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
-/// How many times a leader lookup is tried (requests are spread over the endpoints, so a dead
-/// one costs a retry, not the answer).
-const LOOKUP_ATTEMPTS: u32 = 4;
 
 /// An etcd-backed [`LeaderElector`] (see the crate docs).
 #[derive(Debug)]
@@ -249,11 +246,16 @@ impl LeaderElector for EtcdElector {
     }
 
     async fn leader(&self) -> Result<Option<Member>, ElectorError> {
-        let mut attempt = 1;
+        // Requests are spread over the endpoints, and one sent to a dead member fails at once,
+        // however long that member has been down (four tries in a row once all went there):
+        // retry for as long as one request may take, so a dead endpoint costs retries, not the
+        // answer.
+        let deadline = tokio::time::Instant::now() + self.shared.settings.request_timeout;
         loop {
             match self.shared.leader_once().await {
-                Err(ElectorError::Unavailable { .. }) if attempt < LOOKUP_ATTEMPTS => {
-                    attempt += 1;
+                Err(ElectorError::Unavailable { .. })
+                    if tokio::time::Instant::now() + RETRY_PAUSE < deadline =>
+                {
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 outcome => return outcome,
