@@ -493,14 +493,9 @@ impl Namespace {
 
     /// How many blocks the file at `path` has.
     pub fn block_count(&self, path: &str) -> Result<u64, NsError> {
-        let path = FsPath::parse(path)?;
-        let id = self.resolve(&path)?;
-        match self.inode(id).body {
-            Body::File { blocks, .. } => Ok(u64::from(blocks)),
-            Body::Directory { .. } => {
-                Err(NsError::new(ErrorKind::IsADirectory, format!("{path} is a directory")))
-            }
-        }
+        let (id, _) = self.file_at(path)?;
+        let Body::File { blocks, .. } = self.inode(id).body else { unreachable!() };
+        Ok(u64::from(blocks))
     }
 
     /// The block size of the file block `block` belongs to, if it belongs to one: no block of
@@ -654,7 +649,7 @@ impl Namespace {
         self.new_inode(parent, name, stamp, body)
     }
 
-    fn file_at(&mut self, raw_path: &str) -> Result<(u64, FsPath), NsError> {
+    fn file_at(&self, raw_path: &str) -> Result<(u64, FsPath), NsError> {
         let path = FsPath::parse(raw_path)?;
         let id = self.resolve(&path)?;
         if matches!(self.inode(id).body, Body::Directory { .. }) {
