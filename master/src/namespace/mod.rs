@@ -518,7 +518,7 @@ impl Namespace {
         let mut walk = TreeWalk::new(FsPath::parse(path)?, recursive);
         let mut entries = Vec::new();
         while !walk.is_done() {
-            entries.extend(walk.step(self)?);
+            entries.extend(walk.step(self, usize::MAX)?);
         }
         Ok(entries)
     }

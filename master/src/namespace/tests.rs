@@ -143,9 +143,8 @@ fn listings_are_sorted_and_recurse_parents_first() {
         run(&mut ns, mkdir(path, true)).unwrap();
     }
     run(&mut ns, touch("/d/a/x/f")).unwrap();
-    let names = |list: Vec<FileStatus>| list.into_iter().map(|s| s.path).collect::<Vec<_>>();
-    assert_eq!(names(ns.list("/d", false).unwrap()), ["/d/a", "/d/m", "/d/z"]);
-    let all = names(ns.list("/d", true).unwrap());
+    assert_eq!(paths(ns.list("/d", false).unwrap()), ["/d/a", "/d/m", "/d/z"]);
+    let all = paths(ns.list("/d", true).unwrap());
     assert_eq!(all.len(), 5);
     for (i, path) in all.iter().enumerate() {
         let parent = FsPath::parse(path).unwrap().parent().unwrap();
@@ -153,31 +152,100 @@ fn listings_are_sorted_and_recurse_parents_first() {
             assert!(all[..i].contains(&parent.to_string()), "{path} listed before its parent");
         }
     }
-    assert_eq!(names(ns.list("/d/a/x/f", true).unwrap()), ["/d/a/x/f"]);
+    assert_eq!(paths(ns.list("/d/a/x/f", true).unwrap()), ["/d/a/x/f"]);
     assert_eq!(ns.list("/none", false).unwrap_err().kind, ErrorKind::NotFound);
 }
 
+fn paths(list: Vec<FileStatus>) -> Vec<String> {
+    list.into_iter().map(|s| s.path).collect()
+}
+
+/// A walk gives at most its limit per step, depth first by name, and continues after its last
+/// entry in the tree as it is at the next step: renamed-away entries are skipped, entries ahead
+/// of it are listed, none twice.
 #[test]
-fn a_walk_lists_one_directory_per_step_and_skips_what_vanished_meanwhile() {
+fn a_walk_continues_after_its_last_entry_in_the_tree_as_it_is_then() {
     let mut ns = Namespace::new();
     for path in ["/w/a/x", "/w/b", "/w/c"] {
         run(&mut ns, mkdir(path, true)).unwrap();
     }
     run(&mut ns, touch("/w/a/x/f")).unwrap();
-    let names = |list: Vec<FileStatus>| list.into_iter().map(|s| s.path).collect::<Vec<_>>();
     let mut walk = TreeWalk::new(FsPath::parse("/w").unwrap(), true);
-    assert_eq!(names(walk.step(&ns).unwrap()), ["/w/a", "/w/b", "/w/c"]);
-    assert_eq!(names(walk.step(&ns).unwrap()), Vec::<String>::new(), "/w/c is empty");
-    // Between steps the tree changes: /w/b is renamed away, /w/a/x gains a file.
+    assert_eq!(paths(walk.step(&ns, 2).unwrap()), ["/w/a", "/w/a/x"]);
+    // Between steps: /w/b is renamed away, /w/a/x gains a file, /w/a gains one behind the walk.
     run(&mut ns, rename("/w/b", "/moved")).unwrap();
     run(&mut ns, touch("/w/a/x/g")).unwrap();
-    assert_eq!(names(walk.step(&ns).unwrap()), ["/w/a/x"], "/w/b was skipped");
+    run(&mut ns, touch("/w/a/0")).unwrap();
+    assert_eq!(paths(walk.step(&ns, 2).unwrap()), ["/w/a/x/f", "/w/a/x/g"]);
     assert!(!walk.is_done());
-    assert_eq!(names(walk.step(&ns).unwrap()), ["/w/a/x/f", "/w/a/x/g"]);
+    assert_eq!(paths(walk.step(&ns, 2).unwrap()), ["/w/c"], "/w/b was skipped");
     assert!(walk.is_done());
+    assert!(walk.step(&ns, 2).unwrap().is_empty());
 
     let mut missing = TreeWalk::new(FsPath::parse("/none").unwrap(), true);
-    assert_eq!(missing.step(&ns).unwrap_err().kind, ErrorKind::NotFound);
+    assert_eq!(missing.step(&ns, 10).unwrap_err().kind, ErrorKind::NotFound);
+    let mut file = TreeWalk::new(FsPath::parse("/w/a/0").unwrap(), true);
+    assert_eq!(paths(file.step(&ns, 10).unwrap()), ["/w/a/0"]);
+    assert!(file.is_done());
+}
+
+/// A big directory is listed a bounded page per step, in name order, and knows it is done
+/// exactly when its last entry was given.
+#[test]
+fn a_big_directory_is_walked_a_page_per_step() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/big", false)).unwrap();
+    for i in (0..2500).rev() {
+        run(&mut ns, touch(&format!("/big/f{i:05}"))).unwrap();
+    }
+    let mut walk = TreeWalk::new(FsPath::parse("/big").unwrap(), false);
+    let mut all = Vec::new();
+    for expected in [1000, 1000, 500] {
+        let page = paths(walk.step(&ns, 1000).unwrap());
+        assert_eq!(page.len(), expected);
+        all.extend(page);
+    }
+    assert!(walk.is_done(), "the last page ends the walk");
+    let expected: Vec<_> = (0..2500).map(|i| format!("/big/f{i:05}")).collect();
+    assert_eq!(all, expected);
+    assert_eq!(paths(ns.list("/big", false).unwrap()), expected);
+
+    let mut exact = TreeWalk::new(FsPath::parse("/big").unwrap(), false);
+    assert_eq!(exact.step(&ns, 2500).unwrap().len(), 2500);
+    assert!(exact.is_done(), "no empty step is needed to know the end");
+}
+
+/// A prefix selects entries by their path below the walked one, and a walk started after a
+/// path (which need not exist) gives what follows it.
+#[test]
+fn a_walk_takes_a_prefix_and_a_starting_point() {
+    let mut ns = Namespace::new();
+    for path in ["/p/a1", "/p/a2/in", "/p/b1", "/p/ab/deep"] {
+        run(&mut ns, mkdir(path, true)).unwrap();
+    }
+    let walk = |recursive| TreeWalk::new(FsPath::parse("/p").unwrap(), recursive);
+    let all = |mut walk: TreeWalk| {
+        let mut out = Vec::new();
+        while !walk.is_done() {
+            out.extend(paths(walk.step(&ns, 1).unwrap()));
+        }
+        out
+    };
+    assert_eq!(all(walk(false).with_prefix("/a")), ["/p/a1", "/p/a2", "/p/ab"]);
+    assert_eq!(all(walk(true).with_prefix("a2")), ["/p/a2", "/p/a2/in"]);
+    assert_eq!(all(walk(true).with_prefix("ab/d")), ["/p/ab/deep"]);
+    assert_eq!(all(walk(false).with_prefix("zz")), Vec::<String>::new());
+    let after = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(all(walk(false).starting_after(after(&["a2"]))), ["/p/ab", "/p/b1"]);
+    assert_eq!(
+        all(walk(true).starting_after(after(&["a2"]))),
+        ["/p/a2/in", "/p/ab", "/p/ab/deep", "/p/b1"]
+    );
+    assert_eq!(
+        all(walk(true).starting_after(after(&["a3", "gone"]))),
+        ["/p/ab", "/p/ab/deep", "/p/b1"]
+    );
+    assert_eq!(all(walk(false).starting_after(after(&["b1"]))), Vec::<String>::new());
 }
 
 #[test]

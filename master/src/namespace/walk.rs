@@ -1,62 +1,229 @@
-//! Listings in bounded pieces. A recursive listing of a big tree built in one go holds the
-//! replica lock (and every writer behind it) for as long as the tree is big, and its answer in
-//! memory: [`TreeWalk`] lists one directory per step. A page of a big directory
-//! ([`Namespace::list_page`]) builds the statuses of that page only.
+//! Listings in bounded pieces. A listing of a big tree or a big directory built in one go holds
+//! the replica lock (and every writer behind it) for as long as the listing is big, and its
+//! answer in memory: [`TreeWalk`] lists at most a given number of entries per step, and a
+//! step costs one scan of each directory it reads from, never a sort of a whole directory. A
+//! page of a big directory for the web UI ([`Namespace::list_page`]) builds the statuses of that
+//! page only.
+
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::{Body, FileStatus, FsPath, Namespace, NsError};
 
-/// A listing of a path in steps: each [`TreeWalk::step`] lists one directory under whatever
-/// lock the caller holds for that step, and the directories found in it are listed by later
-/// steps (parents before children, names in order, as [`Namespace::list`] answers). The tree
-/// may change between steps: a directory gone by its turn (deleted, or renamed away) is
-/// skipped, so a listing of a changing tree shows each directory as it was when listed.
-#[derive(Debug)]
+/// A listing of a path in steps, in Alluxio's order: a directory's entries by name and, when
+/// recursive, each directory's own entries right after it (depth first, so parents come before
+/// their children). Between steps the walk keeps only where it stopped — the path of the last
+/// entry it gave — and each step continues after that path in the tree as it is then: the tree
+/// may change between steps, no entry is given twice, a directory gone by its turn is skipped,
+/// and an entry added ahead of the cursor is listed. This is also how Alluxio's partial listings
+/// resume (`startAfter`, `offsetId`).
+#[derive(Debug, Clone)]
 pub struct TreeWalk {
-    pending: Vec<FsPath>,
+    root: FsPath,
     recursive: bool,
+    /// Only entries whose path below `root` (`a/b`, no leading `/`) starts with this.
+    prefix: String,
+    /// The components below `root` of the last entry given (or of where to start after).
+    after: Vec<String>,
     started: bool,
+    done: bool,
+}
+
+/// One directory the walk reads from in a step: the names after `after`, a few at a time.
+struct Frame {
+    /// The directory, if it (still) exists.
+    dir: Option<u64>,
+    path: FsPath,
+    /// `path` below the walk's root, `a/b` style (empty for the root).
+    relative: String,
+    /// How many components `relative` has.
+    depth: usize,
+    after: Option<String>,
+    ahead: VecDeque<(String, u64)>,
+    /// Whether `ahead` holds every remaining name of interest.
+    complete: bool,
 }
 
 impl TreeWalk {
     /// A walk of `path`: its entries, and with `recursive` every level below.
     pub fn new(path: FsPath, recursive: bool) -> TreeWalk {
-        TreeWalk { pending: vec![path], recursive, started: false }
+        TreeWalk {
+            root: path,
+            recursive,
+            prefix: String::new(),
+            after: Vec::new(),
+            started: false,
+            done: false,
+        }
     }
 
-    /// Whether every step has been taken.
+    /// Lists only the entries whose path below the root starts with `prefix` (`/pre` or `pre`
+    /// under `/dir` lists `/dir/pre*`, and when recursive `/dir/pre*/**`).
+    pub fn with_prefix(mut self, prefix: &str) -> TreeWalk {
+        self.prefix = prefix.trim_start_matches('/').to_string();
+        self
+    }
+
+    /// Starts after the entry whose path below the root has these components (it need not
+    /// exist): a listing resumed where an earlier one stopped.
+    pub fn starting_after(mut self, components: Vec<String>) -> TreeWalk {
+        self.after = components;
+        self
+    }
+
+    /// Whether every entry has been given.
     pub fn is_done(&self) -> bool {
-        self.started && self.pending.is_empty()
+        self.done
     }
 
-    /// The entries of the next directory (for a file path, the file itself). The first step's
-    /// error is the listing's (no such path); directories that vanished later are skipped.
-    pub fn step(&mut self, ns: &Namespace) -> Result<Vec<FileStatus>, NsError> {
+    /// The next entries, at most `limit` (at least one is always allowed); for a file path, the
+    /// file itself. The first step's error is the listing's (no such path); a root that
+    /// vanished later ends the listing.
+    pub fn step(&mut self, ns: &Namespace, limit: usize) -> Result<Vec<FileStatus>, NsError> {
+        let limit = limit.max(1);
+        if self.done {
+            return Ok(Vec::new());
+        }
         let first = !self.started;
         self.started = true;
-        while let Some(path) = self.pending.pop() {
-            let id = match ns.resolve(&path) {
-                Ok(id) => id,
-                Err(error) if first => return Err(error),
-                Err(_) => continue,
-            };
-            if !matches!(ns.inode(id).body, Body::Directory { .. }) {
-                // A file path lists the file; a directory replaced by a file meanwhile, nothing.
-                return Ok(if first { vec![ns.status_of(id, path)] } else { Vec::new() });
+        let root = match ns.resolve(&self.root) {
+            Ok(id) => id,
+            Err(error) if first => return Err(error),
+            Err(_) => {
+                self.done = true;
+                return Ok(Vec::new());
             }
-            let mut entries = Vec::new();
-            let mut directories = Vec::new();
-            for (name, child) in ns.sorted_children(id) {
-                let child_path = path.join(name);
-                entries.push(ns.status_of(child, child_path.clone()));
-                if self.recursive && matches!(ns.inode(child).body, Body::Directory { .. }) {
-                    directories.push(child_path);
+        };
+        if !is_directory(ns, root) {
+            self.done = true;
+            let listed = first && self.after.is_empty();
+            return Ok(if listed {
+                vec![ns.status_of(root, self.root.clone())]
+            } else {
+                Vec::new()
+            });
+        }
+        let mut frames = self.frames_to_cursor(ns, root);
+        let mut entries = Vec::new();
+        loop {
+            let Some(frame) = frames.last_mut() else {
+                self.done = true;
+                return Ok(entries);
+            };
+            if frame.ahead.is_empty() {
+                if frame.complete {
+                    frames.pop();
+                } else {
+                    let wanted = limit.saturating_sub(entries.len()).max(1);
+                    frame.fill(ns, wanted, &self.prefix, self.recursive);
+                }
+                continue;
+            }
+            let (name, id) = frame.ahead.front().cloned().expect("checked above");
+            let relative = join_relative(&frame.relative, &name);
+            let listed = relative.starts_with(&self.prefix);
+            if listed && entries.len() == limit {
+                return Ok(entries); // More follow: the next step starts here.
+            }
+            frame.ahead.pop_front();
+            frame.after = Some(name.clone());
+            let path = frame.path.join(&name);
+            let depth = frame.depth;
+            self.after.truncate(depth);
+            self.after.push(name);
+            let descend =
+                self.recursive && is_directory(ns, id) && may_hold_matches(&relative, &self.prefix);
+            if listed {
+                entries.push(ns.status_of(id, path.clone()));
+            }
+            if descend {
+                frames.push(Frame::new(Some(id), path, relative, depth + 1, None));
+            }
+        }
+    }
+
+    /// The directories the next step reads from, root first: each ancestor of the cursor (to
+    /// continue after the cursor's component in it) and, when the walk is recursive and the
+    /// cursor is a directory, the cursor itself (its entries come next).
+    fn frames_to_cursor(&self, ns: &Namespace, root: u64) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        let (mut dir, mut path, mut relative) = (Some(root), self.root.clone(), String::new());
+        for (depth, name) in self.after.iter().enumerate() {
+            frames.push(Frame::new(dir, path.clone(), relative.clone(), depth, Some(name.clone())));
+            dir = dir.filter(|&d| is_directory(ns, d)).and_then(|d| ns.child(d, name));
+            path = path.join(name);
+            relative = join_relative(&relative, name);
+        }
+        let enter_cursor = self.recursive && may_hold_matches(&relative, &self.prefix);
+        if self.after.is_empty() || enter_cursor && dir.is_some_and(|d| is_directory(ns, d)) {
+            frames.push(Frame::new(dir, path, relative, self.after.len(), None));
+        }
+        frames
+    }
+}
+
+impl Frame {
+    fn new(
+        dir: Option<u64>,
+        path: FsPath,
+        relative: String,
+        depth: usize,
+        after: Option<String>,
+    ) -> Frame {
+        Frame { dir, path, relative, depth, after, ahead: VecDeque::new(), complete: false }
+    }
+
+    /// Reads the next `wanted` names of interest after `after`, in order, in one scan of the
+    /// directory (keeping the smallest `wanted`, so a step over a directory of a million names
+    /// neither sorts nor copies them all).
+    fn fill(&mut self, ns: &Namespace, wanted: usize, prefix: &str, recursive: bool) {
+        let Some(Body::Directory { children }) = self.dir.map(|d| &ns.inode(d).body) else {
+            self.complete = true;
+            return;
+        };
+        let mut smallest: BinaryHeap<(&str, u64)> = BinaryHeap::new();
+        let mut candidates = 0usize;
+        for &child in children.iter() {
+            let id = ns.id_of(child);
+            let name = &*ns.inode(id).name;
+            if self.after.as_deref().is_some_and(|after| name <= after) {
+                continue;
+            }
+            if !prefix.is_empty() {
+                let relative = join_relative(&self.relative, name);
+                let wanted_here = relative.starts_with(prefix)
+                    || recursive && prefix.starts_with(&format!("{relative}/"));
+                if !wanted_here {
+                    continue;
                 }
             }
-            self.pending.extend(directories);
-            return Ok(entries);
+            candidates += 1;
+            smallest.push((name, id));
+            if smallest.len() > wanted {
+                smallest.pop();
+            }
         }
-        Ok(Vec::new())
+        self.complete = candidates <= wanted;
+        self.ahead =
+            smallest.into_sorted_vec().into_iter().map(|(n, id)| (n.to_string(), id)).collect();
     }
+}
+
+fn is_directory(ns: &Namespace, id: u64) -> bool {
+    matches!(ns.inode(id).body, Body::Directory { .. })
+}
+
+fn join_relative(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// Whether a directory at `relative` can hold entries that start with `prefix`: it matches
+/// itself, or it lies on the way to the prefix.
+fn may_hold_matches(relative: &str, prefix: &str) -> bool {
+    relative.starts_with(prefix) || prefix.starts_with(&format!("{relative}/"))
 }
 
 impl Namespace {

@@ -326,6 +326,16 @@ impl FileSystemMasterClientService for Services {
         Ok(Response::new(listing))
     }
 
+    async fn list_status_partial(
+        &self,
+        request: Request<ListStatusPartialPRequest>,
+    ) -> Result<Response<ListStatusPartialPResponse>, Status> {
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        let page = listing::list_partial(&self.node, &path(request.path)?, options)?;
+        Ok(Response::new(page))
+    }
+
     async fn remove(
         &self,
         request: Request<DeletePRequest>,
