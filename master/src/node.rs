@@ -424,6 +424,7 @@ pub async fn start(
     });
     let max_connections =
         lode_core::rpc::connection_cap(config.int(name::MASTER_NETWORK_MAX_CONNECTIONS));
+    let grace = config.duration(name::NETWORK_CONNECTION_SERVER_SHUTDOWN_TIMEOUT);
     let server = tokio::spawn(async move {
         // TCP_NODELAY: small HTTP/2 frames (replies, window updates) must not wait for ACKs.
         let incoming =
@@ -433,13 +434,19 @@ pub async fn start(
             max_connections,
             name::MASTER_NETWORK_MAX_CONNECTIONS,
         );
-        tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             .layer(lode_core::rpc::MeteredLayer::default())
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = roles_finished.await;
-            })
-            .await
+            .add_routes(routes);
+        let roles_finished = async {
+            let _ = roles_finished.await;
+        };
+        lode_core::rpc::serve_with_bounded_shutdown(
+            |signal| server.serve_with_incoming_shutdown(incoming, signal),
+            roles_finished,
+            grace.unwrap_or(Duration::from_secs(60)),
+            "master",
+        )
+        .await
     });
     let task = tokio::spawn(async move {
         let outcome = roles.await.map_err(|e| MasterError::Task(e.to_string()))?;

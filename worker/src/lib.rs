@@ -172,24 +172,28 @@ pub async fn run(
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let service = streams::BlockWorkerService::new(service, tonic);
-    let served = tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .initial_stream_window_size(WINDOW)
         .initial_connection_window_size(2 * WINDOW)
         // Clients may send a block's chunks in large frames rather than HTTP/2's default 16 KiB.
         .max_frame_size(MAX_FRAME)
         .add_service(service)
         // Stock Alluxio clients authenticate every channel before reading or writing blocks.
-        .add_service(lode_core::rpc::sasl::AuthenticatedChannels::new().service())
-        .serve_with_incoming_shutdown(
-            // Without TCP_NODELAY, HTTP/2 window updates wait on delayed ACKs and uploads crawl.
-            lode_core::rpc::limit_connections(
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                max_connections,
-                name::WORKER_NETWORK_MAX_CONNECTIONS,
-            ),
-            shutdown,
-        )
-        .await;
+        .add_service(lode_core::rpc::sasl::AuthenticatedChannels::new().service());
+    // Without TCP_NODELAY, HTTP/2 window updates wait on delayed ACKs and uploads crawl.
+    let incoming = lode_core::rpc::limit_connections(
+        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        max_connections,
+        name::WORKER_NETWORK_MAX_CONNECTIONS,
+    );
+    let grace = config.duration(name::NETWORK_CONNECTION_SERVER_SHUTDOWN_TIMEOUT);
+    let served = lode_core::rpc::serve_with_bounded_shutdown(
+        |signal| server.serve_with_incoming_shutdown(incoming, signal),
+        shutdown,
+        grace.unwrap_or(Duration::from_secs(60)),
+        "worker",
+    )
+    .await;
     if let Some(follower) = follower {
         follower.abort();
     }

@@ -150,6 +150,8 @@ pub mod name {
     pub const MASTER_JOURNAL_LOG_FOLDER_SLOTS: &str = "alluxio.master.journal.log.folder.slots";
     pub const MASTER_FILE_BLOCKS_MAX: &str = "alluxio.master.file.blocks.max";
     pub const MASTER_NETWORK_MAX_CONNECTIONS: &str = "alluxio.master.network.max.connections";
+    pub const NETWORK_CONNECTION_SERVER_SHUTDOWN_TIMEOUT: &str =
+        "alluxio.network.connection.server.shutdown.timeout";
     pub const WORKER_NETWORK_MAX_CONNECTIONS: &str = "alluxio.worker.network.max.connections";
     pub const MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD: &str =
         "alluxio.master.journal.temporary.file.gc.threshold";
@@ -341,6 +343,10 @@ pub static KEYS: &[PropertyKey] = &[
          rather than retrying). 0 answers at once."),
     key(name::MASTER_WORKER_TIMEOUT, T::Duration, Literal("5min"), Scope::Master, Alluxio,
         "How long a worker may go without a heartbeat before the master forgets it."),
+    key(name::NETWORK_CONNECTION_SERVER_SHUTDOWN_TIMEOUT, T::Duration, Literal("60sec"),
+        Scope::Server, Alluxio,
+        "How long a stopping master or worker waits for its open client connections to finish \
+         before it stops without them (a client that never closes cannot hold a stop up)."),
     key(name::SECURITY_AUTHENTICATION_TYPE, T::Enum(&["NOSASL", "SIMPLE", "CUSTOM"]),
         Literal("SIMPLE"), Scope::All, Alluxio, "The authentication mode of RPC connections."),
     key(name::SECURITY_LOGIN_USERNAME, T::String, DefaultValue::None, Scope::Client, Alluxio,

@@ -8,8 +8,10 @@ mod limits;
 pub mod messages;
 mod metered;
 pub mod sasl;
+mod shutdown;
 pub use limits::{connection_cap, limit_connections, CountedConnection};
 pub use metered::{Metered, MeteredLayer};
+pub use shutdown::{serve_with_bounded_shutdown, ShutdownSignal};
 
 /// The largest block a file may have: a file's block size is at most this (masters refuse
 /// larger ones at `CreateFile`), and a worker takes no more for one block, whether reserved
