@@ -525,6 +525,30 @@ async fn a_reservation_no_block_could_need_is_refused_and_evicts_nothing() {
     assert!(read(&client, "/cached").await.unwrap() == bytes);
 }
 
+/// A `RemoveBlock` call to a worker is refused with PERMISSION_DENIED, whoever sends it: the
+/// block stays cached and the file reads back whole (only the master orders removals).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_cannot_order_a_worker_to_drop_a_block() {
+    use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
+    use lode_core::rpc::alluxio::grpc::block::RemoveBlockRequest;
+    let cluster = cluster(1, 1).await;
+    let client = cluster.client();
+    let bytes = object_content(14, 2 * BLOCK as usize);
+    write(&client, "/kept", &bytes).await.unwrap();
+    let status = client.get_status("/kept").await.unwrap();
+    let address = format!("http://{}", cluster.workers[0].address);
+    let mut worker = BlockWorkerClient::connect(address).await.unwrap();
+    for block in &status.block_ids {
+        let request = RemoveBlockRequest { block_id: Some(*block) };
+        let refused = worker.remove_block(request).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
+        assert!(refused.message().contains("only the master"), "{refused}");
+    }
+    let cached = client.get_status("/kept").await.unwrap().in_alluxio_percentage;
+    assert_eq!(cached, Some(100), "every block stays cached");
+    assert!(read(&client, "/kept").await.unwrap() == bytes);
+}
+
 /// A path far over the limit (100 KB) is refused with Alluxio's INVALID_ARGUMENT naming the
 /// limit, not an HTTP/2 protocol error (the error once carried the whole path in its header),
 /// and the master serves on.

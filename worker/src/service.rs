@@ -197,16 +197,18 @@ impl BlockWorker for BlockService {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
+    /// Refused, whoever asks: a block may be the only copy of a file's data, so only the master
+    /// orders removals (in its answers to this worker's heartbeats, over the worker's own
+    /// connection), never a caller of this service (DESIGN §10). Alluxio's callers are its job
+    /// service's evict and replicate tasks, which Lode does not run.
     async fn remove_block(
         &self,
         request: Request<RemoveBlockRequest>,
     ) -> Result<Response<RemoveBlockResponse>, Status> {
-        let block =
-            request.into_inner().block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
-        if self.store.remove(block as u64) {
-            Ok(Response::new(RemoveBlockResponse {}))
-        } else {
-            Err(not_cached(block as u64))
-        }
+        let block = request.into_inner().block_id.unwrap_or_default();
+        Err(Status::permission_denied(format!(
+            "block {block} is not removed: only the master orders a worker to drop blocks; to \
+             drop a file's cached blocks, free the file (alluxio fs free <path>)"
+        )))
     }
 }
