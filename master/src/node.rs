@@ -425,6 +425,8 @@ pub async fn start(
     let max_connections =
         lode_core::rpc::connection_cap(config.int(name::MASTER_NETWORK_MAX_CONNECTIONS));
     let grace = config.duration(name::NETWORK_CONNECTION_SERVER_SHUTDOWN_TIMEOUT);
+    let max_streams =
+        lode_core::rpc::stream_cap(config.int(name::MASTER_NETWORK_MAX_CONCURRENT_STREAMS));
     let server = tokio::spawn(async move {
         // TCP_NODELAY: small HTTP/2 frames (replies, window updates) must not wait for ACKs.
         let incoming =
@@ -435,6 +437,7 @@ pub async fn start(
             name::MASTER_NETWORK_MAX_CONNECTIONS,
         );
         let server = tonic::transport::Server::builder()
+            .max_concurrent_streams(max_streams)
             .layer(lode_core::rpc::MeteredLayer::default())
             .add_routes(routes);
         let roles_finished = async {

@@ -478,3 +478,35 @@ async fn a_partial_listing_pages_through_a_directory() {
     let _ = stop.send(());
     leader.task.await.unwrap().unwrap();
 }
+
+/// The calls one connection may have in flight at once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS)
+/// are what `alluxio.master.network.max.concurrent.streams` says, 1024 by default (a connection
+/// once could open streams without bound); and a master asked to stop while a client holds a
+/// connection open without ever reading from it stops after
+/// `alluxio.network.connection.server.shutdown.timeout` (it once waited for that client forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_may_have_only_so_many_calls_in_flight_and_cannot_hold_up_a_stop() {
+    for (configured, expected) in [(None, 1024), (Some("3"), 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec![("alluxio.network.connection.server.shutdown.timeout", "1s")];
+        extra.extend(configured.map(|v| ("alluxio.master.network.max.concurrent.streams", v)));
+        let (leader, stop) = master_with(dir.path(), &extra).await;
+        let tcp = tokio::net::TcpStream::connect(&leader.node.member().address).await.unwrap();
+        let (_requests, mut connection) = h2::client::handshake(tcp).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Until the server's SETTINGS arrive, h2 assumes no limit.
+        while connection.max_concurrent_send_streams() == usize::MAX {
+            assert!(Instant::now() < deadline, "no SETTINGS from the master");
+            tokio::select! {
+                _ = &mut connection => panic!("the master closed the connection"),
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        }
+        assert_eq!(connection.max_concurrent_send_streams(), expected);
+        // The connection stays open and is never read again: the master's GOAWAY goes unanswered.
+        let _ = stop.send(());
+        let stopped = tokio::time::timeout(Duration::from_secs(50), leader.task).await;
+        stopped.expect("the master waited for the silent client").unwrap().unwrap();
+        drop(connection);
+    }
+}

@@ -172,7 +172,10 @@ pub async fn run(
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let service = streams::BlockWorkerService::new(service, tonic);
+    let max_streams =
+        lode_core::rpc::stream_cap(config.int(name::WORKER_NETWORK_MAX_CONCURRENT_STREAMS));
     let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(max_streams)
         .initial_stream_window_size(WINDOW)
         .initial_connection_window_size(2 * WINDOW)
         // Clients may send a block's chunks in large frames rather than HTTP/2's default 16 KiB.

@@ -150,6 +150,10 @@ pub mod name {
     pub const MASTER_JOURNAL_LOG_FOLDER_SLOTS: &str = "alluxio.master.journal.log.folder.slots";
     pub const MASTER_FILE_BLOCKS_MAX: &str = "alluxio.master.file.blocks.max";
     pub const MASTER_NETWORK_MAX_CONNECTIONS: &str = "alluxio.master.network.max.connections";
+    pub const MASTER_NETWORK_MAX_CONCURRENT_STREAMS: &str =
+        "alluxio.master.network.max.concurrent.streams";
+    pub const WORKER_NETWORK_MAX_CONCURRENT_STREAMS: &str =
+        "alluxio.worker.network.max.concurrent.streams";
     pub const NETWORK_CONNECTION_SERVER_SHUTDOWN_TIMEOUT: &str =
         "alluxio.network.connection.server.shutdown.timeout";
     pub const WORKER_NETWORK_MAX_CONNECTIONS: &str = "alluxio.worker.network.max.connections";
@@ -320,6 +324,10 @@ pub static KEYS: &[PropertyKey] = &[
     key(name::MASTER_JOURNAL_TYPE, T::Enum(&["UFS"]), Literal("UFS"), Scope::Master, Alluxio,
         "The journal type. Lode keeps a shared journal on an under file system, so only UFS is \
          accepted (Alluxio 2.9 defaults to EMBEDDED, its Raft journal, which Lode does not have)."),
+    key(name::MASTER_NETWORK_MAX_CONCURRENT_STREAMS, T::Int, Literal("1024"), Scope::Master, Lode,
+        "The most calls one client connection may have in flight on a master at once (HTTP/2's \
+         SETTINGS_MAX_CONCURRENT_STREAMS): clients queue the rest, and a stream a client opens \
+         past it is refused, so one connection cannot start calls without bound."),
     key(name::MASTER_NETWORK_MAX_CONNECTIONS, T::Int, DefaultValue::None, Scope::Master, Lode,
         "The most client connections a master keeps open at once (unset: half its open-file \
          limit). One more is closed at once and logged, so clients can never take the file \
@@ -398,6 +406,10 @@ pub static KEYS: &[PropertyKey] = &[
         Alluxio, "How often a worker sends a heartbeat to the leading master."),
     key(name::WORKER_HOSTNAME, T::String, ThisHostName, Scope::Worker, Alluxio,
         "The externally visible host name of the worker. Defaults to this host's name."),
+    key(name::WORKER_NETWORK_MAX_CONCURRENT_STREAMS, T::Int, Literal("1024"), Scope::Worker, Lode,
+        "The most calls (block reads and writes among them) one client connection may have in \
+         flight on a worker at once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS): clients queue \
+         the rest, and a stream a client opens past it is refused."),
     key(name::WORKER_NETWORK_MAX_CONNECTIONS, T::Int, DefaultValue::None, Scope::Worker, Lode,
         "The most client connections a worker keeps open at once (unset: half its open-file \
          limit). One more is closed at once and logged, so clients can never take the file \

@@ -38,6 +38,12 @@ pub fn connection_cap(configured: Option<i64>) -> usize {
     }
 }
 
+/// The calls one connection may have in flight at once (HTTP/2's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`): `configured`, at least 1, else 1024.
+pub fn stream_cap(configured: Option<i64>) -> u32 {
+    u32::try_from(configured.unwrap_or(1024).max(1)).unwrap_or(u32::MAX)
+}
+
 /// A connection counted against its server's cap until it closes.
 #[derive(Debug)]
 pub struct CountedConnection {

@@ -9,7 +9,7 @@ pub mod messages;
 mod metered;
 pub mod sasl;
 mod shutdown;
-pub use limits::{connection_cap, limit_connections, CountedConnection};
+pub use limits::{connection_cap, limit_connections, stream_cap, CountedConnection};
 pub use metered::{Metered, MeteredLayer};
 pub use shutdown::{serve_with_bounded_shutdown, ShutdownSignal};
 
