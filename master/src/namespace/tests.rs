@@ -246,6 +246,8 @@ fn a_walk_takes_a_prefix_and_a_starting_point() {
         ["/p/ab", "/p/ab/deep", "/p/b1"]
     );
     assert_eq!(all(walk(false).starting_after(after(&["b1"]))), Vec::<String>::new());
+    // Not recursive: after /p/a2/a comes /p/ab, never an entry of /p/a2 (its /p/a2/in).
+    assert_eq!(all(walk(false).starting_after(after(&["a2", "a"]))), ["/p/ab", "/p/b1"]);
 }
 
 #[test]

@@ -28,17 +28,18 @@ pub struct TreeWalk {
     done: bool,
 }
 
-/// One directory the walk reads from in a step: the names after `after`, a few at a time.
-struct Frame {
+/// One directory the walk reads from in a step: its names after the cursor's, a few at a time
+/// (borrowed from the namespace, which the step holds still).
+struct Frame<'a> {
     /// The directory, if it (still) exists.
     dir: Option<u64>,
     path: FsPath,
     /// `path` below the walk's root, `a/b` style (empty for the root).
     relative: String,
-    /// How many components `relative` has.
+    /// How many components `relative` has: the cursor's component at this index is the last
+    /// name given from this directory.
     depth: usize,
-    after: Option<String>,
-    ahead: VecDeque<(String, u64)>,
+    ahead: VecDeque<(&'a str, u64)>,
     /// Whether `ahead` holds every remaining name of interest.
     complete: bool,
 }
@@ -64,8 +65,12 @@ impl TreeWalk {
     }
 
     /// Starts after the entry whose path below the root has these components (it need not
-    /// exist): a listing resumed where an earlier one stopped.
-    pub fn starting_after(mut self, components: Vec<String>) -> TreeWalk {
+    /// exist): a listing resumed where an earlier one stopped. A walk that is not recursive
+    /// lists no deeper entry, so it goes on after the first component.
+    pub fn starting_after(mut self, mut components: Vec<String>) -> TreeWalk {
+        if !self.recursive {
+            components.truncate(1);
+        }
         self.after = components;
         self
     }
@@ -109,34 +114,37 @@ impl TreeWalk {
                 self.done = true;
                 return Ok(entries);
             };
-            if frame.ahead.is_empty() {
+            let Some(&(name, id)) = frame.ahead.front() else {
                 if frame.complete {
                     frames.pop();
                 } else {
                     let wanted = limit.saturating_sub(entries.len()).max(1);
-                    frame.fill(ns, wanted, &self.prefix, self.recursive);
+                    let after = self.after.get(frame.depth).map(String::as_str);
+                    frame.fill(ns, after, wanted, &self.prefix, self.recursive);
                 }
                 continue;
-            }
-            let (name, id) = frame.ahead.front().cloned().expect("checked above");
-            let relative = join_relative(&frame.relative, &name);
+            };
+            let relative = if self.prefix.is_empty() && !self.recursive {
+                String::new() // Neither a prefix to match nor a directory to enter.
+            } else {
+                join_relative(&frame.relative, name)
+            };
             let listed = relative.starts_with(&self.prefix);
             if listed && entries.len() == limit {
                 return Ok(entries); // More follow: the next step starts here.
             }
             frame.ahead.pop_front();
-            frame.after = Some(name.clone());
-            let path = frame.path.join(&name);
+            let path = frame.path.join(name);
             let depth = frame.depth;
             self.after.truncate(depth);
-            self.after.push(name);
+            self.after.push(name.to_string());
             let descend =
                 self.recursive && is_directory(ns, id) && may_hold_matches(&relative, &self.prefix);
             if listed {
                 entries.push(ns.status_of(id, path.clone()));
             }
             if descend {
-                frames.push(Frame::new(Some(id), path, relative, depth + 1, None));
+                frames.push(Frame::new(Some(id), path, relative, depth + 1));
             }
         }
     }
@@ -144,48 +152,49 @@ impl TreeWalk {
     /// The directories the next step reads from, root first: each ancestor of the cursor (to
     /// continue after the cursor's component in it) and, when the walk is recursive and the
     /// cursor is a directory, the cursor itself (its entries come next).
-    fn frames_to_cursor(&self, ns: &Namespace, root: u64) -> Vec<Frame> {
+    fn frames_to_cursor<'a>(&self, ns: &'a Namespace, root: u64) -> Vec<Frame<'a>> {
         let mut frames = Vec::new();
         let (mut dir, mut path, mut relative) = (Some(root), self.root.clone(), String::new());
         for (depth, name) in self.after.iter().enumerate() {
-            frames.push(Frame::new(dir, path.clone(), relative.clone(), depth, Some(name.clone())));
+            frames.push(Frame::new(dir, path.clone(), relative.clone(), depth));
             dir = dir.filter(|&d| is_directory(ns, d)).and_then(|d| ns.child(d, name));
             path = path.join(name);
             relative = join_relative(&relative, name);
         }
         let enter_cursor = self.recursive && may_hold_matches(&relative, &self.prefix);
         if self.after.is_empty() || enter_cursor && dir.is_some_and(|d| is_directory(ns, d)) {
-            frames.push(Frame::new(dir, path, relative, self.after.len(), None));
+            frames.push(Frame::new(dir, path, relative, self.after.len()));
         }
         frames
     }
 }
 
-impl Frame {
-    fn new(
-        dir: Option<u64>,
-        path: FsPath,
-        relative: String,
-        depth: usize,
-        after: Option<String>,
-    ) -> Frame {
-        Frame { dir, path, relative, depth, after, ahead: VecDeque::new(), complete: false }
+impl<'a> Frame<'a> {
+    fn new(dir: Option<u64>, path: FsPath, relative: String, depth: usize) -> Frame<'a> {
+        Frame { dir, path, relative, depth, ahead: VecDeque::new(), complete: false }
     }
 
     /// Reads the next `wanted` names of interest after `after`, in order, in one scan of the
     /// directory (keeping the smallest `wanted`, so a step over a directory of a million names
     /// neither sorts nor copies them all).
-    fn fill(&mut self, ns: &Namespace, wanted: usize, prefix: &str, recursive: bool) {
+    fn fill(
+        &mut self,
+        ns: &'a Namespace,
+        after: Option<&str>,
+        wanted: usize,
+        prefix: &str,
+        recursive: bool,
+    ) {
         let Some(Body::Directory { children }) = self.dir.map(|d| &ns.inode(d).body) else {
             self.complete = true;
             return;
         };
-        let mut smallest: BinaryHeap<(&str, u64)> = BinaryHeap::new();
+        let mut smallest: BinaryHeap<(&'a str, u64)> = BinaryHeap::new();
         let mut candidates = 0usize;
         for &child in children.iter() {
             let id = ns.id_of(child);
             let name = &*ns.inode(id).name;
-            if self.after.as_deref().is_some_and(|after| name <= after) {
+            if after.is_some_and(|after| name <= after) {
                 continue;
             }
             if !prefix.is_empty() {
@@ -203,8 +212,7 @@ impl Frame {
             }
         }
         self.complete = candidates <= wanted;
-        self.ahead =
-            smallest.into_sorted_vec().into_iter().map(|(n, id)| (n.to_string(), id)).collect();
+        self.ahead = smallest.into_sorted_vec().into();
     }
 }
 

@@ -224,7 +224,7 @@ fn components_below(root: &FsPath, path: &FsPath) -> Option<Vec<String>> {
 }
 
 /// Frees the cached copies of every block under `path` (a directory only with `recursive`),
-/// one directory at a time; returns how many copies were dropped.
+/// [`LIST_BATCH`] entries at a time; returns how many copies were dropped.
 pub fn free(node: &MasterNode, path: &str, recursive: bool) -> Result<usize, Status> {
     let parsed = FsPath::parse(path).map_err(|e| status_from_ns(NsError::from(e)))?;
     let mut walk = TreeWalk::new(parsed, true);
