@@ -5,7 +5,7 @@
 //! page of a big directory for the web UI ([`Namespace::list_page`]) builds the statuses of that
 //! page only.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use super::{Body, FileStatus, FsPath, Namespace, NsError};
 
@@ -107,19 +107,20 @@ impl TreeWalk {
                 Vec::new()
             });
         }
-        let mut frames = self.frames_to_cursor(ns, root);
+        // The cursor as this step moves it: names borrowed from the namespace, copied once at
+        // the end.
+        let start = std::mem::take(&mut self.after);
+        let mut cursor: Vec<&str> = start.iter().map(String::as_str).collect();
+        let mut frames = self.frames_to_cursor(ns, root, &cursor);
         let mut entries = Vec::new();
-        loop {
-            let Some(frame) = frames.last_mut() else {
-                self.done = true;
-                return Ok(entries);
-            };
+        let more = loop {
+            let Some(frame) = frames.last_mut() else { break false };
             let Some(&(name, id)) = frame.ahead.front() else {
                 if frame.complete {
                     frames.pop();
                 } else {
                     let wanted = limit.saturating_sub(entries.len()).max(1);
-                    let after = self.after.get(frame.depth).map(String::as_str);
+                    let after = cursor.get(frame.depth).copied();
                     frame.fill(ns, after, wanted, &self.prefix, self.recursive);
                 }
                 continue;
@@ -131,39 +132,49 @@ impl TreeWalk {
             };
             let listed = relative.starts_with(&self.prefix);
             if listed && entries.len() == limit {
-                return Ok(entries); // More follow: the next step starts here.
+                break true; // More follow: the next step starts here.
             }
             frame.ahead.pop_front();
             let path = frame.path.join(name);
             let depth = frame.depth;
-            self.after.truncate(depth);
-            self.after.push(name.to_string());
+            cursor.truncate(depth);
+            cursor.push(name);
             let descend =
                 self.recursive && is_directory(ns, id) && may_hold_matches(&relative, &self.prefix);
-            if listed {
-                entries.push(ns.status_of(id, path.clone()));
-            }
             if descend {
+                if listed {
+                    entries.push(ns.status_of(id, path.clone()));
+                }
                 frames.push(Frame::new(Some(id), path, relative, depth + 1));
+            } else if listed {
+                entries.push(ns.status_of(id, path));
             }
-        }
+        };
+        self.after = cursor.iter().map(|name| name.to_string()).collect();
+        self.done = !more;
+        Ok(entries)
     }
 
     /// The directories the next step reads from, root first: each ancestor of the cursor (to
     /// continue after the cursor's component in it) and, when the walk is recursive and the
     /// cursor is a directory, the cursor itself (its entries come next).
-    fn frames_to_cursor<'a>(&self, ns: &'a Namespace, root: u64) -> Vec<Frame<'a>> {
+    fn frames_to_cursor<'a>(
+        &self,
+        ns: &'a Namespace,
+        root: u64,
+        cursor: &[&str],
+    ) -> Vec<Frame<'a>> {
         let mut frames = Vec::new();
         let (mut dir, mut path, mut relative) = (Some(root), self.root.clone(), String::new());
-        for (depth, name) in self.after.iter().enumerate() {
+        for (depth, &name) in cursor.iter().enumerate() {
             frames.push(Frame::new(dir, path.clone(), relative.clone(), depth));
             dir = dir.filter(|&d| is_directory(ns, d)).and_then(|d| ns.child(d, name));
             path = path.join(name);
             relative = join_relative(&relative, name);
         }
         let enter_cursor = self.recursive && may_hold_matches(&relative, &self.prefix);
-        if self.after.is_empty() || enter_cursor && dir.is_some_and(|d| is_directory(ns, d)) {
-            frames.push(Frame::new(dir, path, relative, self.after.len()));
+        if cursor.is_empty() || enter_cursor && dir.is_some_and(|d| is_directory(ns, d)) {
+            frames.push(Frame::new(dir, path, relative, cursor.len()));
         }
         frames
     }
@@ -175,8 +186,8 @@ impl<'a> Frame<'a> {
     }
 
     /// Reads the next `wanted` names of interest after `after`, in order, in one scan of the
-    /// directory (keeping the smallest `wanted`, so a step over a directory of a million names
-    /// neither sorts nor copies them all).
+    /// directory (keeping at most twice `wanted` at a time, so a step over a directory of a
+    /// million names neither sorts nor copies them all).
     fn fill(
         &mut self,
         ns: &'a Namespace,
@@ -189,7 +200,10 @@ impl<'a> Frame<'a> {
             self.complete = true;
             return;
         };
-        let mut smallest: BinaryHeap<(&'a str, u64)> = BinaryHeap::new();
+        // The smallest `wanted` names in O(children): gather up to twice as many, then keep the
+        // smallest half (a selection, not a sort), and sort only what is kept.
+        let room = wanted.saturating_mul(2);
+        let mut kept: Vec<(&'a str, u64)> = Vec::new();
         let mut candidates = 0usize;
         for &child in children.iter() {
             let id = ns.id_of(child);
@@ -206,13 +220,16 @@ impl<'a> Frame<'a> {
                 }
             }
             candidates += 1;
-            smallest.push((name, id));
-            if smallest.len() > wanted {
-                smallest.pop();
+            kept.push((name, id));
+            if kept.len() == room {
+                kept.select_nth_unstable(wanted);
+                kept.truncate(wanted);
             }
         }
+        kept.sort_unstable();
+        kept.truncate(wanted);
         self.complete = candidates <= wanted;
-        self.ahead = smallest.into_sorted_vec().into();
+        self.ahead = kept.into();
     }
 }
 
