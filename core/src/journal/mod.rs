@@ -615,8 +615,10 @@ impl<S: StateMachine> Journal<S> {
 
     /// Reads the slots from the replica's position on until the first missing one, at most
     /// [`READ_AHEAD`] of them, and applies them (see [`Self::apply_read`]). Returns the entries
-    /// applied, the slots read, and whether to stop: the last read found the log's end, or the
-    /// round could not move the replica (a covering checkpoint vanished as it was loaded).
+    /// applied, the slots read, and whether to stop: the replica stands at the missing slot
+    /// the reads found (the log's end), or the round could not move it (a covering checkpoint
+    /// vanished as it was loaded). A missing slot the replica has passed is no end: it was a
+    /// hole truncation left below the checkpoint just loaded, and the log goes on after it.
     ///
     /// The first slot is read alone, so a standby at the log's end makes one read a poll; when
     /// it is there, the rest of the run is read at once: a replica catching up (a standby that
@@ -624,17 +626,17 @@ impl<S: StateMachine> Journal<S> {
     async fn read_and_apply(&self) -> Result<(u64, u64, bool), JournalError> {
         let start = self.position().slot;
         let mut batches = Vec::new();
-        let mut end = true;
+        let mut missing = Some(start);
         if let Some(first) = self.read_batch(start).await? {
             batches.push(first);
             let rest = (start + 1..start + READ_AHEAD as u64).map(|slot| self.read_batch(slot));
-            end = false;
+            missing = None;
             // In slot order up to the first missing slot, as reading one by one would stop.
-            for read in futures_util::future::join_all(rest).await {
+            for (slot, read) in (start + 1..).zip(futures_util::future::join_all(rest).await) {
                 match read? {
                     Some(batch) => batches.push(batch),
                     None => {
-                        end = true;
+                        missing = Some(slot);
                         break;
                     }
                 }
@@ -642,7 +644,8 @@ impl<S: StateMachine> Journal<S> {
         }
         let slots = batches.len() as u64;
         let applied = self.apply_read(batches).await?;
-        Ok((applied, slots, end || self.position().slot == start))
+        let position = self.position().slot;
+        Ok((applied, slots, position == start || missing.is_some_and(|slot| position <= slot)))
     }
 
     /// Replays every slot after the replica's position until the first missing one. If the
