@@ -123,6 +123,28 @@ pub struct Cluster {
     _dir: tempfile::TempDir,
 }
 
+/// The most lines of each master's log a failed test prints.
+const LOG_LINES_ON_FAILURE: usize = 80;
+
+impl Drop for Cluster {
+    /// A test that failed prints the end of each master's log (warnings and errors): a rare
+    /// failure in CI is then explained by its own run.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for (index, (address, process)) in self.masters.iter_mut().enumerate() {
+            let Some(process) = process else { continue };
+            process.drain();
+            let from = process.seen.len().saturating_sub(LOG_LINES_ON_FAILURE);
+            eprintln!("--- master {index} ({address}): the last lines of its log");
+            for line in &process.seen[from..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 /// A tmpfs for the workers' memory tiers.
 const TIER_ROOT: &str = "/dev/shm";
 
@@ -213,7 +235,8 @@ impl Cluster {
             .arg(format!("-Dalluxio.master.rpc.port={port}"))
             .env_clear()
             .env("ALLUXIO_CONF_DIR", &self.conf_dir)
-            .env("RUST_LOG", "warn")
+            // Warnings, and who won and lost which term: what a failed test prints (Drop).
+            .env("RUST_LOG", "warn,lode_core::elector=info,lode_master::node=info")
             .envs(self.master_env.iter().map(|(k, v)| (k, v)));
         if rustix::process::geteuid().is_root() {
             // A group per master, so a partition test can firewall one master's traffic.
