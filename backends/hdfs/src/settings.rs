@@ -3,7 +3,6 @@
 //! beyond reading those files.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use lode_core::config::{name, Config};
@@ -70,59 +69,13 @@ fn split_uri(uri: &str) -> Result<(String, String), StoreError> {
     Ok((format!("hdfs://{authority}"), format!("/{folder}")))
 }
 
-/// Reads the Hadoop files `alluxio.underfs.hdfs.configuration` lists (`:`-separated). Files
-/// that Alluxio's default names but that do not exist are skipped, as Alluxio does; a file
-/// named explicitly must exist.
+/// The Hadoop properties of the files `alluxio.underfs.hdfs.configuration` lists.
 fn hadoop_properties(config: &Config) -> Result<HashMap<String, String>, StoreError> {
-    let mut properties = HashMap::new();
     let Some(entry) = config.get(name::UNDERFS_HDFS_CONFIGURATION) else {
-        return Ok(properties);
+        return Ok(HashMap::new());
     };
-    let explicit = entry.source != "default";
-    for file in entry.text.split(':').filter(|file| !file.trim().is_empty()) {
-        let path = Path::new(file.trim());
-        if !explicit && !path.exists() {
-            continue;
-        }
-        properties.extend(read_hadoop_file(path)?);
-    }
-    Ok(properties)
-}
-
-/// The `<property><name/><value/></property>` pairs of one Hadoop configuration file.
-fn read_hadoop_file(path: &Path) -> Result<Vec<(String, String)>, StoreError> {
-    let fail = |why: String| {
-        config_error(format!(
-            "cannot read the Hadoop configuration {} ({}): {why}",
-            path.display(),
-            name::UNDERFS_HDFS_CONFIGURATION
-        ))
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let document = roxmltree::Document::parse(&text).map_err(|e| fail(e.to_string()))?;
-    let root = document.root_element();
-    if root.tag_name().name() != "configuration" {
-        return Err(fail("the top element is not <configuration>".into()));
-    }
-    let child_text = |property: roxmltree::Node, tag: &str| {
-        property
-            .children()
-            .find(|child| child.tag_name().name() == tag)
-            .map(|child| child.text().unwrap_or_default().trim().to_string())
-    };
-    let mut pairs = Vec::new();
-    for property in root.children().filter(|node| node.tag_name().name() == "property") {
-        match (child_text(property, "name"), child_text(property, "value")) {
-            (Some(key), Some(value)) if !key.is_empty() => pairs.push((key, value)),
-            _ => {
-                let line = document.text_pos_at(property.range().start).row;
-                return Err(fail(format!(
-                    "the <property> on line {line} lacks a <name> or <value>"
-                )));
-            }
-        }
-    }
-    Ok(pairs)
+    lode_core::config::hadoop::properties(&entry.text, entry.source != "default")
+        .map_err(config_error)
 }
 
 #[cfg(test)]

@@ -191,7 +191,14 @@ pub mod name {
         "alluxio.user.streaming.writer.chunk.size.bytes";
     pub const SECURITY_AUTHENTICATION_TYPE: &str = "alluxio.security.authentication.type";
     pub const SECURITY_LOGIN_USERNAME: &str = "alluxio.security.login.username";
+    pub const UNDERFS_ADDRESS: &str = "alluxio.underfs.address";
+    pub const UNDERFS_REQUEST_TIMEOUT: &str = "alluxio.underfs.request.timeout";
     pub const UNDERFS_HDFS_CONFIGURATION: &str = "alluxio.underfs.hdfs.configuration";
+    pub const MASTER_MOUNT_TABLE_ROOT_UFS: &str = "alluxio.master.mount.table.root.ufs";
+    pub const MASTER_MOUNT_TABLE_ROOT_READONLY: &str = "alluxio.master.mount.table.root.readonly";
+    pub const MASTER_MOUNT_TABLE_ROOT_SHARED: &str = "alluxio.master.mount.table.root.shared";
+    /// A prefix: `alluxio.master.mount.table.root.option.<ufs property>=<value>`.
+    pub const MASTER_MOUNT_TABLE_ROOT_OPTION: &str = "alluxio.master.mount.table.root.option.";
     pub const UNDERFS_VERSION: &str = "alluxio.underfs.version";
     pub const GLUSTERFS_MOUNT_CHECK: &str = "alluxio.glusterfs.mount.check";
     pub const ETCD_ENDPOINTS: &str = "alluxio.etcd.endpoints";
@@ -324,6 +331,16 @@ pub static KEYS: &[PropertyKey] = &[
     key(name::MASTER_JOURNAL_TYPE, T::Enum(&["UFS"]), Literal("UFS"), Scope::Master, Alluxio,
         "The journal type. Lode keeps a shared journal on an under file system, so only UFS is \
          accepted (Alluxio 2.9 defaults to EMBEDDED, its Raft journal, which Lode does not have)."),
+    key(name::MASTER_MOUNT_TABLE_ROOT_READONLY, T::Bool, Literal("false"), Scope::Master, Alluxio,
+        "Whether the root mount's under-file-system is read-only: nothing under / is written \
+         to it."),
+    key(name::MASTER_MOUNT_TABLE_ROOT_SHARED, T::Bool, Literal("true"), Scope::Master, Alluxio,
+        "Whether the root mount's under-file-system is shared with every user."),
+    key(name::MASTER_MOUNT_TABLE_ROOT_UFS, T::String, DefaultValue::None, Scope::Master, Alluxio,
+        "The under-file-system mounted at / (a folder, hdfs://, s3://): where persisted files \
+         live. Unset, alluxio.underfs.address; both unset, there is none and files live only in \
+         worker caches (Alluxio's default is a folder under its work directory, which would \
+         differ between masters). Options for it: alluxio.master.mount.table.root.option.<key>."),
     key(name::MASTER_NETWORK_MAX_CONCURRENT_STREAMS, T::Int, Literal("1024"), Scope::Master, Lode,
         "The most calls one client connection may have in flight on a master at once (HTTP/2's \
          SETTINGS_MAX_CONCURRENT_STREAMS): clients queue the rest, and a stream a client opens \
@@ -359,12 +376,19 @@ pub static KEYS: &[PropertyKey] = &[
         Literal("SIMPLE"), Scope::All, Alluxio, "The authentication mode of RPC connections."),
     key(name::SECURITY_LOGIN_USERNAME, T::String, DefaultValue::None, Scope::Client, Alluxio,
         "The user name a client acts as; the OS user when unset."),
+    with_env(key(name::UNDERFS_ADDRESS, T::String, DefaultValue::None, Scope::Master, Alluxio,
+        "The root under-file-system, when alluxio.master.mount.table.root.ufs is unset."),
+        "ALLUXIO_UNDERFS_ADDRESS"),
     key(name::UNDERFS_HDFS_CONFIGURATION, T::String,
         Literal("${alluxio.conf.dir}/core-site.xml:${alluxio.conf.dir}/hdfs-site.xml"),
         Scope::Master, Alluxio,
         "The Hadoop configuration files (`:`-separated) an hdfs:// journal folder is read with: \
          where an HA nameservice's NameNodes are listed. Files the default names may be absent; \
          a file named explicitly must exist."),
+    key(name::UNDERFS_REQUEST_TIMEOUT, T::Duration, Literal("30sec"), Scope::Server, Lode,
+        "How long one request to an under-file-system may take (a listing, a rename, each \
+         chunk of a read or write) before it fails: a stalled or unreachable UFS is an error \
+         naming it, never a hang. Also a mount option."),
     key(name::UNDERFS_S3_DISABLE_DNS_BUCKETS, T::Bool, Literal("false"), Scope::Master, Alluxio,
         "For an s3:// journal folder: send path-style requests (endpoint/bucket/key), as most \
          S3-compatible servers want, instead of virtual-host style (bucket.endpoint/key)."),

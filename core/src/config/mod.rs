@@ -7,6 +7,7 @@
 //! let folder = loaded.config.string(name::MASTER_JOURNAL_FOLDER);
 //! ```
 
+pub mod hadoop;
 mod keys;
 mod sources;
 mod value;
@@ -16,6 +17,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::{Figment, Provider};
+
+/// Key prefixes of Alluxio's templates (`<prefix><anything>`): known, though no table entry
+/// names them whole.
+const TEMPLATE_PREFIXES: [&str; 1] = [name::MASTER_MOUNT_TABLE_ROOT_OPTION];
 
 pub use keys::{
     find, name, nearest, shown, DefaultValue, Origin, Process, PropertyKey, Scope, KEYS,
@@ -174,7 +179,8 @@ impl Config {
 
         let config = resolve(&figment)?;
         for key in config.entries.keys() {
-            if key.starts_with("alluxio.") && find(key).is_none() {
+            let template = TEMPLATE_PREFIXES.iter().any(|prefix| key.starts_with(prefix));
+            if key.starts_with("alluxio.") && find(key).is_none() && !template {
                 let hint =
                     nearest(key).map(|near| format!("; did you mean {near}?")).unwrap_or_default();
                 let source = &config.entries[key].source;
@@ -267,6 +273,16 @@ impl Config {
             self.string(name::MASTER_HOSTNAME).unwrap_or("localhost"),
             self.int(name::MASTER_RPC_PORT).unwrap_or(19998)
         )]
+    }
+
+    /// The properties named `<prefix><key>` (a template such as
+    /// `alluxio.master.mount.table.root.option.`), by `<key>`.
+    pub fn with_prefix(&self, prefix: &str) -> BTreeMap<String, String> {
+        self.entries
+            .range(prefix.to_string()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, entry)| (key[prefix.len()..].to_string(), entry.text.clone()))
+            .collect()
     }
 
     /// A list property; empty when unset.
@@ -409,6 +425,38 @@ mod tests {
         assert!(err.to_string().contains("refers back"), "{err}");
         let err = Config::from_pairs([("alluxio.home", "${no.such.key}")]).unwrap_err();
         assert!(err.to_string().contains("is not set"), "{err}");
+    }
+
+    /// A template's keys (the root mount's options) are collected by prefix and draw no
+    /// "unknown property" warning; a misspelt key still does.
+    #[test]
+    fn template_keys_are_known_by_their_prefix() {
+        let options = LoadOptions {
+            process: Process::Master,
+            environment: BTreeMap::from([(
+                "ALLUXIO_CONF_DIR".to_string(),
+                "/nonexistent/lode-no-conf-dir".to_string(),
+            )]),
+            command_line: vec![
+                ("alluxio.master.mount.table.root.option.s3a.accessKeyId".into(), "id".into()),
+                (
+                    "alluxio.master.mount.table.root.option.alluxio.underfs.s3.endpoint".into(),
+                    "e".into(),
+                ),
+                ("alluxio.master.mount.tabel.root.ufs".into(), "/x".into()),
+            ],
+        };
+        let loaded = Config::load(&options).unwrap();
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("mount.tabel"), "{:?}", loaded.warnings);
+        let root_options = loaded.config.with_prefix(name::MASTER_MOUNT_TABLE_ROOT_OPTION);
+        assert_eq!(
+            root_options.into_iter().collect::<Vec<_>>(),
+            [
+                ("alluxio.underfs.s3.endpoint".to_string(), "e".to_string()),
+                ("s3a.accessKeyId".to_string(), "id".to_string())
+            ]
+        );
     }
 
     #[test]

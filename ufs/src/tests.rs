@@ -1,0 +1,101 @@
+//! The operations on a local folder (HDFS and S3 run the same code against real services in
+//! `tests/tests/ufs.rs`).
+
+use super::*;
+
+fn local(dir: &std::path::Path) -> Ufs {
+    Ufs::open(&dir.display().to_string(), &BTreeMap::new(), &Config::default()).unwrap()
+}
+
+/// A file being written is not visible under its name, and is whole once finished.
+#[tokio::test]
+async fn a_file_appears_under_its_name_only_when_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = local(dir.path());
+    let mut file = ufs.create("a/b/data").await.unwrap();
+    file.write(Bytes::from_static(b"hello ")).await.unwrap();
+    assert_eq!(ufs.status("a/b/data").await.unwrap(), None, "visible while being written");
+    file.write(Bytes::from_static(b"world")).await.unwrap();
+    let status = file.finish().await.unwrap();
+    assert_eq!((status.is_directory, status.length), (false, 11));
+    assert_eq!(std::fs::read(dir.path().join("a/b/data")).unwrap(), b"hello world");
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("a/b")).unwrap().flatten().collect();
+    assert_eq!(names.len(), 1, "a temporary file stayed behind: {names:?}");
+}
+
+/// An aborted write leaves neither the file nor its temporary behind.
+#[tokio::test]
+async fn an_aborted_file_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = local(dir.path());
+    let mut file = ufs.create("gone").await.unwrap();
+    file.write(Bytes::from_static(b"partial")).await.unwrap();
+    file.abort().await;
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Reads take byte ranges; a range past the end reads what there is.
+#[tokio::test]
+async fn reads_take_byte_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), b"0123456789").unwrap();
+    let ufs = local(dir.path());
+    assert_eq!(ufs.read("f", 2, 3).await.unwrap(), Bytes::from_static(b"234"));
+    assert_eq!(ufs.read("f", 8, 100).await.unwrap(), Bytes::from_static(b"89"));
+    let missing = ufs.read("nope", 0, 1).await.unwrap_err();
+    assert!(matches!(missing, UfsError::NotFound { .. }), "{missing}");
+    assert!(missing.to_string().contains(&format!("{}/nope", dir.path().display())), "{missing}");
+}
+
+/// A file's fingerprint changes when its content does.
+#[tokio::test]
+async fn a_fingerprint_follows_the_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = local(dir.path());
+    std::fs::write(dir.path().join("f"), b"one").unwrap();
+    let before = ufs.status("f").await.unwrap().unwrap().fingerprint();
+    std::fs::write(dir.path().join("f"), b"three").unwrap();
+    let after = ufs.status("f").await.unwrap().unwrap().fingerprint();
+    assert_ne!(before, after);
+    assert!(ufs.status("").await.unwrap().unwrap().is_directory);
+}
+
+/// Rename moves a file into a new folder; delete takes a folder with its contents.
+#[tokio::test]
+async fn rename_and_delete_follow_the_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = local(dir.path());
+    ufs.create_dir("d/e").await.unwrap();
+    std::fs::write(dir.path().join("d/e/f"), b"x").unwrap();
+    ufs.rename("d/e/f", "moved/f").await.unwrap();
+    assert!(dir.path().join("moved/f").is_file());
+    ufs.delete("d").await.unwrap();
+    assert!(!dir.path().join("d").exists());
+    ufs.delete("not-there").await.unwrap();
+}
+
+/// A missing local folder is refused naming it (not made), and a file is not a folder.
+#[tokio::test]
+async fn check_names_a_missing_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().join("missing").display().to_string();
+    let missing = Ufs::open(&uri, &BTreeMap::new(), &Config::default()).unwrap_err();
+    assert!(!dir.path().join("missing").exists(), "opening made the folder");
+    assert!(missing.to_string().contains("missing"), "{missing}");
+    std::fs::write(dir.path().join("file"), b"").unwrap();
+    let uri = dir.path().join("file").display().to_string();
+    let file = Ufs::open(&uri, &BTreeMap::new(), &Config::default()).unwrap_err();
+    assert!(file.to_string().contains("not a folder"), "{file}");
+    local(dir.path()).check().await.unwrap();
+}
+
+/// A scheme this binary cannot reach is refused with the list of those it can.
+#[test]
+fn an_unknown_scheme_is_refused_with_the_built_in_list() {
+    let error =
+        Ufs::open("wasb://c@a.blob.core.windows.net/x", &BTreeMap::new(), &Config::default())
+            .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("`wasb` is not built into this binary"), "{text}");
+    assert!(text.contains("local folder"), "{text}");
+}
