@@ -77,6 +77,35 @@ pub async fn stat(client: &MasterClient, path: &str) -> Result<String, ClientErr
     Ok(out)
 }
 
+/// `lode fs mount` without arguments: the mount table, one line per mount point, as
+/// Alluxio's shell prints it.
+pub async fn mount_table(client: &MasterClient) -> Result<String, ClientError> {
+    let mut mounts: Vec<_> = client.mount_table().await?.into_iter().collect();
+    mounts.sort_by(|a, b| a.0.cmp(&b.0));
+    let ufs_width = mounts.iter().map(|(_, m)| m.ufs_uri().len()).max().unwrap_or(0);
+    let path_width = mounts.iter().map(|(path, _)| path.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (path, mount) in mounts {
+        let mut properties: Vec<_> = mount.properties.iter().collect();
+        properties.sort();
+        let properties: Vec<String> = properties.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "{:<ufs_width$}  on  {:<path_width$}  ({}, capacity={}, used={}, {}read-only, {}shared, \
+             properties={{{}}})",
+            mount.ufs_uri(),
+            path,
+            mount.ufs_type(),
+            mount.ufs_capacity_bytes(),
+            mount.ufs_used_bytes(),
+            if mount.read_only() { "" } else { "not " },
+            if mount.shared() { "" } else { "not " },
+            properties.join(", "),
+        );
+    }
+    Ok(out)
+}
+
 /// `lode fs touch PATH`: an empty, complete file.
 pub async fn touch(client: &MasterClient, path: &str) -> Result<String, ClientError> {
     client.create_file(path, false).await?;

@@ -172,6 +172,20 @@ pub fn write_site(
     Ok(site_file)
 }
 
+/// Makes `folder` the root under-file-system of the cluster `site_file` configures (creating
+/// it): Alluxio's default place, under the work directory, so files persist on this host.
+fn add_root_ufs(site_file: &Path, folder: &Path) -> Result<(), String> {
+    fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    let line = format!(
+        "# Where persisted files live: the masters share this host, so a folder serves.\n\
+         alluxio.master.mount.table.root.ufs={}\n",
+        folder.display()
+    );
+    let mut site = fs::read_to_string(site_file).map_err(|e| e.to_string())?;
+    site.push_str(&line);
+    fs::write(site_file, site).map_err(|e| format!("cannot write {}: {e}", site_file.display()))
+}
+
 /// Runs the cluster until `shutdown` resolves; returns a message on failure to start.
 pub async fn run(
     options: LocalOptions,
@@ -192,7 +206,8 @@ pub async fn run(
     }
     let ports = free_ports(options.masters + 1)?;
     let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    write_site(&dir, &addresses[..options.masters], &options.lease_timeout)?;
+    let site_file = write_site(&dir, &addresses[..options.masters], &options.lease_timeout)?;
+    add_root_ufs(&site_file, &dir.join("underFSStorage"))?;
 
     let mut processes = Vec::new();
     for (index, port) in ports.iter().enumerate() {

@@ -407,10 +407,22 @@ impl MasterClient {
 
     /// Removes a path (a non-empty directory only when `recursive`).
     pub async fn remove(&self, path: &str, recursive: bool) -> Result<(), ClientError> {
+        self.remove_with(path, recursive, false).await
+    }
+
+    /// Removes a path; with `delete_mount_point`, also mount points at or below it (Alluxio's
+    /// `--deleteMountPoint`).
+    pub async fn remove_with(
+        &self,
+        path: &str,
+        recursive: bool,
+        delete_mount_point: bool,
+    ) -> Result<(), ClientError> {
         let message = DeletePRequest {
             path: Some(path.into()),
             options: Some(DeletePOptions {
                 recursive: Some(recursive),
+                delete_mount_point: Some(delete_mount_point),
                 common_options: self.new_operation(),
                 ..Default::default()
             }),
@@ -421,6 +433,52 @@ impl MasterClient {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Mounts the under-file-system `ufs` at `path` (a new folder) with `options`.
+    pub async fn mount(
+        &self,
+        path: &str,
+        ufs: &str,
+        options: MountPOptions,
+    ) -> Result<(), ClientError> {
+        let message = MountPRequest {
+            alluxio_path: Some(path.into()),
+            ufs_path: Some(ufs.into()),
+            options: Some(MountPOptions { common_options: self.new_operation(), ..options }),
+        };
+        self.call("mount", |channel| {
+            let request = self.request(message.clone());
+            async move { fs_client(channel).mount(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes the mount at `path` and the folder it made (the UFS keeps its files).
+    pub async fn unmount(&self, path: &str) -> Result<(), ClientError> {
+        let message = UnmountPRequest {
+            alluxio_path: Some(path.into()),
+            options: Some(UnmountPOptions { common_options: self.new_operation() }),
+        };
+        self.call("unmount", |channel| {
+            let request = self.request(message.clone());
+            async move { fs_client(channel).unmount(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Every mount point with its under-file-system, by path.
+    pub async fn mount_table(
+        &self,
+    ) -> Result<std::collections::HashMap<String, MountPointInfo>, ClientError> {
+        self.call("get mount table", |channel| {
+            let request = self.request(GetMountTablePRequest { check_ufs: Some(true) });
+            async move { fs_client(channel).get_mount_table(request).await }
+        })
+        .await
+        .map(|answer| answer.into_inner().mount_points)
     }
 
     /// Moves `src` to `dst` (which must not exist).

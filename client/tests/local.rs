@@ -49,6 +49,25 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     let cat = shell(&conf_dir, &["fs", "cat", "/f.txt"]);
     assert_eq!(String::from_utf8_lossy(&cat.stdout), "through the local worker\n");
 
+    // The root mount is a folder under the data directory; `fs mount` mounts another and
+    // lists both, `fs unmount` takes it away again.
+    let other = dir.path().join("other-ufs");
+    std::fs::create_dir_all(&other).unwrap();
+    let other = other.to_str().unwrap();
+    let mounted = shell(&conf_dir, &["fs", "mount", "--readonly", "/mnt", other]);
+    assert!(mounted.status.success(), "{}", String::from_utf8_lossy(&mounted.stderr));
+    let table = String::from_utf8_lossy(&shell(&conf_dir, &["fs", "mount"]).stdout).to_string();
+    let root_ufs = std::fs::canonicalize(&data).unwrap().join("underFSStorage");
+    let line = |path: &str| {
+        let on = format!("  on  {path} ");
+        table.lines().find(|l| l.contains(&on)).unwrap_or_else(|| panic!("{table}")).to_string()
+    };
+    assert!(line("/").starts_with(&root_ufs.display().to_string()), "{table}");
+    assert!(line("/mnt").starts_with(other) && line("/mnt").contains("(local"), "{table}");
+    assert!(line("/mnt").contains(", read-only"), "{table}");
+    let unmounted = shell(&conf_dir, &["fs", "unmount", "/mnt"]);
+    assert!(unmounted.status.success(), "{}", String::from_utf8_lossy(&unmounted.stderr));
+
     // The report names the leader, both standbys with their lag, and the worker's usage.
     let report =
         String::from_utf8_lossy(&shell(&conf_dir, &["fsadmin", "report"]).stdout).to_string();

@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod namespace;
 mod node;
 pub mod rpc;
+pub mod ufs;
 mod web;
 
 use std::future::Future;
@@ -54,6 +55,9 @@ pub enum MasterError {
     /// The web UI's port cannot be bound.
     #[error("{0}")]
     Web(String),
+    /// The root under-file-system is configured with a URI or options it cannot use.
+    #[error("root under-file-system (alluxio.master.mount.table.root.ufs): {0}")]
+    Ufs(#[from] lode_ufs::UfsError),
     /// The master's task failed unexpectedly.
     #[error("the master task failed: {0}")]
     Task(String),

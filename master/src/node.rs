@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use crate::blocks::BlockMap;
 use crate::namespace::{FsPath, Mutation, Namespace, NamespaceOp, NamespaceReply, NsError};
 use crate::rpc::{ServerInfo, Services};
+use crate::ufs::Ufses;
 use crate::{open_backends, MasterError};
 
 /// How often the leader truncates the journal and cleans temporary objects.
@@ -105,6 +106,8 @@ pub struct MasterNode {
     /// Why this master last stopped leading (or gave up taking over) because of its journal,
     /// and when: what `masterInfo` reports after the store itself works for reads again.
     stepped_down: parking_lot::Mutex<Option<(Instant, String)>>,
+    /// The root mount and the site configuration mounts start from.
+    ufses: Ufses,
 }
 
 impl std::fmt::Debug for MasterNode {
@@ -130,6 +133,9 @@ fn paths_of(mutation: &Mutation) -> Vec<&str> {
         Mutation::Rename(m) => vec![&m.src, &m.dst],
         Mutation::SetAttribute(m) => vec![&m.path],
         Mutation::NewBlock(m) => vec![&m.path],
+        Mutation::Mount(m) => vec![&m.path],
+        Mutation::Unmount(m) => vec![&m.path],
+        Mutation::UpdateMount(m) => vec![&m.path],
     }
 }
 
@@ -140,6 +146,7 @@ impl MasterNode {
         elector: Arc<dyn LeaderElector>,
         address: String,
         config: &Config,
+        ufses: Ufses,
     ) -> MasterNode {
         MasterNode {
             journal,
@@ -158,7 +165,13 @@ impl MasterNode {
             started: Instant::now(),
             caught_up_at: Default::default(),
             stepped_down: Default::default(),
+            ufses,
         }
+    }
+
+    /// The root mount and how to open under-file-systems.
+    pub fn ufses(&self) -> &Ufses {
+        &self.ufses
     }
 
     /// Records why this master stopped leading (or gave up taking over).
@@ -381,7 +394,13 @@ pub async fn start(
         .await
         .map_err(MasterError::Web)?;
     let address = format!("{}:{port}", config.string(name::MASTER_HOSTNAME).unwrap_or("localhost"));
-    let node = Arc::new(MasterNode::new(journal, backends.elector.clone(), address, &config));
+    let ufses = Ufses::from_config(&config)?;
+    let node =
+        Arc::new(MasterNode::new(journal, backends.elector.clone(), address, &config, ufses));
+    tokio::spawn({
+        let node = node.clone();
+        async move { node.ufses.check_root().await }
+    });
     tracing::info!(
         journal = %backends.store.location(),
         elector = %backends.elector_name,
@@ -710,7 +729,9 @@ mod tests {
         let elector = EmbeddedElector::new(dir.path().join("election"), Duration::from_secs(5));
         let config = Config::default();
         let node =
-            MasterNode::new(journal.clone(), Arc::new(elector.unwrap()), "m:1".into(), &config);
+            MasterNode::new(journal.clone(), Arc::new(elector.unwrap()), "m:1".into(), &config, {
+                Ufses::from_config(&config).unwrap()
+            });
         let lease = Duration::from_millis(200);
         let (leadership, _keeper) = Leadership::new(7, monotonic_nanos() + lease.as_nanos() as u64);
         let writer = journal.take_over(leadership.clone(), "m:1").await.unwrap();

@@ -510,3 +510,105 @@ async fn a_connection_may_have_only_so_many_calls_in_flight_and_cannot_hold_up_a
         drop(connection);
     }
 }
+
+/// The mount calls as the stock shell makes them: the root mount comes from the site
+/// configuration, a nested mount of a folder is listed with its options and gives its files
+/// their UFS paths, a mount of a missing folder or of one overlapping the root is refused with
+/// Alluxio's message and journals nothing, and unmount removes the folder (not the UFS files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mounts_follow_alluxios_calls_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root_ufs, other_ufs) = (dir.path().join("root-ufs"), dir.path().join("other-ufs"));
+    std::fs::create_dir_all(&root_ufs).unwrap();
+    std::fs::create_dir_all(other_ufs.join("kept")).unwrap();
+    let root = root_ufs.display().to_string();
+    let (leader, stop) = master_with(
+        dir.path(),
+        &[
+            ("alluxio.master.mount.table.root.ufs", &root),
+            ("alluxio.master.mount.table.root.readonly", "true"),
+        ],
+    )
+    .await;
+    until_leader(&leader).await;
+    let mut fs = FsClient::new(channel(&leader).await);
+    let mount = |path: &str, ufs: &str| MountPRequest {
+        alluxio_path: Some(path.into()),
+        ufs_path: Some(ufs.into()),
+        options: Some(MountPOptions {
+            shared: Some(true),
+            properties: [("alluxio.underfs.request.timeout".to_string(), "5s".to_string())].into(),
+            ..Default::default()
+        }),
+    };
+    let status = |path: &str| GetStatusPRequest { path: Some(path.into()), options: None };
+
+    let other = other_ufs.display().to_string();
+    fs.mount(mount("/mnt", &other)).await.unwrap();
+    let point = fs.get_status(status("/mnt")).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!((point.mount_point, point.ufs_path.as_deref()), (Some(true), Some(other.as_str())));
+    fs.create_directory(CreateDirectoryPRequest { path: Some("/mnt/d".into()), options: None })
+        .await
+        .unwrap();
+    let inner = fs.get_status(status("/mnt/d")).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!(inner.ufs_path, Some(format!("{other}/d")));
+    fs.create_directory(CreateDirectoryPRequest { path: Some("/top".into()), options: None })
+        .await
+        .unwrap();
+    let top = fs.get_status(status("/top")).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!((top.mount_point, top.ufs_path), (Some(false), Some(format!("{root}/top"))));
+
+    let table = fs.get_mount_table(GetMountTablePRequest { check_ufs: Some(true) }).await;
+    let table = table.unwrap().into_inner().mount_points;
+    assert_eq!(table["/"].ufs_uri.as_deref(), Some(root.as_str()));
+    assert_eq!((table["/"].read_only, table["/"].mount_id), (Some(true), Some(1)));
+    assert_eq!(table["/mnt"].ufs_type.as_deref(), Some("local"));
+    assert_eq!(table["/mnt"].shared, Some(true));
+    assert_eq!(table["/mnt"].properties["alluxio.underfs.request.timeout"], "5s");
+
+    let missing = dir.path().join("missing").display().to_string();
+    let refused = fs.mount(mount("/m2", &missing)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains(&format!("Ufs path {missing} does not exist")),
+        "{refused:?}"
+    );
+    let inside_root = format!("{root}/sub");
+    std::fs::create_dir_all(&inside_root).unwrap();
+    let refused = fs.mount(mount("/m2", &inside_root)).await.unwrap_err();
+    assert!(refused.message().contains("is a prefix of"), "{refused:?}");
+    let unknown = fs.mount(mount("/m2", "gs://bucket/x")).await.unwrap_err();
+    assert!(unknown.message().contains("not built into this binary"), "{unknown:?}");
+    let exists = ExistsPRequest { path: Some("/m2".into()), options: None };
+    assert_eq!(fs.exists(exists).await.unwrap().into_inner().exists, Some(false));
+
+    let remove = DeletePRequest {
+        path: Some("/mnt".into()),
+        options: Some(DeletePOptions { recursive: Some(true), ..Default::default() }),
+    };
+    let refused = fs.remove(remove).await.unwrap_err();
+    assert!(refused.message().contains("--deleteMountPoint"), "{refused:?}");
+    let unmount = UnmountPRequest { alluxio_path: Some("/mnt".into()), options: None };
+    fs.unmount(unmount).await.unwrap();
+    assert_eq!(fs.get_status(status("/mnt")).await.unwrap_err().code(), Code::NotFound);
+    assert!(other_ufs.join("kept").is_dir(), "unmount touched the under-file-system");
+    let root_unmount = UnmountPRequest { alluxio_path: Some("/".into()), options: None };
+    let refused = fs.unmount(root_unmount).await.unwrap_err();
+    assert!(refused.message().contains("Cannot unmount the root mount point"), "{refused:?}");
+    let _ = stop.send(());
+}
+
+/// A root under-file-system the master cannot use stops it at start-up, naming the URI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_root_ufs_of_an_unknown_scheme_stops_the_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_pairs([
+        ("alluxio.work.dir", dir.path().display().to_string()),
+        ("alluxio.master.rpc.port", "0".to_string()),
+        ("alluxio.master.web.port", "0".to_string()),
+        ("alluxio.master.mount.table.root.ufs", "wasb://c@acct/x".to_string()),
+    ])
+    .unwrap();
+    let error = start(config, std::future::pending()).await.unwrap_err().to_string();
+    assert!(error.contains("wasb://c@acct/x") && error.contains("not built into"), "{error}");
+}

@@ -130,6 +130,42 @@ async fn the_stock_shell_reports_lodes_refusals_as_alluxios_exceptions() {
     assert!(out.contains("/d"), "{out}");
 }
 
+/// The stock shell's `mount`, mount listing and `unmount` against a cluster whose root
+/// under-file-system is a folder: the nested mount is listed beside the root, a missing UFS
+/// folder is refused with Alluxio's message, and unmount leaves the UFS's files alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shell_mounts_and_unmounts_under_file_systems() {
+    let zookeeper = ZooKeeper::standalone();
+    let ufs = tempfile::tempdir().unwrap();
+    let (root, other) = (ufs.path().join("root"), ufs.path().join("other"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(other.join("kept")).unwrap();
+    let (root, other) = (root.display().to_string(), other.display().to_string());
+    let _cluster = cluster(&zookeeper, &[("alluxio.master.mount.table.root.ufs", &root)]);
+    let shell = guide_client(&zookeeper, &[]);
+
+    let out = shell.fs(&["mount", "--readonly", "/mnt", &other]).expect_ok("mount");
+    assert!(out.contains(&format!("Mounted {other} at /mnt")), "{out}");
+    let out = shell.fs(&["mount"]).expect_ok("the mount table");
+    let line = |path: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!(" on  {path} ")))
+            .unwrap_or_else(|| panic!("{out}"))
+    };
+    assert!(line("/").starts_with(&root) && line("/").contains("not read-only"), "{out}");
+    assert!(line("/mnt").starts_with(&other) && line("/mnt").contains("(local"), "{out}");
+    assert!(!line("/mnt").contains("not read-only"), "{out}");
+
+    let missing = format!("{root}-missing");
+    let out = shell.fs(&["mount", "/m2", &missing]).expect_failure("a mount of a missing folder");
+    assert!(out.contains(&format!("Ufs path {missing} does not exist")), "{out}");
+    let out = shell.fs(&["unmount", "/mnt"]).expect_ok("unmount");
+    assert!(out.contains("Unmounted /mnt"), "{out}");
+    assert!(std::path::Path::new(&other).join("kept").is_dir(), "unmount touched the UFS");
+    let out = shell.fs(&["ls", "/"]).expect_ok("ls after unmount");
+    assert!(!out.contains("/mnt"), "{out}");
+}
+
 /// With NOSASL on the cluster and the client, the shell runs unauthenticated: it writes and
 /// reads back files as with SIMPLE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -112,9 +112,36 @@ enum FsCommand {
         /// Remove directories and everything below them.
         #[arg(short = 'R', visible_short_alias = 'r')]
         recursive: bool,
+        /// Also remove mount points at or below the path (their under-file-systems keep their
+        /// files).
+        #[arg(short = 'm', long = "deleteMountPoint")]
+        delete_mount_point: bool,
         /// The paths.
         #[arg(required = true)]
         paths: Vec<String>,
+    },
+    /// Mount an under-file-system (a folder, hdfs://, s3://) at a new folder; without
+    /// arguments, list the mount table.
+    Mount {
+        /// Nothing below the mount point is written to the under-file-system.
+        #[arg(long)]
+        readonly: bool,
+        /// Share the mount with every user.
+        #[arg(long)]
+        shared: bool,
+        /// A property for this mount only, e.g. --option s3a.accessKeyId=... (repeatable).
+        #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_define)]
+        options: Vec<(String, String)>,
+        /// The new folder.
+        #[arg(requires = "ufs")]
+        path: Option<String>,
+        /// The under-file-system's URI.
+        ufs: Option<String>,
+    },
+    /// Remove a mount point and the folder it made (its under-file-system keeps its files).
+    Unmount {
+        /// The mount point.
+        path: String,
     },
     /// Move a file or directory to a path that does not exist yet.
     Mv {
@@ -278,11 +305,28 @@ async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, Str
                 out.push_str(&fs::touch(client, &path).await.map_err(fail)?);
             }
         }
-        FsCommand::Rm { recursive, paths } => {
+        FsCommand::Rm { recursive, delete_mount_point, paths } => {
             for path in paths {
-                client.remove(&path, recursive).await.map_err(fail)?;
+                client.remove_with(&path, recursive, delete_mount_point).await.map_err(fail)?;
                 out.push_str(&format!("{path} has been removed\n"));
             }
+        }
+        FsCommand::Mount { readonly, shared, options, path, ufs } => match (path, ufs) {
+            (Some(path), Some(ufs)) => {
+                let options = lode_core::rpc::alluxio::grpc::file::MountPOptions {
+                    read_only: Some(readonly),
+                    shared: Some(shared),
+                    properties: options.into_iter().collect(),
+                    ..Default::default()
+                };
+                client.mount(&path, &ufs, options).await.map_err(fail)?;
+                out = format!("Mounted {ufs} at {path}\n");
+            }
+            _ => out = fs::mount_table(client).await.map_err(fail)?,
+        },
+        FsCommand::Unmount { path } => {
+            client.unmount(&path).await.map_err(fail)?;
+            out = format!("Unmounted {path}\n");
         }
         FsCommand::Mv { src, dst } => {
             client.rename(&src, &dst).await.map_err(fail)?;

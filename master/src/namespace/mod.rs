@@ -12,6 +12,7 @@
 //! the inode: a new container id whose handle a live inode still holds is skipped, so handles
 //! are unique among live inodes and references stay 4 bytes.
 
+mod mount;
 mod ops;
 mod path;
 mod slab;
@@ -25,9 +26,10 @@ use hashbrown::HashTable;
 use slab::Slab;
 
 use lode_core::journal::StateMachine;
+pub use mount::{join_uri, overlap, MountPoint, ROOT_MOUNT_ID};
 pub use ops::{
-    CompleteFile, CreateDirectory, CreateFile, Delete, ErrorKind, Mutation, NamespaceOp,
-    NamespaceReply, NewBlock, Rename, ReplyError, SetAttribute,
+    CompleteFile, CreateDirectory, CreateFile, Delete, ErrorKind, Mount, MountOptions, Mutation,
+    NamespaceOp, NamespaceReply, NewBlock, Rename, ReplyError, SetAttribute, Unmount, UpdateMount,
 };
 pub use path::{name_problem, FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
 pub use walk::TreeWalk;
@@ -170,6 +172,11 @@ pub struct FileStatus {
     pub modified_ms: i64,
     /// Entries in a directory.
     pub children: usize,
+    /// Whether it is a nested mount point.
+    pub mount_point: bool,
+    /// Its path in its nested mount's under-file-system; `None` under the root mount, where
+    /// the root UFS's URI plus `path` is its UFS path.
+    pub nested_ufs_path: Option<String>,
 }
 
 /// Owner and group names, stored once each.
@@ -206,6 +213,10 @@ pub struct Namespace {
     hasher: RandomState,
     next_container: u64,
     names: Names,
+    /// Nested mounts, by mount point (see `mount.rs`).
+    mounts: mount::MountTable,
+    /// The mount id the next mount takes.
+    next_mount_id: u64,
 }
 
 impl Default for Namespace {
@@ -235,6 +246,9 @@ impl PartialEq for Namespace {
                 && same_body
         };
         self.next_container == other.next_container
+            && self.mounts == other.mounts
+            && self.next_mount_id.max(ROOT_MOUNT_ID + 1)
+                == other.next_mount_id.max(ROOT_MOUNT_ID + 1)
             && self.inodes.len() == other.inodes.len()
             && self.inodes.iter().all(|(key, inode)| {
                 other.inodes.get(key).is_some_and(|theirs| same_inode(inode, theirs))
@@ -280,6 +294,8 @@ impl Namespace {
             hasher: RandomState::new(),
             next_container: 1,
             names,
+            mounts: Default::default(),
+            next_mount_id: ROOT_MOUNT_ID + 1,
         }
     }
 
@@ -451,8 +467,11 @@ impl Namespace {
                 0,
             ),
         };
+        let (mount_point, nested_ufs_path) = self.ufs_location(id, &path);
         FileStatus {
             id,
+            mount_point,
+            nested_ufs_path,
             name: inode.name.to_string(),
             path: path.to_string(),
             is_directory,
@@ -702,6 +721,16 @@ impl Namespace {
             return Err(NsError::new(ErrorKind::InvalidArgument, "the root cannot be deleted"));
         }
         let id = self.resolve(&path)?;
+        let mount_points = self.mount_points_within(&path);
+        if !mount_points.is_empty() && !op.delete_mount_point {
+            return Err(NsError::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "Cannot delete path {path} which is or contains a mount point without \
+                     --deleteMountPoint/-m option specified"
+                ),
+            ));
+        }
         if let Body::Directory { children } = &self.inode(id).body {
             if !children.is_empty() && !op.recursive {
                 return Err(NsError::new(
@@ -709,6 +738,9 @@ impl Namespace {
                     format!("directory {path} is not empty (delete it recursively)"),
                 ));
             }
+        }
+        for (mount, _) in mount_points {
+            self.mounts.remove(&mount);
         }
         let parent = self.inode(id).parent;
         self.unlink(handle(container(id)));
@@ -760,6 +792,19 @@ impl Namespace {
                 format!("{dst_parent_path} is a file, so {dst} cannot be created"),
             ));
         }
+        if let Some((_, mount_point)) = self.mount_points_within(&src).first() {
+            return Err(NsError::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot rename {src}: {mount_point} is a mount point (unmount it first)"),
+            ));
+        }
+        let mount_id = |ns: &Namespace, id| ns.mount_of(id).map(|(mount, _, _)| mount);
+        if mount_id(self, self.id_of(self.inode(id).parent)) != mount_id(self, dst_parent) {
+            return Err(NsError::new(
+                ErrorKind::InvalidArgument,
+                format!("Renaming {src} to {dst} is a cross mount operation"),
+            ));
+        }
         let old_parent = self.inode(id).parent;
         self.unlink(handle(container(id)));
         let inode = self.inode_mut(id);
@@ -808,6 +853,9 @@ impl StateMachine for Namespace {
             Some(Mutation::Rename(m)) => self.rename(m, time),
             Some(Mutation::SetAttribute(m)) => self.set_attribute(m, time),
             Some(Mutation::NewBlock(m)) => self.new_block(m, time),
+            Some(Mutation::Mount(m)) => self.mount(m, time),
+            Some(Mutation::Unmount(m)) => self.unmount(m, time),
+            Some(Mutation::UpdateMount(m)) => self.update_mount(m, time),
             None => Err(NsError::new(ErrorKind::InvalidArgument, "empty namespace operation")),
         };
         match outcome {

@@ -12,7 +12,7 @@ pub struct NamespaceOp {
     #[prost(int64, tag = "1")]
     pub time_ms: i64,
     /// What to do.
-    #[prost(oneof = "Mutation", tags = "2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "Mutation", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub mutation: Option<Mutation>,
 }
 
@@ -40,6 +40,15 @@ pub enum Mutation {
     /// Allocate the next block of an incomplete file.
     #[prost(message, tag = "8")]
     NewBlock(NewBlock),
+    /// Mount an under-file-system at a new folder.
+    #[prost(message, tag = "9")]
+    Mount(Mount),
+    /// Remove a mount and the folder it made.
+    #[prost(message, tag = "10")]
+    Unmount(Unmount),
+    /// Change a mount's options.
+    #[prost(message, tag = "11")]
+    UpdateMount(UpdateMount),
 }
 
 /// Create a directory.
@@ -108,6 +117,66 @@ pub struct Delete {
     /// Remove a non-empty directory with everything below it.
     #[prost(bool, tag = "2")]
     pub recursive: bool,
+    /// Also remove mount points at or below the path (Alluxio's `deleteMountPoint`).
+    #[prost(bool, tag = "3")]
+    pub delete_mount_point: bool,
+}
+
+/// Mount an under-file-system at a folder that does not exist yet (its parent must).
+#[derive(Clone, PartialEq, Message)]
+pub struct Mount {
+    /// The new folder.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// The under-file-system's URI, as `lode_ufs::UfsUri` normalises it.
+    #[prost(string, tag = "2")]
+    pub ufs_uri: String,
+    /// The options it is mounted with.
+    #[prost(message, optional, tag = "3")]
+    pub options: Option<MountOptions>,
+    /// Owner of the folder.
+    #[prost(string, tag = "4")]
+    pub owner: String,
+    /// Group of the folder.
+    #[prost(string, tag = "5")]
+    pub group: String,
+    /// Permission bits of the folder.
+    #[prost(uint32, tag = "6")]
+    pub mode: u32,
+}
+
+/// How an under-file-system is mounted (Alluxio's `MountPOptions`).
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct MountOptions {
+    /// Nothing below the mount is written to it.
+    #[prost(bool, tag = "1")]
+    pub read_only: bool,
+    /// Shared with every user.
+    #[prost(bool, tag = "2")]
+    pub shared: bool,
+    /// Its own properties (credentials, endpoints), over the site's.
+    #[prost(btree_map = "string, string", tag = "3")]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+/// Remove the mount at a folder, and the folder with everything Lode holds below it (the
+/// under-file-system keeps its files).
+#[derive(Clone, PartialEq, Message)]
+pub struct Unmount {
+    /// The mount point.
+    #[prost(string, tag = "1")]
+    pub path: String,
+}
+
+/// Replace a mount's options.
+#[derive(Clone, PartialEq, Message)]
+pub struct UpdateMount {
+    /// The mount point.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// The new options.
+    #[prost(message, optional, tag = "2")]
+    pub options: Option<MountOptions>,
 }
 
 /// Move a file or directory to a path that does not exist yet.

@@ -11,8 +11,8 @@ use hashbrown::HashTable;
 
 use super::slab::Slab;
 use super::{
-    container, epoch, handle, inode_id, name_problem, Body, Inode, Names, Namespace,
-    MAX_CONTAINERS, ROOT_ID,
+    container, epoch, handle, inode_id, name_problem, Body, Inode, MountOptions, MountPoint, Names,
+    Namespace, MAX_CONTAINERS, ROOT_ID, ROOT_MOUNT_ID,
 };
 
 #[derive(Clone, PartialEq, Message)]
@@ -23,6 +23,24 @@ struct Header {
     names: Vec<String>,
     #[prost(uint64, tag = "3")]
     inode_count: u64,
+    /// Nested mounts (none in checkpoints written before mounts existed).
+    #[prost(message, repeated, tag = "4")]
+    mounts: Vec<MountRecord>,
+    #[prost(uint64, tag = "5")]
+    next_mount_id: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct MountRecord {
+    /// The mount point's inode id.
+    #[prost(uint64, tag = "1")]
+    id: u64,
+    #[prost(string, tag = "2")]
+    ufs_uri: String,
+    #[prost(message, optional, tag = "3")]
+    options: Option<MountOptions>,
+    #[prost(uint64, tag = "4")]
+    mount_id: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -60,6 +78,17 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
         next_container: namespace.next_container,
         names: namespace.names.by_index.iter().map(|n| n.to_string()).collect(),
         inode_count: namespace.inodes.len() as u64,
+        mounts: namespace
+            .mounts
+            .iter()
+            .map(|(&id, mount)| MountRecord {
+                id,
+                ufs_uri: mount.ufs_uri.clone(),
+                options: Some(mount.options.clone()),
+                mount_id: mount.mount_id,
+            })
+            .collect(),
+        next_mount_id: namespace.next_mount_id,
     };
     // Encoding into a Vec cannot fail.
     header.encode_length_delimited(out).expect("encoding into a Vec");
@@ -115,6 +144,8 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         hasher: RandomState::new(),
         next_container: header.next_container,
         names,
+        mounts: Default::default(),
+        next_mount_id: header.next_mount_id.max(ROOT_MOUNT_ID + 1),
     };
     for index in 0..header.inode_count {
         let offset = total - bytes.len();
@@ -189,6 +220,24 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
     }
     if namespace.inodes.len() == 0 {
         return Err("the snapshot has no root directory".into());
+    }
+    for (index, record) in header.mounts.into_iter().enumerate() {
+        let bad = |why: &str| format!("mount record {index} (inode {}): {why}", record.id);
+        match namespace.lookup(record.id).map(|inode| &inode.body) {
+            Some(Body::Directory { .. }) if record.id != ROOT_ID => {}
+            _ => return Err(bad("not a folder other than / in this namespace")),
+        }
+        if record.mount_id <= ROOT_MOUNT_ID || record.mount_id >= namespace.next_mount_id {
+            return Err(bad("mount id out of range"));
+        }
+        let mount = MountPoint {
+            ufs_uri: record.ufs_uri,
+            options: record.options.unwrap_or_default(),
+            mount_id: record.mount_id,
+        };
+        if namespace.mounts.insert(record.id, mount).is_some() {
+            return Err(bad("a second mount at one folder"));
+        }
     }
     Ok(namespace)
 }

@@ -27,7 +27,7 @@ fn touch(path: &str) -> NamespaceOp {
 }
 
 fn delete(path: &str, recursive: bool) -> NamespaceOp {
-    op(Mutation::Delete(Delete { path: path.into(), recursive }))
+    op(Mutation::Delete(Delete { path: path.into(), recursive, delete_mount_point: false }))
 }
 
 fn rename(src: &str, dst: &str) -> NamespaceOp {
@@ -303,7 +303,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
         path.push_str(names[rng.next(3) as usize]);
     }
     let other = format!("/{}", names[rng.next(3) as usize]);
-    let mutation = match rng.next(7) {
+    let mutation = match rng.next(9) {
         0 => Mutation::CreateDirectory(CreateDirectory {
             path,
             recursive: rng.next(2) == 0,
@@ -318,7 +318,11 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             ..Default::default()
         }),
         2 => Mutation::CompleteFile(CompleteFile { path, length: rng.next(10_000) }),
-        3 => Mutation::Delete(Delete { path, recursive: rng.next(2) == 0 }),
+        3 => Mutation::Delete(Delete {
+            path,
+            recursive: rng.next(2) == 0,
+            delete_mount_point: rng.next(2) == 0,
+        }),
         4 => Mutation::Rename(Rename { src: path, dst: other }),
         5 => Mutation::SetAttribute(SetAttribute {
             path,
@@ -327,7 +331,14 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             group: None,
             recursive: rng.next(2) == 0,
         }),
-        _ => Mutation::NewBlock(NewBlock { path }),
+        6 => Mutation::NewBlock(NewBlock { path }),
+        7 => Mutation::Mount(Mount {
+            path,
+            ufs_uri: format!("/ufs{other}{}", ["", "/x"][rng.next(2) as usize]),
+            mode: 0o755,
+            ..Default::default()
+        }),
+        _ => Mutation::Unmount(Unmount { path }),
     };
     NamespaceOp { time_ms: rng.next(1 << 40) as i64, mutation: Some(mutation) }
 }
@@ -464,4 +475,128 @@ fn an_id_whose_handle_a_newer_inode_took_resolves_to_nothing() {
     assert_eq!(ns.block_owner(block_id(old, 0)), None, "a deleted file's block stays gone");
     assert_eq!(ns.status_by_id(new).unwrap().path, "/y");
     ns.check_invariants();
+}
+
+fn mount(path: &str, ufs: &str) -> NamespaceOp {
+    op(Mutation::Mount(Mount {
+        path: path.into(),
+        ufs_uri: ufs.into(),
+        options: Some(MountOptions { read_only: true, ..Default::default() }),
+        owner: "alice".into(),
+        group: "staff".into(),
+        mode: 0o755,
+    }))
+}
+
+fn unmount(path: &str) -> NamespaceOp {
+    op(Mutation::Unmount(Unmount { path: path.into() }))
+}
+
+fn message(ns: &mut Namespace, op: NamespaceOp) -> String {
+    run(ns, op).unwrap_err().message
+}
+
+/// A mount makes a new folder whose files map to paths in its under-file-system; the mount
+/// table lists it with its options.
+#[test]
+fn a_mount_maps_its_folder_to_its_under_file_system() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/data", false)).unwrap();
+    run(&mut ns, mount("/data/s3", "s3://bucket/prefix/")).unwrap();
+    run(&mut ns, mkdir("/data/s3/d", false)).unwrap();
+    run(&mut ns, touch("/data/s3/d/f")).unwrap();
+    let point = ns.status("/data/s3").unwrap();
+    assert!(point.mount_point && point.is_directory);
+    assert_eq!(point.nested_ufs_path.as_deref(), Some("s3://bucket/prefix"));
+    let file = ns.status("/data/s3/d/f").unwrap();
+    assert!(!file.mount_point);
+    assert_eq!(file.nested_ufs_path.as_deref(), Some("s3://bucket/prefix/d/f"));
+    let outside = ns.status("/data").unwrap();
+    assert_eq!((outside.mount_point, outside.nested_ufs_path), (false, None));
+    let mounts = ns.mounts();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].0, "/data/s3");
+    assert!(mounts[0].1.options.read_only);
+    assert!(mounts[0].1.mount_id > ROOT_MOUNT_ID);
+}
+
+/// Alluxio's mount rules: a new folder under an existing one, never `/`, and no two mounts
+/// of overlapping folders of one under-file-system.
+#[test]
+fn mounts_follow_alluxios_rules() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/taken", false)).unwrap();
+    assert!(
+        message(&mut ns, mount("/taken", "/u/a")).contains("already exists in Alluxio namespace")
+    );
+    assert_eq!(kind(&mut ns, mount("/", "/u/a")), ErrorKind::AlreadyExists);
+    assert_eq!(kind(&mut ns, mount("/no/parent", "/u/a")), ErrorKind::NotFound);
+    run(&mut ns, mount("/m1", "/u/a")).unwrap();
+    for overlapping in ["/u/a", "/u/a/b", "/u", "file:///u/a/"] {
+        let refused = message(&mut ns, mount("/m2", overlapping));
+        assert!(refused.contains("is a prefix of"), "{overlapping}: {refused}");
+    }
+    run(&mut ns, mount("/m2", "/u/ab")).unwrap();
+    assert!(message(&mut ns, mount("/m3", "gs://b/x")).contains("not built into"));
+}
+
+/// Unmount removes the folder and what Lode holds below it; `/`, a plain folder and a mount
+/// with another inside are refused.
+#[test]
+fn unmount_removes_the_folder_and_keeps_the_rules() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mount("/m", "/u/a")).unwrap();
+    run(&mut ns, touch("/m/f")).unwrap();
+    run(&mut ns, mount("/m/inner", "/u/b")).unwrap();
+    assert!(message(&mut ns, unmount("/")).contains("Cannot unmount the root mount point"));
+    run(&mut ns, mkdir("/plain", false)).unwrap();
+    assert!(message(&mut ns, unmount("/plain")).contains("existing mount point and not root"));
+    assert!(message(&mut ns, unmount("/nothing")).contains("does not exist"));
+    assert!(
+        message(&mut ns, unmount("/m")).contains("contains another nested mount point /m/inner")
+    );
+    run(&mut ns, unmount("/m/inner")).unwrap();
+    run(&mut ns, unmount("/m")).unwrap();
+    assert!(ns.status("/m").is_err() && ns.mounts().is_empty());
+    run(&mut ns, mount("/m", "/u/a")).unwrap();
+}
+
+/// A delete takes a mount point only with `deleteMountPoint`; a mount point is never renamed,
+/// and no rename crosses mounts, so every file's UFS path stays its mount's URI plus its path.
+#[test]
+fn deletes_and_renames_respect_mount_points() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/d", false)).unwrap();
+    run(&mut ns, mount("/d/m", "/u/a")).unwrap();
+    run(&mut ns, touch("/d/m/f")).unwrap();
+    run(&mut ns, touch("/g")).unwrap();
+    assert!(message(&mut ns, delete("/d", true)).contains("--deleteMountPoint"));
+    assert!(message(&mut ns, rename("/d", "/e")).contains("is a mount point"));
+    assert!(message(&mut ns, rename("/d/m/f", "/f")).contains("cross mount operation"));
+    assert!(message(&mut ns, rename("/g", "/d/m/g")).contains("cross mount operation"));
+    run(&mut ns, rename("/d/m/f", "/d/m/f2")).unwrap();
+    let mut forced = delete("/d", true);
+    if let Some(Mutation::Delete(m)) = &mut forced.mutation {
+        m.delete_mount_point = true;
+    }
+    run(&mut ns, forced).unwrap();
+    assert!(ns.mounts().is_empty());
+    ns.check_invariants();
+}
+
+/// A checkpoint keeps the mount table, and a namespace restored from it goes on counting mount
+/// ids where the original would.
+#[test]
+fn checkpoints_keep_the_mount_table() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mount("/m", "hdfs://nn:8020/data")).unwrap();
+    let mut bytes = Vec::new();
+    ns.encode_snapshot(&mut bytes);
+    let restored = Namespace::decode_snapshot(&bytes).unwrap();
+    assert_eq!(restored, ns);
+    assert_eq!(restored.mounts()[0].1.ufs_uri, "hdfs://nn:8020/data");
+    let mut copy = restored.clone();
+    run(&mut ns, mount("/n", "hdfs://nn:8020/other")).unwrap();
+    run(&mut copy, mount("/n", "hdfs://nn:8020/other")).unwrap();
+    assert_eq!(copy, ns);
 }

@@ -5,7 +5,9 @@ use lode_core::journal::OpId;
 use lode_core::rpc::alluxio::grpc::file::{FileInfo, FileSystemMasterCommonPOptions};
 use tonic::{Code, Status};
 
-use crate::namespace::{ErrorKind, FileStatus, NsError};
+use lode_ufs::UfsUri;
+
+use crate::namespace::{join_uri, ErrorKind, FileStatus, NsError};
 use crate::ServeError;
 
 /// The exactly-once id a client put in the call's common options (Alluxio's `operationId`).
@@ -17,13 +19,19 @@ pub fn op_id(common: Option<&FileSystemMasterCommonPOptions>) -> Option<OpId> {
     })
 }
 
-/// Alluxio's `FileInfo` for a namespace status.
-pub fn file_info(status: FileStatus) -> FileInfo {
+/// Alluxio's `FileInfo` for a namespace status; `root_ufs` is the root mount's URI, if any (a
+/// file under it has that URI plus its path as its UFS path).
+pub fn file_info(status: FileStatus, root_ufs: Option<&UfsUri>) -> FileInfo {
+    let ufs_path = match (status.nested_ufs_path, root_ufs) {
+        (Some(nested), _) => nested,
+        (None, Some(root)) => join_uri(&root.to_string(), status.path.trim_start_matches('/')),
+        (None, None) => String::new(),
+    };
     FileInfo {
         file_id: Some(status.id as i64),
         name: Some(status.name),
         path: Some(status.path),
-        ufs_path: Some(String::new()),
+        ufs_path: Some(ufs_path),
         length: Some(status.length as i64),
         block_size_bytes: Some(status.block_size as i64),
         creation_time_ms: Some(status.created_ms),
@@ -39,7 +47,7 @@ pub fn file_info(status: FileStatus) -> FileInfo {
         group: Some(status.group),
         mode: Some(status.mode as i32),
         persistence_state: Some("NOT_PERSISTED".into()),
-        mount_point: Some(false),
+        mount_point: Some(status.mount_point),
         file_block_infos: Vec::new(),
         ttl_action: None,
         in_alluxio_percentage: Some(if status.is_directory || status.length == 0 {

@@ -37,7 +37,10 @@ fn step(node: &MasterNode, walk: &mut TreeWalk) -> Result<Vec<FileInfo>, Status>
             .into_iter()
             .map(|status| {
                 let cached = in_alluxio_percentage(blocks, &status);
-                FileInfo { in_alluxio_percentage: Some(cached), ..file_info(status) }
+                FileInfo {
+                    in_alluxio_percentage: Some(cached),
+                    ..file_info(status, node.ufses().root().map(|r| &r.uri))
+                }
             })
             .collect::<Vec<_>>())
     })
@@ -173,7 +176,10 @@ pub fn list_partial(
             let entries = walk.step(ns, batch)?;
             let infos = entries.into_iter().map(|status| {
                 let cached = in_alluxio_percentage(blocks, &status);
-                FileInfo { in_alluxio_percentage: Some(cached), ..file_info(status) }
+                FileInfo {
+                    in_alluxio_percentage: Some(cached),
+                    ..file_info(status, node.ufses().root().map(|r| &r.uri))
+                }
             });
             Ok((infos.collect::<Vec<_>>(), count))
         })

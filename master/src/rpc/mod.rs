@@ -6,6 +6,7 @@ mod blocks;
 mod configuration;
 mod convert;
 mod listing;
+mod mounts;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -264,7 +265,7 @@ impl FileSystemMasterClientService for Services {
         let id = self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         let info = self
             .read(|ns| Ok(ns.status_by_id(id)))?
-            .map(file_info)
+            .map(|status| file_info(status, self.node.ufses().root().map(|r| &r.uri)))
             .unwrap_or_else(|| FileInfo { file_id: Some(id as i64), ..FileInfo::default() });
         Ok(Response::new(CreateFilePResponse { file_info: Some(info) }))
     }
@@ -306,12 +307,46 @@ impl FileSystemMasterClientService for Services {
                 Ok(FileInfo {
                     file_block_infos: block_infos,
                     in_alluxio_percentage: Some(cached),
-                    ..file_info(status)
+                    ..file_info(status, self.node.ufses().root().map(|r| &r.uri))
                 })
             })
             .map_err(status_from_serve)?
             .map_err(status_from_ns)?;
         Ok(Response::new(GetStatusPResponse { file_info: Some(info) }))
+    }
+
+    async fn get_mount_table(
+        &self,
+        _request: Request<GetMountTablePRequest>,
+    ) -> Result<Response<GetMountTablePResponse>, Status> {
+        // `checkUfs` asks for capacity figures, which no UFS reports through OpenDAL: the
+        // answer is the same either way (-1, as Alluxio's for a UFS that cannot tell).
+        Ok(Response::new(self.mount_table()?))
+    }
+
+    async fn mount(
+        &self,
+        request: Request<MountPRequest>,
+    ) -> Result<Response<MountPResponse>, Status> {
+        let user = self.user(&request);
+        self.mount_ufs(user, request.into_inner()).await?;
+        Ok(Response::new(MountPResponse {}))
+    }
+
+    async fn unmount(
+        &self,
+        request: Request<UnmountPRequest>,
+    ) -> Result<Response<UnmountPResponse>, Status> {
+        self.unmount_ufs(request.into_inner()).await?;
+        Ok(Response::new(UnmountPResponse {}))
+    }
+
+    async fn update_mount(
+        &self,
+        request: Request<UpdateMountPRequest>,
+    ) -> Result<Response<UpdateMountPResponse>, Status> {
+        self.update_mount_options(request.into_inner()).await?;
+        Ok(Response::new(UpdateMountPResponse {}))
     }
 
     type ListStatusStream = ListStream;
@@ -345,6 +380,7 @@ impl FileSystemMasterClientService for Services {
         let mutation = Mutation::Delete(ns::Delete {
             path: path(request.path)?,
             recursive: options.recursive.unwrap_or(false),
+            delete_mount_point: options.delete_mount_point.unwrap_or(false),
         });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         Ok(Response::new(DeletePResponse {}))

@@ -1,0 +1,76 @@
+//! The master's under-file-systems: the root mount from the site configuration (the same on
+//! every master, as in Alluxio) and the site configuration that nested mounts' options
+//! override.
+
+use std::collections::BTreeMap;
+
+use lode_core::config::{name, Config};
+use lode_ufs::{Ufs, UfsError, UfsUri};
+
+use crate::namespace::MountOptions;
+
+/// The root mount: `alluxio.master.mount.table.root.ufs` (or `alluxio.underfs.address`).
+#[derive(Debug, Clone)]
+pub struct RootMount {
+    /// Its URI.
+    pub uri: UfsUri,
+    /// `...root.readonly`, `...root.shared` and the `...root.option.*` properties.
+    pub options: MountOptions,
+}
+
+/// What a master knows of under-file-systems outside its journal.
+#[derive(Debug, Clone)]
+pub struct Ufses {
+    root: Option<RootMount>,
+    config: Config,
+}
+
+impl Ufses {
+    /// Reads the root mount from `config`; a URI that cannot name an under-file-system, or
+    /// one this binary cannot reach, is refused (no request is made: see [`Ufses::check_root`]).
+    pub fn from_config(config: &Config) -> Result<Ufses, UfsError> {
+        let uri = config
+            .string(name::MASTER_MOUNT_TABLE_ROOT_UFS)
+            .or_else(|| config.string(name::UNDERFS_ADDRESS))
+            .filter(|uri| !uri.is_empty());
+        let root = match uri {
+            None => None,
+            Some(uri) => {
+                let options = MountOptions {
+                    read_only: config.bool(name::MASTER_MOUNT_TABLE_ROOT_READONLY),
+                    shared: config.bool(name::MASTER_MOUNT_TABLE_ROOT_SHARED),
+                    properties: config.with_prefix(name::MASTER_MOUNT_TABLE_ROOT_OPTION),
+                };
+                // Opening builds the operator: a bad option or a scheme not built in stops
+                // the master here, not at the first write.
+                let ufs = Ufs::open(uri, &options.properties, config)?;
+                Some(RootMount { uri: ufs.uri().clone(), options })
+            }
+        };
+        Ok(Ufses { root, config: config.clone() })
+    }
+
+    /// The root mount, when one is configured.
+    pub fn root(&self) -> Option<&RootMount> {
+        self.root.as_ref()
+    }
+
+    /// The under-file-system at `uri` with a mount's `properties` over the site's.
+    pub fn open(&self, uri: &str, properties: &BTreeMap<String, String>) -> Result<Ufs, UfsError> {
+        Ufs::open(uri, properties, &self.config)
+    }
+
+    /// Checks that the root under-file-system answers (logged: a master serves metadata while
+    /// it is down, and says why data cannot be persisted).
+    pub async fn check_root(&self) {
+        let Some(root) = &self.root else { return };
+        let checked = match self.open(&root.uri.to_string(), &root.options.properties) {
+            Ok(ufs) => ufs.check().await,
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(()) => tracing::info!(ufs = %root.uri, "root under-file-system mounted at /"),
+            Err(error) => tracing::error!(%error, "the root under-file-system does not answer"),
+        }
+    }
+}
