@@ -344,39 +344,41 @@ async fn every_worker_registers_with_each_new_leader() {
     }
 }
 
-/// `free` drops a file's blocks from the worker's memory (its tier gives the space back); the
-/// file stays listed, and reading it says no worker holds its blocks. Deleting a file frees its
-/// blocks on the worker too.
+/// `free` never drops the only copy: a file that is not persisted (no file is yet) is refused
+/// with Alluxio's message, keeps its blocks and reads back whole. Deleting a file frees its
+/// blocks on the worker, and its tier gives the space back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn free_and_delete_give_the_workers_memory_back() {
+async fn free_keeps_the_only_copy_and_delete_gives_the_memory_back() {
     let cluster = cluster(1, 1).await;
     let client = cluster.client();
     let used = || async {
         let workers = client.worker_infos().await.unwrap();
         workers[0].used_bytes()
     };
-    write(&client, "/freed", &object_content(1, 2 * BLOCK as usize)).await.unwrap();
+    let kept = object_content(1, 2 * BLOCK as usize);
+    write(&client, "/kept", &kept).await.unwrap();
     write(&client, "/deleted", &object_content(2, BLOCK as usize)).await.unwrap();
     assert_eq!(used().await, 3 * BLOCK as i64);
 
     let error = client.free("/", false).await.unwrap_err().to_string();
     assert!(error.contains("free it recursively"), "{error}");
-    client.free("/freed", false).await.unwrap();
+    for (path, recursive, first) in [("/kept", false, "/kept"), ("/", true, "/deleted")] {
+        let error = client.free(path, recursive).await.unwrap_err().to_string();
+        assert!(error.contains(&format!("Cannot free file {first} which is not")), "{error}");
+    }
     client.remove("/deleted", false).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while used().await != 0 {
+    while used().await != 2 * BLOCK as i64 {
         assert!(Instant::now() < deadline, "the worker still uses {} bytes", used().await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(client.exists("/freed").await.unwrap());
-    let error = read(&client, "/freed").await.unwrap_err();
-    assert!(error.contains("no worker holds block"), "{error}");
+    assert!(read(&client, "/kept").await.unwrap() == kept, "the kept file changed");
     let tier_files = std::fs::read_dir(&cluster.workers[0].tier)
         .unwrap()
         .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
         .filter(|entry| entry.as_ref().unwrap().file_type().unwrap().is_file())
         .count();
-    assert_eq!(tier_files, 0, "block files left in the tier");
+    assert_eq!(tier_files, 2, "the kept file's two blocks, and nothing else, in the tier");
 }
 
 /// A worker with a small memory tier and a disk tier below it keeps every block of a file larger

@@ -215,7 +215,8 @@ enum FsCommand {
         /// The file.
         path: String,
     },
-    /// Drop a file's blocks from the workers' memory (the file stays listed).
+    /// Drop a persisted file's blocks from the workers' memory (the file stays listed); a file
+    /// that is not persisted is refused, its blocks being its only copy.
     Free {
         /// Free every file below a directory.
         #[arg(short = 'R', visible_short_alias = 'r')]

@@ -172,6 +172,9 @@ pub struct FileStatus {
     pub modified_ms: i64,
     /// Entries in a directory.
     pub children: usize,
+    /// Whether its data is in its under-file-system (so its cached blocks are not its only
+    /// copy). No file is yet: writing to under-file-systems is to come (issue 19).
+    pub persisted: bool,
     /// Whether it is a nested mount point.
     pub mount_point: bool,
     /// Its path in its nested mount's under-file-system; `None` under the root mount, where
@@ -470,6 +473,7 @@ impl Namespace {
         let (mount_point, nested_ufs_path) = self.ufs_location(id, &path);
         FileStatus {
             id,
+            persisted: false,
             mount_point,
             nested_ufs_path,
             name: inode.name.to_string(),

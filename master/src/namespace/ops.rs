@@ -238,6 +238,8 @@ pub enum ErrorKind {
     AlreadyComplete = 6,
     /// The request cannot apply (renaming into itself, deleting the root, too many blocks).
     InvalidArgument = 7,
+    /// The file's data is not in its under-file-system (it cannot be freed).
+    NotPersisted = 8,
 }
 
 /// The answer to a mutation.

@@ -39,14 +39,16 @@ pub fn file_info(status: FileStatus, root_ufs: Option<&UfsUri>) -> FileInfo {
         folder: Some(status.is_directory),
         pinned: Some(false),
         cacheable: Some(true),
-        persisted: Some(false),
+        persisted: Some(status.persisted),
         block_ids: status.block_ids.into_iter().map(|id| id as i64).collect(),
         last_modification_time_ms: Some(status.modified_ms),
         ttl: Some(-1),
         owner: Some(status.owner),
         group: Some(status.group),
         mode: Some(status.mode as i32),
-        persistence_state: Some("NOT_PERSISTED".into()),
+        persistence_state: Some(
+            if status.persisted { "PERSISTED" } else { "NOT_PERSISTED" }.to_string(),
+        ),
         mount_point: Some(status.mount_point),
         file_block_infos: Vec::new(),
         ttl_action: None,
@@ -70,7 +72,9 @@ pub fn status_from_ns(error: NsError) -> Status {
         | ErrorKind::NotADirectory
         | ErrorKind::IsADirectory
         | ErrorKind::InvalidArgument => Code::InvalidArgument,
-        ErrorKind::DirectoryNotEmpty | ErrorKind::AlreadyComplete => Code::FailedPrecondition,
+        ErrorKind::DirectoryNotEmpty | ErrorKind::AlreadyComplete | ErrorKind::NotPersisted => {
+            Code::FailedPrecondition
+        }
     };
     Status::new(code, error.message)
 }

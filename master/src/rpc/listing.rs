@@ -230,7 +230,9 @@ fn components_below(root: &FsPath, path: &FsPath) -> Option<Vec<String>> {
 }
 
 /// Frees the cached copies of every block under `path` (a directory only with `recursive`),
-/// [`LIST_BATCH`] entries at a time; returns how many copies were dropped.
+/// [`LIST_BATCH`] entries at a time; returns how many copies were dropped. A file that is not
+/// persisted is refused with Alluxio's message, checked under the same hold of the lock as the
+/// free: its cached blocks are its only copy, and dropping them would lose it.
 pub fn free(node: &MasterNode, path: &str, recursive: bool) -> Result<usize, Status> {
     let parsed = FsPath::parse(path).map_err(|e| status_from_ns(NsError::from(e)))?;
     let mut walk = TreeWalk::new(parsed, true);
@@ -245,6 +247,12 @@ pub fn free(node: &MasterNode, path: &str, recursive: bool) -> Result<usize, Sta
                     ));
                 }
                 let entries = walk.step(ns, LIST_BATCH)?;
+                if let Some(only_copy) = entries.iter().find(|e| !e.is_directory && !e.persisted) {
+                    return Err(NsError::new(
+                        ErrorKind::NotPersisted,
+                        format!("Cannot free file {} which is not persisted", only_copy.path),
+                    ));
+                }
                 let ids: Vec<u64> =
                     entries.iter().flat_map(|e| e.block_ids.iter().copied()).collect();
                 Ok(blocks.free(&ids))
