@@ -381,6 +381,23 @@ async fn free_keeps_the_only_copy_and_delete_gives_the_memory_back() {
     assert_eq!(tier_files, 2, "the kept file's two blocks, and nothing else, in the tier");
 }
 
+/// A full worker keeps every block it holds (each may be a file's only copy): a write that does
+/// not fit fails saying why, and the files written before read back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_worker_refuses_a_write_rather_than_drop_a_file() {
+    let mut cluster = Cluster::start(1, "2s", HELPER);
+    cluster.start_worker_with_capacity("4MB");
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    let client = cluster.client();
+    let first = object_content(3, 3 * BLOCK as usize);
+    write(&client, "/first", &first).await.unwrap();
+    let error = write(&client, "/second", &object_content(4, 3 * BLOCK as usize)).await;
+    let error = error.unwrap_err();
+    assert!(error.contains("only copy"), "{error}");
+    assert!(read(&client, "/first").await.unwrap() == first, "the first file changed");
+}
+
 /// A worker with a small memory tier and a disk tier below it keeps every block of a file larger
 /// than its memory: evicted blocks move to disk, and the file reads back whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,10 +3,11 @@
 //! (short-circuit); an optional disk tier below it takes the blocks memory evicts. Blocks being
 //! written go to the memory tier's `tmp/` and are renamed into place when complete, so a block
 //! file is always whole. Space is reserved as bytes arrive; when a tier is full its least recently
-//! used blocks move down a tier, and the last tier drops them (reported to the master with the
-//! next heartbeat). A request that could not fit even with every block gone is refused before
-//! anything moves, and a block whose move down fails stays where it is: nothing is dropped for
-//! a write that is refused anyway, and no tier but the last drops a block.
+//! used blocks move down a tier. The last tier drops nothing: a cached block may be the only copy
+//! of its file's data (no file is written to an under-file-system yet), so a write that does not
+//! fit is refused instead, and space comes back when files are deleted (the master orders their
+//! blocks removed). A request that could not fit is refused before anything moves, and a block
+//! whose move down fails stays where it is.
 
 use std::collections::HashMap;
 use std::fs;
@@ -18,8 +19,12 @@ use parking_lot::Mutex;
 /// Why the store refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Even after evicting every other block there is no room.
-    #[error("the memory tier is full: {wanted} more bytes do not fit in {capacity} (alluxio.worker.ramdisk.size)")]
+    /// There is no room, and no block may be dropped to make some.
+    #[error(
+        "the worker is full: {wanted} more bytes do not fit in its memory tier of {capacity} \
+         (alluxio.worker.ramdisk.size) or below it, and no cached block is dropped to make room: \
+         each may be its file's only copy (delete files to free space)"
+    )]
     Full {
         /// Bytes asked for.
         wanted: u64,
@@ -160,7 +165,7 @@ impl BlockStore {
     }
 
     /// Reserves `bytes` in the memory tier for a write in progress, moving least recently used
-    /// blocks down a tier (or dropping them from the last) if needed.
+    /// blocks down a tier if needed.
     pub fn reserve(&self, bytes: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock();
         self.make_room(&mut state, 0, bytes)?;
@@ -168,18 +173,20 @@ impl BlockStore {
         Ok(())
     }
 
-    /// Frees `bytes` in `tier` by moving its least recently used blocks down, or dropping them
-    /// from the last tier. Refuses at once, evicting nothing, when `bytes` would not fit even
-    /// with every block of the tier gone (space reserved by writes in progress stays).
+    /// Frees `bytes` in `tier` by moving its least recently used blocks down; the last tier
+    /// has nowhere to move them and drops none (module doc). Refuses at once, moving nothing,
+    /// when `bytes` would not fit even with every movable block gone (space reserved by writes
+    /// in progress stays).
     fn make_room(&self, state: &mut State, tier: usize, bytes: u64) -> Result<(), StoreError> {
         let capacity = self.tiers[tier].capacity;
-        let full = || StoreError::Full { wanted: bytes, capacity };
+        let full = || StoreError::Full { wanted: bytes, capacity: self.tiers[0].capacity };
         let in_tier = |meta: &Meta| meta.tier == tier;
-        let evictable: u64 = state.blocks.values().filter(|m| in_tier(m)).map(|m| m.length).sum();
-        if state.used[tier].saturating_sub(evictable).saturating_add(bytes) > capacity {
+        let below = tier + 1;
+        if state.used[tier].saturating_sub(self.movable(state, tier)).saturating_add(bytes)
+            > capacity
+        {
             return Err(full());
         }
-        let below = tier + 1;
         let mut stuck = Vec::new(); // Blocks whose move down failed: they stay.
         while state.used[tier] + bytes > capacity {
             let victim = state
@@ -189,23 +196,14 @@ impl BlockStore {
                 .min_by_key(|(_, meta)| meta.last_used)
                 .map(|(id, meta)| (*id, *meta));
             let Some((block, meta)) = victim else { return Err(full()) };
-            if below == self.tiers.len() {
-                state.used[tier] -= meta.length;
-                state.blocks.remove(&block);
-                state.dropped.push(block);
-                let _ = fs::remove_file(self.block_path(tier, block));
-                tracing::debug!(block, "evicted");
-                continue;
-            }
-            let moved = self.make_room(state, below, meta.length).and_then(|()| {
-                move_file(&self.block_path(tier, block), &self.block_path(below, block)).map_err(
-                    |error| StoreError::Io {
-                        what: "moving",
-                        path: self.block_path(tier, block),
-                        error,
-                    },
-                )
-            });
+            // The tier below is full of blocks that cannot move either: nothing more can.
+            self.make_room(state, below, meta.length)?;
+            let moved = move_file(&self.block_path(tier, block), &self.block_path(below, block))
+                .map_err(|error| StoreError::Io {
+                    what: "moving",
+                    path: self.block_path(tier, block),
+                    error,
+                });
             match moved {
                 Ok(()) => {
                     state.used[tier] -= meta.length;
@@ -220,6 +218,18 @@ impl BlockStore {
             }
         }
         Ok(())
+    }
+
+    /// How many bytes of `tier`'s blocks the tiers below can take: at most what they have free
+    /// plus what they can pass further down. None for the last tier.
+    fn movable(&self, state: &State, tier: usize) -> u64 {
+        let below = tier + 1;
+        if below == self.tiers.len() {
+            return 0;
+        }
+        let held: u64 = state.blocks.values().filter(|m| m.tier == tier).map(|m| m.length).sum();
+        let free_below = self.tiers[below].capacity.saturating_sub(state.used[below]);
+        held.min(free_below.saturating_add(self.movable(state, below)))
     }
 
     /// Gives back a memory-tier reservation.
@@ -302,23 +312,29 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
+    /// A full worker drops no block to make room (each may be its file's only copy): the write
+    /// is refused naming why, every block stays, and deleting one makes room.
     #[test]
-    fn the_least_recently_used_block_is_evicted_and_reported() {
+    fn a_full_worker_refuses_a_write_and_drops_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlockStore::memory(dir.path(), 10).unwrap();
         write(&store, 1, b"aaaa").unwrap();
         write(&store, 2, b"bbbb").unwrap();
-        store.open_block(1); // 2 is now the least recently used.
-        write(&store, 3, b"cccc").unwrap();
+        let refused = write(&store, 3, b"cccc").unwrap_err();
+        assert!(refused.to_string().contains("each may be its file's only copy"), "{refused}");
         let mut cached: Vec<u64> = store.report().iter().map(|b| b.0).collect();
         cached.sort();
-        assert_eq!(cached, vec![1, 3]);
-        assert_eq!(store.take_dropped(), vec![2]);
+        assert_eq!(cached, vec![1, 2]);
+        assert!(store.take_dropped().is_empty(), "a block was dropped");
         assert_eq!(store.used(), 8);
+        assert!(store.remove(2));
+        write(&store, 3, b"cccc").unwrap();
     }
 
+    /// A disk tier takes the least recently used blocks memory moves down; when both are full a
+    /// write is refused before anything moves, and no tier drops a block.
     #[test]
-    fn a_disk_tier_takes_what_memory_evicts_and_drops_only_from_the_bottom() {
+    fn a_disk_tier_takes_what_memory_moves_down_and_nothing_is_dropped() {
         let (memory, disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let tier = |alias: &str, dir: &Path, capacity| Tier {
             alias: alias.into(),
@@ -331,21 +347,20 @@ mod tests {
         for (block, bytes) in [(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc"), (4, b"dddd")] {
             write(&store, block, bytes).unwrap();
         }
-        // 1 and 2 moved to disk; nothing dropped yet.
-        assert!(store.take_dropped().is_empty());
+        // 1 and 2 moved to disk; nothing dropped.
         assert_eq!(store.open_block(1).unwrap().0, disk.path().join("1"));
         assert_eq!(fs::read(store.open_block(2).unwrap().0).unwrap(), b"bbbb");
         assert_eq!(store.open_block(4).unwrap().0, memory.path().join("4"));
-        write(&store, 5, b"eeee").unwrap();
-        // 3 (memory's oldest) moved down, so disk dropped its least recently used: 1.
-        assert_eq!(store.take_dropped(), vec![1]);
+        assert!(matches!(write(&store, 5, b"eeee"), Err(StoreError::Full { .. })));
+        assert!(store.take_dropped().is_empty(), "a block was dropped");
+        assert_eq!(store.open_block(3).unwrap().0, memory.path().join("3"), "3 moved for nothing");
         assert_eq!(store.used(), 16);
         let reopened =
             BlockStore::open(vec![tier("MEM", memory.path(), 8), tier("SSD", disk.path(), 8)])
                 .unwrap();
         let mut cached: Vec<u64> = reopened.report().iter().map(|b| b.0).collect();
         cached.sort();
-        assert_eq!(cached, vec![2, 3, 4, 5]);
+        assert_eq!(cached, vec![1, 2, 3, 4]);
     }
 
     /// A reservation that cannot fit even with every block gone is refused before anything is
