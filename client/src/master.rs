@@ -346,6 +346,8 @@ impl MasterClient {
             path: Some(path.into()),
             options: Some(CompleteFilePOptions {
                 ufs_length: Some(length as i64),
+                // Lode's client writes to workers only (MUST_CACHE) until it has write types.
+                async_persist_options: None,
                 common_options: self.new_operation(),
             }),
         };

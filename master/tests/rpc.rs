@@ -71,6 +71,22 @@ fn op(call: i64) -> Option<FileSystemMasterCommonPOptions> {
     })
 }
 
+/// Creates an empty file at `path` and completes it as the stock client does for its default
+/// write type, ASYNC_THROUGH (with `asyncPersistOptions`).
+async fn write_async_through(fs: &mut FsClient<Channel>, path: &str) {
+    let create = CreateFilePRequest { path: Some(path.into()), options: None };
+    fs.create_file(create).await.unwrap();
+    let complete = CompleteFilePRequest {
+        path: Some(path.into()),
+        options: Some(CompleteFilePOptions {
+            ufs_length: Some(0),
+            async_persist_options: Some(ScheduleAsyncPersistencePOptions::default()),
+            ..Default::default()
+        }),
+    };
+    fs.complete_file(complete).await.unwrap();
+}
+
 /// Every served file system call works over gRPC, errors carry Alluxio's status codes, and a
 /// call retried with the same operation id returns the first answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -133,10 +149,15 @@ async fn the_file_system_service_speaks_alluxios_protocol() {
     );
     let complete = CompleteFilePRequest {
         path: Some("/data/in/part-0".into()),
-        options: Some(CompleteFilePOptions { ufs_length: Some(12345), common_options: None }),
+        options: Some(CompleteFilePOptions { ufs_length: Some(12345), ..Default::default() }),
     };
     fs.complete_file(complete.clone()).await.unwrap();
     assert_eq!(fs.complete_file(complete).await.unwrap_err().code(), Code::FailedPrecondition);
+    // Without an under-file-system, ASYNC_THROUGH has nowhere to persist to: cache only.
+    write_async_through(&mut fs, "/async").await;
+    let status = GetStatusPRequest { path: Some("/async".into()), options: None };
+    let info = fs.get_status(status).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!(info.persistence_state.as_deref(), Some("NOT_PERSISTED"));
 
     let status = fs
         .get_status(GetStatusPRequest { path: Some("/data/in/part-0".into()), options: None })
@@ -565,6 +586,13 @@ async fn mounts_follow_alluxios_calls_and_rules() {
     assert_eq!(table["/mnt"].ufs_type.as_deref(), Some("local"));
     assert_eq!(table["/mnt"].shared, Some(true));
     assert_eq!(table["/mnt"].properties["alluxio.underfs.request.timeout"], "5s");
+
+    // ASYNC_THROUGH (the stock client's default): a file under a mount with a UFS completes
+    // TO_BE_PERSISTED; the state is what stat reports.
+    write_async_through(&mut fs, "/mnt/d/f").await;
+    let file = fs.get_status(status("/mnt/d/f")).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!(file.persistence_state.as_deref(), Some("TO_BE_PERSISTED"));
+    assert_eq!(file.persisted, Some(false));
 
     let missing = dir.path().join("missing").display().to_string();
     let refused = fs.mount(mount("/m2", &missing)).await.unwrap_err();

@@ -156,6 +156,16 @@ async fn the_stock_shell_mounts_and_unmounts_under_file_systems() {
     assert!(line("/mnt").starts_with(&other) && line("/mnt").contains("(local"), "{out}");
     assert!(!line("/mnt").contains("not read-only"), "{out}");
 
+    // A write with Alluxio's default write type (ASYNC_THROUGH) under a root UFS completes
+    // TO_BE_PERSISTED, and ls and stat say so.
+    let local = tempfile::tempdir().unwrap();
+    let source = write_local(local.path(), "small.txt", b"persist me\n");
+    shell.fs(&["copyFromLocal", &source, "/small.txt"]).expect_ok("copyFromLocal");
+    let out = shell.fs(&["ls", "/small.txt"]).expect_ok("ls");
+    assert!(out.contains("TO_BE_PERSISTED"), "{out}");
+    let out = shell.fs(&["stat", "/small.txt"]).expect_ok("stat");
+    assert!(out.contains("TO_BE_PERSISTED"), "{out}");
+
     let missing = format!("{root}-missing");
     let out = shell.fs(&["mount", "/m2", &missing]).expect_failure("a mount of a missing folder");
     assert!(out.contains(&format!("Ufs path {missing} does not exist")), "{out}");

@@ -121,7 +121,41 @@ impl NamespaceReply {
 #[allow(clippy::box_collection)] // The box keeps `Body`, so every inode, 8 bytes smaller.
 enum Body {
     Directory { children: Box<Vec<u32>> },
-    File { length: u64, block_size: u32, blocks: u32, complete: bool },
+    File { length: u64, block_size: u32, blocks: u32, complete: bool, persistence: Persistence },
+}
+
+/// Where a file's data is beside worker caches (Alluxio's `PersistenceState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Persistence {
+    /// Only in worker caches.
+    #[default]
+    NotPersisted = 0,
+    /// To be written to its under-file-system (ASYNC_THROUGH), not yet done.
+    ToBePersisted = 1,
+    /// In its under-file-system.
+    Persisted = 2,
+    /// Its blocks are gone and it was never persisted.
+    Lost = 3,
+}
+
+impl Persistence {
+    /// Alluxio's name, as `FileInfo.persistenceState` carries it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::NotPersisted => "NOT_PERSISTED",
+            Persistence::ToBePersisted => "TO_BE_PERSISTED",
+            Persistence::Persisted => "PERSISTED",
+            Persistence::Lost => "LOST",
+        }
+    }
+
+    /// The state a checkpoint stored as `code`, if it is one.
+    fn from_code(code: u32) -> Option<Persistence> {
+        [Self::NotPersisted, Self::ToBePersisted, Self::Persisted, Self::Lost]
+            .into_iter()
+            .find(|state| *state as u32 == code)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -172,9 +206,9 @@ pub struct FileStatus {
     pub modified_ms: i64,
     /// Entries in a directory.
     pub children: usize,
-    /// Whether its data is in its under-file-system (so its cached blocks are not its only
-    /// copy). No file is yet: writing to under-file-systems is to come (issue 19).
-    pub persisted: bool,
+    /// Where its data is beside worker caches (directories: NOT_PERSISTED; Lode does not yet
+    /// make folders in under-file-systems). Only PERSISTED data has a copy beside the caches.
+    pub persistence: Persistence,
     /// Whether it is a nested mount point.
     pub mount_point: bool,
     /// Its path in its nested mount's under-file-system; `None` under the root mount, where
@@ -459,21 +493,25 @@ impl Namespace {
 
     fn status_of(&self, id: u64, path: FsPath) -> FileStatus {
         let inode = self.inode(id);
-        let (is_directory, length, block_size, block_ids, complete, children) = match &inode.body {
-            Body::Directory { children } => (true, 0, 0, Vec::new(), true, children.len()),
-            Body::File { length, block_size, blocks, complete } => (
-                false,
-                *length,
-                u64::from(*block_size),
-                (0..u64::from(*blocks)).map(|i| block_id(id, i)).collect(),
-                *complete,
-                0,
-            ),
-        };
+        let (is_directory, length, block_size, block_ids, complete, children, persistence) =
+            match &inode.body {
+                Body::Directory { children } => {
+                    (true, 0, 0, Vec::new(), true, children.len(), Persistence::NotPersisted)
+                }
+                Body::File { length, block_size, blocks, complete, persistence } => (
+                    false,
+                    *length,
+                    u64::from(*block_size),
+                    (0..u64::from(*blocks)).map(|i| block_id(id, i)).collect(),
+                    *complete,
+                    0,
+                    *persistence,
+                ),
+            };
         let (mount_point, nested_ufs_path) = self.ufs_location(id, &path);
         FileStatus {
             id,
-            persisted: false,
+            persistence,
             mount_point,
             nested_ufs_path,
             name: inode.name.to_string(),
@@ -503,7 +541,7 @@ impl Namespace {
     /// length once the file is complete (`None` while it is being written).
     pub fn block_owner(&self, block: u64) -> Option<Option<u64>> {
         let inode = self.lookup(block)?;
-        let Body::File { length, block_size, blocks, complete } = inode.body else {
+        let Body::File { length, block_size, blocks, complete, .. } = inode.body else {
             return None;
         };
         let index = block & MAX_SEQUENCE;
@@ -668,7 +706,13 @@ impl Namespace {
         // Parent directories made on the way get the usual directory mode.
         let parent = self.parent_for_create(&path, op.recursive, Stamp { mode: 0o755, ..stamp })?;
         let name = path.name().unwrap_or_default();
-        let body = Body::File { length: 0, block_size, blocks: 0, complete: false };
+        let body = Body::File {
+            length: 0,
+            block_size,
+            blocks: 0,
+            complete: false,
+            persistence: Persistence::NotPersisted,
+        };
         self.new_inode(parent, name, stamp, body)
     }
 
@@ -684,7 +728,9 @@ impl Namespace {
     fn complete_file(&mut self, op: &CompleteFile, time_ms: i64) -> Result<u64, NsError> {
         let (id, path) = self.file_at(&op.path)?;
         let inode = self.inode_mut(id);
-        let Body::File { length, complete, .. } = &mut inode.body else { unreachable!() };
+        let Body::File { length, complete, persistence, .. } = &mut inode.body else {
+            unreachable!()
+        };
         if *complete {
             return Err(NsError::new(
                 ErrorKind::AlreadyComplete,
@@ -693,6 +739,9 @@ impl Namespace {
         }
         *length = op.length;
         *complete = true;
+        if op.to_be_persisted {
+            *persistence = Persistence::ToBePersisted;
+        }
         inode.modified_ms = time_ms;
         Ok(id)
     }

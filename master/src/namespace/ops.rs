@@ -106,6 +106,10 @@ pub struct CompleteFile {
     /// Its final length in bytes.
     #[prost(uint64, tag = "2")]
     pub length: u64,
+    /// It is to be written to its under-file-system (Alluxio's ASYNC_THROUGH): it completes
+    /// TO_BE_PERSISTED rather than NOT_PERSISTED.
+    #[prost(bool, tag = "3")]
+    pub to_be_persisted: bool,
 }
 
 /// Remove a file or directory.

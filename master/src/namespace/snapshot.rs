@@ -12,7 +12,7 @@ use hashbrown::HashTable;
 use super::slab::Slab;
 use super::{
     container, epoch, handle, inode_id, name_problem, Body, Inode, MountOptions, MountPoint, Names,
-    Namespace, MAX_CONTAINERS, ROOT_ID, ROOT_MOUNT_ID,
+    Namespace, Persistence, MAX_CONTAINERS, ROOT_ID, ROOT_MOUNT_ID,
 };
 
 #[derive(Clone, PartialEq, Message)]
@@ -71,6 +71,9 @@ struct InodeRecord {
     blocks: u32,
     #[prost(bool, tag = "13")]
     complete: bool,
+    /// `Persistence` as its code (0, NOT_PERSISTED, in checkpoints from before it existed).
+    #[prost(uint32, tag = "14")]
+    persistence: u32,
 }
 
 pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
@@ -112,11 +115,12 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
                 // Reversed onto the stack, so siblings come out in name order.
                 pending.extend(namespace.sorted_children(id).iter().rev().map(|&(_, child)| child));
             }
-            Body::File { length, block_size, blocks, complete } => {
+            Body::File { length, block_size, blocks, complete, persistence } => {
                 record.length = *length;
                 record.block_size = u64::from(*block_size);
                 record.blocks = *blocks;
                 record.complete = *complete;
+                record.persistence = *persistence as u32;
             }
         }
         record.encode_length_delimited(out).expect("encoding into a Vec");
@@ -193,6 +197,8 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
                     .map_err(|_| bad("block size above 4 GiB"))?,
                 blocks: record.blocks,
                 complete: record.complete,
+                persistence: Persistence::from_code(record.persistence)
+                    .ok_or_else(|| bad("unknown persistence state"))?,
             }
         };
         let key = handle(container(record.id));

@@ -68,7 +68,13 @@ fn files_get_blocks_until_complete() {
     let second = run(&mut ns, new_block()).unwrap();
     assert_eq!((first, second), (block_id(id, 0), block_id(id, 1)));
     assert_eq!(first >> 24, id >> 24, "blocks share the file's container id");
-    let complete = || op(Mutation::CompleteFile(CompleteFile { path: "/f".into(), length: 99 }));
+    let complete = || {
+        op(Mutation::CompleteFile(CompleteFile {
+            path: "/f".into(),
+            length: 99,
+            to_be_persisted: false,
+        }))
+    };
     run(&mut ns, complete()).unwrap();
     let status = ns.status("/f").unwrap();
     assert_eq!((status.length, status.complete, status.block_ids), (99, true, vec![first, second]));
@@ -317,7 +323,11 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             block_size: 1024,
             ..Default::default()
         }),
-        2 => Mutation::CompleteFile(CompleteFile { path, length: rng.next(10_000) }),
+        2 => Mutation::CompleteFile(CompleteFile {
+            path,
+            length: rng.next(10_000),
+            to_be_persisted: rng.next(2) == 0,
+        }),
         3 => Mutation::Delete(Delete {
             path,
             recursive: rng.next(2) == 0,
@@ -599,4 +609,24 @@ fn checkpoints_keep_the_mount_table() {
     run(&mut ns, mount("/n", "hdfs://nn:8020/other")).unwrap();
     run(&mut copy, mount("/n", "hdfs://nn:8020/other")).unwrap();
     assert_eq!(copy, ns);
+}
+
+/// A file completed for ASYNC_THROUGH is TO_BE_PERSISTED, any other NOT_PERSISTED, and the
+/// state survives a checkpoint.
+#[test]
+fn a_file_completed_to_be_persisted_says_so_across_checkpoints() {
+    let mut ns = Namespace::new();
+    for (path, to_be_persisted) in [("/async", true), ("/cached", false)] {
+        run(&mut ns, touch(path)).unwrap();
+        let complete = CompleteFile { path: path.into(), length: 0, to_be_persisted };
+        run(&mut ns, op(Mutation::CompleteFile(complete))).unwrap();
+    }
+    assert_eq!(ns.status("/async").unwrap().persistence, Persistence::ToBePersisted);
+    assert_eq!(ns.status("/cached").unwrap().persistence, Persistence::NotPersisted);
+    assert_eq!(ns.status("/").unwrap().persistence.name(), "NOT_PERSISTED");
+    let mut bytes = Vec::new();
+    ns.encode_snapshot(&mut bytes);
+    let restored = Namespace::decode_snapshot(&bytes).unwrap();
+    assert_eq!(restored.status("/async").unwrap().persistence.name(), "TO_BE_PERSISTED");
+    assert_eq!(restored, ns);
 }

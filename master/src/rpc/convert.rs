@@ -7,7 +7,7 @@ use tonic::{Code, Status};
 
 use lode_ufs::UfsUri;
 
-use crate::namespace::{join_uri, ErrorKind, FileStatus, NsError};
+use crate::namespace::{join_uri, ErrorKind, FileStatus, NsError, Persistence};
 use crate::ServeError;
 
 /// The exactly-once id a client put in the call's common options (Alluxio's `operationId`).
@@ -39,16 +39,14 @@ pub fn file_info(status: FileStatus, root_ufs: Option<&UfsUri>) -> FileInfo {
         folder: Some(status.is_directory),
         pinned: Some(false),
         cacheable: Some(true),
-        persisted: Some(status.persisted),
+        persisted: Some(status.persistence == Persistence::Persisted),
         block_ids: status.block_ids.into_iter().map(|id| id as i64).collect(),
         last_modification_time_ms: Some(status.modified_ms),
         ttl: Some(-1),
         owner: Some(status.owner),
         group: Some(status.group),
         mode: Some(status.mode as i32),
-        persistence_state: Some(
-            if status.persisted { "PERSISTED" } else { "NOT_PERSISTED" }.to_string(),
-        ),
+        persistence_state: Some(status.persistence.name().to_string()),
         mount_point: Some(status.mount_point),
         file_block_infos: Vec::new(),
         ttl_action: None,

@@ -17,7 +17,7 @@ use tonic::Status;
 use super::blocks::in_alluxio_percentage;
 use super::convert::{file_info, status_from_ns, status_from_serve};
 use super::{ListStream, LIST_BATCH};
-use crate::namespace::{ErrorKind, FsPath, NsError, TreeWalk};
+use crate::namespace::{ErrorKind, FileStatus, FsPath, NsError, Persistence, TreeWalk};
 use crate::MasterNode;
 
 /// Batches a listing keeps ready ahead of a client that reads slowly.
@@ -247,7 +247,8 @@ pub fn free(node: &MasterNode, path: &str, recursive: bool) -> Result<usize, Sta
                     ));
                 }
                 let entries = walk.step(ns, LIST_BATCH)?;
-                if let Some(only_copy) = entries.iter().find(|e| !e.is_directory && !e.persisted) {
+                let persisted = |e: &&FileStatus| e.persistence == Persistence::Persisted;
+                if let Some(only_copy) = entries.iter().find(|e| !e.is_directory && !persisted(e)) {
                     return Err(NsError::new(
                         ErrorKind::NotPersisted,
                         format!("Cannot free file {} which is not persisted", only_copy.path),

@@ -214,7 +214,14 @@ impl FileSystemMasterClientService for Services {
             // Alluxio's leaves it to the master: the sum of what workers committed.
             None => self.committed_length(&path)?,
         };
-        let mutation = Mutation::CompleteFile(ns::CompleteFile { path, length });
+        // Alluxio's ASYNC_THROUGH (the stock client's default write type) asks for the file to
+        // be persisted: it completes TO_BE_PERSISTED when its mount has an under-file-system,
+        // and stays cache-only (NOT_PERSISTED) when there is none to write to.
+        let to_be_persisted = options.async_persist_options.is_some() && {
+            let nested = self.read(|ns| Ok(ns.status(&path)?.nested_ufs_path.is_some()))?;
+            nested || self.node.ufses().root().is_some()
+        };
+        let mutation = Mutation::CompleteFile(ns::CompleteFile { path, length, to_be_persisted });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         Ok(Response::new(CompleteFilePResponse {}))
     }
