@@ -32,11 +32,12 @@ pub fn ls_line(info: &FileInfo) -> String {
     let folder = info.folder.unwrap_or(false);
     let state = if folder || info.completed.unwrap_or(false) { "" } else { "(incomplete)" };
     format!(
-        "{} {:<12} {:<12} {:>12} {} {}{}",
+        "{} {:<12} {:<12} {:>12} {:<15} {} {}{}",
         permission_string(folder, info.mode.unwrap_or(0) as u32),
         info.owner.as_deref().unwrap_or(""),
         info.group.as_deref().unwrap_or(""),
         info.length.unwrap_or(0),
+        info.persistence_state.as_deref().unwrap_or(""),
         time(info.last_modification_time_ms),
         info.path.as_deref().unwrap_or(""),
         if state.is_empty() { String::new() } else { format!(" {state}") },
@@ -70,6 +71,9 @@ pub async fn stat(client: &MasterClient, path: &str) -> Result<String, ClientErr
         ("creationTime", time(info.creation_time_ms)),
         ("lastModificationTime", time(info.last_modification_time_ms)),
         ("blockIds", format!("{:?}", info.block_ids)),
+        ("persistenceState", info.persistence_state.clone().unwrap_or_default()),
+        ("ufsPath", info.ufs_path.clone().unwrap_or_default()),
+        ("mountPoint", info.mount_point.unwrap_or(false).to_string()),
     ];
     for (key, value) in lines {
         let _ = writeln!(out, "{key}: {value}");

@@ -48,6 +48,16 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
     let cat = shell(&conf_dir, &["fs", "cat", "/f.txt"]);
     assert_eq!(String::from_utf8_lossy(&cat.stdout), "through the local worker\n");
+    // Written by Lode's client (to the worker only): listed and shown NOT_PERSISTED, with its
+    // path in the root under-file-system.
+    let listed =
+        String::from_utf8_lossy(&shell(&conf_dir, &["fs", "ls", "/f.txt"]).stdout).to_string();
+    assert!(listed.contains(" NOT_PERSISTED "), "{listed}");
+    let stat =
+        String::from_utf8_lossy(&shell(&conf_dir, &["fs", "stat", "/f.txt"]).stdout).to_string();
+    let root_ufs = std::fs::canonicalize(&data).unwrap().join("underFSStorage");
+    assert!(stat.contains(&format!("ufsPath: {}/f.txt", root_ufs.display())), "{stat}");
+    assert!(stat.contains("persistenceState: NOT_PERSISTED"), "{stat}");
 
     // The root mount is a folder under the data directory; `fs mount` mounts another and
     // lists both, `fs unmount` takes it away again.

@@ -594,6 +594,22 @@ async fn mounts_follow_alluxios_calls_and_rules() {
     assert_eq!(file.persistence_state.as_deref(), Some("TO_BE_PERSISTED"));
     assert_eq!(file.persisted, Some(false));
 
+    // UpdateMount replaces a mount's options (checked against its UFS first); it needs a
+    // nested mount point.
+    let update = |path: &str, read_only: bool| UpdateMountPRequest {
+        alluxio_path: Some(path.into()),
+        options: Some(MountPOptions { read_only: Some(read_only), ..Default::default() }),
+    };
+    fs.update_mount(update("/mnt", true)).await.unwrap();
+    let table = fs.get_mount_table(GetMountTablePRequest { check_ufs: None }).await;
+    let updated = &table.unwrap().into_inner().mount_points["/mnt"];
+    assert_eq!((updated.read_only, updated.shared), (Some(true), Some(false)));
+    assert!(updated.properties.is_empty(), "{updated:?}");
+    for not_a_mount in ["/top", "/"] {
+        let refused = fs.update_mount(update(not_a_mount, false)).await.unwrap_err();
+        assert!(refused.message().contains("existing mount point and not root"), "{refused:?}");
+    }
+
     let missing = dir.path().join("missing").display().to_string();
     let refused = fs.mount(mount("/m2", &missing)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
