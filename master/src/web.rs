@@ -144,6 +144,20 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
     let role = ui.role_name();
     let notice = ui.standby_notice("/").await;
     let masters = masters_table(&ui).await;
+    let mut mounts: Vec<(String, String, bool)> = ui
+        .node
+        .ufses()
+        .root()
+        .map(|root| ("/".to_string(), root.uri.to_string(), root.options.read_only))
+        .into_iter()
+        .collect();
+    mounts.extend(node.read_replica(|ns| {
+        let nested = ns.mounts();
+        nested
+            .into_iter()
+            .map(|(path, m)| (path, m.ufs_uri.clone(), m.options.read_only))
+            .collect::<Vec<_>>()
+    }));
     let config: Vec<(String, String, String)> = ui
         .config
         .entries()
@@ -175,6 +189,17 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
             }
             h2 { "Masters" }
             (masters)
+            h2 { "Mounts" }
+            @if mounts.is_empty() {
+                p #mounts { "No under-file-system: files live only in worker caches (set alluxio.master.mount.table.root.ufs)." }
+            } @else {
+                table #mounts {
+                    tr { th { "Path" } th { "Under-file-system" } th { "Mode" } }
+                    @for (path, uri, read_only) in &mounts {
+                        tr { td { code { (path) } } td { code { (uri) } } td { @if *read_only { "read-only" } @else { "read-write" } } }
+                    }
+                }
+            }
             h2 { "Configuration" }
             table #configuration {
                 tr { th { "Property" } th { "Value" } th { "Source" } }
@@ -310,7 +335,7 @@ async fn browse(State(ui): State<Arc<Ui>>, Query(query): Query<BrowseQuery>) -> 
             }
             @match listing {
                 Ok((entries, _)) => table #listing {
-                    tr { th { "Name" } th { "Size" } th { "Owner" } th { "Group" } th { "Mode" } th { "Complete" } }
+                    tr { th { "Name" } th { "Size" } th { "Owner" } th { "Group" } th { "Mode" } th { "Complete" } th { "Persistence" } }
                     @for entry in &entries {
                         tr {
                             td { @if entry.is_directory { a href={ "/browse?path=" (entry.path) } { (entry.name) "/" } } @else { (entry.name) } }
@@ -319,6 +344,7 @@ async fn browse(State(ui): State<Arc<Ui>>, Query(query): Query<BrowseQuery>) -> 
                             td { (entry.group) }
                             td { code { (format!("{:o}", entry.mode)) } }
                             td { @if entry.is_directory || entry.complete { "yes" } @else { "no" } }
+                            td { @if entry.mount_point { "mount point" } @else if !entry.is_directory { (entry.persistence.name()) } }
                         }
                     }
                 },

@@ -594,6 +594,22 @@ async fn mounts_follow_alluxios_calls_and_rules() {
     assert_eq!(file.persistence_state.as_deref(), Some("TO_BE_PERSISTED"));
     assert_eq!(file.persisted, Some(false));
 
+    // The web UI lists the mounts, and /browse marks the mount point and each file's state.
+    let mut lode = LodeMasterServiceClient::new(channel(&leader).await);
+    let web_port = lode.get_master_status(GetMasterStatusRequest {}).await.unwrap();
+    let web_port = web_port.into_inner().web_port as u16;
+    let overview = tokio::task::spawn_blocking(move || lode_tests::http_get(web_port, "/"));
+    let overview = overview.await.unwrap().expect("the overview answers");
+    assert!(
+        overview.contains(&format!("<code>/mnt</code></td><td><code>{other}</code>")),
+        "{overview}"
+    );
+    assert!(overview.contains(&format!("<code>{root}</code></td><td>read-only")), "{overview}");
+    let browse =
+        tokio::task::spawn_blocking(move || lode_tests::http_get(web_port, "/browse?path=/mnt/d"));
+    let browse = browse.await.unwrap().expect("/browse answers");
+    assert!(browse.contains("TO_BE_PERSISTED"), "{browse}");
+
     // UpdateMount replaces a mount's options (checked against its UFS first); it needs a
     // nested mount point.
     let update = |path: &str, read_only: bool| UpdateMountPRequest {

@@ -98,6 +98,12 @@ async fn metrics_parse_and_move_with_load_and_failover() {
     let creates = [("method", "CreateDirectory")];
     let created = value(&after, "lode_rpc_requests_total", &creates);
     assert!(created >= 50.0, "CreateDirectory calls counted: {created}");
+    // Without a root under-file-system the overview says where files live.
+    let overview = lode_tests::http_get(port, "/").unwrap();
+    assert!(
+        overview.contains("No under-file-system: files live only in worker caches"),
+        "{overview}"
+    );
     // /browse shows a directory a page at a time (a huge one is never rendered whole).
     let page = lode_tests::http_get(port, "/browse?path=/metrics&offset=10&limit=5").unwrap();
     assert!(page.contains("Entries 11–15 of 50."), "{page}");
