@@ -84,6 +84,18 @@ pub async fn report(client: &MasterClient) -> Result<String, ClientError> {
             worker.last_contact_sec()
         );
     }
+    let mut mounts: Vec<_> = client.mount_table().await?.into_iter().collect();
+    mounts.sort_by(|a, b| a.0.cmp(&b.0));
+    if mounts.is_empty() {
+        let _ = writeln!(out, "Under-file-systems: none (files live only in worker caches)");
+    } else {
+        let _ = writeln!(out, "Under-file-systems: {} mounted", mounts.len());
+        for (path, mount) in &mounts {
+            let mode = if mount.read_only() { "read-only" } else { "read-write" };
+            let _ =
+                writeln!(out, "  {path:<22} {} ({}, {mode})", mount.ufs_uri(), mount.ufs_type());
+        }
+    }
     Ok(out)
 }
 

@@ -84,6 +84,14 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     assert!(report.starts_with("Leader: 127.0.0.1:"), "{report}");
     assert_eq!(report.matches(" lag ").count(), 2, "{report}");
     assert!(report.contains("Workers: 1 live"), "{report}");
+    assert!(report.contains("Under-file-systems: 1 mounted"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "{}/underFSStorage (local, read-write)",
+            std::fs::canonicalize(&data).unwrap().display()
+        )),
+        "{report}"
+    );
     assert!(report.contains("used       25 B"), "{report}");
     assert!(report.contains("Metrics (leader):\n  RPCs answered"), "{report}");
     assert!(!report.contains("journal commits     0 "), "the leader committed: {report}");
