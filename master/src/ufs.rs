@@ -16,6 +16,8 @@ pub struct RootMount {
     pub uri: UfsUri,
     /// `...root.readonly`, `...root.shared` and the `...root.option.*` properties.
     pub options: MountOptions,
+    /// The under-file-system itself.
+    ufs: Ufs,
 }
 
 /// What a master knows of under-file-systems outside its journal.
@@ -44,7 +46,7 @@ impl Ufses {
                 // Opening builds the operator: a bad option or a scheme not built in stops
                 // the master here, not at the first write.
                 let ufs = Ufs::open(uri, &options.properties, config)?;
-                Some(RootMount { uri: ufs.uri().clone(), options })
+                Some(RootMount { uri: ufs.uri().clone(), options, ufs })
             }
         };
         Ok(Ufses { root, config: config.clone() })
@@ -64,11 +66,7 @@ impl Ufses {
     /// it is down, and says why data cannot be persisted).
     pub async fn check_root(&self) {
         let Some(root) = &self.root else { return };
-        let checked = match self.open(&root.uri.to_string(), &root.options.properties) {
-            Ok(ufs) => ufs.check().await,
-            Err(e) => Err(e),
-        };
-        match checked {
+        match root.ufs.check().await {
             Ok(()) => tracing::info!(ufs = %root.uri, "root under-file-system mounted at /"),
             Err(error) => tracing::error!(%error, "the root under-file-system does not answer"),
         }

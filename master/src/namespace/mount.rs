@@ -45,6 +45,11 @@ impl Namespace {
         mounts
     }
 
+    /// The nested mount whose mount point is `path`, if it is one.
+    pub fn mount_at(&self, path: &FsPath) -> Option<&MountPoint> {
+        self.resolve(path).ok().and_then(|id| self.mounts.get(&id))
+    }
+
     /// The nested mount inode `id` is in (itself or its nearest ancestor that is a mount point)
     /// and how many levels below that mount point it is; `None` under the root mount.
     pub(super) fn mount_of(&self, id: u64) -> Option<(u64, &MountPoint, usize)> {

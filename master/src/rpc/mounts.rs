@@ -100,9 +100,7 @@ impl Services {
         let mount_options = mount_options(&options)?;
         // The new options must work with the mounted URI (new credentials, a new endpoint).
         let uri = self.read(|ns| {
-            let normalized = ns::FsPath::parse(&path)?.to_string();
-            let mounts = ns.mounts();
-            Ok(mounts.into_iter().find(|(p, _)| *p == normalized).map(|(_, m)| m.ufs_uri.clone()))
+            Ok(ns.mount_at(&ns::FsPath::parse(&path)?).map(|mount| mount.ufs_uri.clone()))
         })?;
         if let Some(uri) = uri {
             let ufs =
