@@ -12,12 +12,17 @@ use crate::namespace::MountOptions;
 /// The root mount: `alluxio.master.mount.table.root.ufs` (or `alluxio.underfs.address`).
 #[derive(Debug, Clone)]
 pub struct RootMount {
-    /// Its URI.
-    pub uri: UfsUri,
     /// `...root.readonly`, `...root.shared` and the `...root.option.*` properties.
     pub options: MountOptions,
     /// The under-file-system itself.
     ufs: Ufs,
+}
+
+impl RootMount {
+    /// Its URI.
+    pub fn uri(&self) -> &UfsUri {
+        self.ufs.uri()
+    }
 }
 
 /// What a master knows of under-file-systems outside its journal.
@@ -46,7 +51,7 @@ impl Ufses {
                 // Opening builds the operator: a bad option or a scheme not built in stops
                 // the master here, not at the first write.
                 let ufs = Ufs::open(uri, &options.properties, config)?;
-                Some(RootMount { uri: ufs.uri().clone(), options, ufs })
+                Some(RootMount { options, ufs })
             }
         };
         Ok(Ufses { root, config: config.clone() })
@@ -55,6 +60,12 @@ impl Ufses {
     /// The root mount, when one is configured.
     pub fn root(&self) -> Option<&RootMount> {
         self.root.as_ref()
+    }
+
+    /// The root mount's URI, when one is configured: a file under it has that URI plus its path
+    /// as its UFS path.
+    pub fn root_uri(&self) -> Option<&UfsUri> {
+        self.root.as_ref().map(RootMount::uri)
     }
 
     /// The under-file-system at `uri` with a mount's `properties` over the site's.
@@ -67,7 +78,7 @@ impl Ufses {
     pub async fn check_root(&self) {
         let Some(root) = &self.root else { return };
         match root.ufs.check().await {
-            Ok(()) => tracing::info!(ufs = %root.uri, "root under-file-system mounted at /"),
+            Ok(()) => tracing::info!(ufs = %root.uri(), "root under-file-system mounted at /"),
             Err(error) => tracing::error!(%error, "the root under-file-system does not answer"),
         }
     }

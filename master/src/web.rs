@@ -148,7 +148,7 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
         .node
         .ufses()
         .root()
-        .map(|root| ("/".to_string(), root.uri.to_string(), root.options.read_only))
+        .map(|root| ("/".to_string(), root.uri().to_string(), root.options.read_only))
         .into_iter()
         .collect();
     mounts.extend(node.read_replica(|ns| {

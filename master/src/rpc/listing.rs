@@ -39,7 +39,7 @@ fn step(node: &MasterNode, walk: &mut TreeWalk) -> Result<Vec<FileInfo>, Status>
                 let cached = in_alluxio_percentage(blocks, &status);
                 FileInfo {
                     in_alluxio_percentage: Some(cached),
-                    ..file_info(status, node.ufses().root().map(|r| &r.uri))
+                    ..file_info(status, node.ufses().root_uri())
                 }
             })
             .collect::<Vec<_>>())
@@ -178,7 +178,7 @@ pub fn list_partial(
                 let cached = in_alluxio_percentage(blocks, &status);
                 FileInfo {
                     in_alluxio_percentage: Some(cached),
-                    ..file_info(status, node.ufses().root().map(|r| &r.uri))
+                    ..file_info(status, node.ufses().root_uri())
                 }
             });
             Ok((infos.collect::<Vec<_>>(), count))

@@ -272,7 +272,7 @@ impl FileSystemMasterClientService for Services {
         let id = self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         let info = self
             .read(|ns| Ok(ns.status_by_id(id)))?
-            .map(|status| file_info(status, self.node.ufses().root().map(|r| &r.uri)))
+            .map(|status| file_info(status, self.node.ufses().root_uri()))
             .unwrap_or_else(|| FileInfo { file_id: Some(id as i64), ..FileInfo::default() });
         Ok(Response::new(CreateFilePResponse { file_info: Some(info) }))
     }
@@ -314,7 +314,7 @@ impl FileSystemMasterClientService for Services {
                 Ok(FileInfo {
                     file_block_infos: block_infos,
                     in_alluxio_percentage: Some(cached),
-                    ..file_info(status, self.node.ufses().root().map(|r| &r.uri))
+                    ..file_info(status, self.node.ufses().root_uri())
                 })
             })
             .map_err(status_from_serve)?

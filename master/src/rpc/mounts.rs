@@ -49,8 +49,8 @@ impl Services {
         let ufs = self.node.ufses().open(uri, &options.properties).map_err(status_from_ufs)?;
         ufs.check().await.map_err(status_from_ufs)?;
         if let Some(root) = self.node.ufses().root() {
-            if ufs.uri().overlaps(&root.uri) {
-                let refused = ns::overlap(ufs.uri(), &root.uri);
+            if ufs.uri().overlaps(root.uri()) {
+                let refused = ns::overlap(ufs.uri(), root.uri());
                 return Err(Status::invalid_argument(refused.message));
             }
         }
@@ -134,8 +134,10 @@ impl Services {
         };
         let mut mount_points = HashMap::new();
         if let Some(root) = self.node.ufses().root() {
-            mount_points
-                .insert("/".to_string(), info(&root.uri.to_string(), &root.options, ROOT_MOUNT_ID));
+            mount_points.insert(
+                "/".to_string(),
+                info(&root.uri().to_string(), &root.options, ROOT_MOUNT_ID),
+            );
         }
         let nested = self.read(|ns| {
             Ok(ns
