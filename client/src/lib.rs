@@ -11,3 +11,4 @@ pub mod fs;
 pub mod fsadmin;
 pub mod local;
 pub mod master;
+pub mod persist;

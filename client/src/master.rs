@@ -541,6 +541,24 @@ impl MasterClient {
         .map(|_| ())
     }
 
+    /// Schedules a complete file to be written to its under-file-system (Alluxio's
+    /// `ScheduleAsyncPersistence`); a persisted file is left as it is.
+    pub async fn schedule_persist(&self, path: &str) -> Result<(), ClientError> {
+        let message = ScheduleAsyncPersistencePRequest {
+            path: Some(path.into()),
+            options: Some(ScheduleAsyncPersistencePOptions {
+                common_options: self.new_operation(),
+                persistence_wait_time: Some(0),
+            }),
+        };
+        self.call("schedule persistence", |channel| {
+            let request = self.request(message.clone());
+            async move { fs_client(channel).schedule_async_persistence(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// A new block for an incomplete file (appended to its block list).
     pub async fn new_block_id(&self, path: &str) -> Result<u64, ClientError> {
         let message = GetNewBlockIdForFilePRequest {

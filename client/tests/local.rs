@@ -58,6 +58,18 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     let root_ufs = std::fs::canonicalize(&data).unwrap().join("underFSStorage");
     assert!(stat.contains(&format!("ufsPath: {}/f.txt", root_ufs.display())), "{stat}");
     assert!(stat.contains("persistenceState: NOT_PERSISTED"), "{stat}");
+    // `fs persist` writes it to the root UFS and waits: whole, under its name, PERSISTED.
+    let persisted = shell(&conf_dir, &["fs", "persist", "/f.txt"]);
+    let said = String::from_utf8_lossy(&persisted.stdout).to_string();
+    let expected = "Found 1 files to persist.\n(1/1) Successfully persisted file: /f.txt\n";
+    assert_eq!(said, expected, "{persisted:?}");
+    let in_ufs = std::fs::read_to_string(root_ufs.join("f.txt")).unwrap();
+    assert_eq!(in_ufs, "through the local worker\n");
+    let stat =
+        String::from_utf8_lossy(&shell(&conf_dir, &["fs", "stat", "/f.txt"]).stdout).to_string();
+    assert!(stat.contains("persistenceState: PERSISTED"), "{stat}");
+    let again = shell(&conf_dir, &["fs", "persist", "/f.txt"]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), "Found 0 files to persist.\n");
 
     // The root mount is a folder under the data directory; `fs mount` mounts another and
     // lists both, `fs unmount` takes it away again.

@@ -183,6 +183,16 @@ impl BlockMap {
         Some((*length, holders.iter().filter_map(|id| self.workers.get(id)).collect()))
     }
 
+    /// Whether worker `worker` holds `block`.
+    pub fn holds(&self, worker: i64, block: u64) -> bool {
+        self.workers.get(&worker).is_some_and(|w| w.blocks.contains(&block))
+    }
+
+    /// Whether some worker holds `block`.
+    pub fn is_cached(&self, block: u64) -> bool {
+        self.blocks.get(&block).is_some_and(|(_, holders)| !holders.is_empty())
+    }
+
     /// Drops workers not heard from within `timeout`, with their blocks; returns them.
     pub fn expire(&mut self, timeout: Duration) -> Vec<Worker> {
         let silent: Vec<i64> = self

@@ -9,6 +9,7 @@ mod backends;
 pub mod blocks;
 pub mod namespace;
 mod node;
+pub mod persist;
 pub mod rpc;
 pub mod ufs;
 mod web;

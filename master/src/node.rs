@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::blocks::BlockMap;
 use crate::namespace::{FsPath, Mutation, Namespace, NamespaceOp, NamespaceReply, NsError};
+use crate::persist::{PersistQueue, PersistSettings};
 use crate::rpc::{ServerInfo, Services};
 use crate::ufs::Ufses;
 use crate::{open_backends, MasterError};
@@ -92,6 +93,8 @@ pub struct MasterNode {
     role: watch::Sender<Role>,
     /// Block locations: soft state, kept by the leader only (see [`crate::blocks`]).
     blocks: RwLock<BlockMap>,
+    /// The leader's persistence work: soft state like `blocks` (see [`crate::persist`]).
+    persists: parking_lot::Mutex<PersistQueue>,
     /// Workers silent for longer are dropped with their blocks (`alluxio.master.worker.timeout`).
     worker_timeout: Duration,
     /// How long a new leader waits for workers before reporting none
@@ -136,6 +139,8 @@ fn paths_of(mutation: &Mutation) -> Vec<&str> {
         Mutation::Mount(m) => vec![&m.path],
         Mutation::Unmount(m) => vec![&m.path],
         Mutation::UpdateMount(m) => vec![&m.path],
+        Mutation::SchedulePersist(m) => vec![&m.path],
+        Mutation::PersistFile(_) | Mutation::PersistFailed(_) => Vec::new(),
     }
 }
 
@@ -155,6 +160,9 @@ impl MasterNode {
             leading: RwLock::new(None),
             role: watch::channel(Role::Standby { leader: None }).0,
             blocks: RwLock::new(BlockMap::default()),
+            persists: parking_lot::Mutex::new(PersistQueue::new(PersistSettings::from_config(
+                config,
+            ))),
             worker_timeout: config
                 .duration(name::MASTER_WORKER_TIMEOUT)
                 .unwrap_or(Duration::from_secs(300)),
@@ -299,6 +307,41 @@ impl MasterNode {
         work: impl FnOnce(&mut BlockMap, &Namespace) -> T,
     ) -> Result<T, ServeError> {
         self.read(|namespace| work(&mut self.blocks.write(), namespace))
+    }
+
+    /// Works on the block map and the persistence work with the namespace at hand, on the same
+    /// terms as [`Self::with_blocks`].
+    pub fn with_persists<T>(
+        &self,
+        work: impl FnOnce(&mut PersistQueue, &mut BlockMap, &Namespace) -> T,
+    ) -> Result<T, ServeError> {
+        self.read(|namespace| work(&mut self.persists.lock(), &mut self.blocks.write(), namespace))
+    }
+
+    /// Journals persistence outcomes (from workers' reports or the leader's sweep) in the
+    /// background, telling the queue how each went.
+    pub fn journal_persists(self: &Arc<Self>, entries: Vec<Mutation>) {
+        for entry in entries {
+            let id = match &entry {
+                Mutation::PersistFile(m) => m.id,
+                Mutation::PersistFailed(m) => m.id,
+                _ => continue,
+            };
+            let node = self.clone();
+            tokio::spawn(async move {
+                let outcome = match node.mutate(None, entry).await {
+                    Ok(reply) => match reply.error {
+                        None => Ok(()),
+                        Some(refused) => Err(refused.message),
+                    },
+                    Err(error) => Err(error.to_string()),
+                };
+                if let Err(error) = &outcome {
+                    tracing::warn!(file = id, %error, "journaling a persistence outcome failed");
+                }
+                node.persists.lock().journaled(id, outcome);
+            });
+        }
     }
 
     /// Reads the block map with the namespace at hand, on the same terms as [`Self::with_blocks`].
@@ -516,6 +559,7 @@ async fn run_roles(
         metrics::gauge!("lode_master_is_leader").set(1.0);
         metrics::gauge!("lode_master_term").set(term as f64);
         node.blocks.write().clear(); // Workers re-register with every new leader.
+        node.persists.lock().clear();
         *node.leading.write() =
             Some(Leading { writer: writer.clone(), leadership: leadership.clone() });
         node.role.send_replace(Role::Leader { term });
@@ -653,7 +697,7 @@ async fn follow(
 
 /// The leader's worker housekeeping, forever: drop workers silent for longer than the worker
 /// timeout, and queue blocks whose files are gone for removal on their workers.
-async fn watch_workers(node: &MasterNode) {
+async fn watch_workers(node: &Arc<MasterNode>) {
     let period = (node.worker_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         tokio::time::sleep(period).await;
@@ -677,6 +721,13 @@ async fn watch_workers(node: &MasterNode) {
             if orphans > 0 {
                 tracing::debug!(orphans, "blocks of deleted files queued for removal");
             }
+        }
+        if let Ok(entries) = node.with_persists(|queue, blocks, namespace| {
+            metrics::gauge!("lode_master_files_awaiting_persist")
+                .set(namespace.awaiting_persist_count() as f64);
+            queue.sweep(blocks, namespace)
+        }) {
+            node.journal_persists(entries);
         }
     }
 }

@@ -142,7 +142,8 @@ async fn the_stock_shell_mounts_and_unmounts_under_file_systems() {
     std::fs::create_dir_all(other.join("kept")).unwrap();
     let (root, other) = (root.display().to_string(), other.display().to_string());
     let _cluster = cluster(&zookeeper, &[("alluxio.master.mount.table.root.ufs", &root)]);
-    let shell = guide_client(&zookeeper, &[]);
+    // Files wait an hour before they are persisted: the state below is TO_BE_PERSISTED still.
+    let shell = guide_client(&zookeeper, &[(PERSIST_WAIT, "1h")]);
 
     let out = shell.fs(&["mount", "--readonly", "/mnt", &other]).expect_ok("mount");
     assert!(out.contains(&format!("Mounted {other} at /mnt")), "{out}");
@@ -174,6 +175,99 @@ async fn the_stock_shell_mounts_and_unmounts_under_file_systems() {
     assert!(std::path::Path::new(&other).join("kept").is_dir(), "unmount touched the UFS");
     let out = shell.fs(&["ls", "/"]).expect_ok("ls after unmount");
     assert!(!out.contains("/mnt"), "{out}");
+}
+
+/// Alluxio's client key for how long a file written ASYNC_THROUGH waits before it is persisted.
+const PERSIST_WAIT: &str = "alluxio.user.file.persistence.initial.wait.time";
+
+/// Waits (two minutes at most) until the stock shell's `stat` of each of `files` says PERSISTED
+/// and the root UFS folder `ufs` holds its bytes, whole, under its name.
+fn wait_persisted(shell: &AlluxioClient, ufs: &Path, files: &[(String, Vec<u8>)]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    for (file, data) in files {
+        loop {
+            let in_ufs = std::fs::read(ufs.join(file.trim_start_matches('/'))).ok();
+            if in_ufs.as_deref() == Some(data.as_slice()) {
+                let out = shell.fs(&["stat", file]).expect_ok("stat");
+                assert!(out.contains("persisted=true") && out.contains("PERSISTED"), "{out}");
+                break;
+            }
+            let out = shell.fs(&["stat", file]).expect_ok("stat");
+            assert!(std::time::Instant::now() < deadline, "{file} not persisted in time: {out}");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+}
+
+/// Every file name in `dir` and below, relative to it.
+fn names_within(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if entry.file_type().unwrap().is_dir() {
+            names.extend(names_within(&entry.path()).into_iter().map(|n| format!("{name}/{n}")));
+        } else {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+}
+
+/// With only the guide's client lines and Alluxio's defaults (ASYNC_THROUGH), the stock
+/// shell's writes appear whole in the root under-file-system and `stat` says PERSISTED; files
+/// still waiting to be persisted when the leader is killed -9 are persisted by the new leader,
+/// each once and whole, with no temporary file left beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shells_default_writes_are_persisted_across_a_leader_kill() {
+    let zookeeper = ZooKeeper::standalone();
+    let ufs = tempfile::tempdir().unwrap();
+    let root = ufs.path().display().to_string();
+    let mut cluster = cluster(&zookeeper, &[("alluxio.master.mount.table.root.ufs", &root)]);
+    let shell = guide_client(&zookeeper, &[]);
+    let local = tempfile::tempdir().unwrap();
+    let big = object_content(4, TWO_BLOCKS);
+    let source = write_local(local.path(), "big.bin", &big);
+    shell.fs(&["mkdir", "/data"]).expect_ok("mkdir");
+    shell.fs(&["copyFromLocal", &source, "/data/big.bin"]).expect_ok("copyFromLocal");
+    wait_persisted(&shell, ufs.path(), &[("/data/big.bin".into(), big)]);
+
+    // Twenty files wait 5 s before being persisted: the leader dies with all of them pending.
+    let batch = local.path().join("batch");
+    std::fs::create_dir(&batch).unwrap();
+    let mut files = Vec::new();
+    for i in 0..20 {
+        let data = object_content(10 + i, 1000 + i as usize * 777);
+        write_local(&batch, &format!("f{i}"), &data);
+        files.push((format!("/batch/f{i}"), data));
+    }
+    let waiting = guide_client(&zookeeper, &[(PERSIST_WAIT, "5s")]);
+    waiting.fs(&["copyFromLocal", batch.to_str().unwrap(), "/batch"]).expect_ok("copyFromLocal");
+    let out = waiting.fs(&["ls", "/batch"]).expect_ok("ls");
+    assert_eq!(out.matches("TO_BE_PERSISTED").count(), 20, "{out}");
+    let leader = cluster.leader(None).await;
+    cluster.kill(leader);
+    cluster.leader(Some(leader)).await;
+    wait_persisted(&shell, ufs.path(), &files);
+
+    // A MUST_CACHE write stays NOT_PERSISTED until the stock `persist` writes it.
+    let cached = guide_client(&zookeeper, &[("alluxio.user.file.writetype.default", "MUST_CACHE")]);
+    let data = object_content(99, 4321);
+    let source = write_local(local.path(), "cached.bin", &data);
+    cached.fs(&["copyFromLocal", &source, "/cached.bin"]).expect_ok("copyFromLocal");
+    let out = shell.fs(&["stat", "/cached.bin"]).expect_ok("stat");
+    assert!(out.contains("NOT_PERSISTED"), "{out}");
+    let out = shell.fs(&["persist", "/cached.bin"]).expect_ok("persist");
+    assert!(out.contains("Successfully persisted file: /cached.bin"), "{out}");
+    assert!(std::fs::read(ufs.path().join("cached.bin")).unwrap() == data, "other bytes");
+
+    let mut expected: Vec<String> =
+        files.iter().map(|(f, _)| f.trim_start_matches('/').to_string()).collect();
+    expected.push("cached.bin".into());
+    expected.push("data/big.bin".into());
+    expected.sort();
+    assert_eq!(names_within(ufs.path()), expected, "files in the UFS besides the persisted ones");
 }
 
 /// With NOSASL on the cluster and the client, the shell runs unauthenticated: it writes and

@@ -5,6 +5,7 @@
 
 mod backends;
 mod master_link;
+mod persist;
 mod service;
 pub mod store;
 mod streams;
@@ -145,7 +146,8 @@ pub async fn run(
     };
     let heartbeat =
         config.duration(name::WORKER_BLOCK_HEARTBEAT_INTERVAL).unwrap_or(Duration::from_secs(1));
-    let link = master_link::start(finder, address, store.clone(), heartbeat);
+    let persister = persist::Persister::new(store.clone(), config.clone());
+    let link = master_link::start(finder, address, store.clone(), persister, heartbeat);
     lode_core::web::metrics();
     lode_core::web::serve(
         web_listener,

@@ -1,5 +1,6 @@
 //! The worker's side of Lode's worker protocol: find the leader, register with a full block
-//! report, heartbeat with usage, carry out the master's removals, and commit finished blocks.
+//! report, heartbeat with usage, carry out the master's removals and persist commands (see
+//! [`crate::persist`]), and commit finished blocks.
 //! A leader change seen through the elector's watch, a heartbeat answered "register", or a
 //! failed call makes the worker register again at once with whoever leads now.
 
@@ -16,6 +17,7 @@ use lode_core::rpc::lode::worker::{
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
+use crate::persist::Persister;
 use crate::store::BlockStore;
 
 /// The longest pause between attempts to reach a leader.
@@ -90,6 +92,7 @@ pub fn start(
     finder: LeaderFinder,
     address: WorkerNetAddress,
     store: Arc<BlockStore>,
+    persister: Arc<Persister>,
     heartbeat: Duration,
 ) -> MasterLink {
     let (registered, receiver) = watch::channel(None);
@@ -100,7 +103,12 @@ pub fn start(
         let mut leader_watch = finder.elector().map(|e| e.watch_leader());
         let mut pause = Duration::from_millis(20);
         loop {
-            let session = Session { finder: &finder, address: &address, store: &store };
+            let session = Session {
+                finder: &finder,
+                address: &address,
+                store: &store,
+                persister: &persister,
+            };
             match session.register().await {
                 Ok(current) => {
                     pause = Duration::from_millis(20);
@@ -127,6 +135,7 @@ struct Session<'a> {
     finder: &'a LeaderFinder,
     address: &'a WorkerNetAddress,
     store: &'a BlockStore,
+    persister: &'a Arc<Persister>,
 }
 
 impl Session<'_> {
@@ -207,16 +216,26 @@ impl Session<'_> {
                     .into_iter()
                     .map(|b| b as i64)
                     .collect(),
+                persisting_file_ids: self.persister.running(),
+                persisted: self.persister.take_finished(),
             };
+            let persisted = request.persisted.clone();
             match MasterLinkClient::new(current.channel.clone()).heartbeat(request).await {
                 Ok(response) => {
                     let response = response.into_inner();
                     if response.register {
+                        self.persister.unreported(persisted);
                         return "the master does not know this worker".into();
                     }
                     self.remove(&response.remove_block_ids);
+                    for command in response.persist {
+                        self.persister.start(command);
+                    }
                 }
-                Err(status) => return format!("heartbeat failed: {}", status.message()),
+                Err(status) => {
+                    self.persister.unreported(persisted);
+                    return format!("heartbeat failed: {}", status.message());
+                }
             }
         }
     }

@@ -224,6 +224,16 @@ enum FsCommand {
         /// The path.
         path: String,
     },
+    /// Write files to their under-file-system now and wait until each is PERSISTED (a folder:
+    /// every file below it).
+    Persist {
+        /// How long to wait in all (e.g. 20min).
+        #[arg(short = 't', long = "timeout", default_value = "20min", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+        /// The files or folders.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
     /// Show the bytes of every file under a path.
     Du {
         /// One total instead of a line per file.
@@ -233,6 +243,10 @@ enum FsCommand {
         #[arg(default_value = "/")]
         path: String,
     },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    lode_core::config::parse_duration(text)
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -371,6 +385,9 @@ async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, Str
         FsCommand::Free { recursive, path } => {
             client.free(&path, recursive).await.map_err(fail)?;
             out = format!("{path} was successfully freed from the workers' memory\n");
+        }
+        FsCommand::Persist { timeout, paths } => {
+            out = lode_client::persist::persist(client, &paths, timeout).await?
         }
         FsCommand::Du { summarize, path } => {
             out = copy::du(client, &path, summarize).await.map_err(fail)?

@@ -195,6 +195,11 @@ pub mod name {
     pub const UNDERFS_REQUEST_TIMEOUT: &str = "alluxio.underfs.request.timeout";
     pub const UNDERFS_HDFS_CONFIGURATION: &str = "alluxio.underfs.hdfs.configuration";
     pub const MASTER_MOUNT_TABLE_ROOT_UFS: &str = "alluxio.master.mount.table.root.ufs";
+    pub const MASTER_PERSISTENCE_INITIAL_INTERVAL: &str =
+        "alluxio.master.persistence.initial.interval";
+    pub const MASTER_PERSISTENCE_MAX_INTERVAL: &str = "alluxio.master.persistence.max.interval";
+    pub const MASTER_PERSISTENCE_MAX_TOTAL_WAIT_TIME: &str =
+        "alluxio.master.persistence.max.total.wait.time";
     pub const MASTER_MOUNT_TABLE_ROOT_READONLY: &str = "alluxio.master.mount.table.root.readonly";
     pub const MASTER_MOUNT_TABLE_ROOT_SHARED: &str = "alluxio.master.mount.table.root.shared";
     /// A prefix: `alluxio.master.mount.table.root.option.<ufs property>=<value>`.
@@ -349,6 +354,18 @@ pub static KEYS: &[PropertyKey] = &[
         "The most client connections a master keeps open at once (unset: half its open-file \
          limit). One more is closed at once and logged, so clients can never take the file \
          descriptors the journal needs."),
+    key(name::MASTER_PERSISTENCE_INITIAL_INTERVAL, T::Duration, Literal("1sec"), Scope::Master,
+        Alluxio,
+        "How long the leader waits before trying again to persist a file whose first attempt \
+         failed; each further failure doubles the wait, up to \
+         alluxio.master.persistence.max.interval."),
+    key(name::MASTER_PERSISTENCE_MAX_INTERVAL, T::Duration, Literal("1hr"), Scope::Master, Alluxio,
+        "The longest wait between two attempts to persist a file."),
+    key(name::MASTER_PERSISTENCE_MAX_TOTAL_WAIT_TIME, T::Duration, Literal("1day"), Scope::Master,
+        Alluxio,
+        "How long the leader keeps trying to persist a file before it gives up: the file goes \
+         back to NOT_PERSISTED (its data stays in worker caches, which never drop it) and the \
+         leader logs why. `lode fs persist` schedules it again."),
     key(name::MASTER_RPC_ADDRESSES, T::HostPorts, DefaultValue::None, Scope::All, Alluxio,
         "Without an election service: the host:port of every master. Clients and workers try \
          them and follow a standby's answer naming the leader."),

@@ -15,11 +15,12 @@
 mod mount;
 mod ops;
 mod path;
+mod persist;
 mod slab;
 mod snapshot;
 mod walk;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
@@ -29,9 +30,11 @@ use lode_core::journal::StateMachine;
 pub use mount::{join_uri, overlap, MountPoint, ROOT_MOUNT_ID};
 pub use ops::{
     CompleteFile, CreateDirectory, CreateFile, Delete, ErrorKind, Mount, MountOptions, Mutation,
-    NamespaceOp, NamespaceReply, NewBlock, Rename, ReplyError, SetAttribute, Unmount, UpdateMount,
+    NamespaceOp, NamespaceReply, NewBlock, PersistFailed, PersistFile, Rename, ReplyError,
+    SchedulePersist, SetAttribute, Unmount, UpdateMount,
 };
 pub use path::{name_problem, FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
+pub use persist::PersistTarget;
 pub use walk::TreeWalk;
 
 const SEQUENCE_BITS: u32 = 24;
@@ -214,6 +217,8 @@ pub struct FileStatus {
     /// Its path in its nested mount's under-file-system; `None` under the root mount, where
     /// the root UFS's URI plus `path` is its UFS path.
     pub nested_ufs_path: Option<String>,
+    /// What its under-file-system said of it when it was persisted (empty otherwise).
+    pub ufs_fingerprint: String,
 }
 
 /// Owner and group names, stored once each.
@@ -254,6 +259,11 @@ pub struct Namespace {
     mounts: mount::MountTable,
     /// The mount id the next mount takes.
     next_mount_id: u64,
+    /// Files TO_BE_PERSISTED or LOST, by id, with the time (ms) from which they may be
+    /// persisted (see `persist.rs`).
+    awaiting_persist: BTreeMap<u64, i64>,
+    /// The UFS fingerprint of each persisted file that has one, by id.
+    fingerprints: HashMap<u64, Box<str>>,
 }
 
 impl Default for Namespace {
@@ -284,6 +294,8 @@ impl PartialEq for Namespace {
         };
         self.next_container == other.next_container
             && self.mounts == other.mounts
+            && self.fingerprints == other.fingerprints
+            && self.awaiting_persist == other.awaiting_persist
             && self.next_mount_id.max(ROOT_MOUNT_ID + 1)
                 == other.next_mount_id.max(ROOT_MOUNT_ID + 1)
             && self.inodes.len() == other.inodes.len()
@@ -333,6 +345,8 @@ impl Namespace {
             names,
             mounts: Default::default(),
             next_mount_id: ROOT_MOUNT_ID + 1,
+            awaiting_persist: BTreeMap::new(),
+            fingerprints: HashMap::new(),
         }
     }
 
@@ -512,6 +526,7 @@ impl Namespace {
         FileStatus {
             id,
             persistence,
+            ufs_fingerprint: self.fingerprint_of(id).to_string(),
             mount_point,
             nested_ufs_path,
             name: inode.name.to_string(),
@@ -728,9 +743,7 @@ impl Namespace {
     fn complete_file(&mut self, op: &CompleteFile, time_ms: i64) -> Result<u64, NsError> {
         let (id, path) = self.file_at(&op.path)?;
         let inode = self.inode_mut(id);
-        let Body::File { length, complete, persistence, .. } = &mut inode.body else {
-            unreachable!()
-        };
+        let Body::File { length, complete, .. } = &mut inode.body else { unreachable!() };
         if *complete {
             return Err(NsError::new(
                 ErrorKind::AlreadyComplete,
@@ -739,10 +752,11 @@ impl Namespace {
         }
         *length = op.length;
         *complete = true;
-        if op.to_be_persisted {
-            *persistence = Persistence::ToBePersisted;
-        }
         inode.modified_ms = time_ms;
+        if op.to_be_persisted {
+            let not_before = persist::not_before(time_ms, op.persist_wait_ms);
+            self.set_persistence(id, Persistence::ToBePersisted, not_before);
+        }
         Ok(id)
     }
 
@@ -801,6 +815,7 @@ impl Namespace {
         let mut pending = vec![u64::from(handle(container(id)))];
         while let Some(gone) = pending.pop() {
             let inode = self.inodes.remove(gone).expect("the subtree's inodes exist");
+            self.forget_persistence(inode_id(u64::from(inode.epoch) << 32 | gone));
             if let Body::Directory { children } = inode.body {
                 for child in children.into_iter() {
                     // Their entries go with them; the parent is gone too, so no slot to fix.
@@ -909,6 +924,9 @@ impl StateMachine for Namespace {
             Some(Mutation::Mount(m)) => self.mount(m, time),
             Some(Mutation::Unmount(m)) => self.unmount(m, time),
             Some(Mutation::UpdateMount(m)) => self.update_mount(m, time),
+            Some(Mutation::PersistFile(m)) => self.persist_file(m),
+            Some(Mutation::SchedulePersist(m)) => self.schedule_persist(m, time),
+            Some(Mutation::PersistFailed(m)) => self.persist_failed(m),
             None => Err(NsError::new(ErrorKind::InvalidArgument, "empty namespace operation")),
         };
         match outcome {

@@ -12,7 +12,7 @@ pub struct NamespaceOp {
     #[prost(int64, tag = "1")]
     pub time_ms: i64,
     /// What to do.
-    #[prost(oneof = "Mutation", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
+    #[prost(oneof = "Mutation", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")]
     pub mutation: Option<Mutation>,
 }
 
@@ -49,6 +49,15 @@ pub enum Mutation {
     /// Change a mount's options.
     #[prost(message, tag = "11")]
     UpdateMount(UpdateMount),
+    /// A file's data was written whole to its under-file-system.
+    #[prost(message, tag = "12")]
+    PersistFile(PersistFile),
+    /// Schedule a complete file's persistence (Alluxio's `ScheduleAsyncPersistence`).
+    #[prost(message, tag = "13")]
+    SchedulePersist(SchedulePersist),
+    /// A file's persistence was given up.
+    #[prost(message, tag = "14")]
+    PersistFailed(PersistFailed),
 }
 
 /// Create a directory.
@@ -110,6 +119,10 @@ pub struct CompleteFile {
     /// TO_BE_PERSISTED rather than NOT_PERSISTED.
     #[prost(bool, tag = "3")]
     pub to_be_persisted: bool,
+    /// With `to_be_persisted`: persist no earlier than this many ms after completion
+    /// (Alluxio's `persistenceWaitTime`; -1: only when scheduled again).
+    #[prost(int64, tag = "4")]
+    pub persist_wait_ms: i64,
 }
 
 /// Remove a file or directory.
@@ -181,6 +194,44 @@ pub struct UpdateMount {
     /// The new options.
     #[prost(message, optional, tag = "2")]
     pub options: Option<MountOptions>,
+}
+
+/// A file's data is in its under-file-system: it becomes PERSISTED. By id, not path: the file
+/// may have been renamed while a worker copied it; a file since deleted or rewritten refuses.
+#[derive(Clone, PartialEq, Message)]
+pub struct PersistFile {
+    /// The file's inode id.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// The length persisted; a file of another length is not the one that was copied.
+    #[prost(uint64, tag = "2")]
+    pub length: u64,
+    /// What the under-file-system said of the file it wrote (`lode_ufs::UfsStatus::fingerprint`).
+    #[prost(string, tag = "3")]
+    pub ufs_fingerprint: String,
+}
+
+/// Make a complete file TO_BE_PERSISTED (nothing for one already persisted or pending).
+#[derive(Clone, PartialEq, Message)]
+pub struct SchedulePersist {
+    /// Which file.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Persist no earlier than this many ms from now (-1: only when scheduled again).
+    #[prost(int64, tag = "2")]
+    pub wait_ms: i64,
+}
+
+/// A file's persistence ended without a copy in its under-file-system.
+#[derive(Clone, PartialEq, Message)]
+pub struct PersistFailed {
+    /// The file's inode id.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// Its blocks are gone from every worker (LOST; it is persisted still if they come back);
+    /// otherwise the attempts ran out of time (NOT_PERSISTED, as Alluxio leaves it).
+    #[prost(bool, tag = "2")]
+    pub lost: bool,
 }
 
 /// Move a file or directory to a path that does not exist yet.

@@ -74,6 +74,12 @@ struct InodeRecord {
     /// `Persistence` as its code (0, NOT_PERSISTED, in checkpoints from before it existed).
     #[prost(uint32, tag = "14")]
     persistence: u32,
+    /// The UFS fingerprint of a persisted file (empty: none).
+    #[prost(string, tag = "15")]
+    ufs_fingerprint: String,
+    /// A file awaiting persistence may be persisted from this time (ms) on.
+    #[prost(int64, tag = "16")]
+    persist_not_before_ms: i64,
 }
 
 pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
@@ -121,6 +127,9 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
                 record.blocks = *blocks;
                 record.complete = *complete;
                 record.persistence = *persistence as u32;
+                record.ufs_fingerprint = namespace.fingerprint_of(id).to_string();
+                record.persist_not_before_ms =
+                    namespace.awaiting_persist.get(&id).copied().unwrap_or_default();
             }
         }
         record.encode_length_delimited(out).expect("encoding into a Vec");
@@ -150,6 +159,8 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         names,
         mounts: Default::default(),
         next_mount_id: header.next_mount_id.max(ROOT_MOUNT_ID + 1),
+        awaiting_persist: Default::default(),
+        fingerprints: Default::default(),
     };
     for index in 0..header.inode_count {
         let offset = total - bytes.len();
@@ -201,6 +212,13 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
                     .ok_or_else(|| bad("unknown persistence state"))?,
             }
         };
+        if let Body::File { persistence: Persistence::ToBePersisted | Persistence::Lost, .. } = body
+        {
+            namespace.awaiting_persist.insert(record.id, record.persist_not_before_ms);
+        }
+        if !record.ufs_fingerprint.is_empty() {
+            namespace.fingerprints.insert(record.id, record.ufs_fingerprint.into());
+        }
         let key = handle(container(record.id));
         namespace.inodes.insert(
             u64::from(key),

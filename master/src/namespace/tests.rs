@@ -72,7 +72,7 @@ fn files_get_blocks_until_complete() {
         op(Mutation::CompleteFile(CompleteFile {
             path: "/f".into(),
             length: 99,
-            to_be_persisted: false,
+            ..Default::default()
         }))
     };
     run(&mut ns, complete()).unwrap();
@@ -309,7 +309,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
         path.push_str(names[rng.next(3) as usize]);
     }
     let other = format!("/{}", names[rng.next(3) as usize]);
-    let mutation = match rng.next(9) {
+    let mutation = match rng.next(12) {
         0 => Mutation::CreateDirectory(CreateDirectory {
             path,
             recursive: rng.next(2) == 0,
@@ -327,6 +327,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             path,
             length: rng.next(10_000),
             to_be_persisted: rng.next(2) == 0,
+            persist_wait_ms: rng.next(3) as i64 - 1,
         }),
         3 => Mutation::Delete(Delete {
             path,
@@ -348,7 +349,17 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             mode: 0o755,
             ..Default::default()
         }),
-        _ => Mutation::Unmount(Unmount { path }),
+        8 => Mutation::Unmount(Unmount { path }),
+        9 => Mutation::SchedulePersist(SchedulePersist { path, wait_ms: rng.next(3) as i64 - 1 }),
+        10 => Mutation::PersistFile(PersistFile {
+            id: inode_id(rng.next(64)),
+            length: [0, rng.next(10_000)][rng.next(2) as usize],
+            ufs_fingerprint: format!("fp{}", rng.next(3)),
+        }),
+        _ => Mutation::PersistFailed(PersistFailed {
+            id: inode_id(rng.next(64)),
+            lost: rng.next(2) == 0,
+        }),
     };
     NamespaceOp { time_ms: rng.next(1 << 40) as i64, mutation: Some(mutation) }
 }
@@ -611,6 +622,67 @@ fn checkpoints_keep_the_mount_table() {
     assert_eq!(copy, ns);
 }
 
+/// A file to be persisted waits its persistence wait, becomes PERSISTED with its fingerprint
+/// (by id, even after a rename), and a deleted or rewritten file refuses the result.
+#[test]
+fn persistence_follows_its_journal_entries() {
+    let mut ns = Namespace::new();
+    let id = run(&mut ns, touch("/f")).unwrap();
+    let complete =
+        CompleteFile { path: "/f".into(), length: 7, to_be_persisted: true, persist_wait_ms: 500 };
+    run(&mut ns, NamespaceOp { time_ms: 1_000, mutation: Some(Mutation::CompleteFile(complete)) })
+        .unwrap();
+    assert_eq!(ns.awaiting_persist().collect::<Vec<_>>(), vec![id]);
+    let target = ns.persist_target(id).unwrap();
+    assert_eq!((target.not_before_ms, target.ufs_path.as_str(), target.length), (1_500, "f", 7));
+    run(&mut ns, op(Mutation::Rename(Rename { src: "/f".into(), dst: "/g".into() }))).unwrap();
+    let persisted = |length| {
+        op(Mutation::PersistFile(PersistFile { id, length, ufs_fingerprint: "fp".into() }))
+    };
+    let refused = run(&mut ns, persisted(6)).unwrap_err();
+    assert!(refused.message.contains("not the 6 bytes persisted"), "{refused}");
+    run(&mut ns, persisted(7)).unwrap();
+    let status = ns.status("/g").unwrap();
+    assert_eq!(
+        (status.persistence, status.ufs_fingerprint.as_str()),
+        (Persistence::Persisted, "fp")
+    );
+    assert_eq!(ns.awaiting_persist().count(), 0);
+    assert!(ns.persist_target(id).is_none());
+    // Scheduling a persisted file again changes nothing; a deleted file refuses the result.
+    run(&mut ns, op(Mutation::SchedulePersist(SchedulePersist { path: "/g".into(), wait_ms: 0 })))
+        .unwrap();
+    assert_eq!(ns.status("/g").unwrap().persistence, Persistence::Persisted);
+    run(&mut ns, op(Mutation::Delete(Delete { path: "/g".into(), ..Default::default() }))).unwrap();
+    assert_eq!(run(&mut ns, persisted(7)).unwrap_err().kind, ErrorKind::NotFound);
+}
+
+/// `persist` of a NOT_PERSISTED file schedules it, a file whose blocks are gone becomes LOST
+/// and still awaits persistence, a file that ran out of time goes back to NOT_PERSISTED, and
+/// an incomplete file cannot be scheduled.
+#[test]
+fn scheduled_lost_and_given_up_persists() {
+    let mut ns = Namespace::new();
+    let id = run(&mut ns, touch("/f")).unwrap();
+    let schedule =
+        || op(Mutation::SchedulePersist(SchedulePersist { path: "/f".into(), wait_ms: 0 }));
+    let refused = run(&mut ns, schedule()).unwrap_err();
+    assert!(refused.message.contains("Cannot persist an incomplete Alluxio file: /f"), "{refused}");
+    let complete = CompleteFile { path: "/f".into(), ..Default::default() };
+    run(&mut ns, op(Mutation::CompleteFile(complete))).unwrap();
+    assert_eq!(ns.status("/f").unwrap().persistence, Persistence::NotPersisted);
+    run(&mut ns, schedule()).unwrap();
+    assert_eq!(ns.status("/f").unwrap().persistence, Persistence::ToBePersisted);
+    let failed = |lost| op(Mutation::PersistFailed(PersistFailed { id, lost }));
+    run(&mut ns, failed(true)).unwrap();
+    assert_eq!(ns.status("/f").unwrap().persistence, Persistence::Lost);
+    assert!(ns.persist_target(id).unwrap().lost, "a LOST file is persisted if its blocks return");
+    run(&mut ns, failed(false)).unwrap();
+    assert_eq!(ns.status("/f").unwrap().persistence, Persistence::NotPersisted);
+    assert_eq!(run(&mut ns, failed(false)).unwrap_err().kind, ErrorKind::NotFound);
+    assert_eq!(ns.awaiting_persist().count(), 0);
+}
+
 /// A file completed for ASYNC_THROUGH is TO_BE_PERSISTED, any other NOT_PERSISTED, and the
 /// state survives a checkpoint.
 #[test]
@@ -618,7 +690,8 @@ fn a_file_completed_to_be_persisted_says_so_across_checkpoints() {
     let mut ns = Namespace::new();
     for (path, to_be_persisted) in [("/async", true), ("/cached", false)] {
         run(&mut ns, touch(path)).unwrap();
-        let complete = CompleteFile { path: path.into(), length: 0, to_be_persisted };
+        let complete =
+            CompleteFile { path: path.into(), length: 0, to_be_persisted, ..Default::default() };
         run(&mut ns, op(Mutation::CompleteFile(complete))).unwrap();
     }
     assert_eq!(ns.status("/async").unwrap().persistence, Persistence::ToBePersisted);

@@ -202,18 +202,26 @@ impl LodeBlockMasterWorkerService for Services {
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let request = request.into_inner();
         let removed: Vec<u64> = request.removed_block_ids.iter().map(|b| *b as u64).collect();
+        let worker = request.worker_id;
         let outcome = self
             .node
-            .with_blocks(|blocks, _| {
-                blocks.heartbeat(request.worker_id, request.used_bytes.max(0) as u64, &removed)
+            .with_persists(|queue, blocks, namespace| {
+                let removals =
+                    blocks.heartbeat(worker, request.used_bytes.max(0) as u64, &removed)?;
+                let entries =
+                    queue.report(worker, &request.persisting_file_ids, &request.persisted);
+                let commands = queue.assign(worker, blocks, namespace, self.node.ufses());
+                Some((removals, entries, commands))
             })
             .map_err(status_from_serve)?;
-        Ok(Response::new(match outcome {
-            Some(removals) => HeartbeatResponse {
-                register: false,
-                remove_block_ids: removals.into_iter().map(|b| b as i64).collect(),
-            },
-            None => HeartbeatResponse { register: true, remove_block_ids: Vec::new() },
+        let Some((removals, entries, persist)) = outcome else {
+            return Ok(Response::new(HeartbeatResponse { register: true, ..Default::default() }));
+        };
+        self.node.journal_persists(entries);
+        Ok(Response::new(HeartbeatResponse {
+            register: false,
+            remove_block_ids: removals.into_iter().map(|b| b as i64).collect(),
+            persist,
         }))
     }
 

@@ -56,6 +56,7 @@ pub fn file_info(status: FileStatus, root_ufs: Option<&UfsUri>) -> FileInfo {
             0
         }),
         in_memory_percentage: Some(0),
+        ufs_fingerprint: Some(status.ufs_fingerprint),
     }
 }
 

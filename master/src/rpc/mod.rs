@@ -221,7 +221,17 @@ impl FileSystemMasterClientService for Services {
             let nested = self.read(|ns| Ok(ns.status(&path)?.nested_ufs_path.is_some()))?;
             nested || self.node.ufses().root().is_some()
         };
-        let mutation = Mutation::CompleteFile(ns::CompleteFile { path, length, to_be_persisted });
+        let persist_wait_ms = options
+            .async_persist_options
+            .as_ref()
+            .and_then(|o| o.persistence_wait_time)
+            .unwrap_or(0);
+        let mutation = Mutation::CompleteFile(ns::CompleteFile {
+            path,
+            length,
+            to_be_persisted,
+            persist_wait_ms,
+        });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         Ok(Response::new(CompleteFilePResponse {}))
     }
@@ -354,6 +364,26 @@ impl FileSystemMasterClientService for Services {
     ) -> Result<Response<UpdateMountPResponse>, Status> {
         self.update_mount_options(request.into_inner()).await?;
         Ok(Response::new(UpdateMountPResponse {}))
+    }
+
+    async fn schedule_async_persistence(
+        &self,
+        request: Request<ScheduleAsyncPersistencePRequest>,
+    ) -> Result<Response<ScheduleAsyncPersistencePResponse>, Status> {
+        let request = request.into_inner();
+        let options = request.options.unwrap_or_default();
+        let path = path(request.path)?;
+        let nested = self.read(|ns| Ok(ns.status(&path)?.nested_ufs_path.is_some()))?;
+        if !nested && self.node.ufses().root().is_none() {
+            return Err(Status::failed_precondition(format!(
+                "Cannot persist {path}: no under-file-system is mounted at / (set {})",
+                lode_core::config::name::MASTER_MOUNT_TABLE_ROOT_UFS
+            )));
+        }
+        let wait_ms = options.persistence_wait_time.unwrap_or(0);
+        let mutation = Mutation::SchedulePersist(ns::SchedulePersist { path, wait_ms });
+        self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        Ok(Response::new(ScheduleAsyncPersistencePResponse {}))
     }
 
     type ListStatusStream = ListStream;

@@ -1,0 +1,487 @@
+//! The leader's persister (DESIGN §9): hands the files that await persistence to workers
+//! holding all their blocks, retries failures with backoff, and turns outcomes into journal
+//! entries. Which files await persistence is journaled (the namespace's TO_BE_PERSISTED and
+//! LOST files); everything here is soft state, like block locations: a new leader starts it
+//! empty and rebuilds it from the namespace and the workers' heartbeats, which report what
+//! they are still copying and what they finished — even for commands an earlier leader sent.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lode_core::config::{name, Config};
+use lode_core::rpc::lode::worker::{PersistCommand, PersistResult};
+
+use crate::blocks::BlockMap;
+use crate::namespace::{Mutation, Namespace, PersistFailed, PersistFile, PersistTarget};
+use crate::ufs::Ufses;
+
+/// The most persist commands one worker runs at once.
+pub const PER_WORKER: usize = 4;
+
+/// How the leader paces persistence.
+#[derive(Debug, Clone)]
+pub struct PersistSettings {
+    /// The first retry's wait (`alluxio.master.persistence.initial.interval`).
+    pub initial_interval: Duration,
+    /// The longest wait between attempts (`alluxio.master.persistence.max.interval`).
+    pub max_interval: Duration,
+    /// How long to keep trying before giving up (`alluxio.master.persistence.max.total.wait.time`).
+    pub max_total_wait: Duration,
+    /// How long blocks may have no holder before their file is LOST: a new leader's workers
+    /// register within it (`alluxio.master.worker.connect.wait.time`).
+    pub lost_after: Duration,
+}
+
+impl PersistSettings {
+    /// The settings `config` gives, with Alluxio's defaults.
+    pub fn from_config(config: &Config) -> PersistSettings {
+        let duration = |key, default| config.duration(key).unwrap_or(default);
+        PersistSettings {
+            initial_interval: duration(name::MASTER_PERSISTENCE_INITIAL_INTERVAL, secs(1)),
+            max_interval: duration(name::MASTER_PERSISTENCE_MAX_INTERVAL, secs(3600)),
+            max_total_wait: duration(name::MASTER_PERSISTENCE_MAX_TOTAL_WAIT_TIME, secs(86_400)),
+            lost_after: duration(name::MASTER_WORKER_CONNECT_WAIT_TIME, secs(5)),
+        }
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// One file's persistence, as this leader follows it.
+#[derive(Debug)]
+struct Task {
+    /// When this leader first tried it.
+    first_try: Instant,
+    /// Failed attempts so far.
+    failures: u32,
+    /// Not to be tried again before.
+    next_try: Instant,
+    /// The worker copying it now.
+    running_on: Option<i64>,
+    /// Its outcome is being journaled: hand it to nobody meanwhile.
+    journaling: bool,
+    /// Why the last attempt failed.
+    last_error: Option<String>,
+    /// Since when some block of it has had no holder.
+    missing_since: Option<Instant>,
+}
+
+impl Task {
+    fn new(now: Instant) -> Task {
+        Task {
+            first_try: now,
+            failures: 0,
+            next_try: now,
+            running_on: None,
+            journaling: false,
+            last_error: None,
+            missing_since: None,
+        }
+    }
+}
+
+/// What the web UI and `fsadmin report` show of persistence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersistSummary {
+    /// Files awaiting persistence (journaled: TO_BE_PERSISTED or LOST).
+    pub awaiting: usize,
+    /// Of those, being copied by a worker now.
+    pub running: usize,
+    /// The newest failures: (file id, why), a few at most.
+    pub recent_failures: Vec<(u64, String)>,
+}
+
+/// The leader's persistence work (see the module docs).
+#[derive(Debug)]
+pub struct PersistQueue {
+    settings: PersistSettings,
+    tasks: HashMap<u64, Task>,
+    /// When this leader started: blocks count as missing only after workers had time to register.
+    since: Instant,
+}
+
+impl PersistQueue {
+    /// An empty queue.
+    pub fn new(settings: PersistSettings) -> PersistQueue {
+        PersistQueue { settings, tasks: HashMap::new(), since: Instant::now() }
+    }
+
+    /// Forgets everything: a new term starts afresh.
+    pub fn clear(&mut self) {
+        self.tasks.clear();
+        self.since = Instant::now();
+    }
+
+    /// Takes a worker's report: the files it is still copying, and the outcomes since its last
+    /// heartbeat. Returns the journal entries to make; each, once journaled (or refused), is
+    /// passed to [`Self::journaled`].
+    pub fn report(
+        &mut self,
+        worker: i64,
+        running: &[i64],
+        results: &[PersistResult],
+    ) -> Vec<Mutation> {
+        let now = Instant::now();
+        let running: HashSet<u64> = running.iter().map(|id| *id as u64).collect();
+        let mut entries = Vec::new();
+        for result in results {
+            let id = result.file_id as u64;
+            let task = self.tasks.entry(id).or_insert_with(|| Task::new(now));
+            task.running_on = None;
+            if result.error.is_empty() {
+                task.journaling = true;
+                entries.push(Mutation::PersistFile(PersistFile {
+                    id,
+                    length: result.length.max(0) as u64,
+                    ufs_fingerprint: result.ufs_fingerprint.clone(),
+                }));
+            } else {
+                tracing::warn!(file = id, worker, error = %result.error, "persisting failed");
+                self.failed(id, result.error.clone(), now);
+            }
+        }
+        for (&id, task) in &mut self.tasks {
+            match task.running_on {
+                // A command the worker no longer runs and did not report: its answer was lost
+                // (or the worker restarted); try again.
+                Some(on) if on == worker && !running.contains(&id) => task.running_on = None,
+                // A command from an earlier leader that this worker still runs.
+                _ if running.contains(&id) => task.running_on = Some(worker),
+                _ => {}
+            }
+        }
+        for id in running {
+            self.tasks.entry(id).or_insert_with(|| Task::new(now)).running_on = Some(worker);
+        }
+        entries
+    }
+
+    fn failed(&mut self, id: u64, error: String, now: Instant) {
+        let Some(task) = self.tasks.get_mut(&id) else { return };
+        task.failures = task.failures.saturating_add(1);
+        let backoff = self
+            .settings
+            .initial_interval
+            .saturating_mul(1 << task.failures.saturating_sub(1).min(20))
+            .min(self.settings.max_interval);
+        task.next_try = now + backoff;
+        task.last_error = Some(error);
+    }
+
+    /// The journal entry for file `id` was written (or refused, the file having changed): the
+    /// namespace says what is left to do.
+    pub fn journaled(&mut self, id: u64, outcome: Result<(), String>) {
+        match outcome {
+            Ok(()) => {
+                self.tasks.remove(&id);
+            }
+            Err(error) => {
+                if let Some(task) = self.tasks.get_mut(&id) {
+                    task.journaling = false;
+                }
+                self.failed(id, error, Instant::now());
+            }
+        }
+    }
+
+    /// Persist commands for `worker`: due files whose blocks it holds, up to [`PER_WORKER`]
+    /// running on it at once.
+    pub fn assign(
+        &mut self,
+        worker: i64,
+        blocks: &BlockMap,
+        namespace: &Namespace,
+        ufses: &Ufses,
+    ) -> Vec<PersistCommand> {
+        let mut free = PER_WORKER
+            .saturating_sub(self.tasks.values().filter(|t| t.running_on == Some(worker)).count());
+        let (now, wall_ms) = (Instant::now(), now_ms());
+        let mut commands = Vec::new();
+        for id in namespace.awaiting_persist() {
+            if free == 0 {
+                break;
+            }
+            let busy = self
+                .tasks
+                .get(&id)
+                .is_some_and(|t| t.running_on.is_some() || t.journaling || t.next_try > now);
+            if busy {
+                continue;
+            }
+            let Some(target) = namespace.persist_target(id) else { continue };
+            if target.not_before_ms > wall_ms
+                || !target.block_ids.iter().all(|b| blocks.holds(worker, *b))
+            {
+                continue;
+            }
+            let Some(command) = command(id, target, ufses) else { continue };
+            self.tasks.entry(id).or_insert_with(|| Task::new(now)).running_on = Some(worker);
+            commands.push(command);
+            free -= 1;
+        }
+        commands
+    }
+
+    /// Gives up what cannot be persisted: a file some of whose blocks no worker has held for
+    /// `lost_after` becomes LOST (and is persisted still if they come back), and one this leader
+    /// has tried for longer than the total wait goes back to NOT_PERSISTED. Returns the entries.
+    pub fn sweep(&mut self, blocks: &BlockMap, namespace: &Namespace) -> Vec<Mutation> {
+        let now = Instant::now();
+        if now.duration_since(self.since) < self.settings.lost_after {
+            return Vec::new(); // Workers are still registering with this leader.
+        }
+        let mut entries = Vec::new();
+        for id in namespace.awaiting_persist() {
+            let Some(target) = namespace.persist_target(id) else { continue };
+            let task = self.tasks.entry(id).or_insert_with(|| Task::new(now));
+            if task.running_on.is_some() || task.journaling {
+                continue;
+            }
+            let missing = target.block_ids.iter().any(|b| !blocks.is_cached(*b));
+            task.missing_since =
+                if missing { Some(task.missing_since.unwrap_or(now)) } else { None };
+            let lost_for = task.missing_since.map(|since| now.duration_since(since));
+            if !target.lost && lost_for.is_some_and(|d| d >= self.settings.lost_after) {
+                tracing::error!(file = %target.path, "a block of a file to be persisted is on no worker: LOST");
+                task.journaling = true;
+                entries.push(Mutation::PersistFailed(PersistFailed { id, lost: true }));
+            } else if task.failures > 0
+                && now.duration_since(task.first_try) > self.settings.max_total_wait
+            {
+                tracing::error!(
+                    file = %target.path,
+                    error = task.last_error.as_deref().unwrap_or(""),
+                    "giving up persisting after alluxio.master.persistence.max.total.wait.time"
+                );
+                task.journaling = true;
+                entries.push(Mutation::PersistFailed(PersistFailed { id, lost: false }));
+            }
+        }
+        // Tasks of files no longer awaiting persistence (deleted, persisted) go.
+        self.tasks.retain(|id, task| {
+            task.journaling || task.running_on.is_some() || namespace.persist_target(*id).is_some()
+        });
+        entries
+    }
+
+    /// What to show of it.
+    pub fn summary(&self, namespace: &Namespace) -> PersistSummary {
+        let mut failures: Vec<(&u64, &Task)> =
+            self.tasks.iter().filter(|(_, t)| t.last_error.is_some()).collect();
+        failures.sort_by_key(|(_, t)| std::cmp::Reverse(t.next_try));
+        PersistSummary {
+            awaiting: namespace.awaiting_persist_count(),
+            running: self.tasks.values().filter(|t| t.running_on.is_some()).count(),
+            recent_failures: failures
+                .into_iter()
+                .take(5)
+                .map(|(id, t)| (*id, t.last_error.clone().unwrap_or_default()))
+                .collect(),
+        }
+    }
+
+    /// Why the last attempt to persist file `id` failed, if one did.
+    pub fn last_error(&self, id: u64) -> Option<&str> {
+        self.tasks.get(&id).and_then(|t| t.last_error.as_deref())
+    }
+}
+
+/// The command that persists file `id`; `None` when its mount has no under-file-system.
+fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistCommand> {
+    let (ufs_uri, mount_properties) = match target.mount {
+        Some((uri, options)) => (uri, options.properties.into_iter().collect()),
+        None => {
+            let root = ufses.root()?;
+            (root.uri().to_string(), root.options.properties.clone().into_iter().collect())
+        }
+    };
+    Some(PersistCommand {
+        file_id: id as i64,
+        path: target.path.to_string(),
+        ufs_uri,
+        mount_properties,
+        ufs_path: target.ufs_path,
+        block_ids: target.block_ids.into_iter().map(|b| b as i64).collect(),
+        length: target.length as i64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use lode_core::journal::StateMachine;
+
+    use super::*;
+    use crate::blocks::Registration;
+    use crate::namespace::{CompleteFile, CreateFile, NamespaceOp, NewBlock, Persistence};
+
+    /// A leader's view: a root UFS folder, a namespace with `/f` (two blocks, 15 bytes)
+    /// completed to be persisted, a block map and a queue.
+    struct Leader {
+        _dir: tempfile::TempDir,
+        ufses: Ufses,
+        namespace: Namespace,
+        blocks: BlockMap,
+        queue: PersistQueue,
+        id: u64,
+        block_ids: Vec<u64>,
+    }
+
+    impl Leader {
+        fn new() -> Leader {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().display().to_string();
+            let config =
+                Config::from_pairs([("alluxio.master.mount.table.root.ufs", root)]).unwrap();
+            let settings = PersistSettings {
+                initial_interval: Duration::from_secs(60),
+                max_interval: Duration::from_secs(600),
+                max_total_wait: Duration::from_secs(3600),
+                lost_after: Duration::ZERO,
+            };
+            let mut leader = Leader {
+                _dir: dir,
+                ufses: Ufses::from_config(&config).unwrap(),
+                namespace: Namespace::new(),
+                blocks: BlockMap::default(),
+                queue: PersistQueue::new(settings),
+                id: 0,
+                block_ids: Vec::new(),
+            };
+            let create =
+                CreateFile { path: "/f".into(), mode: 0o644, block_size: 10, ..Default::default() };
+            leader.id = leader.apply(Mutation::CreateFile(create));
+            leader.block_ids = (0..2)
+                .map(|_| leader.apply(Mutation::NewBlock(NewBlock { path: "/f".into() })))
+                .collect();
+            let complete = CompleteFile {
+                path: "/f".into(),
+                length: 15,
+                to_be_persisted: true,
+                persist_wait_ms: 0,
+            };
+            leader.apply(Mutation::CompleteFile(complete));
+            leader
+        }
+
+        fn apply(&mut self, mutation: Mutation) -> u64 {
+            let op = NamespaceOp { time_ms: 1, mutation: Some(mutation) };
+            let reply = self.namespace.apply(&op);
+            assert!(reply.error.is_none(), "{reply:?}");
+            reply.id
+        }
+
+        /// Registers a worker at `port` holding the file's blocks `held`.
+        fn worker(&mut self, port: u16, held: std::ops::Range<usize>) -> i64 {
+            let registration = Registration {
+                host: "w".into(),
+                port,
+                web_port: None,
+                capacity: 100,
+                used: 0,
+                blocks: self.block_ids[held].iter().map(|b| (*b, 10)).collect(),
+                start_time_ms: 0,
+            };
+            self.blocks.register(registration, |_| true).0
+        }
+
+        fn assign(&mut self, worker: i64) -> Vec<PersistCommand> {
+            self.queue.assign(worker, &self.blocks, &self.namespace, &self.ufses)
+        }
+
+        /// Journals `entry` as the leader would, and tells the queue.
+        fn journal(&mut self, entry: Mutation) {
+            self.apply(entry);
+            self.queue.journaled(self.id, Ok(()));
+        }
+
+        fn persistence(&self) -> Persistence {
+            self.namespace.status("/f").unwrap().persistence
+        }
+    }
+
+    /// A file goes to a worker holding all its blocks, once, with the root UFS and its path.
+    #[test]
+    fn a_file_goes_to_a_worker_holding_every_block_once() {
+        let mut leader = Leader::new();
+        let partial = leader.worker(1, 0..1);
+        let whole = leader.worker(2, 0..2);
+        assert!(leader.assign(partial).is_empty());
+        let commands = leader.assign(whole);
+        assert_eq!(commands.len(), 1);
+        let command = &commands[0];
+        assert_eq!(
+            (command.file_id as u64, command.length, command.ufs_path.as_str()),
+            (leader.id, 15, "f")
+        );
+        assert_eq!(command.ufs_uri, leader.ufses.root_uri().unwrap().to_string());
+        let expected: Vec<i64> = leader.block_ids.iter().map(|b| *b as i64).collect();
+        assert_eq!(command.block_ids, expected);
+        assert!(leader.assign(whole).is_empty(), "sent twice");
+        assert_eq!(leader.queue.summary(&leader.namespace).running, 1);
+    }
+
+    /// A failure waits out the backoff before the file is handed out again; a command the
+    /// worker no longer runs nor reported is handed out again at once; a success is journaled.
+    #[test]
+    fn failures_back_off_lost_commands_are_retried_and_successes_are_journaled() {
+        let mut leader = Leader::new();
+        let (w, id) = (leader.worker(1, 0..2), leader.id);
+        assert_eq!(leader.assign(w).len(), 1);
+        let failure =
+            PersistResult { file_id: id as i64, error: "disk full".into(), ..Default::default() };
+        assert!(leader.queue.report(w, &[], &[failure]).is_empty());
+        assert_eq!(leader.queue.last_error(id), Some("disk full"));
+        assert!(leader.assign(w).is_empty(), "retried within the backoff");
+
+        let mut leader = Leader::new();
+        let w = leader.worker(1, 0..2);
+        assert_eq!(leader.assign(w).len(), 1);
+        assert!(leader.queue.report(w, &[], &[]).is_empty()); // Neither running nor reported.
+        assert_eq!(leader.assign(w).len(), 1);
+        let success = PersistResult {
+            file_id: id as i64,
+            length: 15,
+            ufs_fingerprint: "fp".into(),
+            ..Default::default()
+        };
+        let entries = leader.queue.report(w, &[], &[success]);
+        let persisted = PersistFile { id, length: 15, ufs_fingerprint: "fp".into() };
+        assert_eq!(entries, vec![Mutation::PersistFile(persisted)]);
+        assert!(leader.assign(w).is_empty(), "sent while journaling");
+        leader.journal(entries[0].clone());
+        assert_eq!(leader.persistence(), Persistence::Persisted);
+        assert!(leader.assign(w).is_empty());
+    }
+
+    /// A new leader adopts a command an earlier leader sent and the worker still runs, rather
+    /// than sending it again.
+    #[test]
+    fn a_new_leader_adopts_commands_still_running() {
+        let mut leader = Leader::new();
+        let w = leader.worker(1, 0..2);
+        leader.queue.report(w, &[leader.id as i64], &[]);
+        assert!(leader.assign(w).is_empty());
+    }
+
+    /// A file some of whose blocks no worker holds becomes LOST (once), and is handed out again
+    /// when a worker with every block registers.
+    #[test]
+    fn a_file_whose_blocks_are_gone_is_lost_until_they_return() {
+        let mut leader = Leader::new();
+        leader.worker(1, 0..1);
+        let entries = leader.queue.sweep(&leader.blocks, &leader.namespace);
+        let lost = PersistFailed { id: leader.id, lost: true };
+        assert_eq!(entries, vec![Mutation::PersistFailed(lost)]);
+        leader.journal(entries[0].clone());
+        assert_eq!(leader.persistence(), Persistence::Lost);
+        assert!(leader.queue.sweep(&leader.blocks, &leader.namespace).is_empty(), "LOST twice");
+        let back = leader.worker(2, 0..2);
+        assert_eq!(leader.assign(back).len(), 1);
+    }
+}

@@ -1,0 +1,188 @@
+//! The worker's side of persistence (DESIGN §9): the leader sends persist commands with
+//! heartbeat answers; the worker copies the file's blocks, in order, from its cache into the
+//! file's under-file-system (a temporary name renamed into place, so a half-written file
+//! never appears) and reports the outcome with a later heartbeat. Commands already running
+//! are not started twice, and what is running is reported with every heartbeat, so a new
+//! leader knows which files are being copied.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use lode_core::config::Config;
+use lode_core::rpc::lode::worker::{PersistCommand, PersistResult};
+use lode_ufs::{Ufs, UfsError};
+use parking_lot::Mutex;
+use tokio::io::AsyncReadExt;
+
+use crate::store::BlockStore;
+
+/// How much of a block is read from the cache and written to the UFS at a time.
+const CHUNK: usize = 4 << 20;
+
+/// An under-file-system's URI and the mount properties it was opened with.
+type UfsKey = (String, BTreeMap<String, String>);
+
+/// Runs persist commands and keeps their outcomes for the next heartbeat.
+#[derive(Debug)]
+pub struct Persister {
+    store: Arc<BlockStore>,
+    config: Config,
+    state: Mutex<State>,
+    /// Opened under-file-systems, by URI and mount properties.
+    ufses: Mutex<HashMap<UfsKey, Ufs>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    running: HashSet<i64>,
+    finished: Vec<PersistResult>,
+}
+
+/// Why one persist command failed.
+struct Failure {
+    error: String,
+    block_missing: bool,
+}
+
+impl From<UfsError> for Failure {
+    fn from(error: UfsError) -> Failure {
+        Failure { error: error.to_string(), block_missing: false }
+    }
+}
+
+impl Persister {
+    /// A persister copying from `store`, opening under-file-systems with `config` beneath each
+    /// mount's own properties.
+    pub fn new(store: Arc<BlockStore>, config: Config) -> Arc<Persister> {
+        Arc::new(Persister { store, config, state: Mutex::default(), ufses: Mutex::default() })
+    }
+
+    /// Starts `command` unless it runs already.
+    pub fn start(self: &Arc<Self>, command: PersistCommand) {
+        if !self.state.lock().running.insert(command.file_id) {
+            return;
+        }
+        let persister = self.clone();
+        tokio::spawn(async move {
+            let (file_id, length) = (command.file_id, command.length);
+            let result = match persister.persist(&command).await {
+                Ok(fingerprint) => {
+                    tracing::info!(path = %command.path, bytes = length, "persisted");
+                    metrics::counter!("lode_worker_persisted_files_total").increment(1);
+                    metrics::counter!("lode_worker_persisted_bytes_total")
+                        .increment(length.max(0) as u64);
+                    PersistResult {
+                        file_id,
+                        length,
+                        ufs_fingerprint: fingerprint,
+                        ..Default::default()
+                    }
+                }
+                Err(failure) => {
+                    tracing::warn!(path = %command.path, error = %failure.error, "persisting failed");
+                    PersistResult {
+                        file_id,
+                        length,
+                        error: failure.error,
+                        block_missing: failure.block_missing,
+                        ..Default::default()
+                    }
+                }
+            };
+            let mut state = persister.state.lock();
+            state.running.remove(&file_id);
+            state.finished.push(result);
+        });
+    }
+
+    /// The files being copied now.
+    pub fn running(&self) -> Vec<i64> {
+        self.state.lock().running.iter().copied().collect()
+    }
+
+    /// The outcomes not reported yet; give them back with [`Self::unreported`] if the heartbeat
+    /// that carried them failed.
+    pub fn take_finished(&self) -> Vec<PersistResult> {
+        std::mem::take(&mut self.state.lock().finished)
+    }
+
+    /// Outcomes a heartbeat failed to deliver, kept for the next one.
+    pub fn unreported(&self, results: Vec<PersistResult>) {
+        self.state.lock().finished.extend(results);
+    }
+
+    fn ufs(&self, command: &PersistCommand) -> Result<Ufs, UfsError> {
+        let properties: BTreeMap<String, String> =
+            command.mount_properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let key = (command.ufs_uri.clone(), properties);
+        if let Some(ufs) = self.ufses.lock().get(&key) {
+            return Ok(ufs.clone());
+        }
+        let ufs = Ufs::open(&command.ufs_uri, &key.1, &self.config)?;
+        self.ufses.lock().insert(key, ufs.clone());
+        Ok(ufs)
+    }
+
+    /// Copies the file's blocks into its UFS file; returns the UFS's fingerprint of it.
+    async fn persist(&self, command: &PersistCommand) -> Result<String, Failure> {
+        let ufs = self.ufs(command)?;
+        let mut file = ufs.create(&command.ufs_path).await?;
+        let mut written = 0u64;
+        for &block in &command.block_ids {
+            if let Err(failure) = self.copy_block(block as u64, &mut file, &mut written).await {
+                file.abort().await;
+                return Err(failure);
+            }
+        }
+        if written != command.length.max(0) as u64 {
+            file.abort().await;
+            return Err(Failure {
+                error: format!(
+                    "the cached blocks of {} hold {written} bytes, not its {} bytes",
+                    command.path, command.length
+                ),
+                block_missing: false,
+            });
+        }
+        let status = file.finish().await?;
+        if status.length != written {
+            return Err(Failure {
+                error: format!(
+                    "{} holds {} bytes after writing {written}",
+                    ufs.full_path(&command.ufs_path),
+                    status.length
+                ),
+                block_missing: false,
+            });
+        }
+        Ok(status.fingerprint())
+    }
+
+    async fn copy_block(
+        &self,
+        block: u64,
+        file: &mut lode_ufs::UfsFile,
+        written: &mut u64,
+    ) -> Result<(), Failure> {
+        let missing = || Failure {
+            error: format!("block {block} is no longer cached on this worker"),
+            block_missing: true,
+        };
+        let (path, length) = self.store.open_block(block).ok_or_else(missing)?;
+        // Opened at once: a block removed after this point still reads whole.
+        let mut source = tokio::fs::File::open(&path).await.map_err(|_| missing())?;
+        let mut left = length;
+        while left > 0 {
+            let mut chunk = BytesMut::zeroed(CHUNK.min(left as usize));
+            source.read_exact(&mut chunk).await.map_err(|e| Failure {
+                error: format!("reading block {block} from {}: {e}", path.display()),
+                block_missing: false,
+            })?;
+            left -= chunk.len() as u64;
+            *written += chunk.len() as u64;
+            file.write(chunk.freeze()).await?;
+        }
+        Ok(())
+    }
+}
