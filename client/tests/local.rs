@@ -68,6 +68,11 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     let stat =
         String::from_utf8_lossy(&shell(&conf_dir, &["fs", "stat", "/f.txt"]).stdout).to_string();
     assert!(stat.contains("persistenceState: PERSISTED"), "{stat}");
+    // Freed from the worker, it reads back through the worker from the UFS.
+    let freed = shell(&conf_dir, &["fs", "free", "/f.txt"]);
+    assert!(freed.status.success(), "{}", String::from_utf8_lossy(&freed.stderr));
+    let cat = shell(&conf_dir, &["fs", "cat", "/f.txt"]);
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "through the local worker\n", "{cat:?}");
     let again = shell(&conf_dir, &["fs", "persist", "/f.txt"]);
     assert_eq!(String::from_utf8_lossy(&again.stdout), "Found 0 files to persist.\n");
 

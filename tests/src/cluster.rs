@@ -369,6 +369,11 @@ impl Cluster {
         worker.process = Some(Proc::start(command, true));
     }
 
+    /// The memory tier folder of worker `index`.
+    pub fn worker_tier(&self, index: usize) -> &Path {
+        &self.workers[index].tier
+    }
+
     /// SIGKILLs worker `index`.
     pub fn kill_worker(&mut self, index: usize) {
         if let Some(mut process) = self.workers[index].process.take() {

@@ -231,7 +231,13 @@ async fn the_stock_shells_default_writes_are_persisted_across_a_leader_kill() {
     let source = write_local(local.path(), "big.bin", &big);
     shell.fs(&["mkdir", "/data"]).expect_ok("mkdir");
     shell.fs(&["copyFromLocal", &source, "/data/big.bin"]).expect_ok("copyFromLocal");
-    wait_persisted(&shell, ufs.path(), &[("/data/big.bin".into(), big)]);
+    wait_persisted(&shell, ufs.path(), &[("/data/big.bin".into(), big.clone())]);
+    // Freed from the workers, it reads back from the UFS, and is cached again by that read.
+    shell.fs(&["free", "/data/big.bin"]).expect_ok("free");
+    wait_cached_percent(&shell, "/data/big.bin", "0%");
+    let cat = shell.fs(&["cat", "/data/big.bin"]);
+    assert!(cat.expect_bytes("cat after free") == big.as_slice(), "cat printed other bytes");
+    wait_cached_percent(&shell, "/data/big.bin", "100%");
 
     // Twenty files wait 5 s before being persisted: the leader dies with all of them pending.
     let batch = local.path().join("batch");
@@ -268,6 +274,29 @@ async fn the_stock_shells_default_writes_are_persisted_across_a_leader_kill() {
     expected.push("data/big.bin".into());
     expected.sort();
     assert_eq!(names_within(ufs.path()), expected, "files in the UFS besides the persisted ones");
+
+    // The worker replaced by one with an empty cache: every file still reads back whole.
+    cluster.kill_worker(0);
+    std::fs::remove_dir_all(cluster.worker_tier(0)).unwrap();
+    cluster.restart_worker(0);
+    cluster.wait_workers_registered().await;
+    for (file, data) in files.iter().take(3) {
+        let cat = shell.fs(&["cat", file]);
+        assert!(cat.expect_bytes("cat from the UFS") == data.as_slice(), "{file}: other bytes");
+    }
+}
+
+/// Waits (a minute at most) until `ls` of `file` shows it `percent` cached.
+fn wait_cached_percent(shell: &AlluxioClient, file: &str, percent: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = shell.fs(&["ls", file]).expect_ok("ls");
+        if out.contains(&format!(" {percent} ")) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{file} not {percent} cached: {out}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
 
 /// With NOSASL on the cluster and the client, the shell runs unauthenticated: it writes and

@@ -129,6 +129,23 @@ impl UfsUri {
         }
     }
 
+    /// The path of `uri` below this URI (`a/b/file`; empty for this URI itself), or `None` when
+    /// `uri` is not in it.
+    pub fn relative(&self, uri: &str) -> Option<String> {
+        let inner = UfsUri::parse(uri).ok()?;
+        if (inner.scheme, &inner.authority) != (self.scheme, &self.authority) {
+            return None;
+        }
+        if self.root == "/" {
+            return Some(inner.root.trim_start_matches('/').to_string());
+        }
+        match inner.root.strip_prefix(&self.root) {
+            Some("") => Some(String::new()),
+            Some(rest) if rest.starts_with('/') => Some(rest[1..].to_string()),
+            _ => None,
+        }
+    }
+
     /// Whether one of the two is the other or inside it: two mounts of such URIs would show the
     /// same files under two names, which Alluxio refuses.
     pub fn overlaps(&self, other: &UfsUri) -> bool {

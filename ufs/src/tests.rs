@@ -99,3 +99,19 @@ fn an_unknown_scheme_is_refused_with_the_built_in_list() {
     assert!(text.contains("`wasb` is not built into this binary"), "{text}");
     assert!(text.contains("local folder"), "{text}");
 }
+
+/// A full UFS path is found below its mount's URI (whatever the scheme's spelling), and a path
+/// of another folder, storage or host is not.
+#[test]
+fn a_path_below_a_mount_is_relative_to_it() {
+    let mount = UfsUri::parse("hdfs://nn:8020/data").unwrap();
+    assert_eq!(mount.relative("hdfs://nn:8020/data/a/b").as_deref(), Some("a/b"));
+    assert_eq!(mount.relative("hdfs://nn:8020/data").as_deref(), Some(""));
+    for other in ["hdfs://nn:8020/database/a", "hdfs://other:8020/data/a", "/data/a"] {
+        assert_eq!(mount.relative(other), None, "{other}");
+    }
+    let bucket = UfsUri::parse("s3a://bucket/").unwrap();
+    assert_eq!(bucket.relative("s3://bucket/x/y").as_deref(), Some("x/y"));
+    let folder = UfsUri::parse("/tmp/ufs").unwrap();
+    assert_eq!(folder.relative("file:///tmp/ufs/f").as_deref(), Some("f"));
+}

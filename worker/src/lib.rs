@@ -9,6 +9,8 @@ mod persist;
 mod service;
 pub mod store;
 mod streams;
+mod ufs;
+mod ufs_blocks;
 mod web;
 
 use std::future::Future;
@@ -146,7 +148,8 @@ pub async fn run(
     };
     let heartbeat =
         config.duration(name::WORKER_BLOCK_HEARTBEAT_INTERVAL).unwrap_or(Duration::from_secs(1));
-    let persister = persist::Persister::new(store.clone(), config.clone());
+    let ufses = Arc::new(ufs::WorkerUfses::new(config.clone()));
+    let persister = persist::Persister::new(store.clone(), ufses.clone());
     let link = master_link::start(finder, address, store.clone(), persister, heartbeat);
     lode_core::web::metrics();
     lode_core::web::serve(
@@ -169,7 +172,7 @@ pub async fn run(
     let follower = follow_leader(&config);
     let max_connections =
         lode_core::rpc::connection_cap(config.int(name::WORKER_NETWORK_MAX_CONNECTIONS));
-    let service = BlockService::new(store, link);
+    let service = BlockService::new(store, link, ufses);
     let tonic = BlockWorkerServer::new(service.clone())
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);

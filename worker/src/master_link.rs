@@ -12,7 +12,7 @@ use lode_core::rpc::alluxio::grpc::WorkerNetAddress;
 use lode_core::rpc::leader::LeaderFinder;
 use lode_core::rpc::lode::worker::lode_block_master_worker_service_client::LodeBlockMasterWorkerServiceClient as MasterLinkClient;
 use lode_core::rpc::lode::worker::{
-    CommitBlockRequest, HeartbeatRequest, HeldBlock, RegisterWorkerRequest,
+    CommitBlockRequest, GetMountRequest, HeartbeatRequest, HeldBlock, RegisterWorkerRequest,
 };
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -47,6 +47,22 @@ impl MasterLink {
     /// The leader this worker is registered with and the id it was given, if registered.
     pub fn registered_with(&self) -> Option<(String, i64)> {
         self.registered.borrow().as_ref().map(|r| (r.leader.clone(), r.worker_id))
+    }
+
+    /// The URI and properties of the under-file-system mounted with id `mount_id`, as the
+    /// leader says.
+    pub async fn mount(
+        &self,
+        mount_id: i64,
+    ) -> Result<(String, std::collections::BTreeMap<String, String>), String> {
+        let current = self.registered.borrow().clone();
+        let current = current.ok_or("the worker is not registered with a leading master yet")?;
+        let response = MasterLinkClient::new(current.channel)
+            .get_mount(GetMountRequest { mount_id })
+            .await
+            .map_err(|status| format!("{}: {}", current.leader, status.message()))?
+            .into_inner();
+        Ok((response.ufs_uri, response.mount_properties.into_iter().collect()))
     }
 
     /// Tells the leader that `block` (already in the store) is cached here. If the call fails,

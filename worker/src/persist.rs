@@ -5,32 +5,27 @@
 //! are not started twice, and what is running is reported with every heartbeat, so a new
 //! leader knows which files are being copied.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use lode_core::config::Config;
 use lode_core::rpc::lode::worker::{PersistCommand, PersistResult};
-use lode_ufs::{Ufs, UfsError};
+use lode_ufs::UfsError;
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 
 use crate::store::BlockStore;
+use crate::ufs::WorkerUfses;
 
 /// How much of a block is read from the cache and written to the UFS at a time.
 const CHUNK: usize = 4 << 20;
-
-/// An under-file-system's URI and the mount properties it was opened with.
-type UfsKey = (String, BTreeMap<String, String>);
 
 /// Runs persist commands and keeps their outcomes for the next heartbeat.
 #[derive(Debug)]
 pub struct Persister {
     store: Arc<BlockStore>,
-    config: Config,
+    ufses: Arc<WorkerUfses>,
     state: Mutex<State>,
-    /// Opened under-file-systems, by URI and mount properties.
-    ufses: Mutex<HashMap<UfsKey, Ufs>>,
 }
 
 #[derive(Debug, Default)]
@@ -52,10 +47,9 @@ impl From<UfsError> for Failure {
 }
 
 impl Persister {
-    /// A persister copying from `store`, opening under-file-systems with `config` beneath each
-    /// mount's own properties.
-    pub fn new(store: Arc<BlockStore>, config: Config) -> Arc<Persister> {
-        Arc::new(Persister { store, config, state: Mutex::default(), ufses: Mutex::default() })
+    /// A persister copying from `store` into under-file-systems opened through `ufses`.
+    pub fn new(store: Arc<BlockStore>, ufses: Arc<WorkerUfses>) -> Arc<Persister> {
+        Arc::new(Persister { store, ufses, state: Mutex::default() })
     }
 
     /// Starts `command` unless it runs already.
@@ -112,21 +106,10 @@ impl Persister {
         self.state.lock().finished.extend(results);
     }
 
-    fn ufs(&self, command: &PersistCommand) -> Result<Ufs, UfsError> {
-        let properties: BTreeMap<String, String> =
-            command.mount_properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let key = (command.ufs_uri.clone(), properties);
-        if let Some(ufs) = self.ufses.lock().get(&key) {
-            return Ok(ufs.clone());
-        }
-        let ufs = Ufs::open(&command.ufs_uri, &key.1, &self.config)?;
-        self.ufses.lock().insert(key, ufs.clone());
-        Ok(ufs)
-    }
-
     /// Copies the file's blocks into its UFS file; returns the UFS's fingerprint of it.
     async fn persist(&self, command: &PersistCommand) -> Result<String, Failure> {
-        let ufs = self.ufs(command)?;
+        let properties = command.mount_properties.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let ufs = self.ufses.open(&command.ufs_uri, properties)?;
         let mut file = ufs.create(&command.ufs_path).await?;
         let mut written = 0u64;
         for &block in &command.block_ids {

@@ -22,6 +22,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::master_link::MasterLink;
 use crate::store::{BlockStore, StoreError};
+use crate::ufs::WorkerUfses;
+use crate::ufs_blocks::Fetching;
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -30,12 +32,16 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 pub struct BlockService {
     pub(crate) store: Arc<BlockStore>,
     pub(crate) link: MasterLink,
+    /// For blocks of persisted files that are not cached (see [`crate::ufs_blocks`]).
+    pub(crate) ufses: Arc<WorkerUfses>,
+    pub(crate) fetching: Fetching,
 }
 
 impl BlockService {
-    /// A service over `store`, committing through `link`.
-    pub fn new(store: Arc<BlockStore>, link: MasterLink) -> BlockService {
-        BlockService { store, link }
+    /// A service over `store`, committing through `link`, reading uncached blocks of persisted
+    /// files through `ufses`.
+    pub fn new(store: Arc<BlockStore>, link: MasterLink, ufses: Arc<WorkerUfses>) -> BlockService {
+        BlockService { store, link, ufses, fetching: Fetching::default() }
     }
 }
 

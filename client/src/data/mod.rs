@@ -5,7 +5,8 @@
 
 use lode_core::config::this_host_name;
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
-use lode_core::rpc::alluxio::grpc::block::OpenLocalBlockRequest;
+use lode_core::rpc::alluxio::grpc::block::{OpenLocalBlockRequest, OpenUfsBlockOptions};
+use lode_core::rpc::alluxio::grpc::file::FileInfo;
 use lode_core::rpc::alluxio::grpc::{BlockLocation, WorkerNetAddress};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tonic::Code;
@@ -132,7 +133,7 @@ async fn read_block<W: AsyncWrite + Unpin>(
             read_in_place(&worker, block, offset, length, sink).await
         } else {
             let chunk = master.streaming_chunks().read;
-            read_streamed(&worker, block, offset, length, chunk, sink).await
+            read_streamed(&worker, block, (offset, length), chunk, None, sink).await
         };
         match outcome {
             Ok(()) => return Ok(()),
@@ -218,6 +219,34 @@ async fn wait_for_locations(
     Ok(Vec::new())
 }
 
+/// Reads `range` (offset, length) of block `block` of the persisted file `info`, which no worker
+/// holds, through a worker (this host's if it runs one) that reads the file's UFS and caches the
+/// block; `(start, size)` is where the block is in the file.
+async fn read_from_ufs<W: AsyncWrite + Unpin>(
+    master: &MasterClient,
+    info: &FileInfo,
+    block: u64,
+    (start, size): (u64, u64),
+    range: (u64, u64),
+    sink: &mut W,
+) -> Result<(), String> {
+    let workers = master.worker_infos().await.map_err(|e| e.to_string())?;
+    let mut addresses: Vec<&WorkerNetAddress> =
+        workers.iter().filter_map(|w| w.address.as_ref()).collect();
+    addresses.sort_by_key(|a| !is_local(a.host()));
+    let worker = addresses.first().ok_or("no worker is registered with the leader")?;
+    let options = OpenUfsBlockOptions {
+        ufs_path: Some(info.ufs_path().to_string()),
+        offset_in_file: Some(start as i64),
+        block_size: Some(size as i64),
+        mount_id: Some(info.mount_id()),
+        no_cache: Some(false),
+        ..Default::default()
+    };
+    let chunk = master.streaming_chunks().read;
+    read_streamed(&host_port(worker), block, range, chunk, Some(options), sink).await
+}
+
 /// Copies `length` bytes of the complete file `path` from `offset` (to the end when `None`)
 /// into `sink`; `progress` hears the bytes copied so far. Returns the bytes copied.
 pub async fn read_file<W: AsyncWrite + Unpin>(
@@ -249,6 +278,15 @@ pub async fn read_file<W: AsyncWrite + Unpin>(
             continue;
         }
         let id = block_info.block_id() as u64;
+        let range = (from - start, to - from);
+        if block_info.locations.is_empty() && info.persisted() {
+            read_from_ufs(master, &info, id, (start, size), range, sink).await.map_err(|e| {
+                failed(Code::Unavailable, format!("reading block {id} of {path} from its UFS: {e}"))
+            })?;
+            copied += to - from;
+            progress(copied);
+            continue;
+        }
         if block_info.locations.is_empty() {
             block_info.locations = wait_for_locations(master, path, index).await?;
         }
@@ -256,12 +294,13 @@ pub async fn read_file<W: AsyncWrite + Unpin>(
             return Err(failed(
                 Code::NotFound,
                 format!(
-                    "no worker holds block {id} of {path} (its workers were lost, and Lode keeps \
-                     no copy in an under-file-system yet)"
+                    "no worker holds block {id} of {path}, and it is {} (its workers were lost \
+                     before it was persisted)",
+                    info.persistence_state()
                 ),
             ));
         }
-        read_block(master, id, &block_info.locations, from - start, to - from, sink)
+        read_block(master, id, &block_info.locations, range.0, range.1, sink)
             .await
             .map_err(|e| failed(Code::Unavailable, format!("reading block {id} of {path}: {e}")))?;
         copied += to - from;

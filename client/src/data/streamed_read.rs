@@ -2,7 +2,7 @@
 //! chunk's bytes go from the frames they arrive in straight to the sink. The reply is
 //! `ReadResponse { Chunk chunk = 1 { bytes data = 1 } }`; other fields are skipped.
 
-use lode_core::rpc::alluxio::grpc::block::ReadRequest;
+use lode_core::rpc::alluxio::grpc::block::{OpenUfsBlockOptions, ReadRequest};
 use prost::Message;
 use tokio::io::AsyncWrite;
 
@@ -14,13 +14,14 @@ use super::worker_connection;
 const READ_BLOCK: &str = "/alluxio.grpc.block.BlockWorker/ReadBlock";
 
 /// Copies `length` bytes of `block` from `offset` into `sink`, streamed from `worker` in
-/// messages of `chunk` bytes.
+/// messages of `chunk` bytes; with `from_ufs`, a worker that does not hold the block reads it
+/// from the file's under-file-system.
 pub(super) async fn read_streamed<W: AsyncWrite + Unpin>(
     worker: &str,
     block: u64,
-    offset: u64,
-    length: u64,
+    (offset, length): (u64, u64),
     chunk: usize,
+    from_ufs: Option<OpenUfsBlockOptions>,
     sink: &mut W,
 ) -> Result<(), String> {
     let (mut channel, _) = worker_connection(worker).await?;
@@ -29,6 +30,7 @@ pub(super) async fn read_streamed<W: AsyncWrite + Unpin>(
         offset: Some(offset as i64),
         length: Some(length as i64),
         chunk_size: Some(chunk as i64),
+        open_ufs_block_options: from_ufs,
         ..Default::default()
     };
     let message = request.encode_to_vec();
@@ -140,7 +142,7 @@ mod tests {
     ) -> Result<Vec<u8>, String> {
         let address = worker(frames, status, message).await;
         let mut sink = Vec::new();
-        read_streamed(&address, 7, 0, length, 1 << 20, &mut sink).await.map(|()| sink)
+        read_streamed(&address, 7, (0, length), 1 << 20, None, &mut sink).await.map(|()| sink)
     }
 
     /// Chunks arrive whole however the frames cut them, even one byte per frame, and unknown

@@ -214,6 +214,8 @@ pub struct FileStatus {
     pub persistence: Persistence,
     /// Whether it is a nested mount point.
     pub mount_point: bool,
+    /// The id of the mount it is in (Alluxio's `mountId`; the root mount's is 1).
+    pub mount_id: u64,
     /// Its path in its nested mount's under-file-system; `None` under the root mount, where
     /// the root UFS's URI plus `path` is its UFS path.
     pub nested_ufs_path: Option<String>,
@@ -522,12 +524,13 @@ impl Namespace {
                     *persistence,
                 ),
             };
-        let (mount_point, nested_ufs_path) = self.ufs_location(id, &path);
+        let (mount_point, mount_id, nested_ufs_path) = self.ufs_location(id, &path);
         FileStatus {
             id,
             persistence,
             ufs_fingerprint: self.fingerprint_of(id).to_string(),
             mount_point,
+            mount_id,
             nested_ufs_path,
             name: inode.name.to_string(),
             path: path.to_string(),

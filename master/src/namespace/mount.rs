@@ -69,17 +69,23 @@ impl Namespace {
         }
     }
 
-    /// Whether inode `id` is a mount point, and its UFS path when it is in a nested mount
-    /// (`None` under the root mount, whose URI the caller knows: the path maps as it is).
-    pub(super) fn ufs_location(&self, id: u64, path: &FsPath) -> (bool, Option<String>) {
+    /// Whether inode `id` is a mount point, the id of the mount it is in, and its UFS path when
+    /// that is a nested mount (`None` under the root mount, whose URI the caller knows: the
+    /// path maps as it is).
+    pub(super) fn ufs_location(&self, id: u64, path: &FsPath) -> (bool, u64, Option<String>) {
         match self.mount_of(id) {
-            None => (false, None),
+            None => (false, ROOT_MOUNT_ID, None),
             Some((_, mount, levels)) => {
                 let components: Vec<&str> = path.components().collect();
                 let relative = components[components.len() - levels..].join("/");
-                (levels == 0, Some(join_uri(&mount.ufs_uri, &relative)))
+                (levels == 0, mount.mount_id, Some(join_uri(&mount.ufs_uri, &relative)))
             }
         }
+    }
+
+    /// The nested mount with Alluxio mount id `mount_id`.
+    pub fn mount_by_id(&self, mount_id: u64) -> Option<&MountPoint> {
+        self.mounts.values().find(|mount| mount.mount_id == mount_id)
     }
 
     /// The mount points at or below `path` (inode `id`).

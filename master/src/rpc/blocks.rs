@@ -13,8 +13,8 @@ use lode_core::rpc::alluxio::grpc::file::FileBlockInfo;
 use lode_core::rpc::alluxio::grpc::{BlockInfo, BlockLocation, WorkerNetAddress};
 use lode_core::rpc::lode::worker::lode_block_master_worker_service_server::LodeBlockMasterWorkerService;
 use lode_core::rpc::lode::worker::{
-    CommitBlockRequest, CommitBlockResponse, HeartbeatRequest, HeartbeatResponse,
-    RegisterWorkerRequest, RegisterWorkerResponse,
+    CommitBlockRequest, CommitBlockResponse, GetMountRequest, GetMountResponse, HeartbeatRequest,
+    HeartbeatResponse, RegisterWorkerRequest, RegisterWorkerResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -257,5 +257,30 @@ impl LodeBlockMasterWorkerService for Services {
             .map_err(status_from_serve)?;
         committed?;
         Ok(Response::new(CommitBlockResponse {}))
+    }
+
+    async fn get_mount(
+        &self,
+        request: Request<GetMountRequest>,
+    ) -> Result<Response<GetMountResponse>, Status> {
+        let mount_id = request.into_inner().mount_id;
+        let found = if mount_id as u64 == crate::namespace::ROOT_MOUNT_ID {
+            self.node.ufses().root().map(|root| {
+                (root.uri().to_string(), root.options.properties.clone().into_iter().collect())
+            })
+        } else {
+            self.node
+                .read(|namespace| {
+                    namespace.mount_by_id(mount_id as u64).map(|mount| {
+                        let properties = mount.options.properties.clone().into_iter().collect();
+                        (mount.ufs_uri.clone(), properties)
+                    })
+                })
+                .map_err(status_from_serve)?
+        };
+        let (ufs_uri, mount_properties) = found.ok_or_else(|| {
+            Status::not_found(format!("no under-file-system has mount id {mount_id}"))
+        })?;
+        Ok(Response::new(GetMountResponse { ufs_uri, mount_properties }))
     }
 }

@@ -48,6 +48,7 @@ pub fn file_info(status: FileStatus, root_ufs: Option<&UfsUri>) -> FileInfo {
         mode: Some(status.mode as i32),
         persistence_state: Some(status.persistence.name().to_string()),
         mount_point: Some(status.mount_point),
+        mount_id: Some(status.mount_id as i64),
         file_block_infos: Vec::new(),
         ttl_action: None,
         in_alluxio_percentage: Some(if status.is_directory || status.length == 0 {

@@ -62,6 +62,16 @@ struct BlockRead {
     offset: u64,
     length: u64,
     chunk: usize,
+    /// A block read from the UFS and not cached: the file goes once sent.
+    temporary: bool,
+}
+
+impl Drop for BlockRead {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl BlockService {
@@ -74,7 +84,16 @@ impl BlockService {
             .map_err(|e| Status::invalid_argument(format!("a malformed read request: {e}")))?;
         let block = read.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
         let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
-        let (path, block_length) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
+        let (path, block_length, temporary) = match self.store.open_block(block) {
+            Some((path, length)) => (path, length, false),
+            None => match &read.open_ufs_block_options {
+                Some(options) => {
+                    let from_ufs = self.block_from_ufs(block, options).await?;
+                    (from_ufs.path, from_ufs.length, from_ufs.temporary)
+                }
+                None => return Err(not_cached(block)),
+            },
+        };
         let offset = read.offset.unwrap_or(0);
         let offset =
             u64::try_from(offset).ok().filter(|o| *o <= block_length).ok_or_else(|| {
@@ -92,7 +111,7 @@ impl BlockService {
         };
         metrics::counter!("lode_worker_block_reads_total", "path" => "stream").increment(1);
         metrics::counter!("lode_worker_block_read_bytes_total").increment(length);
-        Ok(BlockRead { block, path, offset, length, chunk })
+        Ok(BlockRead { block, path, offset, length, chunk, temporary })
     }
 }
 
@@ -100,8 +119,8 @@ impl BlockRead {
     /// Sends the range as framed chunks on `frames` (blocking: file reads); returns the
     /// status that ends the call.
     fn send(self, frames: &Frames) -> Status {
-        let BlockRead { block, path, offset, length, chunk } = self;
-        let Ok(mut file) = std::fs::File::open(&path) else { return not_cached(block) };
+        let (block, offset, length, chunk) = (self.block, self.offset, self.length, self.chunk);
+        let Ok(mut file) = std::fs::File::open(&self.path) else { return not_cached(block) };
         if let Err(e) = file.seek(SeekFrom::Start(offset)) {
             return Status::internal(format!("reading block {block}: {e}"));
         }
