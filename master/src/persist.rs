@@ -124,8 +124,9 @@ impl PersistQueue {
     pub fn report(
         &mut self,
         worker: i64,
-        running: &[i64],
-        results: &[PersistResult],
+        (running, results): (&[i64], &[PersistResult]),
+        namespace: &Namespace,
+        ufses: &Ufses,
     ) -> Vec<Mutation> {
         let now = Instant::now();
         let running: HashSet<u64> = running.iter().map(|id| *id as u64).collect();
@@ -134,7 +135,19 @@ impl PersistQueue {
             let id = result.file_id as u64;
             let task = self.tasks.entry(id).or_insert_with(|| Task::new(now));
             task.running_on = None;
-            if result.error.is_empty() {
+            // Renamed while it was copied: the copy is at the old place; persist it again.
+            let place = namespace.persist_target(id).and_then(|t| command(id, t, ufses));
+            let moved = place.is_some_and(|c| {
+                (c.ufs_uri, c.ufs_path) != (result.ufs_uri.clone(), result.ufs_path.clone())
+            });
+            if result.error.is_empty() && moved {
+                let error = format!(
+                    "renamed while it was persisted (a copy stays at {} in {})",
+                    result.ufs_path, result.ufs_uri
+                );
+                tracing::warn!(file = id, %error, "persisting again");
+                self.failed(id, error, now);
+            } else if result.error.is_empty() {
                 task.journaling = true;
                 entries.push(Mutation::PersistFile(PersistFile {
                     id,
@@ -294,7 +307,7 @@ impl PersistQueue {
 
 /// The command that persists file `id`; `None` when its mount has no under-file-system.
 fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistCommand> {
-    let (ufs_uri, mount_properties) = match target.mount {
+    let (ufs_uri, mount_properties) = match target.place.mount {
         Some((uri, options)) => (uri, options.properties.into_iter().collect()),
         None => {
             let root = ufses.root()?;
@@ -306,7 +319,7 @@ fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistComma
         path: target.path.to_string(),
         ufs_uri,
         mount_properties,
-        ufs_path: target.ufs_path,
+        ufs_path: target.place.path,
         block_ids: target.block_ids.into_iter().map(|b| b as i64).collect(),
         length: target.length as i64,
     })
@@ -363,7 +376,7 @@ mod tests {
                 path: "/f".into(),
                 length: 15,
                 to_be_persisted: true,
-                persist_wait_ms: 0,
+                ..Default::default()
             };
             leader.apply(Mutation::CompleteFile(complete));
             leader
@@ -435,22 +448,27 @@ mod tests {
         assert_eq!(leader.assign(w).len(), 1);
         let failure =
             PersistResult { file_id: id as i64, error: "disk full".into(), ..Default::default() };
-        assert!(leader.queue.report(w, &[], &[failure]).is_empty());
+        assert!(leader
+            .queue
+            .report(w, (&[], &[failure]), &leader.namespace, &leader.ufses)
+            .is_empty());
         assert_eq!(leader.queue.last_error(id), Some("disk full"));
         assert!(leader.assign(w).is_empty(), "retried within the backoff");
 
         let mut leader = Leader::new();
         let w = leader.worker(1, 0..2);
         assert_eq!(leader.assign(w).len(), 1);
-        assert!(leader.queue.report(w, &[], &[]).is_empty()); // Neither running nor reported.
+        assert!(leader.queue.report(w, (&[], &[]), &leader.namespace, &leader.ufses).is_empty()); // Neither running nor reported.
         assert_eq!(leader.assign(w).len(), 1);
         let success = PersistResult {
             file_id: id as i64,
             length: 15,
             ufs_fingerprint: "fp".into(),
+            ufs_uri: leader.ufses.root_uri().unwrap().to_string(),
+            ufs_path: "f".into(),
             ..Default::default()
         };
-        let entries = leader.queue.report(w, &[], &[success]);
+        let entries = leader.queue.report(w, (&[], &[success]), &leader.namespace, &leader.ufses);
         let persisted = PersistFile { id, length: 15, ufs_fingerprint: "fp".into() };
         assert_eq!(entries, vec![Mutation::PersistFile(persisted)]);
         assert!(leader.assign(w).is_empty(), "sent while journaling");
@@ -459,13 +477,34 @@ mod tests {
         assert!(leader.assign(w).is_empty());
     }
 
+    /// A copy written where the file no longer is (it was renamed meanwhile) is not taken: the
+    /// file is persisted again at its new place.
+    #[test]
+    fn a_copy_at_a_place_the_file_left_is_not_taken() {
+        let mut leader = Leader::new();
+        let (w, id) = (leader.worker(1, 0..2), leader.id);
+        assert_eq!(leader.assign(w).len(), 1);
+        let stale = PersistResult {
+            file_id: id as i64,
+            length: 15,
+            ufs_fingerprint: "fp".into(),
+            ufs_uri: leader.ufses.root_uri().unwrap().to_string(),
+            ufs_path: "old-name".into(),
+            ..Default::default()
+        };
+        let reports = (&[][..], &[stale][..]);
+        assert!(leader.queue.report(w, reports, &leader.namespace, &leader.ufses).is_empty());
+        let error = leader.queue.last_error(id).unwrap();
+        assert!(error.contains("renamed while it was persisted"), "{error}");
+    }
+
     /// A new leader adopts a command an earlier leader sent and the worker still runs, rather
     /// than sending it again.
     #[test]
     fn a_new_leader_adopts_commands_still_running() {
         let mut leader = Leader::new();
         let w = leader.worker(1, 0..2);
-        leader.queue.report(w, &[leader.id as i64], &[]);
+        leader.queue.report(w, (&[leader.id as i64], &[]), &leader.namespace, &leader.ufses);
         assert!(leader.assign(w).is_empty());
     }
 

@@ -73,6 +73,18 @@ impl Ufses {
         Ufs::open(uri, properties, &self.config)
     }
 
+    /// The under-file-system of a mount: the root's (`None`), or a nested mount's URI and
+    /// options; `None` when it is the root and there is no root UFS.
+    pub fn of_mount(
+        &self,
+        mount: Option<&(String, MountOptions)>,
+    ) -> Option<Result<Ufs, UfsError>> {
+        match mount {
+            None => self.root.as_ref().map(|root| Ok(root.ufs.clone())),
+            Some((uri, options)) => Some(self.open(uri, &options.properties)),
+        }
+    }
+
     /// Checks that the root under-file-system answers (logged: a master serves metadata while
     /// it is down, and says why data cannot be persisted).
     pub async fn check_root(&self) {

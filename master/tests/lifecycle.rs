@@ -82,6 +82,7 @@ fn touch(path: &str) -> Mutation {
         group: "staff".into(),
         mode: 0o644,
         block_size: 1 << 20,
+        persisted: false,
     })
 }
 

@@ -175,6 +175,7 @@ fn create_op(i: u64) -> NamespaceOp {
             group: "bench".into(),
             mode: 0o644,
             block_size: 64 << 20,
+            persisted: false,
         })),
     }
 }

@@ -299,6 +299,57 @@ fn wait_cached_percent(shell: &AlluxioClient, file: &str, percent: &str) {
     }
 }
 
+/// The stock shell's CACHE_THROUGH and THROUGH writes are in the root UFS, whole, when the
+/// command returns, and PERSISTED: CACHE_THROUGH cached too, THROUGH not cached and read back
+/// through a worker from the UFS. Without a UFS both are refused, naming what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stock_shell_writes_through_to_the_ufs() {
+    let zookeeper = ZooKeeper::standalone();
+    let ufs = tempfile::tempdir().unwrap();
+    let root = ufs.path().display().to_string();
+    let _cluster = cluster(&zookeeper, &[("alluxio.master.mount.table.root.ufs", &root)]);
+    let shell = guide_client(&zookeeper, &[]);
+    let local = tempfile::tempdir().unwrap();
+    for (write_type, cached) in [("CACHE_THROUGH", "100%"), ("THROUGH", "0%")] {
+        let through =
+            guide_client(&zookeeper, &[("alluxio.user.file.writetype.default", write_type)]);
+        let data = object_content(write_type.len() as u64, TWO_BLOCKS);
+        let source = write_local(local.path(), write_type, &data);
+        let file = format!("/{write_type}");
+        through.fs(&["copyFromLocal", &source, &file]).expect_ok("copyFromLocal");
+        let in_ufs = std::fs::read(ufs.path().join(write_type)).unwrap();
+        assert!(in_ufs == data, "{write_type}: the UFS holds other bytes");
+        let out = shell.fs(&["stat", &file]).expect_ok("stat");
+        assert!(out.contains("persisted=true") && out.contains("PERSISTED"), "{out}");
+        assert!(out.contains("ufsFingerprint=TYPE:FILE"), "{out}");
+        let out = shell.fs(&["ls", &file]).expect_ok("ls");
+        assert!(out.contains(&format!(" {cached} ")), "{write_type} cached {cached}: {out}");
+        let cat = shell.fs(&["cat", &file]);
+        assert!(
+            cat.expect_bytes("cat") == data.as_slice(),
+            "{write_type}: cat printed other bytes"
+        );
+    }
+    assert_eq!(names_within(ufs.path()), vec!["CACHE_THROUGH", "THROUGH"], "temporary files left");
+
+    // mv moves a persisted file in the UFS too; rm deletes it there, unless --alluxioOnly.
+    shell.fs(&["mkdir", "/dir"]).expect_ok("mkdir");
+    shell.fs(&["mv", "/CACHE_THROUGH", "/dir/moved"]).expect_ok("mv");
+    assert_eq!(names_within(ufs.path()), vec!["THROUGH", "dir/moved"]);
+    shell.fs(&["rm", "-R", "/dir"]).expect_ok("rm -R");
+    assert_eq!(names_within(ufs.path()), vec!["THROUGH"], "rm left the UFS file");
+    assert!(!ufs.path().join("dir").exists(), "the emptied UFS folder stays");
+    shell.fs(&["rm", "--alluxioOnly", "/THROUGH"]).expect_ok("rm --alluxioOnly");
+    assert_eq!(names_within(ufs.path()), vec!["THROUGH"], "--alluxioOnly deleted the UFS file");
+
+    let bare = ZooKeeper::standalone();
+    let _bare = cluster(&bare, &[]);
+    let through = guide_client(&bare, &[("alluxio.user.file.writetype.default", "CACHE_THROUGH")]);
+    let source = write_local(local.path(), "refused", b"no ufs");
+    let out = through.fs(&["copyFromLocal", &source, "/refused"]).expect_failure("no UFS");
+    assert!(out.contains("no under-file-system is mounted there"), "{out}");
+}
+
 /// With NOSASL on the cluster and the client, the shell runs unauthenticated: it writes and
 /// reads back files as with SIMPLE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

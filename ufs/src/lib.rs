@@ -218,6 +218,25 @@ impl Ufs {
         }
     }
 
+    /// Deletes the folder `path` if it is empty, and says whether it did: a folder with
+    /// anything in it stays, as it may hold files Lode never knew of. No folder is not an error.
+    pub async fn delete_empty_dir(&self, path: &str) -> Result<bool, UfsError> {
+        if !self.status(path).await?.is_some_and(|status| status.is_directory) {
+            return Ok(false);
+        }
+        let key = format!("{}/", relative(path));
+        let entries = match self.operator.list(&key).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.failed("list", path, e)),
+        };
+        if entries.iter().any(|entry| entry.path() != key) {
+            return Ok(false);
+        }
+        self.operator.delete(&key).await.map_err(|e| self.failed("delete", path, e))?;
+        Ok(true)
+    }
+
     /// Renames the file `from` to `to`, making `to`'s folder if needed.
     pub async fn rename(&self, from: &str, to: &str) -> Result<(), UfsError> {
         let (source, target) = (relative(from), relative(to));

@@ -115,3 +115,17 @@ fn a_path_below_a_mount_is_relative_to_it() {
     let folder = UfsUri::parse("/tmp/ufs").unwrap();
     assert_eq!(folder.relative("file:///tmp/ufs/f").as_deref(), Some("f"));
 }
+
+/// Only an empty folder is deleted: one holding a file stays, and no folder is no error.
+#[tokio::test]
+async fn only_empty_folders_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = local(dir.path());
+    std::fs::create_dir_all(dir.path().join("full/empty")).unwrap();
+    std::fs::write(dir.path().join("full/kept"), b"x").unwrap();
+    assert!(ufs.delete_empty_dir("full/empty").await.unwrap());
+    assert!(!dir.path().join("full/empty").exists());
+    assert!(!ufs.delete_empty_dir("full").await.unwrap());
+    assert!(dir.path().join("full/kept").exists());
+    assert!(!ufs.delete_empty_dir("missing").await.unwrap());
+}

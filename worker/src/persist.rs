@@ -60,6 +60,7 @@ impl Persister {
         let persister = self.clone();
         tokio::spawn(async move {
             let (file_id, length) = (command.file_id, command.length);
+            let (ufs_uri, ufs_path) = (command.ufs_uri.clone(), command.ufs_path.clone());
             let result = match persister.persist(&command).await {
                 Ok(fingerprint) => {
                     tracing::info!(path = %command.path, bytes = length, "persisted");
@@ -70,6 +71,8 @@ impl Persister {
                         file_id,
                         length,
                         ufs_fingerprint: fingerprint,
+                        ufs_uri,
+                        ufs_path,
                         ..Default::default()
                     }
                 }
@@ -80,6 +83,8 @@ impl Persister {
                         length,
                         error: failure.error,
                         block_missing: failure.block_missing,
+                        ufs_uri,
+                        ufs_path,
                         ..Default::default()
                     }
                 }

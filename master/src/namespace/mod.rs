@@ -34,7 +34,7 @@ pub use ops::{
     SchedulePersist, SetAttribute, Unmount, UpdateMount,
 };
 pub use path::{name_problem, FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
-pub use persist::PersistTarget;
+pub use persist::{PersistTarget, UfsPlace};
 pub use walk::TreeWalk;
 
 const SEQUENCE_BITS: u32 = 24;
@@ -724,13 +724,9 @@ impl Namespace {
         // Parent directories made on the way get the usual directory mode.
         let parent = self.parent_for_create(&path, op.recursive, Stamp { mode: 0o755, ..stamp })?;
         let name = path.name().unwrap_or_default();
-        let body = Body::File {
-            length: 0,
-            block_size,
-            blocks: 0,
-            complete: false,
-            persistence: Persistence::NotPersisted,
-        };
+        let persistence =
+            if op.persisted { Persistence::Persisted } else { Persistence::NotPersisted };
+        let body = Body::File { length: 0, block_size, blocks: 0, complete: false, persistence };
         self.new_inode(parent, name, stamp, body)
     }
 
@@ -746,16 +742,35 @@ impl Namespace {
     fn complete_file(&mut self, op: &CompleteFile, time_ms: i64) -> Result<u64, NsError> {
         let (id, path) = self.file_at(&op.path)?;
         let inode = self.inode_mut(id);
-        let Body::File { length, complete, .. } = &mut inode.body else { unreachable!() };
+        let Body::File { length, complete, block_size, blocks, persistence } = &mut inode.body
+        else {
+            unreachable!()
+        };
         if *complete {
             return Err(NsError::new(
                 ErrorKind::AlreadyComplete,
                 format!("{path} is already complete"),
             ));
         }
+        let written_through = *persistence == Persistence::Persisted;
+        if written_through {
+            // Blocks no worker cached (THROUGH, or a cache write that failed) are still blocks
+            // of the file: they are read from the UFS.
+            let needed = op.length.div_ceil(u64::from(*block_size).max(1));
+            if needed > MAX_SEQUENCE {
+                return Err(NsError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("{path} would have too many blocks"),
+                ));
+            }
+            *blocks = (*blocks).max(needed as u32);
+        }
         *length = op.length;
         *complete = true;
         inode.modified_ms = time_ms;
+        if written_through && !op.ufs_fingerprint.is_empty() {
+            self.fingerprints.insert(id, op.ufs_fingerprint.as_str().into());
+        }
         if op.to_be_persisted {
             let not_before = persist::not_before(time_ms, op.persist_wait_ms);
             self.set_persistence(id, Persistence::ToBePersisted, not_before);
@@ -836,20 +851,20 @@ impl Namespace {
         Ok(id)
     }
 
-    fn rename(&mut self, op: &Rename, time_ms: i64) -> Result<u64, NsError> {
-        let src = FsPath::parse(&op.src)?;
-        let dst = FsPath::parse(&op.dst)?;
+    /// Checks that `src` can be renamed to `dst`, changing nothing: the inode to move and the
+    /// folder it goes to.
+    pub fn check_rename(&self, src: &FsPath, dst: &FsPath) -> Result<(u64, u64), NsError> {
         if src.is_root() {
             return Err(NsError::new(ErrorKind::InvalidArgument, "the root cannot be renamed"));
         }
-        let id = self.resolve(&src)?;
-        if dst.is_within(&src) {
+        let id = self.resolve(src)?;
+        if dst.is_within(src) {
             return Err(NsError::new(
                 ErrorKind::InvalidArgument,
                 format!("cannot move {src} to {dst}, inside itself"),
             ));
         }
-        if self.resolve(&dst).is_ok() {
+        if self.resolve(dst).is_ok() {
             return Err(NsError::new(
                 ErrorKind::AlreadyExists,
                 format!("path {dst} already exists"),
@@ -863,7 +878,7 @@ impl Namespace {
                 format!("{dst_parent_path} is a file, so {dst} cannot be created"),
             ));
         }
-        if let Some((_, mount_point)) = self.mount_points_within(&src).first() {
+        if let Some((_, mount_point)) = self.mount_points_within(src).first() {
             return Err(NsError::new(
                 ErrorKind::InvalidArgument,
                 format!("cannot rename {src}: {mount_point} is a mount point (unmount it first)"),
@@ -876,6 +891,13 @@ impl Namespace {
                 format!("Renaming {src} to {dst} is a cross mount operation"),
             ));
         }
+        Ok((id, dst_parent))
+    }
+
+    fn rename(&mut self, op: &Rename, time_ms: i64) -> Result<u64, NsError> {
+        let src = FsPath::parse(&op.src)?;
+        let dst = FsPath::parse(&op.dst)?;
+        let (id, dst_parent) = self.check_rename(&src, &dst)?;
         let old_parent = self.inode(id).parent;
         self.unlink(handle(container(id)));
         let inode = self.inode_mut(id);

@@ -104,6 +104,10 @@ pub struct CreateFile {
     /// Block size in bytes.
     #[prost(uint64, tag = "6")]
     pub block_size: u64,
+    /// Written through to its under-file-system as it is written (Alluxio's CACHE_THROUGH and
+    /// THROUGH): PERSISTED from the start, as in Alluxio.
+    #[prost(bool, tag = "7")]
+    pub persisted: bool,
 }
 
 /// Mark a file complete.
@@ -123,6 +127,10 @@ pub struct CompleteFile {
     /// (Alluxio's `persistenceWaitTime`; -1: only when scheduled again).
     #[prost(int64, tag = "4")]
     pub persist_wait_ms: i64,
+    /// For a file written through to its under-file-system: what the UFS says of the file the
+    /// write left there (checked by the leader to be the length completed).
+    #[prost(string, tag = "5")]
+    pub ufs_fingerprint: String,
 }
 
 /// Remove a file or directory.

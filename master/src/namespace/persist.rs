@@ -7,6 +7,15 @@
 use super::ops::{PersistFailed, PersistFile, SchedulePersist};
 use super::{block_id, Body, ErrorKind, FsPath, MountOptions, Namespace, NsError, Persistence};
 
+/// Where a file or folder is in its under-file-system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UfsPlace {
+    /// The nested mount it is in (URI and options); `None` under the root mount.
+    pub mount: Option<(String, MountOptions)>,
+    /// Its path below the mount's URI (`a/b/file`).
+    pub path: String,
+}
+
 /// What a worker needs to write one file to its under-file-system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersistTarget {
@@ -18,10 +27,8 @@ pub struct PersistTarget {
     pub block_size: u64,
     /// Its blocks, in order.
     pub block_ids: Vec<u64>,
-    /// The nested mount it is in (URI and options); `None` under the root mount.
-    pub mount: Option<(String, MountOptions)>,
-    /// Its path below the mount's URI (`a/b/file`).
-    pub ufs_path: String,
+    /// Where it goes in its under-file-system.
+    pub place: UfsPlace,
     /// Not to be persisted before this time, ms since the epoch (Alluxio's persistence wait
     /// time after completion; `i64::MAX`: not until scheduled again).
     pub not_before_ms: i64,
@@ -51,6 +58,21 @@ impl Namespace {
         if !matches!(persistence, Persistence::ToBePersisted | Persistence::Lost) {
             return None;
         }
+        let (path, place) = self.ufs_place(id)?;
+        Some(PersistTarget {
+            place,
+            length: *length,
+            block_size: u64::from(*block_size),
+            block_ids: (0..u64::from(*blocks)).map(|i| block_id(id, i)).collect(),
+            not_before_ms: self.awaiting_persist.get(&id).copied().unwrap_or(i64::MAX),
+            lost: *persistence == Persistence::Lost,
+            path,
+        })
+    }
+
+    /// The path of inode `id` and where it is in its under-file-system.
+    pub fn ufs_place(&self, id: u64) -> Option<(FsPath, UfsPlace)> {
+        self.lookup(id)?;
         let path = self.path_of(id)?;
         let components: Vec<&str> = path.components().collect();
         let (mount, levels) = match self.mount_of(id) {
@@ -59,16 +81,8 @@ impl Namespace {
             }
             None => (None, components.len()),
         };
-        Some(PersistTarget {
-            ufs_path: components[components.len() - levels..].join("/"),
-            length: *length,
-            block_size: u64::from(*block_size),
-            block_ids: (0..u64::from(*blocks)).map(|i| block_id(id, i)).collect(),
-            mount,
-            not_before_ms: self.awaiting_persist.get(&id).copied().unwrap_or(i64::MAX),
-            lost: *persistence == Persistence::Lost,
-            path,
-        })
+        let place = UfsPlace { mount, path: components[components.len() - levels..].join("/") };
+        Some((path, place))
     }
 
     /// The fingerprint its under-file-system gave file `id` when it was persisted.

@@ -23,6 +23,7 @@ fn touch(path: &str) -> NamespaceOp {
         group: "staff".into(),
         mode: 0o644,
         block_size: 64 << 20,
+        persisted: false,
     }))
 }
 
@@ -321,6 +322,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             recursive: rng.next(2) == 0,
             mode: 0o644,
             block_size: 1024,
+            persisted: rng.next(4) == 0,
             ..Default::default()
         }),
         2 => Mutation::CompleteFile(CompleteFile {
@@ -328,6 +330,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             length: rng.next(10_000),
             to_be_persisted: rng.next(2) == 0,
             persist_wait_ms: rng.next(3) as i64 - 1,
+            ufs_fingerprint: ["", "fp"][rng.next(2) as usize].into(),
         }),
         3 => Mutation::Delete(Delete {
             path,
@@ -628,13 +631,18 @@ fn checkpoints_keep_the_mount_table() {
 fn persistence_follows_its_journal_entries() {
     let mut ns = Namespace::new();
     let id = run(&mut ns, touch("/f")).unwrap();
-    let complete =
-        CompleteFile { path: "/f".into(), length: 7, to_be_persisted: true, persist_wait_ms: 500 };
+    let complete = CompleteFile {
+        path: "/f".into(),
+        length: 7,
+        to_be_persisted: true,
+        persist_wait_ms: 500,
+        ..Default::default()
+    };
     run(&mut ns, NamespaceOp { time_ms: 1_000, mutation: Some(Mutation::CompleteFile(complete)) })
         .unwrap();
     assert_eq!(ns.awaiting_persist().collect::<Vec<_>>(), vec![id]);
     let target = ns.persist_target(id).unwrap();
-    assert_eq!((target.not_before_ms, target.ufs_path.as_str(), target.length), (1_500, "f", 7));
+    assert_eq!((target.not_before_ms, target.place.path.as_str(), target.length), (1_500, "f", 7));
     run(&mut ns, op(Mutation::Rename(Rename { src: "/f".into(), dst: "/g".into() }))).unwrap();
     let persisted = |length| {
         op(Mutation::PersistFile(PersistFile { id, length, ufs_fingerprint: "fp".into() }))
@@ -655,6 +663,30 @@ fn persistence_follows_its_journal_entries() {
     assert_eq!(ns.status("/g").unwrap().persistence, Persistence::Persisted);
     run(&mut ns, op(Mutation::Delete(Delete { path: "/g".into(), ..Default::default() }))).unwrap();
     assert_eq!(run(&mut ns, persisted(7)).unwrap_err().kind, ErrorKind::NotFound);
+}
+
+/// A file written through (CACHE_THROUGH, THROUGH) is PERSISTED from its creation, completes
+/// with the UFS's fingerprint, and has a block for every block size of its length even when no
+/// worker cached them (THROUGH).
+#[test]
+fn a_file_written_through_is_persisted_with_blocks_for_its_length() {
+    let mut ns = Namespace::new();
+    let create =
+        CreateFile { path: "/t".into(), block_size: 10, persisted: true, ..Default::default() };
+    let id = run(&mut ns, op(Mutation::CreateFile(create))).unwrap();
+    assert_eq!(ns.status("/t").unwrap().persistence, Persistence::Persisted);
+    let complete = CompleteFile {
+        path: "/t".into(),
+        length: 25,
+        ufs_fingerprint: "fp".into(),
+        ..Default::default()
+    };
+    run(&mut ns, op(Mutation::CompleteFile(complete))).unwrap();
+    let status = ns.status("/t").unwrap();
+    assert_eq!(status.block_ids, (0..3).map(|i| block_id(id, i)).collect::<Vec<_>>());
+    assert_eq!((status.ufs_fingerprint.as_str(), status.complete), ("fp", true));
+    assert_eq!(ns.block_owner(block_id(id, 2)), Some(Some(5)), "the last block's length");
+    assert_eq!(ns.awaiting_persist().count(), 0);
 }
 
 /// `persist` of a NOT_PERSISTED file schedules it, a file whose blocks are gone becomes LOST

@@ -208,8 +208,8 @@ impl LodeBlockMasterWorkerService for Services {
             .with_persists(|queue, blocks, namespace| {
                 let removals =
                     blocks.heartbeat(worker, request.used_bytes.max(0) as u64, &removed)?;
-                let entries =
-                    queue.report(worker, &request.persisting_file_ids, &request.persisted);
+                let reports = (&request.persisting_file_ids[..], &request.persisted[..]);
+                let entries = queue.report(worker, reports, namespace, self.node.ufses());
                 let commands = queue.assign(worker, blocks, namespace, self.node.ufses());
                 Some((removals, entries, commands))
             })

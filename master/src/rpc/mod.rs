@@ -7,6 +7,8 @@ mod configuration;
 mod convert;
 mod listing;
 mod mounts;
+mod through;
+mod ufs_effects;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -217,10 +219,9 @@ impl FileSystemMasterClientService for Services {
         // Alluxio's ASYNC_THROUGH (the stock client's default write type) asks for the file to
         // be persisted: it completes TO_BE_PERSISTED when its mount has an under-file-system,
         // and stays cache-only (NOT_PERSISTED) when there is none to write to.
-        let to_be_persisted = options.async_persist_options.is_some() && {
-            let nested = self.read(|ns| Ok(ns.status(&path)?.nested_ufs_path.is_some()))?;
-            nested || self.node.ufses().root().is_some()
-        };
+        let to_be_persisted = options.async_persist_options.is_some() && self.under_ufs(&path)?;
+        // Written through (CACHE_THROUGH, THROUGH): the UFS must hold what was written.
+        let ufs_fingerprint = self.written_through(&path, length).await?.unwrap_or_default();
         let persist_wait_ms = options
             .async_persist_options
             .as_ref()
@@ -231,6 +232,7 @@ impl FileSystemMasterClientService for Services {
             length,
             to_be_persisted,
             persist_wait_ms,
+            ufs_fingerprint,
         });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         Ok(Response::new(CompleteFilePResponse {}))
@@ -271,13 +273,25 @@ impl FileSystemMasterClientService for Services {
             Some(size) => size as u64,
             None => self.info.default_block_size,
         };
+        let path = path(request.path)?;
+        let write_type = options.write_type.and_then(|t| WritePType::try_from(t).ok());
+        let persisted = matches!(write_type, Some(WritePType::CacheThrough | WritePType::Through));
+        if persisted && !self.under_ufs(&path)? {
+            return Err(Status::failed_precondition(format!(
+                "Cannot create {path} with write type {}: no under-file-system is mounted there \
+                 (set {} or mount one); write it MUST_CACHE or ASYNC_THROUGH instead",
+                write_type.map_or("", |t| t.as_str_name()),
+                lode_core::config::name::MASTER_MOUNT_TABLE_ROOT_UFS
+            )));
+        }
         let mutation = Mutation::CreateFile(ns::CreateFile {
-            path: path(request.path)?,
+            path,
             recursive: options.recursive.unwrap_or(false),
             group: owner.clone(),
             owner,
             mode: options.mode.as_ref().map_or(0o644, mode_from_pmode),
             block_size,
+            persisted,
         });
         let id = self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         let info = self
@@ -373,8 +387,7 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         let path = path(request.path)?;
-        let nested = self.read(|ns| Ok(ns.status(&path)?.nested_ufs_path.is_some()))?;
-        if !nested && self.node.ufses().root().is_none() {
+        if !self.under_ufs(&path)? {
             return Err(Status::failed_precondition(format!(
                 "Cannot persist {path}: no under-file-system is mounted at / (set {})",
                 lode_core::config::name::MASTER_MOUNT_TABLE_ROOT_UFS
@@ -414,12 +427,27 @@ impl FileSystemMasterClientService for Services {
     ) -> Result<Response<DeletePResponse>, Status> {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
-        let mutation = Mutation::Delete(ns::Delete {
-            path: path(request.path)?,
-            recursive: options.recursive.unwrap_or(false),
-            delete_mount_point: options.delete_mount_point.unwrap_or(false),
-        });
+        let path = path(request.path)?;
+        let (recursive, delete_mount_point) =
+            (options.recursive.unwrap_or(false), options.delete_mount_point.unwrap_or(false));
+        // Persisted files go from the UFS too (unless alluxioOnly), first: a UFS failure leaves
+        // the namespace as it was. A delete the namespace will refuse touches nothing.
+        let skip =
+            options.alluxio_only.unwrap_or(false) || path == "/" || !self.under_ufs(&path)?;
+        let plan = match skip {
+            true => None,
+            false => self.ufs_delete_plan(&path).ok().filter(|plan| {
+                (recursive || !plan.has_children) && (delete_mount_point || !plan.has_mount_points)
+            }),
+        };
+        if let Some(plan) = &plan {
+            self.delete_ufs_files(plan).await?;
+        }
+        let mutation = Mutation::Delete(ns::Delete { path, recursive, delete_mount_point });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        if let Some(plan) = &plan {
+            self.delete_empty_ufs_folders(plan).await;
+        }
         Ok(Response::new(DeletePResponse {}))
     }
 
@@ -442,7 +470,10 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         let dst = request.dst_path.filter(|p| !p.is_empty()).ok_or_else(|| missing("dstPath"))?;
-        let mutation = Mutation::Rename(ns::Rename { src: path(request.path)?, dst });
+        let src = path(request.path)?;
+        // A persisted file (or a folder the UFS has) moves in the UFS too, first.
+        self.rename_in_ufs(&src, &dst).await?;
+        let mutation = Mutation::Rename(ns::Rename { src, dst });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
         Ok(Response::new(RenamePResponse {}))
     }

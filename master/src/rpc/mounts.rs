@@ -32,7 +32,7 @@ fn mount_options(options: &MountPOptions) -> Result<ns::MountOptions, Status> {
 
 /// The status a UFS that cannot be used answers with: UNAVAILABLE when it does not answer
 /// (try again), else INVALID_ARGUMENT (fix the URI or the options).
-fn status_from_ufs(error: UfsError) -> Status {
+pub(super) fn status_from_ufs(error: UfsError) -> Status {
     match error {
         UfsError::NotFound { path, .. } => {
             Status::invalid_argument(format!("Ufs path {path} does not exist"))

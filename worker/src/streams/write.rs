@@ -1,5 +1,8 @@
 //! `WriteBlock`: each chunk's bytes go from the HTTP/2 frames they arrive in straight into the
-//! block's file. Commands (the first message, flushes) are small and decoded whole.
+//! block's file. Commands (the first message, flushes) are small and decoded whole. A stream
+//! whose first command is a `UFS_FILE` write (Alluxio's CACHE_THROUGH and THROUGH) writes a file
+//! in an under-file-system instead: under a temporary name, renamed into place when the client
+//! ends the stream, so a write that fails or is cancelled leaves nothing under the file's name.
 
 use std::io::Write;
 
@@ -51,12 +54,30 @@ fn bad_message(error: MessageError) -> Status {
     Status::invalid_argument(format!("a write stream with {error}"))
 }
 
-/// One `WriteRequest`, as far as the worker needs to tell: a chunk (its bytes already stored)
-/// or a command.
+/// One `WriteRequest`, as far as the worker needs to tell: a chunk (its bytes already in the
+/// sink) or a command.
 enum Request {
     Chunk,
     Command(WriteRequestCommand),
     Other,
+}
+
+/// Where a chunk's bytes go as they arrive.
+enum ChunkSink<'p, 'a> {
+    /// Nowhere yet: a chunk before the first command is refused.
+    None,
+    /// Into a block's file.
+    Block(&'p mut PendingWrite<'a>, u64),
+    /// Kept, for a UFS file the caller writes.
+    Kept(&'p mut Vec<Bytes>),
+}
+
+fn ufs_status(error: lode_ufs::UfsError) -> Status {
+    if error.is_temporary() {
+        Status::unavailable(error.to_string())
+    } else {
+        Status::failed_precondition(error.to_string())
+    }
 }
 
 impl BlockService {
@@ -64,7 +85,7 @@ impl BlockService {
     /// bytes received so far (Alluxio's client flushes before it moves on to the next block);
     /// returns the block's length once it is committed to the master.
     async fn write(&self, messages: &mut Messages<Body>, replies: &Frames) -> Result<u64, Status> {
-        let first = match next_request(messages, None).await? {
+        let first = match next_request(messages, ChunkSink::None).await? {
             Some(Request::Command(command)) => command,
             Some(_) => {
                 return Err(Status::invalid_argument("a write stream starts with a command"))
@@ -73,9 +94,69 @@ impl BlockService {
                 return Err(Status::invalid_argument("the write stream ended before its command"))
             }
         };
-        if first.r#type.unwrap_or(0) != RequestType::AlluxioBlock as i32 {
-            return Err(Status::unimplemented("Lode workers write Alluxio blocks only"));
+        match RequestType::try_from(first.r#type.unwrap_or(0)) {
+            Ok(RequestType::AlluxioBlock) => self.write_block(first, messages, replies).await,
+            Ok(RequestType::UfsFile) => self.write_ufs_file(first, messages, replies).await,
+            _ => Err(Status::unimplemented(
+                "Lode workers write Alluxio blocks and UFS files, not UFS fallback blocks",
+            )),
         }
+    }
+
+    /// Writes the UFS file a `UFS_FILE` command names; returns its length once it is in place.
+    async fn write_ufs_file(
+        &self,
+        first: WriteRequestCommand,
+        messages: &mut Messages<Body>,
+        replies: &Frames,
+    ) -> Result<u64, Status> {
+        let options = first.create_ufs_file_options.ok_or_else(|| {
+            Status::invalid_argument("a UFS_FILE write without create_ufs_file_options")
+        })?;
+        let ufs_path = options.ufs_path.filter(|p| !p.is_empty());
+        let ufs_path = ufs_path.ok_or_else(|| Status::invalid_argument("no ufs_path"))?;
+        let mount_id = options.mount_id.unwrap_or(1);
+        let ufs = self.ufses.for_mount(mount_id, &self.link).await.map_err(|error| {
+            Status::unavailable(format!("the under-file-system of mount {mount_id}: {error}"))
+        })?;
+        let relative = ufs.uri().relative(&ufs_path).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "{ufs_path} is not in mount {mount_id} ({})",
+                ufs.uri()
+            ))
+        })?;
+        let mut file = ufs.create(&relative).await.map_err(ufs_status)?;
+        let (mut written, mut pieces) = (0u64, Vec::new());
+        let outcome = async {
+            while let Some(request) = next_request(messages, ChunkSink::Kept(&mut pieces)).await? {
+                for piece in pieces.drain(..) {
+                    written += piece.len() as u64;
+                    file.write(piece).await.map_err(ufs_status)?;
+                }
+                let flush = matches!(&request, Request::Command(c) if c.flush.unwrap_or(false));
+                if flush && replies.send(Ok(Frame::data(reply(written)))).await.is_err() {
+                    return Err(Status::cancelled("the writer went away"));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(status) = outcome {
+            file.abort().await;
+            return Err(status);
+        }
+        file.finish().await.map_err(ufs_status)?;
+        metrics::counter!("lode_worker_ufs_write_bytes_total").increment(written);
+        Ok(written)
+    }
+
+    /// Writes the block a `ALLUXIO_BLOCK` command names; returns its length once committed.
+    async fn write_block(
+        &self,
+        first: WriteRequestCommand,
+        messages: &mut Messages<Body>,
+        replies: &Frames,
+    ) -> Result<u64, Status> {
         let block = first.id.ok_or_else(|| Status::invalid_argument("the command has no id"))?;
         let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
         if first.offset.unwrap_or(0) != 0 {
@@ -88,7 +169,9 @@ impl BlockService {
         let file = std::fs::File::create_new(&path)
             .map_err(|e| Status::internal(format!("creating {}: {e}", path.display())))?;
         let mut pending = PendingWrite::new(&self.store, path, file);
-        while let Some(request) = next_request(messages, Some((&mut pending, block))).await? {
+        while let Some(request) =
+            next_request(messages, ChunkSink::Block(&mut pending, block)).await?
+        {
             if let Request::Command(command) = request {
                 if command.flush.unwrap_or(false) {
                     // Every chunk is already in the (memory-backed) file.
@@ -113,10 +196,10 @@ impl BlockService {
 }
 
 /// Reads the next `WriteRequest`; `None` at the end of the stream. A chunk's bytes go into
-/// `pending`'s file as they arrive (a chunk before the block is open is refused).
+/// `sink` as they arrive (a chunk before the first command is refused).
 async fn next_request(
     messages: &mut Messages<Body>,
-    mut pending: Option<(&mut PendingWrite<'_>, u64)>,
+    mut sink: ChunkSink<'_, '_>,
 ) -> Result<Option<Request>, Status> {
     let Some(end) = messages.next_message().await.map_err(bad_message)? else {
         return Ok(None);
@@ -145,24 +228,30 @@ async fn next_request(
         }));
     }
     // `chunk` (field 2) holding `data` (field 1).
-    let Some((pending, block)) = pending.as_mut() else {
+    if matches!(sink, ChunkSink::None) {
         return Err(Status::invalid_argument("a write stream starts with a command"));
-    };
+    }
     let chunk_end = messages.length_within(end).await.map_err(bad_message)?;
     while let Some(data_end) = messages.next_field(1, chunk_end).await.map_err(bad_message)? {
         while messages.consumed() < data_end {
             let piece =
                 messages.piece(data_end - messages.consumed()).await.map_err(bad_message)?;
-            let length = pending.written + piece.len() as u64;
-            if length > MAX_BLOCK_BYTES {
-                return Err(block_too_long(*block, length));
+            match &mut sink {
+                ChunkSink::None => unreachable!("refused above"),
+                ChunkSink::Kept(pieces) => pieces.push(piece),
+                ChunkSink::Block(pending, block) => {
+                    let length = pending.written + piece.len() as u64;
+                    if length > MAX_BLOCK_BYTES {
+                        return Err(block_too_long(*block, length));
+                    }
+                    pending.store.reserve(piece.len() as u64).map_err(store_status)?;
+                    pending.written += piece.len() as u64;
+                    pending
+                        .file
+                        .write_all(&piece)
+                        .map_err(|e| Status::internal(format!("writing block {block}: {e}")))?;
+                }
             }
-            pending.store.reserve(piece.len() as u64).map_err(store_status)?;
-            pending.written += piece.len() as u64;
-            pending
-                .file
-                .write_all(&piece)
-                .map_err(|e| Status::internal(format!("writing block {block}: {e}")))?;
         }
     }
     // Whatever follows the chunk in its message is not Lode's to know.

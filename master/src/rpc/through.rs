@@ -1,0 +1,66 @@
+//! Alluxio's write types as the master sees them: CACHE_THROUGH and THROUGH files are created
+//! PERSISTED, the client's worker writes the UFS file as the client writes, and completing the
+//! file checks that the UFS holds what was written. Without an under-file-system to write
+//! through to, those write types are refused rather than taken as MUST_CACHE.
+
+use tonic::Status;
+
+use super::mounts::status_from_ufs;
+use super::{status_from_ns, Services};
+use crate::namespace::{ErrorKind, FsPath, Persistence};
+
+impl Services {
+    /// Whether `path` (which may not exist yet) is under a mount with an under-file-system: its
+    /// nearest existing ancestor's mount is nested, or there is a root UFS.
+    pub(super) fn under_ufs(&self, path: &str) -> Result<bool, Status> {
+        if self.node.ufses().root().is_some() {
+            return Ok(true);
+        }
+        let path = FsPath::parse(path).map_err(|e| status_from_ns(e.into()))?;
+        self.read(|ns| {
+            let mut current = Some(path.clone());
+            while let Some(at) = current {
+                match ns.status(at.as_str()) {
+                    Ok(status) => return Ok(status.nested_ufs_path.is_some()),
+                    Err(e) if e.kind == ErrorKind::NotFound => current = at.parent(),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(false)
+        })
+    }
+
+    /// For a file being written through to its UFS (created CACHE_THROUGH or THROUGH, not yet
+    /// complete): the UFS's fingerprint of the file the write left, which must be `length`
+    /// bytes. `None` for any other file.
+    pub(super) async fn written_through(
+        &self,
+        path: &str,
+        length: u64,
+    ) -> Result<Option<String>, Status> {
+        let place = self.read(|ns| {
+            let status = ns.status(path)?;
+            let through = status.persistence == Persistence::Persisted && !status.complete;
+            Ok(through.then(|| ns.ufs_place(status.id)).flatten())
+        })?;
+        let Some((_, place)) = place else { return Ok(None) };
+        let ufs = self.node.ufses().of_mount(place.mount.as_ref()).ok_or_else(|| {
+            Status::failed_precondition(format!("{path} has no under-file-system to complete in"))
+        })?;
+        let ufs = ufs.map_err(status_from_ufs)?;
+        let full = ufs.full_path(&place.path);
+        let status = ufs.status(&place.path).await.map_err(status_from_ufs)?.ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "{path} was written through to {full}, which does not exist: the write through \
+                 to the under-file-system did not finish"
+            ))
+        })?;
+        if status.length != length {
+            return Err(Status::failed_precondition(format!(
+                "{path} is {length} bytes, but {full} holds {} bytes",
+                status.length
+            )));
+        }
+        Ok(Some(status.fingerprint()))
+    }
+}
