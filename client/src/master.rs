@@ -83,11 +83,59 @@ pub struct RetryPolicy {
     pub max_duration: Duration,
 }
 
+/// How a file is written (Alluxio's write types that Lode's client supports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteType {
+    /// To a worker only: NOT_PERSISTED.
+    MustCache,
+    /// To a worker and the under-file-system together: PERSISTED when written.
+    CacheThrough,
+    /// To the under-file-system only.
+    Through,
+    /// To a worker, persisted after (TO_BE_PERSISTED).
+    AsyncThrough,
+}
+
+impl WriteType {
+    /// The write type named `name` (`alluxio.user.file.writetype.default`'s values).
+    pub fn from_name(name: &str) -> Option<WriteType> {
+        match name {
+            "MUST_CACHE" => Some(WriteType::MustCache),
+            "CACHE_THROUGH" => Some(WriteType::CacheThrough),
+            "THROUGH" => Some(WriteType::Through),
+            "ASYNC_THROUGH" => Some(WriteType::AsyncThrough),
+            _ => None,
+        }
+    }
+
+    /// Whether the file's blocks are written to a worker.
+    pub fn caches(self) -> bool {
+        self != WriteType::Through
+    }
+
+    /// Whether the file is written to its under-file-system as it is written.
+    pub fn writes_through(self) -> bool {
+        matches!(self, WriteType::CacheThrough | WriteType::Through)
+    }
+
+    fn proto(self) -> WritePType {
+        match self {
+            WriteType::MustCache => WritePType::MustCache,
+            WriteType::CacheThrough => WritePType::CacheThrough,
+            WriteType::Through => WritePType::Through,
+            WriteType::AsyncThrough => WritePType::AsyncThrough,
+        }
+    }
+}
+
 /// A client of the leading master.
 pub struct MasterClient {
     finder: LeaderFinder,
     short_circuit: bool,
     chunks: StreamingChunks,
+    write_type: WriteType,
+    /// How long after completion an ASYNC_THROUGH file may be persisted.
+    persistence_wait: Duration,
     retry: RetryPolicy,
     /// The login user sent with every call (none when it is not valid header text).
     user: Option<AsciiMetadataValue>,
@@ -158,6 +206,11 @@ impl MasterClient {
                 read: chunk_size(config, name::USER_STREAMING_READER_CHUNK_SIZE_BYTES)?,
                 write: chunk_size(config, name::USER_STREAMING_WRITER_CHUNK_SIZE_BYTES)?,
             },
+            write_type: config
+                .string(name::USER_FILE_WRITETYPE_DEFAULT)
+                .and_then(WriteType::from_name)
+                .unwrap_or(WriteType::AsyncThrough),
+            persistence_wait: duration(name::USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME, 0),
             retry: RetryPolicy {
                 base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
                 max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 1_000),
@@ -168,6 +221,17 @@ impl MasterClient {
             next_call: AtomicI64::new(1),
             leader: Mutex::new(None),
         })
+    }
+
+    /// How this client writes files (`alluxio.user.file.writetype.default`).
+    pub fn write_type(&self) -> WriteType {
+        self.write_type
+    }
+
+    /// Writes files `write_type` from now on.
+    pub fn with_write_type(mut self, write_type: WriteType) -> Self {
+        self.write_type = write_type;
+        self
     }
 
     /// Overrides the retry policy.
@@ -328,6 +392,7 @@ impl MasterClient {
                 recursive: Some(recursive),
                 block_size_bytes: block_size.map(|size| size as i64),
                 common_options: self.new_operation(),
+                write_type: Some(self.write_type.proto() as i32),
                 ..Default::default()
             }),
         };
@@ -346,8 +411,12 @@ impl MasterClient {
             path: Some(path.into()),
             options: Some(CompleteFilePOptions {
                 ufs_length: Some(length as i64),
-                // Lode's client writes to workers only (MUST_CACHE) until it has write types.
-                async_persist_options: None,
+                async_persist_options: (self.write_type == WriteType::AsyncThrough).then_some(
+                    ScheduleAsyncPersistencePOptions {
+                        common_options: None,
+                        persistence_wait_time: Some(self.persistence_wait.as_millis() as i64),
+                    },
+                ),
                 common_options: self.new_operation(),
             }),
         };

@@ -44,12 +44,14 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     // The worker `lode local` starts takes a file and gives it back.
     let source = dir.path().join("source.txt");
     std::fs::write(&source, "through the local worker\n").unwrap();
-    let copied = shell(&conf_dir, &["fs", "copyFromLocal", source.to_str().unwrap(), "/f.txt"]);
+    let must_cache = "-Dalluxio.user.file.writetype.default=MUST_CACHE";
+    let copy = ["fs", "copyFromLocal", source.to_str().unwrap(), "/f.txt", must_cache];
+    let copied = shell(&conf_dir, &copy);
     assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
     let cat = shell(&conf_dir, &["fs", "cat", "/f.txt"]);
     assert_eq!(String::from_utf8_lossy(&cat.stdout), "through the local worker\n");
-    // Written by Lode's client (to the worker only): listed and shown NOT_PERSISTED, with its
-    // path in the root under-file-system.
+    // Written MUST_CACHE (to the worker only): listed and shown NOT_PERSISTED, with its path in
+    // the root under-file-system.
     let listed =
         String::from_utf8_lossy(&shell(&conf_dir, &["fs", "ls", "/f.txt"]).stdout).to_string();
     assert!(listed.contains(" NOT_PERSISTED "), "{listed}");
@@ -112,6 +114,37 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     assert!(report.contains("used       25 B"), "{report}");
     assert!(report.contains("Metrics (leader):\n  RPCs answered"), "{report}");
     assert!(!report.contains("journal commits     0 "), "the leader committed: {report}");
+
+    // Lode's shell writes as Alluxio's client does: ASYNC_THROUGH by default (persisted on its
+    // own, soon), CACHE_THROUGH and THROUGH in the UFS when the command returns.
+    for (write_type, file) in
+        [("ASYNC_THROUGH", "async"), ("CACHE_THROUGH", "cache"), ("THROUGH", "ufs")]
+    {
+        let define = format!("-Dalluxio.user.file.writetype.default={write_type}");
+        let dst = format!("/{file}");
+        let copy = ["fs", "copyFromLocal", source.to_str().unwrap(), &dst, &define];
+        let copied = shell(&conf_dir, &copy);
+        assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            let in_ufs = std::fs::read(root_ufs.join(file)).ok();
+            let stat = shell(&conf_dir, &["fs", "stat", &dst]);
+            let stat = String::from_utf8_lossy(&stat.stdout).to_string();
+            if in_ufs.as_deref() == Some(b"through the local worker\n")
+                && stat.contains("persistenceState: PERSISTED")
+            {
+                break;
+            }
+            assert!(
+                write_type == "ASYNC_THROUGH",
+                "{write_type}: not persisted when written: {stat}"
+            );
+            assert!(std::time::Instant::now() < deadline, "{write_type}: never persisted: {stat}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let cat = shell(&conf_dir, &["fs", "cat", &dst]);
+        assert_eq!(String::from_utf8_lossy(&cat.stdout), "through the local worker\n");
+    }
 
     local.signal(rustix::process::Signal::INT);
     assert!(local.wait(), "lode local failed: {:?}", local.seen);

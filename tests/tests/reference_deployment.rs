@@ -1,6 +1,7 @@
 //! The reference deployment script's own walk-through passes: ZooKeeper ensemble, HDFS journal,
 //! three masters and two workers configured as Alluxio's guide says; a file written, the
-//! leader killed with SIGKILL, a standby takes over and the file reads back whole.
+//! leader killed with SIGKILL, a standby takes over and the file reads back whole; persisted to
+//! the root under-file-system (HDFS beside an HDFS journal), freed, it reads back from there.
 
 use std::process::Command;
 
@@ -9,6 +10,8 @@ use std::process::Command;
 fn the_reference_deployment_walk_through_passes() {
     let stdout = check(&[]);
     assert!(stdout.contains("journal     hdfs://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("root UFS    hdfs://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("and from hdfs://127.0.0.1:"), "{stdout}");
 }
 
 /// The same walk-through with the journal in S3, selected by one setting.

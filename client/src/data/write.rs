@@ -1,6 +1,8 @@
 //! Writing files: block by block to one worker — this host's own when it has one, and then, with
 //! short-circuit on, into a file the worker names on this host (Alluxio's `CreateLocalBlock`)
-//! instead of streaming the bytes through the network stack (`WriteBlock`).
+//! instead of streaming the bytes through the network stack (`WriteBlock`). A file written
+//! through (CACHE_THROUGH, THROUGH) is also streamed whole to that worker as Alluxio's
+//! `UFS_FILE` write, which the worker writes to the file's under-file-system.
 
 use std::io::Write;
 
@@ -8,8 +10,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
 use lode_core::rpc::alluxio::grpc::block::write_request::Value as WriteValue;
 use lode_core::rpc::alluxio::grpc::block::{
-    Chunk, CreateLocalBlockRequest, CreateLocalBlockResponse, RequestType, WorkerInfo,
-    WriteRequest, WriteRequestCommand,
+    Chunk, CreateLocalBlockRequest, CreateLocalBlockResponse, CreateUfsFileOptions, RequestType,
+    WorkerInfo, WriteRequest, WriteRequestCommand,
 };
 use lode_core::rpc::alluxio::grpc::file::FileInfo;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -84,14 +86,36 @@ struct StreamedBlock {
 
 impl StreamedBlock {
     async fn open(worker: &str, block: u64) -> Result<StreamedBlock, String> {
-        let (mut client, connection) = write_client(worker).await?;
-        let (chunks, receiver) = mpsc::channel(4);
         let command = WriteRequestCommand {
             r#type: Some(RequestType::AlluxioBlock as i32),
             id: Some(block as i64),
             offset: Some(0),
             ..Default::default()
         };
+        StreamedBlock::start(worker, command).await
+    }
+
+    /// The file `info` streamed whole to `worker`, which writes it to its under-file-system.
+    async fn ufs_file(worker: &str, info: &FileInfo) -> Result<StreamedBlock, String> {
+        let command = WriteRequestCommand {
+            r#type: Some(RequestType::UfsFile as i32),
+            id: Some(-1),
+            offset: Some(0),
+            create_ufs_file_options: Some(CreateUfsFileOptions {
+                ufs_path: Some(info.ufs_path().to_string()),
+                mount_id: Some(info.mount_id()),
+                owner: Some(info.owner().to_string()),
+                group: Some(info.group().to_string()),
+                mode: Some(info.mode()),
+            }),
+            ..Default::default()
+        };
+        StreamedBlock::start(worker, command).await
+    }
+
+    async fn start(worker: &str, command: WriteRequestCommand) -> Result<StreamedBlock, String> {
+        let (mut client, connection) = write_client(worker).await?;
+        let (chunks, receiver) = mpsc::channel(4);
         chunks
             .send(WriteRequest { value: Some(WriteValue::Command(command)) })
             .await
@@ -295,6 +319,23 @@ async fn write_blocks<R: AsyncRead + Unpin>(
     let mut worker = None;
     let mut total = 0u64;
     let chunk = master.streaming_chunks().write as u64;
+    let write_type = master.write_type();
+    let no_worker = || {
+        failed(
+            Code::Unavailable,
+            "no worker is registered with the leading master (start lode-worker)".into(),
+        )
+    };
+    let mut ufs_file = None;
+    if write_type.writes_through() {
+        let target = choose_worker(&master.worker_infos().await?).ok_or_else(no_worker)?;
+        let opened = StreamedBlock::ufs_file(&target.address, info).await.map_err(|e| {
+            failed(Code::Unavailable, format!("worker {}, the UFS file: {e}", target.address))
+        })?;
+        ufs_file = Some(opened);
+        worker = Some(target);
+    }
+    let ufs_failed = |e: String| failed(Code::Unavailable, format!("writing the UFS file: {e}"));
     loop {
         let mut block: Option<BlockSink> = None;
         let mut in_block = 0u64;
@@ -309,16 +350,19 @@ async fn write_blocks<R: AsyncRead + Unpin>(
                 ended = true;
                 break;
             }
+            if let Some(ufs_file) = ufs_file.as_mut() {
+                ufs_file.send(data.clone()).await.map_err(ufs_failed)?;
+            }
+            if !write_type.caches() {
+                in_block += n as u64;
+                total += n as u64;
+                progress(total);
+                continue;
+            }
             if block.is_none() {
                 if worker.is_none() {
                     let workers = master.worker_infos().await?;
-                    worker = Some(choose_worker(&workers).ok_or_else(|| {
-                        failed(
-                            Code::Unavailable,
-                            "no worker is registered with the leading master (start lode-worker)"
-                                .into(),
-                        )
-                    })?);
+                    worker = Some(choose_worker(&workers).ok_or_else(no_worker)?);
                 }
                 let id = master.new_block_id(path).await?;
                 let target = worker.as_ref().expect("chosen above");
@@ -345,6 +389,9 @@ async fn write_blocks<R: AsyncRead + Unpin>(
                 .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
         }
         if ended {
+            if let Some(ufs_file) = ufs_file {
+                ufs_file.finish().await.map_err(ufs_failed)?;
+            }
             return Ok(total);
         }
     }

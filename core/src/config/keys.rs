@@ -181,6 +181,9 @@ pub mod name {
     pub const WORKER_WEB_PORT: &str = "alluxio.worker.web.port";
     pub const WORKER_BLOCK_HEARTBEAT_INTERVAL: &str = "alluxio.worker.block.heartbeat.interval";
     pub const USER_BLOCK_SIZE_BYTES_DEFAULT: &str = "alluxio.user.block.size.bytes.default";
+    pub const USER_FILE_WRITETYPE_DEFAULT: &str = "alluxio.user.file.writetype.default";
+    pub const USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME: &str =
+        "alluxio.user.file.persistence.initial.wait.time";
     pub const USER_RPC_RETRY_MAX_DURATION: &str = "alluxio.user.rpc.retry.max.duration";
     pub const USER_RPC_RETRY_BASE_SLEEP: &str = "alluxio.user.rpc.retry.base.sleep";
     pub const USER_RPC_RETRY_MAX_SLEEP: &str = "alluxio.user.rpc.retry.max.sleep";
@@ -419,6 +422,17 @@ pub static KEYS: &[PropertyKey] = &[
          to stock Alluxio clients, which expect it among the cluster defaults."),
     key(name::USER_BLOCK_SIZE_BYTES_DEFAULT, T::Size, Literal("64MB"), Scope::Client, Alluxio,
         "The block size of files a client creates."),
+    key(name::USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME, T::Duration, Literal("0"), Scope::Client,
+        Alluxio,
+        "How long after an ASYNC_THROUGH file is completed its persistence may start (sent with \
+         the completion; the leader journals it, so it holds across a failover)."),
+    key(name::USER_FILE_WRITETYPE_DEFAULT,
+        T::Enum(&["MUST_CACHE", "CACHE_THROUGH", "THROUGH", "ASYNC_THROUGH"]),
+        Literal("ASYNC_THROUGH"), Scope::Client, Alluxio,
+        "How Lode's client writes a file: MUST_CACHE to a worker only; CACHE_THROUGH to a worker \
+         and the under-file-system together; THROUGH to the under-file-system only; \
+         ASYNC_THROUGH to a worker, persisted after. Where no under-file-system is mounted, \
+         CACHE_THROUGH and THROUGH are refused and ASYNC_THROUGH files stay NOT_PERSISTED."),
     key(name::USER_RPC_RETRY_BASE_SLEEP, T::Duration, Literal("50ms"), Scope::Client, Alluxio,
         "The first back-off between RPC retries (doubling up to the maximum)."),
     key(name::USER_RPC_RETRY_MAX_DURATION, T::Duration, Literal("2min"), Scope::Client, Alluxio,

@@ -208,6 +208,16 @@ fn main() -> Result<()> {
         }
     };
     let journal = journal_lines[0].trim_start_matches("alluxio.master.journal.folder=").to_string();
+    // The root under-file-system, where files are persisted: HDFS beside the journal, else a
+    // folder every process on this machine shares.
+    let root_ufs = match &hdfs {
+        Some(hdfs) => format!("{}/alluxio/data", hdfs.uri()),
+        None => {
+            let folder = dir.join("underFSStorage");
+            fs::create_dir_all(&folder)?;
+            folder.display().to_string()
+        }
+    };
     // What the guide puts in every process's alluxio-env.sh.
     let java_opts = format!(
         "export ALLUXIO_JAVA_OPTS=\"-Dalluxio.zookeeper.enabled=true \
@@ -225,6 +235,7 @@ fn main() -> Result<()> {
             &[
                 vec!["alluxio.master.journal.type=UFS".into()],
                 journal_lines.clone(),
+                vec![format!("alluxio.master.mount.table.root.ufs={root_ufs}")],
                 vec![
                     format!("alluxio.master.rpc.port={port}"),
                     format!("alluxio.master.web.port={}", web_ports[i]),
@@ -272,7 +283,8 @@ fn main() -> Result<()> {
     for node in &mut nodes {
         node.start()?;
     }
-    let run = walk_through(&options, &mut nodes, &lode, &client_conf, &zk, &journal, &dir);
+    let places = Places { zk: &zk, journal: &journal, root_ufs: &root_ufs, dir: &dir };
+    let run = walk_through(&options, &mut nodes, &lode, &client_conf, &places);
     for node in &mut nodes {
         node.kill();
     }
@@ -282,20 +294,28 @@ fn main() -> Result<()> {
     run
 }
 
+/// Where the deployment keeps things, as the walk-through prints them.
+struct Places<'a> {
+    zk: &'a str,
+    journal: &'a str,
+    root_ufs: &'a str,
+    dir: &'a Path,
+}
+
 fn walk_through(
     options: &Options,
     nodes: &mut [Node],
     lode: &Path,
     client_conf: &Path,
-    zk: &str,
-    journal: &str,
-    dir: &Path,
+    places: &Places,
 ) -> Result<()> {
+    let Places { zk, journal, root_ufs, dir } = places;
     let leader = wait_leader(lode, client_conf, None, Duration::from_secs(120))?;
     wait_workers(lode, client_conf, Duration::from_secs(120))?;
     println!("\nThe reference deployment is up (everything under {}):", dir.display());
     println!("  ZooKeeper   {zk}");
     println!("  journal     {journal}");
+    println!("  root UFS    {root_ufs}");
     for node in nodes.iter() {
         println!(
             "  {:<10}  {:<16} pid {:<7} conf {}",
@@ -349,6 +369,26 @@ fn walk_through(
     }
     nodes[index].start()?;
     println!("{}", shell(lode, client_conf, &["fs", "masterInfo"])?);
-    println!("check passed: the file reads back whole through the new leader");
+    // Written with Alluxio's default write type, it is persisted to the root UFS; freed from
+    // every worker, it reads back from there.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !shell(lode, client_conf, &["fs", "stat", "/walkthrough/sample.txt"])?
+        .contains("persistenceState: PERSISTED")
+    {
+        if Instant::now() > deadline {
+            bail!("/walkthrough/sample.txt was not persisted to {root_ufs} within 2 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    shell(lode, client_conf, &["fs", "free", "/walkthrough/sample.txt"])?;
+    let read = shell(lode, client_conf, &["fs", "cat", "/walkthrough/sample.txt"])?;
+    if read != text {
+        bail!(
+            "read back from {root_ufs}: {} bytes that differ from the {} written",
+            read.len(),
+            text.len()
+        );
+    }
+    println!("check passed: the file reads back whole through the new leader, and from {root_ufs}");
     Ok(())
 }
