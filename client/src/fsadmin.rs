@@ -153,6 +153,12 @@ fn metrics_summary(samples: &BTreeMap<String, f64>) -> String {
     );
     let _ =
         writeln!(out, "  checkpoints written {:.0}", sum("lode_journal_checkpoint_seconds_count"));
+    let _ = writeln!(
+        out,
+        "  files to persist    {:.0} ({:.0} being copied by workers)",
+        sum("lode_master_files_awaiting_persist"),
+        sum("lode_master_persists_running")
+    );
     out
 }
 

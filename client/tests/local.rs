@@ -113,6 +113,11 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     );
     assert!(report.contains("used       25 B"), "{report}");
     assert!(report.contains("Metrics (leader):\n  RPCs answered"), "{report}");
+    // Sampled once a second by the leader: the count itself may lag the persist just done.
+    assert!(
+        report.contains("files to persist    ") && report.contains(" being copied by workers)"),
+        "{report}"
+    );
     assert!(!report.contains("journal commits     0 "), "the leader committed: {report}");
 
     // Lode's shell writes as Alluxio's client does: ASYNC_THROUGH by default (persisted on its

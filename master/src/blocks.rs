@@ -27,6 +27,8 @@ pub struct Worker {
     blocks: HashSet<u64>,
     /// Blocks it should drop, sent with the next heartbeat answer.
     removals: Vec<u64>,
+    /// Blocks it holds whose files became PERSISTED, sent with the next heartbeat answer.
+    persisted: Vec<u64>,
 }
 
 impl Worker {
@@ -119,6 +121,7 @@ impl BlockMap {
                 last_contact: Instant::now(),
                 blocks,
                 removals: Vec::new(),
+                persisted: Vec::new(),
             },
         );
         (id, removals)
@@ -181,6 +184,24 @@ impl BlockMap {
     pub fn locations(&self, block: u64) -> Option<(u64, Vec<&Worker>)> {
         let (length, holders) = self.blocks.get(&block)?;
         Some((*length, holders.iter().filter_map(|id| self.workers.get(id)).collect()))
+    }
+
+    /// Tells every worker holding one of `blocks` that its file is PERSISTED (with their next
+    /// heartbeat answers).
+    pub fn note_persisted(&mut self, blocks: &[u64]) {
+        for block in blocks {
+            let Some((_, holders)) = self.blocks.get(block) else { continue };
+            for id in holders {
+                if let Some(worker) = self.workers.get_mut(id) {
+                    worker.persisted.push(*block);
+                }
+            }
+        }
+    }
+
+    /// The blocks worker `worker` is to hear are persisted, taken.
+    pub fn take_persisted(&mut self, worker: i64) -> Vec<u64> {
+        self.workers.get_mut(&worker).map(|w| std::mem::take(&mut w.persisted)).unwrap_or_default()
     }
 
     /// Whether worker `worker` holds `block`.

@@ -336,12 +336,33 @@ impl MasterNode {
                     },
                     Err(error) => Err(error.to_string()),
                 };
-                if let Err(error) = &outcome {
-                    tracing::warn!(file = id, %error, "journaling a persistence outcome failed");
+                match &outcome {
+                    Err(error) => {
+                        tracing::warn!(file = id, %error, "journaling a persistence outcome failed")
+                    }
+                    Ok(()) => node.note_persisted(id),
                 }
                 node.persists.lock().journaled(id, outcome);
             });
         }
+    }
+
+    /// What the leader's persister is doing; `None` on a standby.
+    pub fn persist_summary(&self) -> Option<crate::persist::PersistSummary> {
+        self.read(|namespace| self.persists.lock().summary(namespace)).ok()
+    }
+
+    /// Tells the workers holding blocks of file `id` that it is PERSISTED (if it is), so they
+    /// may drop them to make room.
+    pub fn note_persisted(&self, id: u64) {
+        let _ = self.with_blocks(|blocks, namespace| {
+            if let Some(status) = namespace.status_by_id(id) {
+                if status.persistence == crate::namespace::Persistence::Persisted && status.complete
+                {
+                    blocks.note_persisted(&status.block_ids);
+                }
+            }
+        });
     }
 
     /// Reads the block map with the namespace at hand, on the same terms as [`Self::with_blocks`].
@@ -725,6 +746,8 @@ async fn watch_workers(node: &Arc<MasterNode>) {
         if let Ok(entries) = node.with_persists(|queue, blocks, namespace| {
             metrics::gauge!("lode_master_files_awaiting_persist")
                 .set(namespace.awaiting_persist_count() as f64);
+            metrics::gauge!("lode_master_persists_running")
+                .set(queue.summary(namespace).running as f64);
             queue.sweep(blocks, namespace)
         }) {
             node.journal_persists(entries);

@@ -158,6 +158,8 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
             .map(|(path, m)| (path, m.ufs_uri.clone(), m.options.read_only))
             .collect::<Vec<_>>()
     }));
+    let awaiting = node.read_replica(|ns| ns.awaiting_persist_count());
+    let persists = node.persist_summary();
     let config: Vec<(String, String, String)> = ui
         .config
         .entries()
@@ -197,6 +199,19 @@ async fn overview(State(ui): State<Arc<Ui>>) -> Markup {
                     tr { th { "Path" } th { "Under-file-system" } th { "Mode" } }
                     @for (path, uri, read_only) in &mounts {
                         tr { td { code { (path) } } td { code { (uri) } } td { @if *read_only { "read-only" } @else { "read-write" } } }
+                    }
+                }
+                p #persistence {
+                    (awaiting) " files awaiting persistence (TO_BE_PERSISTED or LOST)"
+                    @if let Some(summary) = &persists { ", " (summary.running) " being copied by workers" }
+                    "."
+                }
+                @if let Some(summary) = persists.as_ref().filter(|s| !s.recent_failures.is_empty()) {
+                    table #persist-failures {
+                        tr { th { "File id" } th { "Last failure (retried with backoff)" } }
+                        @for (id, error) in &summary.recent_failures {
+                            tr { td { (id) } td.bad { (error) } }
+                        }
                     }
                 }
             }

@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use lode_client::data;
-use lode_tests::bench::{build_release_binaries, env_or, median};
+use lode_tests::bench::{build_release_binaries, env_or, median, Pattern};
 use lode_tests::cluster::Cluster;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 
 // The allocator the `lode` binary uses (see its main.rs), so the client's figures are its.
 #[global_allocator]
@@ -19,25 +19,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
 const BLOCK: u64 = 64 << 20;
-
-/// `length` bytes of a repeating pattern, produced without holding them all in memory.
-struct Pattern {
-    left: u64,
-    block: Vec<u8>,
-}
-
-impl AsyncRead for Pattern {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let n = (buf.remaining() as u64).min(self.left).min(self.block.len() as u64) as usize;
-        buf.put_slice(&self.block[..n]);
-        self.left -= n as u64;
-        std::task::Poll::Ready(Ok(()))
-    }
-}
 
 /// Counts and discards what it is given.
 struct Sink(u64);
@@ -82,7 +63,7 @@ async fn throughput(bytes: u64, runs: usize) {
         let path = format!("/bench-{run}");
         for (writer, samples) in [(&streamed, &mut remote_writes), (&client, &mut local_writes)] {
             let _ = client.remove(&path, false).await;
-            let mut source = Pattern { left: bytes, block: vec![0x5a; 1 << 20] };
+            let mut source = Pattern::new(bytes);
             let started = Instant::now();
             data::write_file(writer, &path, &mut source, Some(BLOCK), &|_| {}).await.unwrap();
             samples.push(gb_per_s(bytes, started.elapsed()));

@@ -23,3 +23,30 @@ pub fn build_release_binaries(features: &[&str]) {
     let status = command.status().expect("running cargo");
     assert!(status.success(), "building lode-master and lode-worker failed");
 }
+
+/// `left` bytes of a repeating pattern for a benchmark's writes, produced without holding them
+/// all in memory.
+pub struct Pattern {
+    left: u64,
+    block: Vec<u8>,
+}
+
+impl Pattern {
+    /// `bytes` bytes of 0x5a.
+    pub fn new(bytes: u64) -> Pattern {
+        Pattern { left: bytes, block: vec![0x5a; 1 << 20] }
+    }
+}
+
+impl tokio::io::AsyncRead for Pattern {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = (buf.remaining() as u64).min(self.left).min(self.block.len() as u64) as usize;
+        buf.put_slice(&self.block[..n]);
+        self.left -= n as u64;
+        std::task::Poll::Ready(Ok(()))
+    }
+}

@@ -77,7 +77,12 @@ impl MasterLink {
                 used_bytes: self.store.used() as i64,
             };
             match MasterLinkClient::new(current.channel).commit_block(request).await {
-                Ok(_) => return Ok(()),
+                Ok(response) => {
+                    if response.into_inner().persisted {
+                        self.store.mark_persisted([block]);
+                    }
+                    return Ok(());
+                }
                 // The master will never take this block: its file is gone, or it is too long.
                 Err(status)
                     if (status.code() == tonic::Code::NotFound
@@ -178,6 +183,7 @@ impl Session<'_> {
             .map_err(|status| format!("{leader}: {}", status.message()))?
             .into_inner();
         self.remove(&response.remove_block_ids);
+        self.store.mark_persisted(response.persisted_block_ids.iter().map(|b| *b as u64));
         Ok(Registered { leader, worker_id: response.worker_id, channel })
     }
 
@@ -244,6 +250,8 @@ impl Session<'_> {
                         return "the master does not know this worker".into();
                     }
                     self.remove(&response.remove_block_ids);
+                    self.store
+                        .mark_persisted(response.persisted_block_ids.iter().map(|b| *b as u64));
                     for command in response.persist {
                         self.persister.start(command);
                     }

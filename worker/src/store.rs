@@ -3,11 +3,12 @@
 //! (short-circuit); an optional disk tier below it takes the blocks memory evicts. Blocks being
 //! written go to the memory tier's `tmp/` and are renamed into place when complete, so a block
 //! file is always whole. Space is reserved as bytes arrive; when a tier is full its least recently
-//! used blocks move down a tier. The last tier drops nothing: a cached block may be the only copy
-//! of its file's data (no file is written to an under-file-system yet), so a write that does not
-//! fit is refused instead, and space comes back when files are deleted (the master orders their
-//! blocks removed). A request that could not fit is refused before anything moves, and a block
-//! whose move down fails stays where it is.
+//! used blocks move down a tier. A block that cannot move down is dropped only when its file is
+//! PERSISTED (the master says so: at registration, commit and heartbeats), since its data is
+//! then in an under-file-system and is read from there again; any other block may be the only
+//! copy of its file's data, so a write that does not fit is refused instead, and space comes back
+//! when files are deleted or persisted. A request that could not fit is refused before anything
+//! moves, and a block whose move down fails stays where it is unless it may be dropped.
 
 use std::collections::HashMap;
 use std::fs;
@@ -22,8 +23,9 @@ pub enum StoreError {
     /// There is no room, and no block may be dropped to make some.
     #[error(
         "the worker is full: {wanted} more bytes do not fit in its memory tier of {capacity} \
-         (alluxio.worker.ramdisk.size) or below it, and no cached block is dropped to make room: \
-         each may be its file's only copy (delete files to free space)"
+         (alluxio.worker.ramdisk.size) or below it, and no block of a file that is not persisted \
+         is dropped to make room: each may be its file's only copy (persist or delete files to \
+         free space)"
     )]
     Full {
         /// Bytes asked for.
@@ -62,6 +64,8 @@ struct Meta {
     length: u64,
     last_used: u64,
     tier: usize,
+    /// Its file is PERSISTED: it may be dropped to make room.
+    persisted: bool,
 }
 
 #[derive(Debug, Default)]
@@ -124,7 +128,8 @@ impl BlockStore {
                 let length = entry.metadata().map_err(io("reading", &entry.path()))?.len();
                 state.used[index] += length;
                 state.clock += 1;
-                state.blocks.insert(block, Meta { length, last_used: state.clock, tier: index });
+                let meta = Meta { length, last_used: state.clock, tier: index, persisted: false };
+                state.blocks.insert(block, meta);
             }
         }
         Ok(BlockStore { tiers, state: Mutex::new(state) })
@@ -173,21 +178,20 @@ impl BlockStore {
         Ok(())
     }
 
-    /// Frees `bytes` in `tier` by moving its least recently used blocks down; the last tier
-    /// has nowhere to move them and drops none (module doc). Refuses at once, moving nothing,
-    /// when `bytes` would not fit even with every movable block gone (space reserved by writes
-    /// in progress stays).
+    /// Frees `bytes` in `tier`: its least recently used blocks move down a tier, or are dropped
+    /// when they cannot and their files are persisted (module doc). Refuses at once, changing
+    /// nothing, when `bytes` would not fit even so (space reserved by writes in progress stays).
     fn make_room(&self, state: &mut State, tier: usize, bytes: u64) -> Result<(), StoreError> {
         let capacity = self.tiers[tier].capacity;
         let full = || StoreError::Full { wanted: bytes, capacity: self.tiers[0].capacity };
         let in_tier = |meta: &Meta| meta.tier == tier;
         let below = tier + 1;
-        if state.used[tier].saturating_sub(self.movable(state, tier)).saturating_add(bytes)
+        if state.used[tier].saturating_sub(self.releasable(state, tier)).saturating_add(bytes)
             > capacity
         {
             return Err(full());
         }
-        let mut stuck = Vec::new(); // Blocks whose move down failed: they stay.
+        let mut stuck = Vec::new(); // Blocks that can neither move down nor be dropped.
         while state.used[tier] + bytes > capacity {
             let victim = state
                 .blocks
@@ -196,40 +200,69 @@ impl BlockStore {
                 .min_by_key(|(_, meta)| meta.last_used)
                 .map(|(id, meta)| (*id, *meta));
             let Some((block, meta)) = victim else { return Err(full()) };
-            // The tier below is full of blocks that cannot move either: nothing more can.
-            self.make_room(state, below, meta.length)?;
-            let moved = move_file(&self.block_path(tier, block), &self.block_path(below, block))
-                .map_err(|error| StoreError::Io {
-                    what: "moving",
-                    path: self.block_path(tier, block),
-                    error,
-                });
-            match moved {
-                Ok(()) => {
-                    state.used[tier] -= meta.length;
-                    state.used[below] += meta.length;
-                    state.blocks.insert(block, Meta { tier: below, ..meta });
-                    tracing::debug!(block, to = %self.tiers[below].alias, "moved down a tier");
-                }
-                Err(error) => {
-                    tracing::warn!(block, %error, "a block could not move down a tier; it stays");
-                    stuck.push(block);
-                }
+            let moved = below < self.tiers.len()
+                && self.make_room(state, below, meta.length).is_ok()
+                && match move_file(&self.block_path(tier, block), &self.block_path(below, block)) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::warn!(block, %error, "a block could not move down a tier");
+                        false
+                    }
+                };
+            if moved {
+                state.used[tier] -= meta.length;
+                state.used[below] += meta.length;
+                state.blocks.insert(block, Meta { tier: below, ..meta });
+                tracing::debug!(block, to = %self.tiers[below].alias, "moved down a tier");
+            } else if meta.persisted {
+                self.drop_block(state, block, meta);
+                tracing::debug!(block, "dropped to make room: its file is persisted");
+                metrics::counter!("lode_worker_blocks_evicted_total").increment(1);
+            } else {
+                stuck.push(block);
             }
         }
         Ok(())
     }
 
-    /// How many bytes of `tier`'s blocks the tiers below can take: at most what they have free
-    /// plus what they can pass further down. None for the last tier.
-    fn movable(&self, state: &State, tier: usize) -> u64 {
+    /// How many bytes of `tier` can be freed: its persisted blocks (dropped), and as many of
+    /// the others as the tiers below can take (moved down).
+    fn releasable(&self, state: &State, tier: usize) -> u64 {
+        let (mut persisted, mut others) = (0u64, 0u64);
+        for meta in state.blocks.values().filter(|m| m.tier == tier) {
+            if meta.persisted {
+                persisted += meta.length;
+            } else {
+                others += meta.length;
+            }
+        }
         let below = tier + 1;
         if below == self.tiers.len() {
-            return 0;
+            return persisted;
         }
-        let held: u64 = state.blocks.values().filter(|m| m.tier == tier).map(|m| m.length).sum();
         let free_below = self.tiers[below].capacity.saturating_sub(state.used[below]);
-        held.min(free_below.saturating_add(self.movable(state, below)))
+        persisted + others.min(free_below.saturating_add(self.releasable(state, below)))
+    }
+
+    fn drop_block(&self, state: &mut State, block: u64, meta: Meta) {
+        let path = self.block_path(meta.tier, block);
+        if let Err(error) = fs::remove_file(&path) {
+            tracing::warn!(block, %error, "removing a dropped block's file failed");
+        }
+        state.blocks.remove(&block);
+        state.used[meta.tier] -= meta.length;
+        state.dropped.push(block);
+    }
+
+    /// Notes that the files of `blocks` are PERSISTED: those cached here may be dropped to make
+    /// room. Unknown blocks are ignored.
+    pub fn mark_persisted(&self, blocks: impl IntoIterator<Item = u64>) {
+        let mut state = self.state.lock();
+        for block in blocks {
+            if let Some(meta) = state.blocks.get_mut(&block) {
+                meta.persisted = true;
+            }
+        }
     }
 
     /// Gives back a memory-tier reservation.
@@ -255,7 +288,7 @@ impl BlockStore {
         }
         state.clock += 1;
         let last_used = state.clock;
-        state.blocks.insert(block, Meta { length, last_used, tier: 0 });
+        state.blocks.insert(block, Meta { length, last_used, tier: 0, persisted: false });
         Ok(())
     }
 
@@ -329,6 +362,30 @@ mod tests {
         assert_eq!(store.used(), 8);
         assert!(store.remove(2));
         write(&store, 3, b"cccc").unwrap();
+    }
+
+    /// A full worker drops the least recently used blocks of persisted files to make room, and
+    /// never a block whose file is not persisted.
+    #[test]
+    fn a_full_worker_drops_persisted_blocks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlockStore::memory(dir.path(), 12).unwrap();
+        for (block, bytes) in [(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc")] {
+            write(&store, block, bytes).unwrap();
+        }
+        store.mark_persisted([1, 3, 99]);
+        store.open_block(1); // 1 used more recently than 3: 3 goes first.
+        write(&store, 4, b"dddd").unwrap();
+        assert_eq!(store.take_dropped(), vec![3]);
+        write(&store, 5, b"eeee").unwrap();
+        assert_eq!(store.take_dropped(), vec![1]);
+        assert!(!dir.path().join("1").exists(), "a dropped block's file stays");
+        let refused = write(&store, 6, b"ffff").unwrap_err();
+        assert!(refused.to_string().contains("each may be its file's only copy"), "{refused}");
+        let mut cached: Vec<u64> = store.report().iter().map(|b| b.0).collect();
+        cached.sort();
+        assert_eq!(cached, vec![2, 4, 5]);
+        assert_eq!(store.used(), 12);
     }
 
     /// A disk tier takes the least recently used blocks memory moves down; when both are full a

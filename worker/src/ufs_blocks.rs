@@ -89,6 +89,7 @@ impl BlockService {
             self.store.remove(block);
             return Err(Status::not_found(format!("block {block} is not cached: {error}")));
         }
+        self.store.mark_persisted([block]); // Read from its UFS: it may be dropped again.
         let (path, length) =
             self.store.open_block(block).ok_or_else(|| crate::service::not_cached(block))?;
         Ok(UfsBlock { path, length, temporary: false })

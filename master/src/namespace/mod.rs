@@ -577,6 +577,15 @@ impl Namespace {
         Ok(u64::from(blocks))
     }
 
+    /// Whether `block` belongs to a complete PERSISTED file: a worker may drop it, its data
+    /// being in an under-file-system.
+    pub fn block_persisted(&self, block: u64) -> bool {
+        self.block_owner(block).is_some_and(|length| length.is_some())
+            && self.lookup(block).is_some_and(|inode| {
+                matches!(inode.body, Body::File { persistence: Persistence::Persisted, .. })
+            })
+    }
+
     /// The block size of the file block `block` belongs to, if it belongs to one: no block of
     /// the file may be longer.
     pub fn block_size_of(&self, block: u64) -> Option<u64> {

@@ -184,15 +184,24 @@ impl LodeBlockMasterWorkerService for Services {
                 .collect(),
             start_time_ms: request.start_time_ms,
         };
-        let (worker_id, removals) = self
+        let reported: Vec<u64> = registration.blocks.iter().map(|(block, _)| *block).collect();
+        let (worker_id, removals, persisted) = self
             .node
             .with_blocks(|blocks, namespace| {
-                blocks.register(registration, |block| namespace.block_owner(block).is_some())
+                let (id, removals) =
+                    blocks.register(registration, |block| namespace.block_owner(block).is_some());
+                let persisted: Vec<i64> = reported
+                    .iter()
+                    .filter(|block| namespace.block_persisted(**block))
+                    .map(|block| *block as i64)
+                    .collect();
+                (id, removals, persisted)
             })
             .map_err(status_from_serve)?;
         Ok(Response::new(RegisterWorkerResponse {
             worker_id,
             remove_block_ids: removals.into_iter().map(|b| b as i64).collect(),
+            persisted_block_ids: persisted,
         }))
     }
 
@@ -211,10 +220,11 @@ impl LodeBlockMasterWorkerService for Services {
                 let reports = (&request.persisting_file_ids[..], &request.persisted[..]);
                 let entries = queue.report(worker, reports, namespace, self.node.ufses());
                 let commands = queue.assign(worker, blocks, namespace, self.node.ufses());
-                Some((removals, entries, commands))
+                let persisted = blocks.take_persisted(worker);
+                Some((removals, entries, commands, persisted))
             })
             .map_err(status_from_serve)?;
-        let Some((removals, entries, persist)) = outcome else {
+        let Some((removals, entries, persist, persisted)) = outcome else {
             return Ok(Response::new(HeartbeatResponse { register: true, ..Default::default() }));
         };
         self.node.journal_persists(entries);
@@ -222,6 +232,7 @@ impl LodeBlockMasterWorkerService for Services {
             register: false,
             remove_block_ids: removals.into_iter().map(|b| b as i64).collect(),
             persist,
+            persisted_block_ids: persisted.into_iter().map(|b| b as i64).collect(),
         }))
     }
 
@@ -249,14 +260,13 @@ impl LodeBlockMasterWorkerService for Services {
                 }
                 let used = request.used_bytes.max(0) as u64;
                 if blocks.commit(request.worker_id, id, length, used) {
-                    Ok(())
+                    Ok(namespace.block_persisted(id))
                 } else {
                     Err(not_registered(request.worker_id))
                 }
             })
             .map_err(status_from_serve)?;
-        committed?;
-        Ok(Response::new(CommitBlockResponse {}))
+        Ok(Response::new(CommitBlockResponse { persisted: committed? }))
     }
 
     async fn get_mount(

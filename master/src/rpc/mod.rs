@@ -227,6 +227,7 @@ impl FileSystemMasterClientService for Services {
             .as_ref()
             .and_then(|o| o.persistence_wait_time)
             .unwrap_or(0);
+        let through = !ufs_fingerprint.is_empty();
         let mutation = Mutation::CompleteFile(ns::CompleteFile {
             path,
             length,
@@ -234,7 +235,10 @@ impl FileSystemMasterClientService for Services {
             persist_wait_ms,
             ufs_fingerprint,
         });
-        self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        let id = self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        if through {
+            self.node.note_persisted(id); // Its cached blocks (CACHE_THROUGH) may be dropped.
+        }
         Ok(Response::new(CompleteFilePResponse {}))
     }
 

@@ -1,0 +1,186 @@
+//! Under-file-system figures (issue 19), each beside the bound it hits, measured in the same
+//! run: CACHE_THROUGH and THROUGH writes beside a worker-only write and OpenDAL writing the same
+//! bytes straight to the UFS; a cold read of a persisted file no worker caches beside OpenDAL
+//! reading it straight from the UFS, and the warm re-read; how soon an ASYNC_THROUGH file is
+//! PERSISTED, and how many small files are persisted per minute.
+//!
+//! `cargo bench -p lode-tests --bench ufs`. `LODE_BENCH_UFS` is `local` (a folder; default) or
+//! `hdfs` (the project's NameNode and two DataNodes); `LODE_BENCH_MIB` (1024) the large file,
+//! `LODE_BENCH_RUNS` (3) the runs, `LODE_BENCH_SMALL_FILES` (1000) the small files.
+
+use std::time::{Duration, Instant};
+
+use lode_client::data;
+use lode_client::master::{MasterClient, WriteType};
+use lode_tests::bench::{build_release_binaries, env_or, median, Pattern};
+use lode_tests::cluster::{Cluster, Election};
+use lode_ufs::Ufs;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+const BLOCK: u64 = 64 << 20;
+/// What OpenDAL is handed at a time when it writes or reads straight to or from the UFS.
+const PIECE: u64 = 8 << 20;
+
+fn gb_per_s(bytes: u64, elapsed: Duration) -> f64 {
+    bytes as f64 / elapsed.as_secs_f64() / 1e9
+}
+
+async fn write(client: &MasterClient, path: &str, bytes: u64) -> Duration {
+    let mut source = Pattern::new(bytes);
+    let started = Instant::now();
+    data::write_file(client, path, &mut source, Some(BLOCK), &|_| {}).await.unwrap();
+    started.elapsed()
+}
+
+async fn read(client: &MasterClient, path: &str, bytes: u64) -> Duration {
+    let mut sink = tokio::io::sink();
+    let started = Instant::now();
+    let read = data::read_file(client, path, 0, None, &mut sink, &|_| {}).await.unwrap();
+    assert_eq!(read, bytes);
+    started.elapsed()
+}
+
+/// OpenDAL writing `bytes` straight to `path` in the UFS, as the worker's UFS writes do.
+async fn direct_write(ufs: &Ufs, path: &str, bytes: u64) -> Duration {
+    let piece = bytes::Bytes::from(vec![0x5a; PIECE as usize]);
+    let started = Instant::now();
+    let mut file = ufs.create(path).await.unwrap();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(PIECE);
+        file.write(piece.slice(..n as usize)).await.unwrap();
+        left -= n;
+    }
+    file.finish().await.unwrap();
+    started.elapsed()
+}
+
+/// OpenDAL reading `bytes` of `path` straight from the UFS, in the ranges a worker reads.
+async fn direct_read(ufs: &Ufs, path: &str, bytes: u64) -> Duration {
+    let started = Instant::now();
+    let mut done = 0;
+    while done < bytes {
+        let n = ufs.read(path, done, PIECE.min(bytes - done)).await.unwrap().len() as u64;
+        assert!(n > 0);
+        done += n;
+    }
+    started.elapsed()
+}
+
+async fn persisted(client: &MasterClient, path: &str) -> bool {
+    client.get_status(path).await.unwrap().persistence_state() == "PERSISTED"
+}
+
+#[tokio::main]
+async fn main() {
+    build_release_binaries(&[]);
+    let kind = std::env::var("LODE_BENCH_UFS").unwrap_or_else(|_| "local".into());
+    let bytes = env_or("LODE_BENCH_MIB", 1024u64) << 20;
+    let runs = env_or("LODE_BENCH_RUNS", 3usize);
+    let small_files = env_or("LODE_BENCH_SMALL_FILES", 1000usize);
+    let folder = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let hdfs = (kind == "hdfs").then(lode_tests::hdfs::Hdfs::start);
+    let root = match &hdfs {
+        Some(hdfs) => format!("{}/bench-ufs", hdfs.uri()),
+        None => folder.path().display().to_string(),
+    };
+    let site = vec![("alluxio.master.mount.table.root.ufs".to_string(), root.clone())];
+    let election = Election::Embedded { lease_timeout: "2s".into() };
+    let mut cluster = Cluster::start_on(1, election, &site, HELPER);
+    cluster.start_worker_with_capacity(&format!("{}MB", (bytes >> 20) * 4 + 1024));
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    let client = cluster.client();
+    let with = |write_type| cluster.client().with_write_type(write_type);
+    let (cache_only, cache_through, through) =
+        (with(WriteType::MustCache), with(WriteType::CacheThrough), with(WriteType::Through));
+    let ufs = Ufs::open(&root, &Default::default(), &Default::default()).unwrap();
+    let mib = bytes >> 20;
+    println!("UFS: {root} ({kind}); {mib} MiB files, {runs} runs, medians");
+
+    let mut samples: [Vec<f64>; 7] = Default::default();
+    for run in 0..runs {
+        let path = |what: &str| format!("/{what}-{run}");
+        let rate = |elapsed| gb_per_s(bytes, elapsed);
+        samples[0].push(rate(write(&cache_only, &path("cached"), bytes).await));
+        samples[1].push(rate(direct_write(&ufs, &format!("direct-{run}"), bytes).await));
+        samples[2].push(rate(write(&cache_through, &path("cache-through"), bytes).await));
+        samples[3].push(rate(write(&through, &path("through"), bytes).await));
+        samples[4].push(rate(direct_read(&ufs, &format!("direct-{run}"), bytes).await));
+        // Cold: persisted, no worker holds it; the read caches it, so the next one is warm.
+        client.free(&path("cache-through"), false).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await; // The worker drops its blocks.
+        samples[5].push(rate(read(&client, &path("cache-through"), bytes).await));
+        samples[6].push(rate(read(&client, &path("cache-through"), bytes).await));
+        for what in ["cached", "cache-through", "through"] {
+            client.remove(&path(what), false).await.unwrap();
+        }
+        ufs.delete(&format!("direct-{run}")).await.unwrap();
+    }
+    let [cached, direct_w, cache_through_w, through_w, direct_r, cold, warm] = samples.map(median);
+    let bound = cached.min(direct_w);
+    println!("write, worker only (MUST_CACHE):        {cached:.2} GB/s");
+    println!("write, OpenDAL straight to the UFS:     {direct_w:.2} GB/s");
+    println!(
+        "write CACHE_THROUGH:                    {cache_through_w:.2} GB/s ({:.0} % of the slower of the two)",
+        cache_through_w / bound * 100.0
+    );
+    println!(
+        "write THROUGH:                          {through_w:.2} GB/s ({:.0} % of OpenDAL's)",
+        through_w / direct_w * 100.0
+    );
+    println!("read, OpenDAL straight from the UFS:    {direct_r:.2} GB/s");
+    println!(
+        "cold read through a worker (from UFS):  {cold:.2} GB/s ({:.0} % of OpenDAL's)",
+        cold / direct_r * 100.0
+    );
+    println!("warm re-read (cached by the cold one):  {warm:.2} GB/s");
+
+    // ASYNC_THROUGH: from completion to PERSISTED, beside the bound the issue sets.
+    let asynchronous = with(WriteType::AsyncThrough);
+    let mut latencies = Vec::new();
+    for run in 0..runs {
+        let path = format!("/async-{run}");
+        write(&asynchronous, &path, bytes).await;
+        let completed = Instant::now();
+        while !persisted(&client, &path).await {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(completed.elapsed().as_secs_f64());
+        client.remove(&path, false).await.unwrap();
+    }
+    let latency = median(latencies);
+    let bound = bytes as f64 / (direct_w * 1e9) + 1.0;
+    println!(
+        "ASYNC_THROUGH {mib} MiB PERSISTED after {latency:.2} s (bound: wait 0 + size / UFS write speed + 1 s = {bound:.2} s)"
+    );
+
+    // Many small files: written ASYNC_THROUGH, then the time until every one is PERSISTED.
+    asynchronous.create_directory("/small", false, false).await.unwrap();
+    let started = Instant::now();
+    for i in 0..small_files {
+        let mut source = &[0x5au8; 10_000][..];
+        let path = format!("/small/f{i:05}");
+        data::write_file(&asynchronous, &path, &mut source, None, &|_| {}).await.unwrap();
+    }
+    let written = started.elapsed();
+    loop {
+        let listing = client.list_status("/small", false).await.unwrap();
+        if listing.iter().all(|f| f.persistence_state() == "PERSISTED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = started.elapsed();
+    println!(
+        "{small_files} files of 10 KB written ASYNC_THROUGH in {:.1} s, all PERSISTED after {:.1} s: {:.0} files persisted per minute",
+        written.as_secs_f64(),
+        all.as_secs_f64(),
+        small_files as f64 / all.as_secs_f64() * 60.0
+    );
+    drop(cluster);
+    drop(hdfs);
+}

@@ -1,0 +1,116 @@
+//! Persistence through faults: an under-file-system that refuses a file leaves it
+//! TO_BE_PERSISTED, retried and shown on the leader's web UI until the UFS takes it; a file
+//! whose only cached copy is lost before it was persisted becomes LOST, never PERSISTED.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lode_client::data;
+use lode_client::master::MasterClient;
+use lode_tests::cluster::{Cluster, Election};
+use lode_tests::object_content;
+
+const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
+
+/// Two masters (embedded elector) with `ufs` as the root UFS, fast retries, and a worker.
+async fn cluster(ufs: &Path) -> Cluster {
+    let site: Vec<(String, String)> = [
+        ("alluxio.master.mount.table.root.ufs", ufs.display().to_string()),
+        ("alluxio.master.persistence.initial.interval", "100ms".into()),
+        ("alluxio.master.persistence.max.interval", "500ms".into()),
+        ("alluxio.master.worker.connect.wait.time", "1s".into()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    let election = Election::Embedded { lease_timeout: "2s".into() };
+    let mut cluster = Cluster::start_on(2, election, &site, HELPER);
+    cluster.start_worker();
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    cluster
+}
+
+/// Writes `bytes` as `path` with the client's default write type (ASYNC_THROUGH).
+async fn write(client: &MasterClient, path: &str, bytes: &[u8]) {
+    let mut source = bytes;
+    data::write_file(client, path, &mut source, Some(1 << 20), &|_| {}).await.unwrap();
+}
+
+async fn persistence(client: &MasterClient, path: &str) -> String {
+    client.get_status(path).await.unwrap().persistence_state().to_string()
+}
+
+/// Waits (a minute at most) until `path` is `state`.
+async fn wait_for(client: &MasterClient, path: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while persistence(client, path).await != state {
+        assert!(Instant::now() < deadline, "{path} never became {state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The leader's web UI overview.
+async fn overview(cluster: &Cluster) -> String {
+    let leader = cluster.leader(None).await;
+    let statuses = cluster.statuses().await;
+    let status = &statuses.iter().find(|(i, _)| *i == leader).unwrap().1;
+    lode_tests::http_get(status.web_port as u16, "/").expect("the leader's web UI")
+}
+
+/// A UFS that cannot take a file (a file stands where its folder must go) leaves it
+/// TO_BE_PERSISTED with the reason on the leader's web UI; once the UFS can, a retry persists it
+/// whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_persist_is_retried_until_the_ufs_takes_the_file() {
+    let ufs = tempfile::tempdir().unwrap();
+    std::fs::write(ufs.path().join("blocked"), b"a file where a folder must go").unwrap();
+    let cluster = cluster(ufs.path()).await;
+    let client = cluster.client();
+    let data = object_content(1, 3 << 20);
+    client.create_directory("/blocked", false, false).await.unwrap();
+    write(&client, "/blocked/f", &data).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let page = overview(&cluster).await;
+        if page.contains("persist-failures") {
+            assert!(page.contains("1 files awaiting persistence"), "{page}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no persist failure shown: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(persistence(&client, "/blocked/f").await, "TO_BE_PERSISTED");
+    std::fs::remove_file(ufs.path().join("blocked")).unwrap();
+    wait_for(&client, "/blocked/f", "PERSISTED").await;
+    assert!(std::fs::read(ufs.path().join("blocked/f")).unwrap() == data, "other bytes");
+    assert!(!overview(&cluster).await.contains("persist-failures"));
+}
+
+/// A file whose only cached copy goes (its worker replaced by one with an empty cache) before
+/// it could be persisted becomes LOST, and stays LOST once the UFS could take it: nothing is
+/// persisted that is not the file's data. Reading it names its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_lost_before_it_was_persisted_is_lost_never_persisted() {
+    let ufs = tempfile::tempdir().unwrap();
+    std::fs::write(ufs.path().join("blocked"), b"a file where a folder must go").unwrap();
+    let mut cluster = cluster(ufs.path()).await;
+    let client = cluster.client();
+    client.create_directory("/blocked", false, false).await.unwrap();
+    write(&client, "/blocked/f", &object_content(2, 1000)).await;
+    cluster.kill_worker(0);
+    std::fs::remove_dir_all(cluster.worker_tier(0)).unwrap();
+    cluster.restart_worker(0);
+    cluster.wait_workers_registered().await;
+    wait_for(&client, "/blocked/f", "LOST").await;
+    std::fs::remove_file(ufs.path().join("blocked")).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(persistence(&client, "/blocked/f").await, "LOST");
+    assert!(!ufs.path().join("blocked/f").exists(), "a LOST file was written to the UFS");
+    let mut sink = Vec::new();
+    let error = data::read_file(&client, "/blocked/f", 0, None, &mut sink, &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("LOST"), "{error}");
+}
