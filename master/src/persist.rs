@@ -15,8 +15,9 @@ use crate::blocks::BlockMap;
 use crate::namespace::{Mutation, Namespace, PersistFailed, PersistFile, PersistTarget};
 use crate::ufs::Ufses;
 
-/// The most persist commands one worker runs at once.
-pub const PER_WORKER: usize = 4;
+/// The most persist commands one worker runs at once: enough that small files, each a few
+/// round trips to the UFS, keep it busy between heartbeats.
+pub const PER_WORKER: usize = 32;
 
 /// How the leader paces persistence.
 #[derive(Debug, Clone)]

@@ -180,20 +180,35 @@ async fn the_stock_shell_mounts_and_unmounts_under_file_systems() {
 /// Alluxio's client key for how long a file written ASYNC_THROUGH waits before it is persisted.
 const PERSIST_WAIT: &str = "alluxio.user.file.persistence.initial.wait.time";
 
-/// Waits (two minutes at most) until the stock shell's `stat` of each of `files` says PERSISTED
-/// and the root UFS folder `ufs` holds its bytes, whole, under its name.
+/// Waits (two minutes at most) until the root UFS folder `ufs` holds each of `files`' bytes,
+/// whole, under its name, and the stock shell lists every one PERSISTED.
 fn wait_persisted(shell: &AlluxioClient, ufs: &Path, files: &[(String, Vec<u8>)]) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     for (file, data) in files {
+        while std::fs::read(ufs.join(file.trim_start_matches('/'))).ok().as_deref()
+            != Some(data.as_slice())
+        {
+            assert!(std::time::Instant::now() < deadline, "{file} not in the UFS in time");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    // The UFS file is in place a heartbeat before the leader journals PERSISTED.
+    let parent = |file: &str| match file.rsplit_once('/').unwrap().0 {
+        "" => "/".to_string(),
+        folder => folder.to_string(),
+    };
+    let mut folders: Vec<String> = files.iter().map(|(file, _)| parent(file)).collect();
+    folders.dedup();
+    for folder in folders {
         loop {
-            let in_ufs = std::fs::read(ufs.join(file.trim_start_matches('/'))).ok();
-            if in_ufs.as_deref() == Some(data.as_slice()) {
-                let out = shell.fs(&["stat", file]).expect_ok("stat");
-                assert!(out.contains("persisted=true") && out.contains("PERSISTED"), "{out}");
+            let out = shell.fs(&["ls", &folder]).expect_ok("ls");
+            let persisted = |file: &str| {
+                out.lines().any(|l| l.ends_with(&format!(" {file}")) && l.contains(" PERSISTED "))
+            };
+            if files.iter().filter(|(file, _)| parent(file) == folder).all(|(f, _)| persisted(f)) {
                 break;
             }
-            let out = shell.fs(&["stat", file]).expect_ok("stat");
-            assert!(std::time::Instant::now() < deadline, "{file} not persisted in time: {out}");
+            assert!(std::time::Instant::now() < deadline, "not all PERSISTED in time: {out}");
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
     }
@@ -239,19 +254,19 @@ async fn the_stock_shells_default_writes_are_persisted_across_a_leader_kill() {
     assert!(cat.expect_bytes("cat after free") == big.as_slice(), "cat printed other bytes");
     wait_cached_percent(&shell, "/data/big.bin", "100%");
 
-    // Twenty files wait 5 s before being persisted: the leader dies with all of them pending.
+    // 200 files wait 30 s before being persisted: the leader dies with all of them pending.
     let batch = local.path().join("batch");
     std::fs::create_dir(&batch).unwrap();
     let mut files = Vec::new();
-    for i in 0..20 {
+    for i in 0..200 {
         let data = object_content(10 + i, 1000 + i as usize * 777);
         write_local(&batch, &format!("f{i}"), &data);
         files.push((format!("/batch/f{i}"), data));
     }
-    let waiting = guide_client(&zookeeper, &[(PERSIST_WAIT, "5s")]);
+    let waiting = guide_client(&zookeeper, &[(PERSIST_WAIT, "30s")]);
     waiting.fs(&["copyFromLocal", batch.to_str().unwrap(), "/batch"]).expect_ok("copyFromLocal");
     let out = waiting.fs(&["ls", "/batch"]).expect_ok("ls");
-    assert_eq!(out.matches("TO_BE_PERSISTED").count(), 20, "{out}");
+    assert_eq!(out.matches("TO_BE_PERSISTED").count(), 200, "{out}");
     let leader = cluster.leader(None).await;
     cluster.kill(leader);
     cluster.leader(Some(leader)).await;
@@ -309,6 +324,7 @@ async fn the_stock_shell_writes_through_to_the_ufs() {
     let root = ufs.path().display().to_string();
     let _cluster = cluster(&zookeeper, &[("alluxio.master.mount.table.root.ufs", &root)]);
     let shell = guide_client(&zookeeper, &[]);
+    let no_cache = guide_client(&zookeeper, &[("alluxio.user.file.readtype.default", "NO_CACHE")]);
     let local = tempfile::tempdir().unwrap();
     for (write_type, cached) in [("CACHE_THROUGH", "100%"), ("THROUGH", "0%")] {
         let through =
@@ -324,6 +340,14 @@ async fn the_stock_shell_writes_through_to_the_ufs() {
         assert!(out.contains("ufsFingerprint=TYPE:FILE"), "{out}");
         let out = shell.fs(&["ls", &file]).expect_ok("ls");
         assert!(out.contains(&format!(" {cached} ")), "{write_type} cached {cached}: {out}");
+        // Read NO_CACHE, a block no worker holds is read from the UFS and not kept.
+        let cat = no_cache.fs(&["cat", &file]);
+        assert!(
+            cat.expect_bytes("cat") == data.as_slice(),
+            "{write_type}: NO_CACHE read other bytes"
+        );
+        let out = shell.fs(&["ls", &file]).expect_ok("ls");
+        assert!(out.contains(&format!(" {cached} ")), "{write_type} cached by NO_CACHE: {out}");
         let cat = shell.fs(&["cat", &file]);
         assert!(
             cat.expect_bytes("cat") == data.as_slice(),

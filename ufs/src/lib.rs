@@ -22,6 +22,9 @@ use opendal::{ErrorKind, Operator};
 pub use error::UfsError;
 pub use location::{built_in, Scheme, UfsUri};
 
+/// Bytes a file being written hands the storage at a time (and an S3 multipart upload's part).
+const WRITE_CHUNK: usize = 8 << 20;
+
 /// One under-file-system: a URI and the operator that reaches it.
 #[derive(Debug, Clone)]
 pub struct Ufs {
@@ -197,9 +200,21 @@ impl Ufs {
         let temporary =
             if self.uri.scheme().is_object_store() { None } else { Some(temporary_name(&target)) };
         let written = temporary.as_deref().unwrap_or(&target);
-        let writer =
-            self.operator.writer(written).await.map_err(|e| self.failed("create", path, e))?;
-        Ok(UfsFile { ufs: self.clone(), path: path.to_string(), target, temporary, writer })
+        let writer = self
+            .operator
+            .writer_with(written)
+            .chunk(WRITE_CHUNK)
+            .await
+            .map_err(|e| self.failed("create", path, e))?;
+        Ok(UfsFile {
+            ufs: self.clone(),
+            path: path.to_string(),
+            target,
+            temporary,
+            writer,
+            pending: Vec::new(),
+            pending_bytes: 0,
+        })
     }
 
     /// Deletes the file at `path`, or the folder with everything in it; nothing there is not an
@@ -275,6 +290,10 @@ pub struct UfsFile {
     target: String,
     temporary: Option<String>,
     writer: opendal::Writer,
+    /// Pieces not handed to the storage yet: callers write pieces as small as an HTTP/2 frame,
+    /// and each call through the operator's layers costs more than gathering them.
+    pending: Vec<Bytes>,
+    pending_bytes: usize,
 }
 
 impl std::fmt::Debug for UfsFile {
@@ -286,12 +305,28 @@ impl std::fmt::Debug for UfsFile {
 impl UfsFile {
     /// Appends `bytes`.
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), UfsError> {
+        self.pending_bytes += bytes.len();
+        self.pending.push(bytes);
+        if self.pending_bytes >= WRITE_CHUNK {
+            self.hand_over().await?;
+        }
+        Ok(())
+    }
+
+    async fn hand_over(&mut self) -> Result<(), UfsError> {
+        let pieces = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         let path = &self.path;
-        self.writer.write(bytes).await.map_err(|e| self.ufs.failed("write", path, e))
+        let buffer = opendal::Buffer::from(pieces);
+        self.writer.write(buffer).await.map_err(|e| self.ufs.failed("write", path, e))
     }
 
     /// Completes the file and puts it under its name; returns what the storage says of it.
     pub async fn finish(mut self) -> Result<UfsStatus, UfsError> {
+        if let Err(error) = self.hand_over().await {
+            self.discard().await;
+            return Err(error);
+        }
         if let Err(e) = self.writer.close().await {
             let error = self.ufs.failed("write", &self.path, e);
             self.discard().await;

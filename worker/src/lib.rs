@@ -10,7 +10,6 @@ mod service;
 pub mod store;
 mod streams;
 mod ufs;
-mod ufs_blocks;
 mod web;
 
 use std::future::Future;

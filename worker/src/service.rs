@@ -22,8 +22,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::master_link::MasterLink;
 use crate::store::{BlockStore, StoreError};
+use crate::streams::Fetching;
 use crate::ufs::WorkerUfses;
-use crate::ufs_blocks::Fetching;
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -32,7 +32,7 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 pub struct BlockService {
     pub(crate) store: Arc<BlockStore>,
     pub(crate) link: MasterLink,
-    /// For blocks of persisted files that are not cached (see [`crate::ufs_blocks`]).
+    /// For blocks of persisted files that are not cached (see `streams::ufs_read`).
     pub(crate) ufses: Arc<WorkerUfses>,
     pub(crate) fetching: Fetching,
 }

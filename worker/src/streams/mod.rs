@@ -4,7 +4,10 @@
 //! own (docs/benchmarks.md). Every other `BlockWorker` call is tonic's.
 
 mod read;
+mod ufs_read;
 mod write;
+
+pub(crate) use ufs_read::Fetching;
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};

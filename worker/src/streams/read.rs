@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tonic::body::Body;
 use tonic::Status;
 
+use super::ufs_read::UfsRead;
 use super::{response, small_message, trailers, Frames};
 use crate::service::{not_cached, BlockService};
 
@@ -20,7 +21,7 @@ const DEFAULT_CHUNK: usize = 1 << 20;
 /// The largest chunk a reader may ask for.
 const MAX_CHUNK: usize = 8 << 20;
 /// Room before a chunk's bytes for its headers: gRPC's 5, and two keys with their lengths.
-const HEADROOM: usize = 5 + 2 * (1 + 10);
+pub(super) const HEADROOM: usize = 5 + 2 * (1 + 10);
 
 /// Answers a `ReadBlock` call: the chunks of the range its first message asks for, then the
 /// status. Later messages (read receipts) need no answer: flow control paces the stream.
@@ -29,13 +30,17 @@ pub(super) fn read_block(service: BlockService, body: Body) -> http::Response<Bo
     tokio::spawn(async move {
         let mut messages = Messages::new(body);
         let status = match service.open_read(&mut messages).await {
-            Ok(read) => {
+            Ok(Opened::Cached(read)) => {
                 tokio::spawn(drain(messages));
                 let sender = frames.clone();
                 match tokio::task::spawn_blocking(move || read.send(&sender)).await {
                     Ok(status) => status,
                     Err(error) => Status::internal(format!("the read failed: {error}")),
                 }
+            }
+            Ok(Opened::FromUfs(read)) => {
+                tokio::spawn(drain(messages));
+                service.send_from_ufs(read, &frames).await
             }
             Err(status) => status,
         };
@@ -56,27 +61,23 @@ async fn drain(mut messages: Messages<Body>) {
 }
 
 /// A range of a block's file to send.
-struct BlockRead {
+pub(super) struct BlockRead {
     block: u64,
     path: std::path::PathBuf,
     offset: u64,
     length: u64,
     chunk: usize,
-    /// A block read from the UFS and not cached: the file goes once sent.
-    temporary: bool,
 }
 
-impl Drop for BlockRead {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
+/// What a read request asks for: a range of a cached block, or of one to fetch from its UFS.
+enum Opened {
+    Cached(BlockRead),
+    FromUfs(UfsRead),
 }
 
 impl BlockService {
     /// Reads the call's request and finds the range it asks for.
-    async fn open_read(&self, messages: &mut Messages<Body>) -> Result<BlockRead, Status> {
+    async fn open_read(&self, messages: &mut Messages<Body>) -> Result<Opened, Status> {
         let request = small_message(messages, "read")
             .await?
             .ok_or_else(|| Status::invalid_argument("the read stream ended before its request"))?;
@@ -84,16 +85,20 @@ impl BlockService {
             .map_err(|e| Status::invalid_argument(format!("a malformed read request: {e}")))?;
         let block = read.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
         let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
-        let (path, block_length, temporary) = match self.store.open_block(block) {
-            Some((path, length)) => (path, length, false),
-            None => match &read.open_ufs_block_options {
-                Some(options) => {
-                    let from_ufs = self.block_from_ufs(block, options).await?;
-                    (from_ufs.path, from_ufs.length, from_ufs.temporary)
+        let (path, block_length) =
+            match (self.store.open_block(block), &read.open_ufs_block_options) {
+                (Some((path, length)), _) => (Some(path), length),
+                (None, Some(options)) => {
+                    let length = u64::try_from(options.block_size.unwrap_or(-1)).map_err(|_| {
+                        Status::invalid_argument("no block_size, or a negative one")
+                    })?;
+                    if length > lode_core::rpc::MAX_BLOCK_BYTES {
+                        return Err(lode_core::rpc::block_too_long(block, length));
+                    }
+                    (None, length)
                 }
-                None => return Err(not_cached(block)),
-            },
-        };
+                (None, None) => return Err(not_cached(block)),
+            };
         let offset = read.offset.unwrap_or(0);
         let offset =
             u64::try_from(offset).ok().filter(|o| *o <= block_length).ok_or_else(|| {
@@ -111,16 +116,37 @@ impl BlockService {
         };
         metrics::counter!("lode_worker_block_reads_total", "path" => "stream").increment(1);
         metrics::counter!("lode_worker_block_read_bytes_total").increment(length);
-        Ok(BlockRead { block, path, offset, length, chunk, temporary })
+        Ok(match path {
+            Some(path) => Opened::Cached(BlockRead { block, path, offset, length, chunk }),
+            None => Opened::FromUfs(UfsRead {
+                block,
+                options: read.open_ufs_block_options.unwrap_or_default(),
+                block_length,
+                offset,
+                length,
+                chunk,
+            }),
+        })
     }
 }
 
 impl BlockRead {
+    /// A read of `length` bytes from `offset` of `block`'s file `path`, in `chunk`s.
+    pub(super) fn new(
+        block: u64,
+        path: std::path::PathBuf,
+        offset: u64,
+        length: u64,
+        chunk: usize,
+    ) -> BlockRead {
+        BlockRead { block, path, offset, length, chunk }
+    }
+
     /// Sends the range as framed chunks on `frames` (blocking: file reads); returns the
     /// status that ends the call.
-    fn send(self, frames: &Frames) -> Status {
-        let (block, offset, length, chunk) = (self.block, self.offset, self.length, self.chunk);
-        let Ok(mut file) = std::fs::File::open(&self.path) else { return not_cached(block) };
+    pub(super) fn send(self, frames: &Frames) -> Status {
+        let BlockRead { block, path, offset, length, chunk } = self;
+        let Ok(mut file) = std::fs::File::open(&path) else { return not_cached(block) };
         if let Err(e) = file.seek(SeekFrom::Start(offset)) {
             return Status::internal(format!("reading block {block}: {e}"));
         }
@@ -151,7 +177,7 @@ impl BlockRead {
 
 /// `buffer`'s bytes after [`HEADROOM`] as a framed `ReadResponse { chunk (1): Chunk { data (1) } }`,
 /// the headers written into the room before them.
-fn framed(mut buffer: Vec<u8>) -> Bytes {
+pub(super) fn framed(mut buffer: Vec<u8>) -> Bytes {
     let length = buffer.len() - HEADROOM;
     let mut chunk_head = vec![bytes_key(1)];
     prost::encoding::encode_varint(length as u64, &mut chunk_head);

@@ -1,0 +1,177 @@
+//! `ReadBlock` of a block this worker does not hold, for a persisted file (Alluxio's
+//! `OpenUfsBlockOptions`): the worker reads the block from the file's under-file-system and
+//! sends the asked range as the pieces arrive, while it writes the whole block to its cache and
+//! commits it to the master — unless the client says `no_cache` or there is no room, when only
+//! the asked range is read and nothing is kept. One fetch per block at a time: a reader of a
+//! block being fetched waits for it, then reads the cached copy.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use hyper::body::Frame;
+use lode_core::rpc::alluxio::grpc::block::OpenUfsBlockOptions;
+use tonic::Status;
+
+use super::read::{framed, BlockRead, HEADROOM};
+use super::Frames;
+use crate::service::BlockService;
+
+/// How much is read from the under-file-system per request.
+const UFS_CHUNK: u64 = 8 << 20;
+/// Alluxio's id of the root mount, when a client names none.
+const ROOT_MOUNT_ID: i64 = 1;
+
+/// One lock per block being fetched.
+pub(crate) type Fetching =
+    Arc<parking_lot::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Mutex<()>>>>>;
+
+/// A read of a range of a block to be fetched from its UFS.
+pub(super) struct UfsRead {
+    pub(super) block: u64,
+    pub(super) options: OpenUfsBlockOptions,
+    /// The block's length (`options.block_size`).
+    pub(super) block_length: u64,
+    pub(super) offset: u64,
+    pub(super) length: u64,
+    pub(super) chunk: usize,
+}
+
+/// The block's place in its UFS: the file's path below the mount, and where the block starts.
+struct Source {
+    ufs: lode_ufs::Ufs,
+    relative: String,
+    offset_in_file: u64,
+    mount_id: i64,
+}
+
+impl BlockService {
+    /// Sends `read`'s range on `frames` (see the module docs); returns the status ending the call.
+    pub(super) async fn send_from_ufs(&self, read: UfsRead, frames: &Frames) -> Status {
+        let lock = self.fetching.lock().entry(read.block).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
+        let status = match self.store.open_block(read.block) {
+            // Fetched by another reader meanwhile: sent from the cache.
+            Some((path, _)) => {
+                let cached = BlockRead::new(read.block, path, read.offset, read.length, read.chunk);
+                let frames = frames.clone();
+                tokio::task::spawn_blocking(move || cached.send(&frames))
+                    .await
+                    .unwrap_or_else(|e| Status::internal(format!("the read failed: {e}")))
+            }
+            None => match self.fetch(&read, frames).await {
+                Ok(()) => Status::ok(""),
+                Err(status) => status,
+            },
+        };
+        self.fetching.lock().remove(&read.block);
+        status
+    }
+
+    async fn source(&self, options: &OpenUfsBlockOptions) -> Result<Source, Status> {
+        let ufs_path = options.ufs_path.as_deref().filter(|p| !p.is_empty());
+        let ufs_path = ufs_path.ok_or_else(|| Status::invalid_argument("no ufs_path"))?;
+        let offset_in_file = u64::try_from(options.offset_in_file.unwrap_or(0))
+            .map_err(|_| Status::invalid_argument("a negative offset_in_file"))?;
+        let mount_id = options.mount_id.unwrap_or(ROOT_MOUNT_ID);
+        let ufs = self.ufses.for_mount(mount_id, &self.link).await.map_err(|error| {
+            Status::unavailable(format!(
+                "cannot reach the under-file-system of mount {mount_id}: {error}"
+            ))
+        })?;
+        let relative = ufs.uri().relative(ufs_path).ok_or_else(|| {
+            let uri = ufs.uri();
+            Status::invalid_argument(format!("{ufs_path} is not in mount {mount_id} ({uri})"))
+        })?;
+        Ok(Source { ufs, relative, offset_in_file, mount_id })
+    }
+
+    async fn fetch(&self, read: &UfsRead, frames: &Frames) -> Result<(), Status> {
+        let source = self.source(&read.options).await?;
+        let length = read.block_length;
+        let cache = !read.options.no_cache.unwrap_or(false) && self.store.reserve(length).is_ok();
+        let temp = self.store.temp_path(read.block);
+        let copied = self.copy(read, &source, cache.then_some(&temp), frames).await;
+        if let Err(status) = copied {
+            if cache {
+                self.store.release(length);
+                let _ = std::fs::remove_file(&temp);
+            }
+            self.ufses.forget_mount(source.mount_id);
+            return Err(status);
+        }
+        metrics::counter!("lode_worker_ufs_read_bytes_total").increment(if cache {
+            length
+        } else {
+            read.length
+        });
+        if !cache {
+            return Ok(());
+        }
+        // The commit takes the reservation over (and gives it back if it fails).
+        let block = read.block;
+        self.store.commit(block, &temp, length).map_err(crate::service::store_status)?;
+        if let Err(error) = self.link.commit(block, length).await {
+            self.store.remove(block);
+            tracing::warn!(block, %error, "a block read from the UFS was not kept");
+            return Ok(()); // The reader has its bytes.
+        }
+        self.store.mark_persisted([block]); // Read from its UFS: it may be dropped again.
+        Ok(())
+    }
+
+    /// Reads the block (only the asked range when not caching) from the UFS; writes it to
+    /// `cache_file` when given and sends the asked range as it arrives.
+    async fn copy(
+        &self,
+        read: &UfsRead,
+        source: &Source,
+        cache_file: Option<&std::path::PathBuf>,
+        frames: &Frames,
+    ) -> Result<(), Status> {
+        let (from, to) = (read.offset, read.offset + read.length);
+        let (start, end) = if cache_file.is_some() { (0, read.block_length) } else { (from, to) };
+        let written = |e: std::io::Error| Status::internal(format!("writing the block: {e}"));
+        // A plain file on the memory tier's tmpfs: written on this thread, no blocking pool.
+        let mut file = cache_file.map(std::fs::File::create_new).transpose().map_err(written)?;
+        let mut reader_gone = false;
+        let mut at = start;
+        while at < end {
+            let want = UFS_CHUNK.min(end - at);
+            let bytes = source
+                .ufs
+                .read(&source.relative, source.offset_in_file + at, want)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            if (bytes.len() as u64) < want {
+                return Err(Status::failed_precondition(format!(
+                    "{} ends at byte {}, before the {} bytes at {} Lode's metadata says are \
+                     there (was it changed outside Lode?)",
+                    source.ufs.full_path(&source.relative),
+                    source.offset_in_file + at + bytes.len() as u64,
+                    read.block_length,
+                    source.offset_in_file
+                )));
+            }
+            if let Some(file) = file.as_mut() {
+                tokio::task::block_in_place(|| file.write_all(&bytes)).map_err(written)?;
+            }
+            // The part of this piece the reader asked for, in chunks.
+            let (a, b) = (from.max(at), to.min(at + want));
+            let mut piece = (a < b).then(|| &bytes[(a - at) as usize..(b - at) as usize]);
+            while let (Some(rest), false) = (piece.filter(|p| !p.is_empty()), reader_gone) {
+                let (head, tail) = rest.split_at(read.chunk.min(rest.len()));
+                let mut buffer = Vec::with_capacity(HEADROOM + head.len());
+                buffer.resize(HEADROOM, 0);
+                buffer.extend_from_slice(head);
+                // A reader gone away still leaves a whole block cached.
+                reader_gone = frames.send(Ok(Frame::data(framed(buffer)))).await.is_err();
+                piece = Some(tail);
+            }
+            at += want;
+        }
+        if reader_gone && file.is_none() {
+            return Err(Status::cancelled("the reader went away"));
+        }
+        Ok(())
+    }
+}
