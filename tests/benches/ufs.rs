@@ -5,8 +5,8 @@
 //! read is streamed to the client), and the warm re-read; how soon an ASYNC_THROUGH file is
 //! PERSISTED, and how many small files are persisted per minute.
 //!
-//! `cargo bench -p lode-tests --bench ufs`. `LODE_BENCH_UFS` is `local` (a folder; default) or
-//! `hdfs` (the project's NameNode and two DataNodes); `LODE_BENCH_MIB` (1024) the large file,
+//! `cargo bench -p lode-tests --bench ufs`. `LODE_BENCH_UFS` is `local` (a folder on /dev/shm,
+//! or in `LODE_BENCH_UFS_DIR`; default) or `hdfs` (the project's NameNode and two DataNodes); `LODE_BENCH_MIB` (1024) the large file,
 //! `LODE_BENCH_RUNS` (3) the runs, `LODE_BENCH_SMALL_FILES` (1000) the small files.
 
 use std::time::{Duration, Instant};
@@ -82,7 +82,10 @@ async fn main() {
     let bytes = env_or("LODE_BENCH_MIB", 1024u64) << 20;
     let runs = env_or("LODE_BENCH_RUNS", 3usize);
     let small_files = env_or("LODE_BENCH_SMALL_FILES", 1000usize);
-    let folder = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    // A local UFS on a tmpfs by default, so the figures are Lode's and not the disk's fsync;
+    // `LODE_BENCH_UFS_DIR` puts it elsewhere (a disk folder).
+    let parent = std::env::var("LODE_BENCH_UFS_DIR").unwrap_or_else(|_| "/dev/shm".into());
+    let folder = tempfile::tempdir_in(parent).unwrap();
     let hdfs = (kind == "hdfs").then(lode_tests::hdfs::Hdfs::start);
     let root = match &hdfs {
         Some(hdfs) => format!("{}/bench-ufs", hdfs.uri()),

@@ -291,7 +291,7 @@ pub struct UfsFile {
     temporary: Option<String>,
     writer: opendal::Writer,
     /// Pieces not handed to the storage yet: callers write pieces as small as an HTTP/2 frame,
-    /// and each call through the operator's layers costs more than gathering them.
+    /// and each one handed over costs more than copying them together.
     pending: Vec<Bytes>,
     pending_bytes: usize,
 }
@@ -315,10 +315,15 @@ impl UfsFile {
 
     async fn hand_over(&mut self) -> Result<(), UfsError> {
         let pieces = std::mem::take(&mut self.pending);
+        // One contiguous buffer: some services (a local folder) make a system call, through a
+        // blocking pool, per piece they are given.
+        let mut whole = bytes::BytesMut::with_capacity(self.pending_bytes);
+        for piece in &pieces {
+            whole.extend_from_slice(piece);
+        }
         self.pending_bytes = 0;
         let path = &self.path;
-        let buffer = opendal::Buffer::from(pieces);
-        self.writer.write(buffer).await.map_err(|e| self.ufs.failed("write", path, e))
+        self.writer.write(whole.freeze()).await.map_err(|e| self.ufs.failed("write", path, e))
     }
 
     /// Completes the file and puts it under its name; returns what the storage says of it.

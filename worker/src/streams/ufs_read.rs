@@ -134,14 +134,21 @@ impl BlockService {
         // A plain file on the memory tier's tmpfs: written on this thread, no blocking pool.
         let mut file = cache_file.map(std::fs::File::create_new).transpose().map_err(written)?;
         let mut reader_gone = false;
+        // The next piece is read from the UFS while this one is written and sent.
+        let read_piece = |at: u64| {
+            let (ufs, relative) = (source.ufs.clone(), source.relative.clone());
+            let (offset, want) = (source.offset_in_file + at, UFS_CHUNK.min(end - at));
+            tokio::spawn(async move { ufs.read(&relative, offset, want).await })
+        };
+        let mut next = (start < end).then(|| read_piece(start));
         let mut at = start;
-        while at < end {
+        while let Some(reading) = next.take() {
             let want = UFS_CHUNK.min(end - at);
-            let bytes = source
-                .ufs
-                .read(&source.relative, source.offset_in_file + at, want)
+            let bytes = reading
                 .await
+                .map_err(|e| Status::internal(format!("reading the UFS: {e}")))?
                 .map_err(|e| Status::unavailable(e.to_string()))?;
+            next = (at + want < end).then(|| read_piece(at + want));
             if (bytes.len() as u64) < want {
                 return Err(Status::failed_precondition(format!(
                     "{} ends at byte {}, before the {} bytes at {} Lode's metadata says are \
