@@ -20,6 +20,8 @@ pub struct Worker {
     pub capacity: u64,
     /// Bytes it caches.
     pub used: u64,
+    /// The sample `used` came from (see [`Usage`]).
+    used_sample: u64,
     /// When it started, ms since the epoch.
     pub start_time_ms: i64,
     /// When it was last heard from.
@@ -31,7 +33,25 @@ pub struct Worker {
     persisted: Vec<u64>,
 }
 
+/// A worker's bytes in use, and the number ordering its samples: calls sampled in one order can
+/// arrive in another, and the master keeps the newest sample (0: a worker that does not number
+/// them; always taken).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes in use.
+    pub bytes: u64,
+    /// Which sample.
+    pub sample: u64,
+}
+
 impl Worker {
+    fn set_usage(&mut self, usage: Usage) {
+        if usage.sample == 0 || usage.sample >= self.used_sample {
+            self.used = usage.bytes;
+            self.used_sample = usage.sample;
+        }
+    }
+
     /// `host:port`.
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
@@ -55,7 +75,7 @@ pub struct Registration {
     /// Bytes it may cache.
     pub capacity: u64,
     /// Bytes it caches.
-    pub used: u64,
+    pub used: Usage,
     /// Its blocks: (id, length).
     pub blocks: Vec<(u64, u64)>,
     /// When it started.
@@ -116,7 +136,8 @@ impl BlockMap {
                 port: registration.port,
                 web_port: registration.web_port,
                 capacity: registration.capacity,
-                used: registration.used,
+                used: registration.used.bytes,
+                used_sample: registration.used.sample,
                 start_time_ms: registration.start_time_ms,
                 last_contact: Instant::now(),
                 blocks,
@@ -154,9 +175,9 @@ impl BlockMap {
 
     /// A heartbeat: usage and blocks the worker dropped. Returns the blocks it should drop,
     /// or `None` when the worker is unknown and must register again.
-    pub fn heartbeat(&mut self, id: i64, used: u64, removed: &[u64]) -> Option<Vec<u64>> {
+    pub fn heartbeat(&mut self, id: i64, used: Usage, removed: &[u64]) -> Option<Vec<u64>> {
         let worker = self.workers.get_mut(&id)?;
-        worker.used = used;
+        worker.set_usage(used);
         worker.last_contact = Instant::now();
         for block in removed {
             worker.blocks.remove(block);
@@ -169,11 +190,11 @@ impl BlockMap {
     }
 
     /// A block a worker finished writing. `false` when the worker is unknown.
-    pub fn commit(&mut self, id: i64, block: u64, length: u64, used: u64) -> bool {
+    pub fn commit(&mut self, id: i64, block: u64, length: u64, used: Usage) -> bool {
         let Some(worker) = self.workers.get_mut(&id) else {
             return false;
         };
-        worker.used = used;
+        worker.set_usage(used);
         worker.last_contact = Instant::now();
         worker.blocks.insert(block);
         self.add_location(block, length, id);
@@ -277,10 +298,23 @@ mod tests {
             port,
             web_port: None,
             capacity: 100,
-            used: 10,
+            used: Usage { bytes: 10, sample: 0 },
             blocks,
             start_time_ms: 1,
         }
+    }
+
+    /// A usage sampled before another but arriving after it does not replace it.
+    #[test]
+    fn an_older_usage_sample_does_not_replace_a_newer_one() {
+        let mut map = BlockMap::default();
+        let (id, _) = map.register(registration(1, vec![]), |_| true);
+        let usage = |bytes, sample| Usage { bytes, sample };
+        assert!(map.commit(id, 7, 5, usage(3, 5)));
+        map.heartbeat(id, usage(10, 4), &[]).unwrap();
+        assert_eq!(map.workers()[0].used, 3);
+        map.heartbeat(id, usage(8, 6), &[]).unwrap();
+        assert_eq!(map.workers()[0].used, 8);
     }
 
     #[test]
@@ -299,7 +333,10 @@ mod tests {
         let (old, _) = map.register(registration(1, vec![(7, 5)]), |_| true);
         let (new, _) = map.register(registration(1, vec![]), |_| true);
         assert_ne!(old, new);
-        assert!(map.heartbeat(old, 0, &[]).is_none(), "the old id must register again");
+        assert!(
+            map.heartbeat(old, Usage { bytes: 0, sample: 0 }, &[]).is_none(),
+            "the old id must register again"
+        );
         assert!(map.locations(7).is_none());
         assert_eq!(map.workers().len(), 1);
     }
@@ -322,8 +359,8 @@ mod tests {
         let (b, _) = map.register(registration(2, vec![(7, 5)]), |_| true);
         assert_eq!(map.free(&[7, 8]), 2);
         assert!(map.locations(7).is_none());
-        assert_eq!(map.heartbeat(a, 0, &[]).unwrap(), vec![7]);
-        assert_eq!(map.heartbeat(b, 0, &[]).unwrap(), vec![7]);
+        assert_eq!(map.heartbeat(a, Usage { bytes: 0, sample: 0 }, &[]).unwrap(), vec![7]);
+        assert_eq!(map.heartbeat(b, Usage { bytes: 0, sample: 0 }, &[]).unwrap(), vec![7]);
         assert!(map.locations(9).is_some());
     }
 
@@ -331,11 +368,14 @@ mod tests {
     fn orphans_are_queued_for_removal_on_their_workers() {
         let mut map = BlockMap::default();
         let (id, _) = map.register(registration(1, vec![]), |_| true);
-        assert!(map.commit(id, 7, 5, 5));
-        assert!(map.commit(id, 8, 5, 10));
+        assert!(map.commit(id, 7, 5, Usage { bytes: 5, sample: 0 }));
+        assert!(map.commit(id, 8, 5, Usage { bytes: 10, sample: 0 }));
         assert_eq!(map.sweep(|b| b == 8), 1);
-        assert_eq!(map.heartbeat(id, 5, &[]).unwrap(), vec![7]);
-        assert_eq!(map.heartbeat(id, 5, &[]).unwrap(), Vec::<u64>::new());
+        assert_eq!(map.heartbeat(id, Usage { bytes: 5, sample: 0 }, &[]).unwrap(), vec![7]);
+        assert_eq!(
+            map.heartbeat(id, Usage { bytes: 5, sample: 0 }, &[]).unwrap(),
+            Vec::<u64>::new()
+        );
         assert!(map.locations(8).is_some());
     }
 }

@@ -397,7 +397,7 @@ mod tests {
                 port,
                 web_port: None,
                 capacity: 100,
-                used: 0,
+                used: Default::default(),
                 blocks: self.block_ids[held].iter().map(|b| (*b, 10)).collect(),
                 start_time_ms: 0,
             };

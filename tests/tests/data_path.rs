@@ -344,7 +344,7 @@ async fn every_worker_registers_with_each_new_leader() {
     }
 }
 
-/// `free` never drops the only copy: a file that is not persisted (no file is yet) is refused
+/// `free` never drops the only copy: a file that is not persisted (no UFS is mounted here) is refused
 /// with Alluxio's message, keeps its blocks and reads back whole. Deleting a file frees its
 /// blocks on the worker, and its tier gives the space back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -71,10 +71,12 @@ impl MasterLink {
         let mut registered = self.registered.clone();
         let current = registered.borrow_and_update().clone();
         if let Some(current) = current {
+            let (used, used_sample) = self.store.usage();
             let request = CommitBlockRequest {
                 worker_id: current.worker_id,
                 block: Some(HeldBlock { block_id: block as i64, length: length as i64 }),
-                used_bytes: self.store.used() as i64,
+                used_bytes: used as i64,
+                used_sample,
             };
             match MasterLinkClient::new(current.channel).commit_block(request).await {
                 Ok(response) => {
@@ -165,10 +167,12 @@ impl Session<'_> {
         // Forget earlier drops *before* taking the report: a block dropped in between is then
         // reported dropped again, which the master ignores, rather than reported held.
         self.store.take_dropped();
+        let (used, used_sample) = self.store.usage();
         let request = RegisterWorkerRequest {
+            used_sample,
             address: Some(self.address.clone()),
             capacity_bytes: self.store.capacity() as i64,
-            used_bytes: self.store.used() as i64,
+            used_bytes: used as i64,
             blocks: self
                 .store
                 .report()
@@ -229,9 +233,11 @@ impl Session<'_> {
             metrics::gauge!("lode_worker_capacity_bytes").set(self.store.capacity() as f64);
             metrics::gauge!("lode_worker_used_bytes").set(self.store.used() as f64);
             metrics::gauge!("lode_worker_blocks").set(self.store.report().len() as f64);
+            let (used, used_sample) = self.store.usage();
             let request = HeartbeatRequest {
+                used_sample,
                 worker_id: current.worker_id,
-                used_bytes: self.store.used() as i64,
+                used_bytes: used as i64,
                 removed_block_ids: self
                     .store
                     .take_dropped()

@@ -77,6 +77,8 @@ struct State {
     clock: u64,
     /// Blocks dropped (evicted or removed) since the master last heard.
     dropped: Vec<u64>,
+    /// How many times `usage` was asked (orders the samples the master gets).
+    usage_samples: u64,
 }
 
 /// A worker's tiers.
@@ -148,6 +150,14 @@ impl BlockStore {
     /// Bytes in use in every tier (cached blocks and writes in progress).
     pub fn used(&self) -> u64 {
         self.state.lock().used.iter().sum()
+    }
+
+    /// Bytes in use, and a number that grows with each sample: the master keeps the usage of
+    /// the highest, as a heartbeat sampled before a commit may arrive after it.
+    pub fn usage(&self) -> (u64, u64) {
+        let mut state = self.state.lock();
+        state.usage_samples += 1;
+        (state.used.iter().sum(), state.usage_samples)
     }
 
     /// Every cached block with its length.

@@ -19,7 +19,7 @@ use lode_core::rpc::lode::worker::{
 use tonic::{Request, Response, Status};
 
 use super::{missing, status_from_serve, Services};
-use crate::blocks::{BlockMap, Registration, Worker};
+use crate::blocks::{BlockMap, Registration, Usage, Worker};
 use crate::namespace::FileStatus;
 
 /// The memory tier's alias, as Alluxio names it.
@@ -176,7 +176,7 @@ impl LodeBlockMasterWorkerService for Services {
             port,
             web_port,
             capacity: request.capacity_bytes.max(0) as u64,
-            used: request.used_bytes.max(0) as u64,
+            used: Usage { bytes: request.used_bytes.max(0) as u64, sample: request.used_sample },
             blocks: request
                 .blocks
                 .iter()
@@ -215,8 +215,9 @@ impl LodeBlockMasterWorkerService for Services {
         let outcome = self
             .node
             .with_persists(|queue, blocks, namespace| {
-                let removals =
-                    blocks.heartbeat(worker, request.used_bytes.max(0) as u64, &removed)?;
+                let used =
+                    Usage { bytes: request.used_bytes.max(0) as u64, sample: request.used_sample };
+                let removals = blocks.heartbeat(worker, used, &removed)?;
                 let reports = (&request.persisting_file_ids[..], &request.persisted[..]);
                 let entries = queue.report(worker, reports, namespace, self.node.ufses());
                 let commands = queue.assign(worker, blocks, namespace, self.node.ufses());
@@ -258,7 +259,8 @@ impl LodeBlockMasterWorkerService for Services {
                          {block_size}"
                     )));
                 }
-                let used = request.used_bytes.max(0) as u64;
+                let used =
+                    Usage { bytes: request.used_bytes.max(0) as u64, sample: request.used_sample };
                 if blocks.commit(request.worker_id, id, length, used) {
                     Ok(namespace.block_persisted(id))
                 } else {
