@@ -297,12 +297,21 @@ pub trait ElectionService {
     fn client_ports(&self) -> Vec<u16>;
 }
 
-/// The leader's index and term.
+/// The leader's index and term, as its own status says (asked again, for a minute at most,
+/// while its status does not answer in time or answers from a role that just changed: a term of
+/// 0 would be no term at all).
 pub async fn leader_and_term(cluster: &Cluster) -> (usize, u64) {
-    let leader = cluster.leader(None).await;
-    let statuses = cluster.statuses().await;
-    let term = statuses.iter().find(|(i, _)| *i == leader).map(|(_, s)| s.term).unwrap_or(0);
-    (leader, term)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let leader = cluster.leader(None).await;
+        let statuses = cluster.statuses().await;
+        let leading = statuses.iter().find(|(i, s)| *i == leader && s.role() == Role::Leader);
+        if let Some((_, status)) = leading {
+            return (leader, status.term);
+        }
+        assert!(Instant::now() < deadline, "no leader's status named its term");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Losing any one server of `service`, each in turn for `down` (longer than the session or
