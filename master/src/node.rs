@@ -349,7 +349,7 @@ impl MasterNode {
 
     /// What the leader's persister is doing; `None` on a standby.
     pub fn persist_summary(&self) -> Option<crate::persist::PersistSummary> {
-        self.read(|namespace| self.persists.lock().summary(namespace)).ok()
+        self.read(|_| self.persists.lock().summary()).ok()
     }
 
     /// Tells the workers holding blocks of file `id` that it is PERSISTED (if it is), so they
@@ -746,8 +746,7 @@ async fn watch_workers(node: &Arc<MasterNode>) {
         if let Ok(entries) = node.with_persists(|queue, blocks, namespace| {
             metrics::gauge!("lode_master_files_awaiting_persist")
                 .set(namespace.awaiting_persist_count() as f64);
-            metrics::gauge!("lode_master_persists_running")
-                .set(queue.summary(namespace).running as f64);
+            metrics::gauge!("lode_master_persists_running").set(queue.running() as f64);
             queue.sweep(blocks, namespace)
         }) {
             node.journal_persists(entries);

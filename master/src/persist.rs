@@ -90,9 +90,7 @@ impl Task {
 /// What the web UI and `fsadmin report` show of persistence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersistSummary {
-    /// Files awaiting persistence (journaled: TO_BE_PERSISTED or LOST).
-    pub awaiting: usize,
-    /// Of those, being copied by a worker now.
+    /// Files being copied by a worker now.
     pub running: usize,
     /// The newest failures: (file id, why), a few at most.
     pub recent_failures: Vec<(u64, String)>,
@@ -285,19 +283,23 @@ impl PersistQueue {
     }
 
     /// What to show of it.
-    pub fn summary(&self, namespace: &Namespace) -> PersistSummary {
+    pub fn summary(&self) -> PersistSummary {
         let mut failures: Vec<(&u64, &Task)> =
             self.tasks.iter().filter(|(_, t)| t.last_error.is_some()).collect();
         failures.sort_by_key(|(_, t)| std::cmp::Reverse(t.next_try));
         PersistSummary {
-            awaiting: namespace.awaiting_persist_count(),
-            running: self.tasks.values().filter(|t| t.running_on.is_some()).count(),
+            running: self.running(),
             recent_failures: failures
                 .into_iter()
                 .take(5)
                 .map(|(id, t)| (*id, t.last_error.clone().unwrap_or_default()))
                 .collect(),
         }
+    }
+
+    /// How many files workers are copying now.
+    pub fn running(&self) -> usize {
+        self.tasks.values().filter(|t| t.running_on.is_some()).count()
     }
 
     /// Why the last attempt to persist file `id` failed, if one did.
@@ -437,7 +439,7 @@ mod tests {
         let expected: Vec<i64> = leader.block_ids.iter().map(|b| *b as i64).collect();
         assert_eq!(command.block_ids, expected);
         assert!(leader.assign(whole).is_empty(), "sent twice");
-        assert_eq!(leader.queue.summary(&leader.namespace).running, 1);
+        assert_eq!(leader.queue.summary().running, 1);
     }
 
     /// A failure waits out the backoff before the file is handed out again; a command the
