@@ -260,11 +260,14 @@ impl Hdfs {
             && number("NumLiveDataNodes") >= Some(DATANODES as u64)
     }
 
-    /// Waits until the NameNode is operational with every DataNode live (a broken run fails
-    /// after two minutes).
+    /// Waits until the NameNode is operational with every DataNode live and a file written
+    /// through every DataNode closes (a broken run fails after two minutes). The write matters:
+    /// the NameNode counts a DataNode live as soon as it registered, a moment before the
+    /// DataNode itself knows it did and serves writes, and hdfs-native does not retry a block
+    /// whose first DataNode closes the connection — the first write of a test could fail.
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !self.is_ready() {
+        while !(self.is_ready() && self.takes_a_write()) {
             for daemon in Daemon::all() {
                 let exited = self.slot(daemon).as_mut().and_then(|c| c.try_wait().ok()?);
                 if let Some(status) = exited {
@@ -277,6 +280,42 @@ impl Hdfs {
                 self.log_tail(Daemon::NameNode)
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether a small file, replicated to every DataNode, can be written, closed and deleted
+    /// (on a thread of its own: callers may be inside a runtime).
+    fn takes_a_write(&self) -> bool {
+        let folder = format!("{}/.lode-ready-probe", self.uri());
+        let site = self.conf_dir().join("hdfs-site.xml");
+        let probe = move || -> Result<(), lode_ufs::UfsError> {
+            let config = lode_core::config::Config::from_pairs([(
+                lode_core::config::name::UNDERFS_HDFS_CONFIGURATION,
+                site.display().to_string(),
+            )])
+            .expect("HDFS client configuration");
+            let quick = std::collections::BTreeMap::from([(
+                lode_core::config::name::UNDERFS_REQUEST_TIMEOUT.to_string(),
+                "10s".to_string(),
+            )]);
+            let ufs = lode_ufs::Ufs::open(&folder, &quick, &config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut file = ufs.create("probe").await?;
+                file.write(bytes::Bytes::from_static(b"ready")).await?;
+                file.finish().await?;
+                ufs.delete("probe").await
+            })
+        };
+        match std::thread::spawn(probe).join().expect("probe thread") {
+            Ok(()) => true,
+            Err(error) => {
+                eprintln!("HDFS does not take a write yet: {error}");
+                false
+            }
         }
     }
 
