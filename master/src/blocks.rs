@@ -225,7 +225,12 @@ impl BlockMap {
         self.workers.get_mut(&worker).map(|w| std::mem::take(&mut w.persisted)).unwrap_or_default()
     }
 
-    /// Whether worker `worker` holds `block`.
+    /// Whether `worker` is registered (not restarted under a new id, not expired).
+    pub fn is_registered(&self, worker: i64) -> bool {
+        self.workers.contains_key(&worker)
+    }
+
+    /// Whether `worker` holds `block`.
     pub fn holds(&self, worker: i64, block: u64) -> bool {
         self.workers.get(&worker).is_some_and(|w| w.blocks.contains(&block))
     }

@@ -61,6 +61,8 @@ struct Task {
     first_try: Instant,
     /// Failed attempts so far.
     failures: u32,
+    /// Commands this leader sent for it.
+    attempts: u32,
     /// Not to be tried again before.
     next_try: Instant,
     /// The worker copying it now.
@@ -78,6 +80,7 @@ impl Task {
         Task {
             first_try: now,
             failures: 0,
+            attempts: 0,
             next_try: now,
             running_on: None,
             journaling: false,
@@ -232,8 +235,11 @@ impl PersistQueue {
             {
                 continue;
             }
-            let Some(command) = command(id, target, ufses) else { continue };
-            self.tasks.entry(id).or_insert_with(|| Task::new(now)).running_on = Some(worker);
+            let Some(mut command) = command(id, target, ufses) else { continue };
+            let task = self.tasks.entry(id).or_insert_with(|| Task::new(now));
+            task.running_on = Some(worker);
+            task.attempts = task.attempts.saturating_add(1);
+            command.tried_before = task.attempts > 1;
             commands.push(command);
             free -= 1;
         }
@@ -245,6 +251,13 @@ impl PersistQueue {
     /// has tried for longer than the total wait goes back to NOT_PERSISTED. Returns the entries.
     pub fn sweep(&mut self, blocks: &BlockMap, namespace: &Namespace) -> Vec<Mutation> {
         let now = Instant::now();
+        // A worker that restarted (it registers under a new id) or was lost runs nothing it
+        // was given: hand its files out again.
+        for task in self.tasks.values_mut() {
+            if task.running_on.is_some_and(|worker| !blocks.is_registered(worker)) {
+                task.running_on = None;
+            }
+        }
         if now.duration_since(self.since) < self.settings.lost_after {
             return Vec::new(); // Workers are still registering with this leader.
         }
@@ -325,6 +338,7 @@ fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistComma
         ufs_path: target.place.path,
         block_ids: target.block_ids.into_iter().map(|b| b as i64).collect(),
         length: target.length as i64,
+        tried_before: false,
     })
 }
 
@@ -443,7 +457,8 @@ mod tests {
     }
 
     /// A failure waits out the backoff before the file is handed out again; a command the
-    /// worker no longer runs nor reported is handed out again at once; a success is journaled.
+    /// worker no longer runs nor reported is handed out again at once, saying an earlier
+    /// attempt may have left a temporary file; a success is journaled.
     #[test]
     fn failures_back_off_lost_commands_are_retried_and_successes_are_journaled() {
         let mut leader = Leader::new();
@@ -460,9 +475,9 @@ mod tests {
 
         let mut leader = Leader::new();
         let w = leader.worker(1, 0..2);
-        assert_eq!(leader.assign(w).len(), 1);
+        assert!(!leader.assign(w)[0].tried_before);
         assert!(leader.queue.report(w, (&[], &[]), &leader.namespace, &leader.ufses).is_empty()); // Neither running nor reported.
-        assert_eq!(leader.assign(w).len(), 1);
+        assert!(leader.assign(w)[0].tried_before);
         let success = PersistResult {
             file_id: id as i64,
             length: 15,
@@ -509,6 +524,22 @@ mod tests {
         let w = leader.worker(1, 0..2);
         leader.queue.report(w, (&[leader.id as i64], &[]), &leader.namespace, &leader.ufses);
         assert!(leader.assign(w).is_empty());
+    }
+
+    /// A command given to a worker that then restarted (it registers under a new id) is handed
+    /// out again to its new registration, saying an earlier attempt may have left a file.
+    #[test]
+    fn a_restarted_workers_commands_are_handed_out_again() {
+        let mut leader = Leader::new();
+        let before = leader.worker(1, 0..2);
+        assert_eq!(leader.assign(before).len(), 1);
+        let after = leader.worker(1, 0..2);
+        assert!(leader.assign(after).is_empty(), "still counted as running on the old id");
+        leader.queue.sweep(&leader.blocks, &leader.namespace);
+        let again = leader.assign(after);
+        assert_eq!(again.len(), 1, "never handed out again");
+        assert!(again[0].tried_before);
+        assert_eq!(leader.queue.summary().running, 1);
     }
 
     /// A file some of whose blocks no worker holds becomes LOST (once), and is handed out again

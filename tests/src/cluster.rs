@@ -374,6 +374,11 @@ impl Cluster {
         &self.workers[index].tier
     }
 
+    /// The process of worker `index`, if it runs.
+    pub fn worker_process(&mut self, index: usize) -> Option<&mut Proc> {
+        self.workers[index].process.as_mut()
+    }
+
     /// SIGKILLs worker `index`.
     pub fn kill_worker(&mut self, index: usize) {
         if let Some(mut process) = self.workers[index].process.take() {

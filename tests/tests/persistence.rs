@@ -1,6 +1,8 @@
 //! Persistence through faults: an under-file-system that refuses a file leaves it
 //! TO_BE_PERSISTED, retried and shown on the leader's web UI until the UFS takes it; a file
-//! whose only cached copy is lost before it was persisted becomes LOST, never PERSISTED.
+//! whose only cached copy is lost before it was persisted becomes LOST, never PERSISTED; a
+//! worker killed mid-persist leaves the file to another attempt, which also removes the killed
+//! attempt's temporary file.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -113,4 +115,53 @@ async fn a_file_lost_before_it_was_persisted_is_lost_never_persisted() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("LOST"), "{error}");
+}
+
+/// The temporary files persisting writes in `folder` (Alluxio's `.alluxio.0x….tmp` names).
+fn temporaries(folder: &Path) -> Vec<String> {
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.contains(".alluxio.0x"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A worker killed while it copies a file into the UFS (stopped the moment its temporary file
+/// appears, then killed) and restarted with its cache: the file is persisted by another
+/// attempt, whole, and the killed attempt's temporary file is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_persist_leaves_the_file_to_another_attempt() {
+    let ufs = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(ufs.path()).await;
+    cluster.kill_worker(0);
+    let big = cluster.start_worker_with_capacity("1GB");
+    cluster.wait_workers_registered().await;
+    let worker = cluster.worker_process(big).unwrap().pid() as i32;
+    let folder = ufs.path().to_path_buf();
+    let watcher = std::thread::spawn(move || loop {
+        if !temporaries(&folder).is_empty() {
+            // SAFETY: a plain signal to the worker this test started.
+            unsafe { libc::kill(worker, libc::SIGSTOP) };
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    });
+    let client = cluster.client();
+    let data = object_content(3, 384 << 20);
+    write(&client, "/big", &data).await;
+    tokio::task::spawn_blocking(move || watcher.join().unwrap()).await.unwrap();
+    assert!(
+        !ufs.path().join("big").exists(),
+        "persisted before the worker could be stopped: the test needs a bigger file"
+    );
+    assert_eq!(persistence(&client, "/big").await, "TO_BE_PERSISTED");
+    cluster.kill_worker(big);
+    cluster.restart_worker(big);
+    wait_for(&client, "/big", "PERSISTED").await;
+    assert!(std::fs::read(ufs.path().join("big")).unwrap() == data, "other bytes in the UFS");
+    assert_eq!(temporaries(ufs.path()), Vec::<String>::new(), "a temporary file stayed");
 }

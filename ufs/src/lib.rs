@@ -233,6 +233,32 @@ impl Ufs {
         }
     }
 
+    /// Deletes the temporary files that writes of `path` left beside it (a writer killed
+    /// before it could finish or abort); returns how many. Object stores have none: their
+    /// files appear whole without one.
+    pub async fn delete_temporaries(&self, path: &str) -> Result<usize, UfsError> {
+        if self.uri.scheme().is_object_store() {
+            return Ok(0);
+        }
+        let target = relative(path);
+        let (folder, name) = match target.rsplit_once('/') {
+            Some((folder, name)) => (format!("{folder}/"), name),
+            None => (String::new(), target.as_str()),
+        };
+        let entries = match self.operator.list(&folder).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(self.failed("list", path, e)),
+        };
+        let mut removed = 0;
+        for entry in entries.iter().filter(|entry| is_temporary_of(entry.name(), name)) {
+            let key = format!("{folder}{}", entry.name());
+            self.operator.delete(&key).await.map_err(|e| self.failed("delete", &key, e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Deletes the folder `path` if it is empty, and says whether it did: a folder with
     /// anything in it stays, as it may hold files Lode never knew of. No folder is not an error.
     pub async fn delete_empty_dir(&self, path: &str) -> Result<bool, UfsError> {
@@ -376,6 +402,15 @@ fn relative(path: &str) -> String {
 /// recognise it.
 fn temporary_name(target: &str) -> String {
     format!("{target}.alluxio.0x{:016X}.tmp", rand::random::<u64>())
+}
+
+/// Whether `entry` (a name in a folder) is a [`temporary_name`] of the file `name`.
+fn is_temporary_of(entry: &str, name: &str) -> bool {
+    entry
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(".alluxio.0x"))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|nonce| nonce.len() == 16 && nonce.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

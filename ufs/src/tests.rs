@@ -129,3 +129,29 @@ async fn only_empty_folders_are_deleted() {
     assert!(dir.path().join("full/kept").exists());
     assert!(!ufs.delete_empty_dir("missing").await.unwrap());
 }
+
+/// A killed writer's temporary files of a path are deleted, and nothing else: not the file
+/// itself, not another file's temporaries, not a name that only looks alike.
+#[tokio::test]
+async fn temporaries_left_by_killed_writers_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = local(dir.path());
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    // What a writer killed before it could finish or abort leaves.
+    std::fs::write(dir.path().join(temporary_name("d/f")), b"half").unwrap();
+    std::fs::write(dir.path().join("d/f"), b"whole").unwrap();
+    let kept = ["f", "g.alluxio.0x0123456789ABCDEF.tmp", "f.alluxio.0xNOTHEX.tmp", "ff"];
+    for name in &kept[1..] {
+        std::fs::write(dir.path().join("d").join(name), b"other").unwrap();
+    }
+    assert_eq!(ufs.delete_temporaries("d/f").await.unwrap(), 1);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path().join("d"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    let mut kept: Vec<String> = kept.iter().map(|name| name.to_string()).collect();
+    kept.sort();
+    assert_eq!(left, kept);
+    assert_eq!(ufs.delete_temporaries("nowhere/f").await.unwrap(), 0);
+}

@@ -115,6 +115,12 @@ impl Persister {
     async fn persist(&self, command: &PersistCommand) -> Result<String, Failure> {
         let properties = command.mount_properties.iter().map(|(k, v)| (k.clone(), v.clone()));
         let ufs = self.ufses.open(&command.ufs_uri, properties)?;
+        if command.tried_before {
+            let removed = ufs.delete_temporaries(&command.ufs_path).await?;
+            if removed > 0 {
+                tracing::info!(path = %command.path, removed, "removed an earlier attempt's temporary files");
+            }
+        }
         let mut file = ufs.create(&command.ufs_path).await?;
         let mut written = 0u64;
         for &block in &command.block_ids {
