@@ -234,6 +234,17 @@ impl Hdfs {
         }
     }
 
+    /// Sends `signal` to `daemon` (SIGSTOP to stall it, SIGCONT to let it go on).
+    pub fn signal(&self, daemon: Daemon, signal: rustix::process::Signal) {
+        let child = match daemon {
+            Daemon::NameNode => self.namenode.as_ref(),
+            Daemon::DataNode(n) => self.datanodes[n].as_ref(),
+        };
+        let pid = child.and_then(|c| rustix::process::Pid::from_raw(c.id() as i32));
+        rustix::process::kill_process(pid.expect("a running daemon"), signal)
+            .expect("signalling the daemon");
+    }
+
     /// Starts `daemon` again (its data is kept) without waiting for it.
     pub fn restart(&mut self, daemon: Daemon) {
         self.kill(daemon);
