@@ -131,8 +131,9 @@ async fn the_stock_shell_reports_lodes_refusals_as_alluxios_exceptions() {
 }
 
 /// The stock shell's `mount`, mount listing and `unmount` against a cluster whose root
-/// under-file-system is a folder: the nested mount is listed beside the root, a missing UFS
-/// folder is refused with Alluxio's message, and unmount leaves the UFS's files alone.
+/// under-file-system is a folder: the nested mount is listed beside the root, changes under a
+/// read-only mount and a missing UFS folder are refused with Alluxio's messages, and unmount
+/// leaves the UFS's files alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_stock_shell_mounts_and_unmounts_under_file_systems() {
     let zookeeper = ZooKeeper::standalone();
@@ -156,6 +157,12 @@ async fn the_stock_shell_mounts_and_unmounts_under_file_systems() {
     assert!(line("/").starts_with(&root) && line("/").contains("not read-only"), "{out}");
     assert!(line("/mnt").starts_with(&other) && line("/mnt").contains("(local"), "{out}");
     assert!(!line("/mnt").contains("not read-only"), "{out}");
+    for change in [&["touch", "/mnt/new"][..], &["mkdir", "/mnt/d"]] {
+        let out = shell.fs(change).expect_failure("a change under a read-only mount");
+        let refused =
+            format!("A write operation on {} under a readonly mount point /mnt", change[1]);
+        assert!(out.contains(&refused), "{out}");
+    }
 
     // A write with Alluxio's default write type (ASYNC_THROUGH) under a root UFS completes
     // TO_BE_PERSISTED, and ls and stat say so.

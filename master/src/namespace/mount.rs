@@ -50,6 +50,20 @@ impl Namespace {
         self.resolve(path).ok().and_then(|id| self.mounts.get(&id))
     }
 
+    /// The nested mount `path` is in (it may not exist yet: its nearest existing ancestor's)
+    /// and that mount's point; `None` under the root mount.
+    pub fn mount_containing(&self, path: &FsPath) -> Option<(FsPath, &MountPoint)> {
+        let mut current = Some(path.clone());
+        while let Some(at) = current {
+            if let Ok(id) = self.resolve(&at) {
+                let (point, mount, _) = self.mount_of(id)?;
+                return Some((self.path_of(point)?, mount));
+            }
+            current = at.parent();
+        }
+        None
+    }
+
     /// The nested mount inode `id` is in (itself or its nearest ancestor that is a mount point)
     /// and how many levels below that mount point it is; `None` under the root mount.
     pub(super) fn mount_of(&self, id: u64) -> Option<(u64, &MountPoint, usize)> {

@@ -542,6 +542,17 @@ fn a_mount_maps_its_folder_to_its_under_file_system() {
     assert_eq!(mounts[0].0, "/data/s3");
     assert!(mounts[0].1.options.read_only);
     assert!(mounts[0].1.mount_id > ROOT_MOUNT_ID);
+    let in_mount = |path: &str| {
+        let path = FsPath::parse(path).unwrap();
+        ns.mount_containing(&path).map(|(point, mount)| (point.to_string(), mount.mount_id))
+    };
+    let expected = Some(("/data/s3".to_string(), mounts[0].1.mount_id));
+    for path in ["/data/s3", "/data/s3/d/f", "/data/s3/new/deeper"] {
+        assert_eq!(in_mount(path), expected, "{path}");
+    }
+    for path in ["/", "/data", "/data/s3x", "/elsewhere/new"] {
+        assert_eq!(in_mount(path), None, "{path}");
+    }
 }
 
 /// Alluxio's mount rules: a new folder under an existing one, never `/`, and no two mounts

@@ -250,8 +250,10 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         refuse_ttl(options.common_options.as_ref())?;
+        let path = path(request.path)?;
+        self.check_writable(&path)?;
         let mutation = Mutation::CreateDirectory(ns::CreateDirectory {
-            path: path(request.path)?,
+            path,
             recursive: options.recursive.unwrap_or(false),
             allow_exists: options.allow_exists.unwrap_or(false),
             group: owner.clone(),
@@ -278,6 +280,7 @@ impl FileSystemMasterClientService for Services {
             None => self.info.default_block_size,
         };
         let path = path(request.path)?;
+        self.check_writable(&path)?;
         let write_type = options.write_type.and_then(|t| WritePType::try_from(t).ok());
         let persisted = matches!(write_type, Some(WritePType::CacheThrough | WritePType::Through));
         if persisted && !self.under_ufs(&path)? {
@@ -391,6 +394,7 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         let path = path(request.path)?;
+        self.check_writable(&path)?;
         if !self.under_ufs(&path)? {
             return Err(Status::failed_precondition(format!(
                 "Cannot persist {path}: no under-file-system is mounted at / (set {})",
@@ -432,6 +436,9 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         let path = path(request.path)?;
+        if !options.alluxio_only.unwrap_or(false) {
+            self.check_writable(&path)?;
+        }
         let (recursive, delete_mount_point) =
             (options.recursive.unwrap_or(false), options.delete_mount_point.unwrap_or(false));
         // Persisted files go from the UFS too (unless alluxioOnly), first: a UFS failure leaves
@@ -475,6 +482,8 @@ impl FileSystemMasterClientService for Services {
         let options = request.options.unwrap_or_default();
         let dst = request.dst_path.filter(|p| !p.is_empty()).ok_or_else(|| missing("dstPath"))?;
         let src = path(request.path)?;
+        self.check_writable(&src)?;
+        self.check_writable(&dst)?;
         // A persisted file (or a folder the UFS has) moves in the UFS too, first.
         self.rename_in_ufs(&src, &dst).await?;
         let mutation = Mutation::Rename(ns::Rename { src, dst });

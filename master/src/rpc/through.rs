@@ -30,6 +30,27 @@ impl Services {
         })
     }
 
+    /// Refuses a change at `path` when it is under a read-only mount, with Alluxio's message
+    /// (Alluxio's `AccessControlException`: PERMISSION_DENIED).
+    pub(super) fn check_writable(&self, path: &str) -> Result<(), Status> {
+        let parsed = FsPath::parse(path).map_err(|e| status_from_ns(e.into()))?;
+        let read_only_point = self.read(|ns| {
+            Ok(match ns.mount_containing(&parsed) {
+                Some((point, mount)) => mount.options.read_only.then(|| point.to_string()),
+                None => {
+                    let root = self.node.ufses().root();
+                    root.filter(|root| root.options.read_only).map(|_| "/".to_string())
+                }
+            })
+        })?;
+        match read_only_point {
+            None => Ok(()),
+            Some(point) => Err(Status::permission_denied(format!(
+                "A write operation on {path} under a readonly mount point {point} is not allowed"
+            ))),
+        }
+    }
+
     /// For a file being written through to its UFS (created CACHE_THROUGH or THROUGH, not yet
     /// complete): the UFS's fingerprint of the file the write left, which must be `length`
     /// bytes. `None` for any other file.
