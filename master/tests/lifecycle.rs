@@ -71,6 +71,7 @@ fn mkdir(path: &str) -> Mutation {
         owner: "alice".into(),
         group: "staff".into(),
         mode: 0o755,
+        persisted: false,
     })
 }
 

@@ -323,7 +323,8 @@ fn wait_cached_percent(shell: &AlluxioClient, file: &str, percent: &str) {
 
 /// The stock shell's CACHE_THROUGH and THROUGH writes are in the root UFS, whole, when the
 /// command returns, and PERSISTED: CACHE_THROUGH cached too, THROUGH not cached and read back
-/// through a worker from the UFS. Without a UFS both are refused, naming what is missing.
+/// through a worker from the UFS; `mkdir` with THROUGH makes the UFS folder. Without a UFS both
+/// are refused, naming what is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_stock_shell_writes_through_to_the_ufs() {
     let zookeeper = ZooKeeper::standalone();
@@ -372,6 +373,15 @@ async fn the_stock_shell_writes_through_to_the_ufs() {
     assert!(!ufs.path().join("dir").exists(), "the emptied UFS folder stays");
     shell.fs(&["rm", "--alluxioOnly", "/THROUGH"]).expect_ok("rm --alluxioOnly");
     assert_eq!(names_within(ufs.path()), vec!["THROUGH"], "--alluxioOnly deleted the UFS file");
+
+    // mkdir with THROUGH makes the folder (and its parents) in the UFS: PERSISTED.
+    let through = guide_client(&zookeeper, &[("alluxio.user.file.writetype.default", "THROUGH")]);
+    through.fs(&["mkdir", "/made/deep"]).expect_ok("mkdir THROUGH");
+    assert!(ufs.path().join("made/deep").is_dir(), "mkdir THROUGH made no UFS folder");
+    for folder in ["/made", "/made/deep"] {
+        let out = shell.fs(&["stat", folder]).expect_ok("stat");
+        assert!(out.contains("persisted=true") && out.contains("PERSISTED"), "{out}");
+    }
 
     let bare = ZooKeeper::standalone();
     let _bare = cluster(&bare, &[]);

@@ -20,7 +20,7 @@ mod slab;
 mod snapshot;
 mod walk;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
@@ -266,6 +266,9 @@ pub struct Namespace {
     awaiting_persist: BTreeMap<u64, i64>,
     /// The UFS fingerprint of each persisted file that has one, by id.
     fingerprints: HashMap<u64, Box<str>>,
+    /// Folders known to be in their under-file-system (made through, or above a file written
+    /// there); mount points are too, without being listed.
+    persisted_dirs: HashSet<u64>,
 }
 
 impl Default for Namespace {
@@ -297,6 +300,7 @@ impl PartialEq for Namespace {
         self.next_container == other.next_container
             && self.mounts == other.mounts
             && self.fingerprints == other.fingerprints
+            && self.persisted_dirs == other.persisted_dirs
             && self.awaiting_persist == other.awaiting_persist
             && self.next_mount_id.max(ROOT_MOUNT_ID + 1)
                 == other.next_mount_id.max(ROOT_MOUNT_ID + 1)
@@ -349,6 +353,7 @@ impl Namespace {
             next_mount_id: ROOT_MOUNT_ID + 1,
             awaiting_persist: BTreeMap::new(),
             fingerprints: HashMap::new(),
+            persisted_dirs: HashSet::new(),
         }
     }
 
@@ -512,7 +517,11 @@ impl Namespace {
         let (is_directory, length, block_size, block_ids, complete, children, persistence) =
             match &inode.body {
                 Body::Directory { children } => {
-                    (true, 0, 0, Vec::new(), true, children.len(), Persistence::NotPersisted)
+                    let persistence = match self.dir_persisted(id) {
+                        true => Persistence::Persisted,
+                        false => Persistence::NotPersisted,
+                    };
+                    (true, 0, 0, Vec::new(), true, children.len(), persistence)
                 }
                 Body::File { length, block_size, blocks, complete, persistence } => (
                     false,
@@ -701,6 +710,10 @@ impl Namespace {
         if let Ok(existing) = self.resolve(&path) {
             let is_directory = matches!(self.inode(existing).body, Body::Directory { .. });
             return if is_directory && op.allow_exists {
+                if op.persisted && existing != ROOT_ID {
+                    self.persisted_dirs.insert(existing);
+                    self.note_folders_in_ufs(existing);
+                }
                 Ok(existing)
             } else {
                 Err(NsError::new(ErrorKind::AlreadyExists, format!("path {path} already exists")))
@@ -709,7 +722,13 @@ impl Namespace {
         let stamp = Stamp { owner: &op.owner, group: &op.group, mode: op.mode, time_ms };
         let parent = self.parent_for_create(&path, op.recursive, stamp)?;
         let name = path.name().unwrap_or_default();
-        self.new_inode(parent, name, stamp, Body::Directory { children: Box::default() })
+        let id =
+            self.new_inode(parent, name, stamp, Body::Directory { children: Box::default() })?;
+        if op.persisted {
+            self.persisted_dirs.insert(id);
+            self.note_folders_in_ufs(id);
+        }
+        Ok(id)
     }
 
     fn create_file(&mut self, op: &CreateFile, time_ms: i64) -> Result<u64, NsError> {
@@ -779,6 +798,9 @@ impl Namespace {
         inode.modified_ms = time_ms;
         if written_through && !op.ufs_fingerprint.is_empty() {
             self.fingerprints.insert(id, op.ufs_fingerprint.as_str().into());
+        }
+        if written_through {
+            self.note_folders_in_ufs(id);
         }
         if op.to_be_persisted {
             let not_before = persist::not_before(time_ms, op.persist_wait_ms);

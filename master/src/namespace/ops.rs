@@ -81,6 +81,10 @@ pub struct CreateDirectory {
     /// Permission bits (masked to 0o7777).
     #[prost(uint32, tag = "6")]
     pub mode: u32,
+    /// Made in the under-file-system too (CACHE_THROUGH, THROUGH): PERSISTED, its missing
+    /// parents with it.
+    #[prost(bool, tag = "7")]
+    pub persisted: bool,
 }
 
 /// Create an incomplete file.

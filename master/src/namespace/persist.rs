@@ -5,7 +5,9 @@
 //! resumes exactly the files the old one had not finished.
 
 use super::ops::{PersistFailed, PersistFile, SchedulePersist};
-use super::{block_id, Body, ErrorKind, FsPath, MountOptions, Namespace, NsError, Persistence};
+use super::{
+    block_id, Body, ErrorKind, FsPath, MountOptions, Namespace, NsError, Persistence, ROOT_ID,
+};
 
 /// Where a file or folder is in its under-file-system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +109,22 @@ impl Namespace {
     pub(super) fn forget_persistence(&mut self, id: u64) {
         self.awaiting_persist.remove(&id);
         self.fingerprints.remove(&id);
+        self.persisted_dirs.remove(&id);
+    }
+
+    /// Whether folder `id` is in its under-file-system (PERSISTED).
+    pub(super) fn dir_persisted(&self, id: u64) -> bool {
+        self.persisted_dirs.contains(&id) || self.mounts.contains_key(&id)
+    }
+
+    /// Marks the folders above inode `id` PERSISTED, up to its mount point: putting a file or
+    /// folder into an under-file-system makes the folders above it there.
+    pub(super) fn note_folders_in_ufs(&mut self, id: u64) {
+        let mut current = self.id_of(self.inode(id).parent);
+        while current != ROOT_ID && !self.mounts.contains_key(&current) {
+            self.persisted_dirs.insert(current);
+            current = self.id_of(self.inode(current).parent);
+        }
     }
 
     pub(super) fn persist_file(&mut self, op: &PersistFile) -> Result<u64, NsError> {
@@ -136,6 +154,7 @@ impl Namespace {
         }
         self.set_persistence(op.id, Persistence::Persisted, 0);
         self.fingerprints.insert(op.id, op.ufs_fingerprint.as_str().into());
+        self.note_folders_in_ufs(op.id);
         Ok(op.id)
     }
 

@@ -118,6 +118,9 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
         match &inode.body {
             Body::Directory { .. } => {
                 record.is_directory = true;
+                if namespace.persisted_dirs.contains(&id) {
+                    record.persistence = Persistence::Persisted as u32;
+                }
                 // Reversed onto the stack, so siblings come out in name order.
                 pending.extend(namespace.sorted_children(id).iter().rev().map(|&(_, child)| child));
             }
@@ -161,6 +164,7 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         next_mount_id: header.next_mount_id.max(ROOT_MOUNT_ID + 1),
         awaiting_persist: Default::default(),
         fingerprints: Default::default(),
+        persisted_dirs: Default::default(),
     };
     for index in 0..header.inode_count {
         let offset = total - bytes.len();
@@ -200,6 +204,13 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
             }
         }
         let body = if record.is_directory {
+            match Persistence::from_code(record.persistence) {
+                Some(Persistence::Persisted) => {
+                    namespace.persisted_dirs.insert(record.id);
+                }
+                Some(Persistence::NotPersisted) => {}
+                _ => return Err(bad("a folder is PERSISTED or NOT_PERSISTED")),
+            }
             Body::Directory { children: Box::default() }
         } else {
             Body::File {

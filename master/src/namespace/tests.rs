@@ -12,6 +12,7 @@ fn mkdir(path: &str, recursive: bool) -> NamespaceOp {
         owner: "alice".into(),
         group: "staff".into(),
         mode: 0o755,
+        persisted: false,
     }))
 }
 
@@ -315,6 +316,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             path,
             recursive: rng.next(2) == 0,
             mode: 0o755,
+            persisted: rng.next(3) == 0,
             ..Default::default()
         }),
         1 => Mutation::CreateFile(CreateFile {
@@ -745,4 +747,46 @@ fn a_file_completed_to_be_persisted_says_so_across_checkpoints() {
     let restored = Namespace::decode_snapshot(&bytes).unwrap();
     assert_eq!(restored.status("/async").unwrap().persistence.name(), "TO_BE_PERSISTED");
     assert_eq!(restored, ns);
+}
+
+/// A folder is PERSISTED when it was made through to its UFS (with the parents made for it),
+/// when a file below it is persisted or written through, or when it is a mount point; others,
+/// and `/`, are NOT_PERSISTED. The state survives a checkpoint and goes with a delete.
+#[test]
+fn folders_are_persisted_when_they_are_in_the_ufs() {
+    let mut ns = Namespace::new();
+    let through = |path: &str| {
+        op(Mutation::CreateDirectory(CreateDirectory {
+            path: path.into(),
+            recursive: true,
+            mode: 0o755,
+            persisted: true,
+            ..Default::default()
+        }))
+    };
+    let state = |ns: &Namespace, path: &str| ns.status(path).unwrap().persistence;
+    run(&mut ns, mkdir("/cached/deeper", true)).unwrap();
+    run(&mut ns, through("/made/through")).unwrap();
+    run(&mut ns, mkdir("/files/below", true)).unwrap();
+    run(&mut ns, touch("/files/below/f")).unwrap();
+    let complete = CompleteFile { path: "/files/below/f".into(), length: 0, ..Default::default() };
+    run(&mut ns, op(Mutation::CompleteFile(complete))).unwrap();
+    let id = ns.status("/files/below/f").unwrap().id;
+    let persisted = PersistFile { id, length: 0, ufs_fingerprint: "fp".into() };
+    run(&mut ns, op(Mutation::PersistFile(persisted))).unwrap();
+    run(&mut ns, mount("/mnt", "/u/m")).unwrap();
+    for path in ["/made", "/made/through", "/files", "/files/below", "/mnt"] {
+        assert_eq!(state(&ns, path), Persistence::Persisted, "{path}");
+    }
+    for path in ["/", "/cached", "/cached/deeper"] {
+        assert_eq!(state(&ns, path), Persistence::NotPersisted, "{path}");
+    }
+    let mut bytes = Vec::new();
+    ns.encode_snapshot(&mut bytes);
+    let restored = Namespace::decode_snapshot(&bytes).unwrap();
+    assert_eq!(state(&restored, "/made/through"), Persistence::Persisted);
+    assert_eq!(restored, ns);
+    run(&mut ns, delete("/made", true)).unwrap();
+    run(&mut ns, mkdir("/made", false)).unwrap();
+    assert_eq!(state(&ns, "/made"), Persistence::NotPersisted);
 }

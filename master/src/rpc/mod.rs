@@ -252,8 +252,16 @@ impl FileSystemMasterClientService for Services {
         refuse_ttl(options.common_options.as_ref())?;
         let path = path(request.path)?;
         self.check_writable(&path)?;
+        let write_type = options.write_type.and_then(|t| WritePType::try_from(t).ok());
+        let persisted = matches!(write_type, Some(WritePType::CacheThrough | WritePType::Through));
+        if persisted {
+            self.refuse_through_without_ufs(&path, write_type)?;
+            // Made in the UFS first: a UFS failure leaves the namespace as it was.
+            self.make_ufs_folder(&path).await?;
+        }
         let mutation = Mutation::CreateDirectory(ns::CreateDirectory {
             path,
+            persisted,
             recursive: options.recursive.unwrap_or(false),
             allow_exists: options.allow_exists.unwrap_or(false),
             group: owner.clone(),
@@ -283,13 +291,8 @@ impl FileSystemMasterClientService for Services {
         self.check_writable(&path)?;
         let write_type = options.write_type.and_then(|t| WritePType::try_from(t).ok());
         let persisted = matches!(write_type, Some(WritePType::CacheThrough | WritePType::Through));
-        if persisted && !self.under_ufs(&path)? {
-            return Err(Status::failed_precondition(format!(
-                "Cannot create {path} with write type {}: no under-file-system is mounted there \
-                 (set {} or mount one); write it MUST_CACHE or ASYNC_THROUGH instead",
-                write_type.map_or("", |t| t.as_str_name()),
-                lode_core::config::name::MASTER_MOUNT_TABLE_ROOT_UFS
-            )));
+        if persisted {
+            self.refuse_through_without_ufs(&path, write_type)?;
         }
         let mutation = Mutation::CreateFile(ns::CreateFile {
             path,

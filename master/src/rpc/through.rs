@@ -3,6 +3,7 @@
 //! file checks that the UFS holds what was written. Without an under-file-system to write
 //! through to, those write types are refused rather than taken as MUST_CACHE.
 
+use lode_core::rpc::alluxio::grpc::file::WritePType;
 use tonic::Status;
 
 use super::mounts::status_from_ufs;
@@ -49,6 +50,45 @@ impl Services {
                 "A write operation on {path} under a readonly mount point {point} is not allowed"
             ))),
         }
+    }
+
+    /// Refuses CACHE_THROUGH and THROUGH (`write_type`) for `path` when no under-file-system
+    /// is mounted there, rather than taking them as MUST_CACHE.
+    pub(super) fn refuse_through_without_ufs(
+        &self,
+        path: &str,
+        write_type: Option<WritePType>,
+    ) -> Result<(), Status> {
+        if self.under_ufs(path)? {
+            return Ok(());
+        }
+        Err(Status::failed_precondition(format!(
+            "Cannot create {path} with write type {}: no under-file-system is mounted there \
+             (set {} or mount one); write it MUST_CACHE or ASYNC_THROUGH instead",
+            write_type.map_or("", |t| t.as_str_name()),
+            lode_core::config::name::MASTER_MOUNT_TABLE_ROOT_UFS
+        )))
+    }
+
+    /// Makes the folder `path` (not in Lode yet) in the under-file-system of the mount it will
+    /// be in, with any missing parents: a folder created CACHE_THROUGH or THROUGH.
+    pub(super) async fn make_ufs_folder(&self, path: &str) -> Result<(), Status> {
+        let parsed = FsPath::parse(path).map_err(|e| status_from_ns(e.into()))?;
+        let place = self.read(|ns| {
+            Ok(match ns.mount_containing(&parsed) {
+                None => (None, parsed.components().collect::<Vec<_>>().join("/")),
+                Some((point, mount)) => {
+                    let below: Vec<&str> =
+                        parsed.components().skip(point.components().count()).collect();
+                    (Some((mount.ufs_uri.clone(), mount.options.clone())), below.join("/"))
+                }
+            })
+        })?;
+        let (mount, relative) = place;
+        let ufs = self.node.ufses().of_mount(mount.as_ref()).ok_or_else(|| {
+            Status::failed_precondition(format!("{path} has no under-file-system to be made in"))
+        })?;
+        ufs.map_err(status_from_ufs)?.create_dir(&relative).await.map_err(status_from_ufs)
     }
 
     /// For a file being written through to its UFS (created CACHE_THROUGH or THROUGH, not yet
