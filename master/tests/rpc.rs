@@ -573,11 +573,16 @@ async fn mounts_follow_alluxios_calls_and_rules() {
         .unwrap();
     let inner = fs.get_status(status("/mnt/d")).await.unwrap().into_inner().file_info.unwrap();
     assert_eq!(inner.ufs_path, Some(format!("{other}/d")));
-    fs.create_directory(CreateDirectoryPRequest { path: Some("/top".into()), options: None })
+    // The root mount is read-only: nothing is made under it outside /mnt.
+    let refused = fs
+        .create_directory(CreateDirectoryPRequest { path: Some("/top".into()), options: None })
         .await
-        .unwrap();
-    let top = fs.get_status(status("/top")).await.unwrap().into_inner().file_info.unwrap();
-    assert_eq!((top.mount_point, top.ufs_path), (Some(false), Some(format!("{root}/top"))));
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
+    let expected = "A write operation on /top under a readonly mount point / is not allowed";
+    assert_eq!(refused.message(), expected);
+    let top = fs.get_status(status("/")).await.unwrap().into_inner().file_info.unwrap();
+    assert_eq!((top.mount_point, top.ufs_path), (Some(false), Some(root.clone())));
 
     let table = fs.get_mount_table(GetMountTablePRequest { check_ufs: Some(true) }).await;
     let table = table.unwrap().into_inner().mount_points;
@@ -621,7 +626,7 @@ async fn mounts_follow_alluxios_calls_and_rules() {
     let updated = &table.unwrap().into_inner().mount_points["/mnt"];
     assert_eq!((updated.read_only, updated.shared), (Some(true), Some(false)));
     assert!(updated.properties.is_empty(), "{updated:?}");
-    for not_a_mount in ["/top", "/"] {
+    for not_a_mount in ["/mnt/d", "/"] {
         let refused = fs.update_mount(update(not_a_mount, false)).await.unwrap_err();
         assert!(refused.message().contains("existing mount point and not root"), "{refused:?}");
     }

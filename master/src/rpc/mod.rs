@@ -439,7 +439,12 @@ impl FileSystemMasterClientService for Services {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
         let path = path(request.path)?;
-        if !options.alluxio_only.unwrap_or(false) {
+        // A mount point itself goes as an unmount does, read-only or not (with
+        // deleteMountPoint); what is below one is its UFS's.
+        let mount_point = self.read(|ns| {
+            Ok(ns::FsPath::parse(&path).ok().is_some_and(|p| ns.mount_at(&p).is_some()))
+        })?;
+        if !options.alluxio_only.unwrap_or(false) && !mount_point {
             self.check_writable(&path)?;
         }
         let (recursive, delete_mount_point) =
