@@ -8,7 +8,7 @@ use tonic::Status;
 
 use super::mounts::status_from_ufs;
 use super::{status_from_ns, Services};
-use crate::namespace::{ErrorKind, FsPath, Persistence};
+use crate::namespace::{FsPath, Persistence};
 
 impl Services {
     /// Whether `path` (which may not exist yet) is under a mount with an under-file-system: its
@@ -18,17 +18,7 @@ impl Services {
             return Ok(true);
         }
         let path = FsPath::parse(path).map_err(|e| status_from_ns(e.into()))?;
-        self.read(|ns| {
-            let mut current = Some(path.clone());
-            while let Some(at) = current {
-                match ns.status(at.as_str()) {
-                    Ok(status) => return Ok(status.nested_ufs_path.is_some()),
-                    Err(e) if e.kind == ErrorKind::NotFound => current = at.parent(),
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(false)
-        })
+        self.read(|ns| Ok(ns.mount_containing(&path).is_some()))
     }
 
     /// Refuses a change at `path` when it is under a read-only mount, with Alluxio's message
