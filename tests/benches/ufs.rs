@@ -1,9 +1,11 @@
 //! Under-file-system figures (issue 19), each beside the bound it hits, measured in the same
 //! run: CACHE_THROUGH and THROUGH writes beside a worker-only write and OpenDAL writing the same
-//! bytes straight to the UFS; a cold read of a persisted file no worker caches beside OpenDAL
-//! reading it straight from the UFS and a streamed read of a cached copy (both bounds: a UFS
-//! read is streamed to the client), and the warm re-read; how soon an ASYNC_THROUGH file is
-//! PERSISTED, and how many small files are persisted per minute.
+//! bytes straight to the UFS, one after the other and both at once (what a CACHE_THROUGH write
+//! has to do: where the machine, not the UFS, is the bound, that is the bound it hits); a cold
+//! read of a persisted file no worker caches beside OpenDAL reading it straight from the UFS and
+//! a streamed read of a cached copy, one after the other and both at once (a cold read does
+//! both), and the warm re-read; how soon an ASYNC_THROUGH file is PERSISTED, and how many small
+//! files are persisted per minute.
 //!
 //! `cargo bench -p lode-tests --bench ufs`. `LODE_BENCH_UFS` is `local` (a folder on /dev/shm,
 //! or in `LODE_BENCH_UFS_DIR`; default) or `hdfs` (the project's NameNode and two DataNodes); `LODE_BENCH_MIB` (1024) the large file,
@@ -106,7 +108,7 @@ async fn main() {
     println!("UFS: {root} ({kind}); {mib} MiB files, {runs} runs, medians");
 
     let streamed = cluster.client().with_short_circuit(false);
-    let mut samples: [Vec<f64>; 8] = Default::default();
+    let mut samples: [Vec<f64>; 10] = Default::default();
     for run in 0..runs {
         let path = |what: &str| format!("/{what}-{run}");
         let rate = |elapsed| gb_per_s(bytes, elapsed);
@@ -121,12 +123,27 @@ async fn main() {
         samples[5].push(rate(read(&client, &path("cache-through"), bytes).await));
         samples[6].push(rate(read(&client, &path("cache-through"), bytes).await));
         samples[7].push(rate(read(&streamed, &path("cache-through"), bytes).await));
+        // Both halves of each at once: the bound where the machine is what limits.
+        let started = Instant::now();
+        tokio::join!(
+            write(&cache_only, &path("beside"), bytes),
+            direct_write(&ufs, &format!("beside-{run}"), bytes)
+        );
+        samples[8].push(rate(started.elapsed()));
+        let started = Instant::now();
+        tokio::join!(
+            read(&streamed, &path("cache-through"), bytes),
+            direct_read(&ufs, &format!("direct-{run}"), bytes)
+        );
+        samples[9].push(rate(started.elapsed()));
+        client.remove(&path("beside"), false).await.unwrap();
+        ufs.delete(&format!("beside-{run}")).await.unwrap();
         for what in ["cached", "cache-through", "through"] {
             client.remove(&path(what), false).await.unwrap();
         }
         ufs.delete(&format!("direct-{run}")).await.unwrap();
     }
-    let [cached, direct_w, cache_through_w, through_w, direct_r, cold, warm, warm_streamed] =
+    let [cached, direct_w, cache_through_w, through_w, direct_r, cold, warm, warm_streamed, both_w, both_r] =
         samples.map(median);
     let bound = cached.min(direct_w);
     println!("write, worker only (MUST_CACHE):        {cached:.2} GB/s");
@@ -134,6 +151,10 @@ async fn main() {
     println!(
         "write CACHE_THROUGH:                    {cache_through_w:.2} GB/s ({:.0} % of the slower of the two)",
         cache_through_w / bound * 100.0
+    );
+    println!(
+        "write, worker and OpenDAL at once:      {both_w:.2} GB/s (CACHE_THROUGH at {:.0} % of it)",
+        cache_through_w / both_w * 100.0
     );
     println!(
         "write THROUGH:                          {through_w:.2} GB/s ({:.0} % of OpenDAL's)",
@@ -145,6 +166,10 @@ async fn main() {
         "cold read through a worker (from UFS):  {cold:.2} GB/s ({:.0} % of OpenDAL's, {:.0} % of the slower of OpenDAL's and a streamed warm read)",
         cold / direct_r * 100.0,
         cold / direct_r.min(warm_streamed) * 100.0
+    );
+    println!(
+        "streamed warm read and OpenDAL read at once: {both_r:.2} GB/s (the cold read at {:.0} % of it)",
+        cold / both_r * 100.0
     );
     println!("warm re-read (cached by the cold one):  {warm:.2} GB/s");
 
