@@ -127,7 +127,8 @@ async fn main() {
             async move { direct_write(&ufs, &path, bytes).await }
         });
         let (a, b) = tokio::join!(worker_side, ufs_side);
-        (a.unwrap(), b.unwrap());
+        a.unwrap();
+        b.unwrap();
         samples[8].push(rate(started.elapsed()));
         let started = Instant::now();
         let worker_side = tokio::spawn({
@@ -139,7 +140,8 @@ async fn main() {
             async move { direct_read(&ufs, &path, bytes).await }
         });
         let (a, b) = tokio::join!(worker_side, ufs_side);
-        (a.unwrap(), b.unwrap());
+        a.unwrap();
+        b.unwrap();
         samples[9].push(rate(started.elapsed()));
         client.remove(&beside, false).await.unwrap();
         ufs.delete(&beside_ufs).await.unwrap();
