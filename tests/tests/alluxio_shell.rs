@@ -382,6 +382,11 @@ async fn the_stock_shell_writes_through_to_the_ufs() {
         let out = shell.fs(&["stat", folder]).expect_ok("stat");
         assert!(out.contains("persisted=true") && out.contains("PERSISTED"), "{out}");
     }
+    // A folder Lode has already is refused, and the UFS is left alone.
+    shell.fs(&["mkdir", "/only-cached"]).expect_ok("mkdir");
+    let out = through.fs(&["mkdir", "/only-cached"]).expect_failure("mkdir of an existing folder");
+    assert!(out.contains("already exists"), "{out}");
+    assert!(!ufs.path().join("only-cached").exists(), "a refused mkdir made a UFS folder");
 
     let bare = ZooKeeper::standalone();
     let _bare = cluster(&bare, &[]);

@@ -254,16 +254,18 @@ impl FileSystemMasterClientService for Services {
         self.check_writable(&path)?;
         let write_type = options.write_type.and_then(|t| WritePType::try_from(t).ok());
         let persisted = matches!(write_type, Some(WritePType::CacheThrough | WritePType::Through));
-        if persisted {
+        let allow_exists = options.allow_exists.unwrap_or(false);
+        // Made in the UFS first (a UFS failure leaves the namespace as it was), unless the
+        // namespace is going to refuse the path.
+        if persisted && (allow_exists || self.read(|ns| Ok(ns.status(&path).is_err()))?) {
             self.refuse_through_without_ufs(&path, write_type)?;
-            // Made in the UFS first: a UFS failure leaves the namespace as it was.
             self.make_ufs_folder(&path).await?;
         }
         let mutation = Mutation::CreateDirectory(ns::CreateDirectory {
             path,
             persisted,
             recursive: options.recursive.unwrap_or(false),
-            allow_exists: options.allow_exists.unwrap_or(false),
+            allow_exists,
             group: owner.clone(),
             owner,
             mode: options.mode.as_ref().map_or(0o755, mode_from_pmode),
