@@ -106,18 +106,21 @@ pub struct PersistQueue {
     tasks: HashMap<u64, Task>,
     /// When this leader started: blocks count as missing only after workers had time to register.
     since: Instant,
+    /// The same, as wall-clock ms: a file due before it may have been sent by an earlier leader.
+    since_ms: i64,
 }
 
 impl PersistQueue {
     /// An empty queue.
     pub fn new(settings: PersistSettings) -> PersistQueue {
-        PersistQueue { settings, tasks: HashMap::new(), since: Instant::now() }
+        PersistQueue { settings, tasks: HashMap::new(), since: Instant::now(), since_ms: now_ms() }
     }
 
     /// Forgets everything: a new term starts afresh.
     pub fn clear(&mut self) {
         self.tasks.clear();
         self.since = Instant::now();
+        self.since_ms = now_ms();
     }
 
     /// Takes a worker's report: the files it is still copying, and the outcomes since its last
@@ -235,15 +238,39 @@ impl PersistQueue {
             {
                 continue;
             }
+            if let Some(task) = self.refuse_read_only(id, &target, ufses, now) {
+                task.last_error.get_or_insert_with(|| {
+                    "its mount is read-only: it is persisted once the mount is writable".into()
+                });
+                continue;
+            }
+            // Due before this leader started: an earlier leader may have sent it already.
+            let due_before_us = target.not_before_ms < self.since_ms;
             let Some(mut command) = command(id, target, ufses) else { continue };
             let task = self.tasks.entry(id).or_insert_with(|| Task::new(now));
             task.running_on = Some(worker);
             task.attempts = task.attempts.saturating_add(1);
-            command.tried_before = task.attempts > 1;
+            command.tried_before = task.attempts > 1 || due_before_us;
             commands.push(command);
             free -= 1;
         }
         commands
+    }
+
+    /// The task of file `id` when its target is under a read-only mount (nothing is written
+    /// there), else `None`.
+    fn refuse_read_only(
+        &mut self,
+        id: u64,
+        target: &PersistTarget,
+        ufses: &Ufses,
+        now: Instant,
+    ) -> Option<&mut Task> {
+        let read_only = match &target.place.mount {
+            Some((_, options)) => options.read_only,
+            None => ufses.root().is_some_and(|root| root.options.read_only),
+        };
+        read_only.then(|| self.tasks.entry(id).or_insert_with(|| Task::new(now)))
     }
 
     /// Gives up what cannot be persisted: a file some of whose blocks no worker has held for
@@ -396,6 +423,7 @@ mod tests {
                 ..Default::default()
             };
             leader.apply(Mutation::CompleteFile(complete));
+            leader.queue.since_ms = 0; // This leader saw the file become due.
             leader
         }
 
@@ -524,6 +552,37 @@ mod tests {
         let w = leader.worker(1, 0..2);
         leader.queue.report(w, (&[leader.id as i64], &[]), &leader.namespace, &leader.ufses);
         assert!(leader.assign(w).is_empty());
+    }
+
+    /// A file under a read-only mount is handed to nobody (the reason is shown), and goes out
+    /// once the mount is writable.
+    #[test]
+    fn nothing_is_persisted_into_a_read_only_mount() {
+        let mut leader = Leader::new();
+        let writable = std::mem::replace(&mut leader.ufses, {
+            let root = leader._dir.path().display().to_string();
+            let config = Config::from_pairs([
+                ("alluxio.master.mount.table.root.ufs", root),
+                ("alluxio.master.mount.table.root.readonly", "true".into()),
+            ])
+            .unwrap();
+            Ufses::from_config(&config).unwrap()
+        });
+        let w = leader.worker(1, 0..2);
+        assert!(leader.assign(w).is_empty(), "sent into a read-only mount");
+        assert!(leader.queue.last_error(leader.id).is_some_and(|e| e.contains("read-only")));
+        leader.ufses = writable;
+        assert_eq!(leader.assign(w).len(), 1);
+    }
+
+    /// A new leader's first command for a file that was due before it took over says an earlier
+    /// attempt may have left a temporary file (an earlier leader may have sent it).
+    #[test]
+    fn a_new_leaders_first_command_for_an_old_file_cleans_up() {
+        let mut leader = Leader::new();
+        leader.queue.clear();
+        let w = leader.worker(1, 0..2);
+        assert!(leader.assign(w)[0].tried_before);
     }
 
     /// A command given to a worker that then restarted (it registers under a new id) is handed

@@ -583,6 +583,7 @@ async fn mounts_follow_alluxios_calls_and_rules() {
     assert_eq!(refused.message(), expected);
     let top = fs.get_status(status("/")).await.unwrap().into_inner().file_info.unwrap();
     assert_eq!((top.mount_point, top.ufs_path), (Some(false), Some(root.clone())));
+    assert_eq!(top.persistence_state.as_deref(), Some("PERSISTED"), "/ is the root UFS's folder");
 
     let table = fs.get_mount_table(GetMountTablePRequest { check_ufs: Some(true) }).await;
     let table = table.unwrap().into_inner().mount_points;

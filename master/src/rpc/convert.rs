@@ -21,7 +21,11 @@ pub fn op_id(common: Option<&FileSystemMasterCommonPOptions>) -> Option<OpId> {
 
 /// Alluxio's `FileInfo` for a namespace status; `root_ufs` is the root mount's URI, if any (a
 /// file under it has that URI plus its path as its UFS path).
-pub fn file_info(status: FileStatus, root_ufs: Option<&UfsUri>) -> FileInfo {
+pub fn file_info(mut status: FileStatus, root_ufs: Option<&UfsUri>) -> FileInfo {
+    // `/` is the root UFS's own folder (the namespace does not know the root mount).
+    if status.path == "/" && root_ufs.is_some() {
+        status.persistence = Persistence::Persisted;
+    }
     let ufs_path = match (status.nested_ufs_path, root_ufs) {
         (Some(nested), _) => nested,
         (None, Some(root)) => join_uri(&root.to_string(), status.path.trim_start_matches('/')),
