@@ -24,6 +24,28 @@ pub fn framed(message: &[u8]) -> Bytes {
     Bytes::from([&message_header(message.len())[..], message].concat())
 }
 
+/// Room to leave before a chunk's bytes for [`chunk_framed`]: gRPC's 5, and two keys with
+/// their lengths.
+pub const CHUNK_HEADROOM: usize = 5 + 2 * (1 + 10);
+
+/// `buffer`'s bytes after [`CHUNK_HEADROOM`] as one framed message `{ outer (field number):
+/// Chunk { data (1) } }` (Alluxio's `ReadResponse` has its chunk at 1, `WriteRequest` at 2), the
+/// headers written into the room before them: the bytes, read straight into the buffer, are
+/// never copied again on their way out.
+pub fn chunk_framed(mut buffer: Vec<u8>, outer: u8) -> Bytes {
+    let length = buffer.len() - CHUNK_HEADROOM;
+    let mut chunk_head = vec![bytes_key(1)];
+    prost::encoding::encode_varint(length as u64, &mut chunk_head);
+    let mut head = vec![bytes_key(outer)];
+    prost::encoding::encode_varint((chunk_head.len() + length) as u64, &mut head);
+    head.extend_from_slice(&chunk_head);
+    let header = message_header(head.len() + length);
+    let start = CHUNK_HEADROOM - header.len() - head.len();
+    buffer[start..start + header.len()].copy_from_slice(&header);
+    buffer[start + header.len()..CHUNK_HEADROOM].copy_from_slice(&head);
+    Bytes::from(buffer).slice(start..)
+}
+
 /// Why a stream of messages cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {

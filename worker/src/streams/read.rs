@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use bytes::Bytes;
 use hyper::body::Frame;
 use lode_core::rpc::alluxio::grpc::block::ReadRequest;
-use lode_core::rpc::messages::{bytes_key, message_header, Messages};
+use lode_core::rpc::messages::{chunk_framed, Messages, CHUNK_HEADROOM};
 use prost::Message;
 use tokio::sync::mpsc;
 use tonic::body::Body;
@@ -20,8 +20,8 @@ use crate::service::{not_cached, BlockService};
 const DEFAULT_CHUNK: usize = 1 << 20;
 /// The largest chunk a reader may ask for.
 const MAX_CHUNK: usize = 8 << 20;
-/// Room before a chunk's bytes for its headers: gRPC's 5, and two keys with their lengths.
-pub(super) const HEADROOM: usize = 5 + 2 * (1 + 10);
+/// Room before a chunk's bytes for its headers.
+pub(super) const HEADROOM: usize = CHUNK_HEADROOM;
 
 /// Answers a `ReadBlock` call: the chunks of the range its first message asks for, then the
 /// status. Later messages (read receipts) need no answer: flow control paces the stream.
@@ -177,16 +177,6 @@ impl BlockRead {
 
 /// `buffer`'s bytes after [`HEADROOM`] as a framed `ReadResponse { chunk (1): Chunk { data (1) } }`,
 /// the headers written into the room before them.
-pub(super) fn framed(mut buffer: Vec<u8>) -> Bytes {
-    let length = buffer.len() - HEADROOM;
-    let mut chunk_head = vec![bytes_key(1)];
-    prost::encoding::encode_varint(length as u64, &mut chunk_head);
-    let mut head = vec![bytes_key(1)];
-    prost::encoding::encode_varint((chunk_head.len() + length) as u64, &mut head);
-    head.extend_from_slice(&chunk_head);
-    let header = message_header(head.len() + length);
-    let start = HEADROOM - header.len() - head.len();
-    buffer[start..start + header.len()].copy_from_slice(&header);
-    buffer[start + header.len()..HEADROOM].copy_from_slice(&head);
-    Bytes::from(buffer).slice(start..)
+pub(super) fn framed(buffer: Vec<u8>) -> Bytes {
+    chunk_framed(buffer, 1)
 }
