@@ -54,7 +54,6 @@ fn choose_worker(workers: &[WorkerInfo]) -> Option<Target> {
 
 /// A piece of the source, read once into a buffer that frames it as a `WriteRequest` chunk:
 /// the same bytes go to a block stream, a UFS stream and an in-place block file uncopied.
-#[derive(Clone)]
 struct FramedChunk {
     /// The framed message.
     frame: Bytes,
@@ -107,6 +106,9 @@ async fn write_client(
 
 /// `WriteBlock`'s method path; the call is made raw (see `grpc`), its chunks framed in place.
 const WRITE_BLOCK: &str = "/alluxio.grpc.block.BlockWorker/WriteBlock";
+
+/// The longest `WriteResponse` taken from a worker.
+const MAX_REPLY: u64 = 64;
 
 /// The frames of a raw call's request body.
 type BodyFrames = mpsc::Sender<Result<Frame<Bytes>, std::convert::Infallible>>;
@@ -161,6 +163,13 @@ impl StreamedBlock {
             let mut offset = -1;
             loop {
                 match replies.next_message().await {
+                    // A `WriteResponse` is an offset: anything long is not one (and is not read).
+                    Ok(Some(end)) if end - replies.consumed() > MAX_REPLY => {
+                        return Err(format!(
+                            "the worker sent a reply of {} bytes",
+                            end - replies.consumed()
+                        ));
+                    }
                     Ok(Some(end)) => {
                         let message = match replies.rest(end).await {
                             Ok(message) => message,
