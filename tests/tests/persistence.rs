@@ -2,13 +2,14 @@
 //! TO_BE_PERSISTED, retried and shown on the leader's web UI until the UFS takes it; a file
 //! whose only cached copy is lost before it was persisted becomes LOST, never PERSISTED; a
 //! worker killed mid-persist leaves the file to another attempt, which also removes the killed
-//! attempt's temporary file.
+//! attempt's temporary file. And CACHE_THROUGH's two ways into the UFS (blocks streamed, or
+//! written in place and appended from the worker's cache) put the same bytes there.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lode_client::data;
-use lode_client::master::MasterClient;
+use lode_client::master::{MasterClient, WriteType};
 use lode_tests::cluster::{Cluster, Election};
 use lode_tests::object_content;
 
@@ -115,6 +116,45 @@ async fn a_file_lost_before_it_was_persisted_is_lost_never_persisted() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("LOST"), "{error}");
+}
+
+/// How many cached blocks worker 0 has appended to UFS files (its
+/// `lode_worker_ufs_cached_block_appends_total`).
+async fn cached_block_appends(client: &MasterClient) -> u64 {
+    let infos = client.worker_infos().await.unwrap();
+    let port = infos[0].address.as_ref().and_then(|a| a.web_port).expect("a web port");
+    let metrics = lode_tests::http_get(port as u16, "/metrics").expect("the worker's /metrics");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("lode_worker_ufs_cached_block_appends_total "))
+        .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// A CACHE_THROUGH write puts the same bytes in the UFS whether its blocks are written in place
+/// on the worker's host (each then appended to the UFS file from the worker's cache, no data
+/// through the stream) or streamed: three blocks, the last one short, and an empty file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cache_through_in_place_or_streamed_puts_the_same_bytes_in_the_ufs() {
+    let ufs = tempfile::tempdir().unwrap();
+    let cluster = cluster(ufs.path()).await;
+    let data = object_content(4, (5 << 20) / 2);
+    for (short_circuit, name, appends) in [(true, "in-place", 3), (false, "streamed", 0)] {
+        let client = cluster
+            .client()
+            .with_write_type(WriteType::CacheThrough)
+            .with_short_circuit(short_circuit);
+        let before = cached_block_appends(&client).await;
+        write(&client, &format!("/{name}"), &data).await;
+        assert_eq!(persistence(&client, &format!("/{name}")).await, "PERSISTED", "{name}");
+        assert!(std::fs::read(ufs.path().join(name)).unwrap() == data, "{name}: other bytes");
+        assert_eq!(cached_block_appends(&client).await - before, appends, "{name}");
+        let mut cached = Vec::new();
+        data::read_file(&client, &format!("/{name}"), 0, None, &mut cached, &|_| {}).await.unwrap();
+        assert!(cached == data, "{name}: other bytes cached");
+        write(&client, &format!("/{name}-empty"), &[]).await;
+        assert_eq!(std::fs::read(ufs.path().join(format!("{name}-empty"))).unwrap(), b"");
+    }
+    assert_eq!(temporaries(ufs.path()), Vec::<String>::new());
 }
 
 /// The temporary files persisting writes in `folder` (Alluxio's `.alluxio.0x….tmp` names).

@@ -340,16 +340,24 @@ impl UfsFile {
     }
 
     async fn hand_over(&mut self) -> Result<(), UfsError> {
-        let pieces = std::mem::take(&mut self.pending);
+        let mut pieces = std::mem::take(&mut self.pending);
         // One contiguous buffer: some services (a local folder) make a system call, through a
-        // blocking pool, per piece they are given.
-        let mut whole = bytes::BytesMut::with_capacity(self.pending_bytes);
-        for piece in &pieces {
-            whole.extend_from_slice(piece);
-        }
+        // blocking pool, per piece they are given. A single piece (a whole cached block) goes
+        // as it is.
+        let whole = match pieces.len() {
+            0 => Bytes::new(),
+            1 => pieces.pop().expect("one piece"),
+            _ => {
+                let mut whole = bytes::BytesMut::with_capacity(self.pending_bytes);
+                for piece in &pieces {
+                    whole.extend_from_slice(piece);
+                }
+                whole.freeze()
+            }
+        };
         self.pending_bytes = 0;
         let path = &self.path;
-        self.writer.write(whole.freeze()).await.map_err(|e| self.ufs.failed("write", path, e))
+        self.writer.write(whole).await.map_err(|e| self.ufs.failed("write", path, e))
     }
 
     /// Completes the file and puts it under its name; returns what the storage says of it.

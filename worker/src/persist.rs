@@ -8,17 +8,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use lode_core::rpc::lode::worker::{PersistCommand, PersistResult};
 use lode_ufs::UfsError;
 use parking_lot::Mutex;
-use tokio::io::AsyncReadExt;
 
 use crate::store::BlockStore;
 use crate::ufs::WorkerUfses;
-
-/// How much of a block is read from the cache and written to the UFS at a time.
-const CHUNK: usize = 4 << 20;
 
 /// Runs persist commands and keeps their outcomes for the next heartbeat.
 #[derive(Debug)]
@@ -163,20 +158,16 @@ impl Persister {
             error: format!("block {block} is no longer cached on this worker"),
             block_missing: true,
         };
-        let (path, length) = self.store.open_block(block).ok_or_else(missing)?;
-        // Opened at once: a block removed after this point still reads whole.
-        let mut source = tokio::fs::File::open(&path).await.map_err(|_| missing())?;
-        let mut left = length;
-        while left > 0 {
-            let mut chunk = BytesMut::zeroed(CHUNK.min(left as usize));
-            source.read_exact(&mut chunk).await.map_err(|e| Failure {
-                error: format!("reading block {block} from {}: {e}", path.display()),
-                block_missing: false,
-            })?;
-            left -= chunk.len() as u64;
-            *written += chunk.len() as u64;
-            file.write(chunk.freeze()).await?;
-        }
+        let store = self.store.clone();
+        let mapped = tokio::task::spawn_blocking(move || store.map_block(block))
+            .await
+            .map_err(|e| Failure { error: e.to_string(), block_missing: false })?;
+        let bytes = mapped.ok_or_else(missing)?.map_err(|e| Failure {
+            error: format!("reading block {block}: {e}"),
+            block_missing: false,
+        })?;
+        *written += bytes.len() as u64;
+        file.write(bytes).await?;
         Ok(())
     }
 }

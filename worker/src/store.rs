@@ -313,6 +313,36 @@ impl BlockStore {
         Some((self.block_path(tier, block), length))
     }
 
+    /// The whole of cached block `block`, mapped from its file rather than copied; `None` when
+    /// it is not cached. Blocking (the mapping is filled at once).
+    pub fn map_block(&self, block: u64) -> Option<std::io::Result<bytes::Bytes>> {
+        let (path, length) = self.open_block(block)?;
+        let mapped = fs::File::open(&path).and_then(|file| {
+            let size = file.metadata()?.len();
+            if size != length {
+                // Mapping past a file's end would fault on access: refuse instead.
+                return Err(std::io::Error::other(format!(
+                    "{} holds {size} bytes, not block {block}'s {length}",
+                    path.display()
+                )));
+            }
+            if length == 0 {
+                return Ok(bytes::Bytes::new());
+            }
+            // SAFETY: block files are written whole under another name, renamed into place and
+            // never modified or truncated afterwards; removal or a move down a tier unlinks the
+            // file, which leaves a mapping intact.
+            let map =
+                unsafe { memmap2::MmapOptions::new().len(length as usize).populate().map(&file) }?;
+            Ok(bytes::Bytes::from_owner(map))
+        });
+        // Gone between the lookup and the open: not cached after all.
+        match mapped {
+            Err(error) if error.kind() == IoKind::NotFound => None,
+            mapped => Some(mapped),
+        }
+    }
+
     /// Drops a block (the master's command or a client's request); `false` if absent.
     pub fn remove(&self, block: u64) -> bool {
         let mut state = self.state.lock();

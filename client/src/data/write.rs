@@ -2,7 +2,10 @@
 //! short-circuit on, into a file the worker names on this host (Alluxio's `CreateLocalBlock`)
 //! instead of streaming the bytes through the network stack (`WriteBlock`). A file written
 //! through (CACHE_THROUGH, THROUGH) is also streamed whole to that worker as Alluxio's
-//! `UFS_FILE` write, which the worker writes to the file's under-file-system. Streams are raw
+//! `UFS_FILE` write, which the worker writes to the file's under-file-system; a block written in
+//! place goes into that stream as a command naming it (Lode's `append_cached_block`), and the
+//! worker appends it from its cache while the next block is written, so on the worker's own
+//! host a CACHE_THROUGH write sends no data through a socket at all. Streams are raw
 //! gRPC calls: each piece of the source is read once into a buffer with room in front, framed
 //! there as a `WriteRequest` chunk, and that one buffer goes to the block stream, the UFS stream
 //! or the in-place file (tonic's encoder would copy every chunk: a third of the client's time).
@@ -190,7 +193,24 @@ impl StreamedBlock {
     }
 
     async fn send(&mut self, chunk: &FramedChunk) -> Result<(), String> {
-        if self.frames.send(Ok(Frame::data(chunk.frame.clone()))).await.is_err() {
+        self.send_frame(chunk.frame.clone()).await?;
+        self.written += chunk.data.len() as u64;
+        Ok(())
+    }
+
+    /// Has the worker append block `block` (`length` bytes, cached on that worker) to this UFS
+    /// file stream.
+    async fn append_cached(&mut self, block: u64, length: u64) -> Result<(), String> {
+        let command =
+            WriteRequestCommand { append_cached_block: Some(block as i64), ..Default::default() };
+        let message = WriteRequest { value: Some(WriteValue::Command(command)) }.encode_to_vec();
+        self.send_frame(framed(&message)).await?;
+        self.written += length;
+        Ok(())
+    }
+
+    async fn send_frame(&mut self, frame: Bytes) -> Result<(), String> {
+        if self.frames.send(Ok(Frame::data(frame))).await.is_err() {
             // The call ended early: its error says why.
             return Err(match (&mut self.call).await {
                 Ok(Err(error)) => error,
@@ -198,7 +218,6 @@ impl StreamedBlock {
                 Err(e) => e.to_string(),
             });
         }
-        self.written += chunk.data.len() as u64;
         Ok(())
     }
 
@@ -332,6 +351,10 @@ impl BlockSink {
         }
     }
 
+    fn in_place(&self) -> bool {
+        matches!(self, BlockSink::Local(_))
+    }
+
     async fn finish(self) -> Result<(), String> {
         match self {
             BlockSink::Streamed(block) => block.finish().await,
@@ -396,7 +419,7 @@ async fn write_blocks<R: AsyncRead + Unpin>(
     }
     let ufs_failed = |e: String| failed(Code::Unavailable, format!("writing the UFS file: {e}"));
     loop {
-        let mut block: Option<BlockSink> = None;
+        let mut block: Option<(u64, BlockSink)> = None;
         let mut in_block = 0u64;
         let mut ended = false;
         while in_block < block_size {
@@ -409,16 +432,7 @@ async fn write_blocks<R: AsyncRead + Unpin>(
                 break;
             };
             let n = chunk.data.len();
-            if let Some(ufs_file) = ufs_file.as_mut() {
-                ufs_file.send(&chunk).await.map_err(ufs_failed)?;
-            }
-            if !write_type.caches() {
-                in_block += n as u64;
-                total += n as u64;
-                progress(total);
-                continue;
-            }
-            if block.is_none() {
+            if write_type.caches() && block.is_none() {
                 if worker.is_none() {
                     let workers = master.worker_infos().await?;
                     worker = Some(choose_worker(&workers).ok_or_else(no_worker)?);
@@ -426,26 +440,38 @@ async fn write_blocks<R: AsyncRead + Unpin>(
                 let id = master.new_block_id(path).await?;
                 let target = worker.as_ref().expect("chosen above");
                 let opened = BlockSink::open(target, id, master.short_circuit()).await;
-                block = Some(opened.map_err(|e| {
-                    let address = &target.address;
-                    failed(Code::Unavailable, format!("worker {address}, block {id}: {e}"))
-                })?);
+                block = Some((
+                    id,
+                    opened.map_err(|e| {
+                        let address = &target.address;
+                        failed(Code::Unavailable, format!("worker {address}, block {id}: {e}"))
+                    })?,
+                ));
             }
-            let target = worker.as_ref().map_or("", |t| t.address.as_str());
-            let sink = block.as_mut().expect("opened above");
-            sink.send(&chunk)
-                .await
-                .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
+            // A block written in place reaches the UFS stream whole, once it is committed.
+            let in_place = block.as_ref().is_some_and(|(_, sink)| sink.in_place());
+            if let (Some(ufs_file), false) = (ufs_file.as_mut(), in_place) {
+                ufs_file.send(&chunk).await.map_err(ufs_failed)?;
+            }
+            if let Some((_, sink)) = block.as_mut() {
+                let target = worker.as_ref().map_or("", |t| t.address.as_str());
+                sink.send(&chunk)
+                    .await
+                    .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
+            }
             in_block += n as u64;
             total += n as u64;
             progress(total);
         }
-        if let Some(block) = block {
+        if let Some((id, sink)) = block {
             let target = worker.as_ref().map_or("", |t| t.address.as_str());
-            block
-                .finish()
+            let in_place = sink.in_place();
+            sink.finish()
                 .await
                 .map_err(|e| failed(Code::Unavailable, format!("worker {target}: {e}")))?;
+            if let (Some(ufs_file), true) = (ufs_file.as_mut(), in_place) {
+                ufs_file.append_cached(id, in_block).await.map_err(ufs_failed)?;
+            }
         }
         if ended {
             if let Some(ufs_file) = ufs_file {

@@ -28,21 +28,29 @@ pub fn framed(message: &[u8]) -> Bytes {
 /// their lengths.
 pub const CHUNK_HEADROOM: usize = 5 + 2 * (1 + 10);
 
-/// `buffer`'s bytes after [`CHUNK_HEADROOM`] as one framed message `{ outer (field number):
-/// Chunk { data (1) } }` (Alluxio's `ReadResponse` has its chunk at 1, `WriteRequest` at 2), the
-/// headers written into the room before them: the bytes, read straight into the buffer, are
-/// never copied again on their way out.
-pub fn chunk_framed(mut buffer: Vec<u8>, outer: u8) -> Bytes {
-    let length = buffer.len() - CHUNK_HEADROOM;
+/// What goes before a chunk of `length` bytes to make one framed message `{ outer (field
+/// number): Chunk { data (1) } }` (Alluxio's `ReadResponse` has its chunk at 1, `WriteRequest`
+/// at 2): gRPC's prefix and the two keys with their lengths, at most [`CHUNK_HEADROOM`] bytes.
+/// Sent as a body frame of its own before the bytes, it frames bytes that are already in a
+/// buffer without copying them.
+pub fn chunk_header(length: usize, outer: u8) -> Vec<u8> {
     let mut chunk_head = vec![bytes_key(1)];
     prost::encoding::encode_varint(length as u64, &mut chunk_head);
     let mut head = vec![bytes_key(outer)];
     prost::encoding::encode_varint((chunk_head.len() + length) as u64, &mut head);
     head.extend_from_slice(&chunk_head);
-    let header = message_header(head.len() + length);
-    let start = CHUNK_HEADROOM - header.len() - head.len();
-    buffer[start..start + header.len()].copy_from_slice(&header);
-    buffer[start + header.len()..CHUNK_HEADROOM].copy_from_slice(&head);
+    let mut header = message_header(head.len() + length).to_vec();
+    header.extend_from_slice(&head);
+    header
+}
+
+/// `buffer`'s bytes after [`CHUNK_HEADROOM`] as one framed chunk message (see
+/// [`chunk_header`]), the header written into the room before them: the bytes, read straight
+/// into the buffer, are never copied again on their way out.
+pub fn chunk_framed(mut buffer: Vec<u8>, outer: u8) -> Bytes {
+    let header = chunk_header(buffer.len() - CHUNK_HEADROOM, outer);
+    let start = CHUNK_HEADROOM - header.len();
+    buffer[start..CHUNK_HEADROOM].copy_from_slice(&header);
     Bytes::from(buffer).slice(start..)
 }
 
@@ -247,5 +255,46 @@ where
         let mut message = Vec::new();
         self.copy_to(end.saturating_sub(self.consumed), &mut message).await?;
         Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::alluxio::grpc::block::{ReadResponse, WriteRequest};
+    use prost::Message;
+
+    /// A chunk framed in place, or sent as a header before its bytes, is one gRPC message that
+    /// decodes as Alluxio's `ReadResponse` (chunk at 1) or `WriteRequest` (chunk at 2) holding
+    /// exactly those bytes, at lengths whose varints take one, two and three bytes.
+    #[test]
+    fn framed_chunks_decode_as_alluxio_messages() {
+        for length in [0usize, 1, 127, 128, 16_383, 16_384, 1 << 20] {
+            let data: Vec<u8> = (0..length).map(|i| (i % 251) as u8).collect();
+            let mut buffer = vec![0u8; CHUNK_HEADROOM];
+            buffer.extend_from_slice(&data);
+            for outer in [1u8, 2] {
+                let in_place = chunk_framed(buffer.clone(), outer);
+                let mut sent = chunk_header(length, outer);
+                sent.extend_from_slice(&data);
+                assert_eq!(in_place[..], sent[..], "length {length}");
+                assert!(sent.len() - length <= CHUNK_HEADROOM);
+                assert_eq!(sent[0], 0, "not compressed");
+                let declared = u32::from_be_bytes(sent[1..5].try_into().unwrap()) as usize;
+                assert_eq!(declared, sent.len() - 5, "gRPC's length, {length}");
+                let message = &sent[5..];
+                let chunk = if outer == 1 {
+                    ReadResponse::decode(message).unwrap().chunk
+                } else {
+                    match WriteRequest::decode(message).unwrap().value {
+                        Some(crate::rpc::alluxio::grpc::block::write_request::Value::Chunk(c)) => {
+                            Some(c)
+                        }
+                        other => panic!("not a chunk: {other:?}"),
+                    }
+                };
+                assert!(chunk.unwrap().data.unwrap_or_default()[..] == data[..], "{length}");
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@ const DEFAULT_CHUNK: usize = 1 << 20;
 /// The largest chunk a reader may ask for.
 const MAX_CHUNK: usize = 8 << 20;
 /// Room before a chunk's bytes for its headers.
-pub(super) const HEADROOM: usize = CHUNK_HEADROOM;
+const HEADROOM: usize = CHUNK_HEADROOM;
 
 /// Answers a `ReadBlock` call: the chunks of the range its first message asks for, then the
 /// status. Later messages (read receipts) need no answer: flow control paces the stream.
@@ -177,6 +177,6 @@ impl BlockRead {
 
 /// `buffer`'s bytes after [`HEADROOM`] as a framed `ReadResponse { chunk (1): Chunk { data (1) } }`,
 /// the headers written into the room before them.
-pub(super) fn framed(buffer: Vec<u8>) -> Bytes {
+fn framed(buffer: Vec<u8>) -> Bytes {
     chunk_framed(buffer, 1)
 }

@@ -8,11 +8,13 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use hyper::body::Frame;
 use lode_core::rpc::alluxio::grpc::block::OpenUfsBlockOptions;
+use lode_core::rpc::messages::chunk_header;
 use tonic::Status;
 
-use super::read::{framed, BlockRead, HEADROOM};
+use super::read::BlockRead;
 use super::Frames;
 use crate::service::BlockService;
 
@@ -162,17 +164,17 @@ impl BlockService {
             if let Some(file) = file.as_mut() {
                 tokio::task::block_in_place(|| file.write_all(&bytes)).map_err(written)?;
             }
-            // The part of this piece the reader asked for, in chunks.
-            let (a, b) = (from.max(at), to.min(at + want));
-            let mut piece = (a < b).then(|| &bytes[(a - at) as usize..(b - at) as usize]);
-            while let (Some(rest), false) = (piece.filter(|p| !p.is_empty()), reader_gone) {
-                let (head, tail) = rest.split_at(read.chunk.min(rest.len()));
-                let mut buffer = Vec::with_capacity(HEADROOM + head.len());
-                buffer.resize(HEADROOM, 0);
-                buffer.extend_from_slice(head);
+            // The part of this piece the reader asked for, in chunks: each a header frame and
+            // a slice of the piece, which is not copied.
+            let (mut a, b) = (from.max(at), to.min(at + want));
+            while a < b && !reader_gone {
+                let n = (read.chunk as u64).min(b - a);
+                let chunk = bytes.slice((a - at) as usize..(a - at + n) as usize);
+                let header = Bytes::from(chunk_header(chunk.len(), 1));
                 // A reader gone away still leaves a whole block cached.
-                reader_gone = frames.send(Ok(Frame::data(framed(buffer)))).await.is_err();
-                piece = Some(tail);
+                reader_gone = frames.send(Ok(Frame::data(header))).await.is_err()
+                    || frames.send(Ok(Frame::data(chunk))).await.is_err();
+                a += n;
             }
             at += want;
         }

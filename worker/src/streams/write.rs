@@ -3,6 +3,8 @@
 //! whose first command is a `UFS_FILE` write (Alluxio's CACHE_THROUGH and THROUGH) writes a file
 //! in an under-file-system instead: under a temporary name, renamed into place when the client
 //! ends the stream, so a write that fails or is cancelled leaves nothing under the file's name.
+//! Besides chunks, such a stream takes Lode's `append_cached_block` commands: the whole of a
+//! block cached here (a Lode client on this host wrote it in place) is appended from its file.
 
 use std::io::Write;
 
@@ -58,7 +60,7 @@ fn bad_message(error: MessageError) -> Status {
 /// sink) or a command.
 enum Request {
     Chunk,
-    Command(WriteRequestCommand),
+    Command(Box<WriteRequestCommand>),
     Other,
 }
 
@@ -86,7 +88,7 @@ impl BlockService {
     /// returns the block's length once it is committed to the master.
     async fn write(&self, messages: &mut Messages<Body>, replies: &Frames) -> Result<u64, Status> {
         let first = match next_request(messages, ChunkSink::None).await? {
-            Some(Request::Command(command)) => command,
+            Some(Request::Command(command)) => *command,
             Some(_) => {
                 return Err(Status::invalid_argument("a write stream starts with a command"))
             }
@@ -133,6 +135,16 @@ impl BlockService {
                     written += piece.len() as u64;
                     file.write(piece).await.map_err(ufs_status)?;
                 }
+                let appended = match &request {
+                    Request::Command(command) => command.append_cached_block,
+                    _ => None,
+                };
+                if let Some(block) = appended {
+                    let bytes = self.cached_block(block, &ufs_path).await?;
+                    written += bytes.len() as u64;
+                    file.write(bytes).await.map_err(ufs_status)?;
+                    metrics::counter!("lode_worker_ufs_cached_block_appends_total").increment(1);
+                }
                 let flush = matches!(&request, Request::Command(c) if c.flush.unwrap_or(false));
                 if flush && replies.send(Ok(Frame::data(reply(written)))).await.is_err() {
                     return Err(Status::cancelled("the writer went away"));
@@ -148,6 +160,25 @@ impl BlockService {
         file.finish().await.map_err(ufs_status)?;
         metrics::counter!("lode_worker_ufs_write_bytes_total").increment(written);
         Ok(written)
+    }
+
+    /// Cached block `block`'s bytes, to append to the UFS file `ufs_path`.
+    async fn cached_block(&self, block: i64, ufs_path: &str) -> Result<Bytes, Status> {
+        let id = u64::try_from(block)
+            .map_err(|_| Status::invalid_argument(format!("append_cached_block {block}")))?;
+        let store = self.store.clone();
+        let mapped = tokio::task::spawn_blocking(move || store.map_block(id))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        match mapped {
+            Some(Ok(bytes)) => Ok(bytes),
+            Some(Err(error)) => {
+                Err(Status::internal(format!("reading block {id} for {ufs_path}: {error}")))
+            }
+            None => Err(Status::failed_precondition(format!(
+                "block {id} is not cached on this worker, so it cannot be appended to {ufs_path}"
+            ))),
+        }
     }
 
     /// Writes the block a `ALLUXIO_BLOCK` command names; returns its length once committed.
@@ -173,6 +204,11 @@ impl BlockService {
             next_request(messages, ChunkSink::Block(&mut pending, block)).await?
         {
             if let Request::Command(command) = request {
+                if command.append_cached_block.is_some() {
+                    return Err(Status::invalid_argument(
+                        "append_cached_block belongs in a UFS_FILE stream, not a block's",
+                    ));
+                }
                 if command.flush.unwrap_or(false) {
                     // Every chunk is already in the (memory-backed) file.
                     if replies.send(Ok(Frame::data(reply(pending.written)))).await.is_err() {
@@ -222,7 +258,7 @@ async fn next_request(
         let request = WriteRequest::decode(&whole[..])
             .map_err(|e| Status::invalid_argument(format!("a malformed write request: {e}")))?;
         return Ok(Some(match request.value {
-            Some(WriteValue::Command(command)) => Request::Command(command),
+            Some(WriteValue::Command(command)) => Request::Command(Box::new(command)),
             Some(WriteValue::Chunk(_)) => Request::Chunk,
             None => Request::Other,
         }));
