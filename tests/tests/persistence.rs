@@ -157,6 +157,69 @@ async fn cache_through_in_place_or_streamed_puts_the_same_bytes_in_the_ufs() {
     assert_eq!(temporaries(ufs.path()), Vec::<String>::new());
 }
 
+/// `WriteBlock` on worker 0 with `commands`, each its own message; the call's status.
+async fn write_commands(
+    cluster: &Cluster,
+    commands: Vec<lode_core::rpc::alluxio::grpc::block::WriteRequestCommand>,
+) -> tonic::Status {
+    use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
+    use lode_core::rpc::alluxio::grpc::block::write_request::Value;
+    use lode_core::rpc::alluxio::grpc::block::WriteRequest;
+    let address = format!("http://{}", cluster.workers[0].address);
+    let mut worker = BlockWorkerClient::connect(address).await.unwrap();
+    let requests = commands
+        .into_iter()
+        .map(|command| WriteRequest { value: Some(Value::Command(command)) })
+        .collect::<Vec<_>>();
+    match worker.write_block(tokio_stream::iter(requests)).await {
+        Ok(replies) => {
+            let mut replies = replies.into_inner();
+            loop {
+                match replies.message().await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => return tonic::Status::ok(""),
+                    Err(status) => return status,
+                }
+            }
+        }
+        Err(status) => status,
+    }
+}
+
+/// Lode's `append_cached_block` is refused, naming what was wrong, for a block the worker does
+/// not cache (nothing appears in the UFS) and outside a UFS file's stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appending_a_block_the_worker_does_not_cache_is_refused() {
+    use lode_core::rpc::alluxio::grpc::block::{
+        CreateUfsFileOptions, RequestType, WriteRequestCommand,
+    };
+    let ufs = tempfile::tempdir().unwrap();
+    let cluster = cluster(ufs.path()).await;
+    let ufs_file = WriteRequestCommand {
+        r#type: Some(RequestType::UfsFile as i32),
+        create_ufs_file_options: Some(CreateUfsFileOptions {
+            ufs_path: Some(ufs.path().join("appended").display().to_string()),
+            mount_id: Some(1),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let append =
+        |block| WriteRequestCommand { append_cached_block: Some(block), ..Default::default() };
+    let status = write_commands(&cluster, vec![ufs_file, append(987_654_321)]).await;
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("block 987654321 is not cached"), "{status:?}");
+    assert_eq!(std::fs::read_dir(ufs.path()).unwrap().count(), 0, "something was left in the UFS");
+    let block = WriteRequestCommand {
+        r#type: Some(RequestType::AlluxioBlock as i32),
+        id: Some(12_345),
+        ..Default::default()
+    };
+    let status = write_commands(&cluster, vec![block, append(12_345)]).await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("append_cached_block"), "{status:?}");
+}
+
 /// The temporary files persisting writes in `folder` (Alluxio's `.alluxio.0x….tmp` names).
 fn temporaries(folder: &Path) -> Vec<String> {
     std::fs::read_dir(folder)
