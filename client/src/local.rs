@@ -21,6 +21,9 @@ pub struct LocalOptions {
     pub masters: usize,
     /// The embedded elector's lease timeout (how long a hung leader keeps its term).
     pub lease_timeout: String,
+    /// Properties for every process of the cluster (`lode local -Dkey=value`): written into
+    /// the generated site file in place of the defaults it would write for the same keys.
+    pub properties: Vec<(String, String)>,
 }
 
 /// A process `lode local` runs and restarts.
@@ -136,54 +139,48 @@ fn terminate(master: &mut Supervised) {
     }
 }
 
+/// The keys that name the root under-file-system (Alluxio's and its alias).
+const ROOT_UFS_KEYS: [&str; 2] = ["alluxio.master.mount.table.root.ufs", "alluxio.underfs.address"];
+
 /// Writes `<dir>/conf/alluxio-site.properties` for masters at `addresses` (loopback) sharing
-/// `dir` for their journal and election, and a worker caching blocks in `<dir>/worker`;
-/// returns the file's path.
+/// `dir` for their journal and election, and a worker caching blocks in `<dir>/worker`, with
+/// `properties` in place of the defaults for the same keys; returns the file's path.
 pub fn write_site(
     dir: &Path,
     addresses: &[String],
     lease_timeout: &str,
+    properties: &[(String, String)],
 ) -> Result<PathBuf, String> {
     let conf_dir = dir.join("conf");
     fs::create_dir_all(&conf_dir)
         .map_err(|e| format!("cannot create {}: {e}", conf_dir.display()))?;
-    let site = format!(
-        "# Written by `lode local`: a local fault-tolerant cluster.\n\
-         alluxio.work.dir={}\n\
-         alluxio.master.hostname=127.0.0.1\n\
-         alluxio.master.bind.host=127.0.0.1\n\
-         alluxio.master.rpc.addresses={}\n\
-         alluxio.master.election.type=embedded\n\
-         alluxio.master.election.lease.timeout={lease_timeout}\n\
-         # Several masters and workers on one host: each web UI on a free port of its own.\n\
-         alluxio.master.web.port=0\n\
-         alluxio.worker.web.port=0\n\
-         alluxio.worker.hostname=127.0.0.1\n\
-         alluxio.worker.bind.host=127.0.0.1\n\
-         alluxio.worker.tieredstore.level0.dirs.path={}\n\
-         alluxio.worker.ramdisk.size=512MB\n",
-        dir.display(),
-        addresses.join(","),
-        dir.join("worker").display(),
-    );
+    let given = |key: &str| properties.iter().any(|(k, _)| k == key);
+    let defaults = [
+        ("alluxio.work.dir", dir.display().to_string()),
+        ("alluxio.master.hostname", "127.0.0.1".into()),
+        ("alluxio.master.bind.host", "127.0.0.1".into()),
+        ("alluxio.master.rpc.addresses", addresses.join(",")),
+        ("alluxio.master.election.type", "embedded".into()),
+        ("alluxio.master.election.lease.timeout", lease_timeout.into()),
+        // Several masters and workers on one host: each web UI on a free port of its own.
+        ("alluxio.master.web.port", "0".into()),
+        ("alluxio.worker.web.port", "0".into()),
+        ("alluxio.worker.hostname", "127.0.0.1".into()),
+        ("alluxio.worker.bind.host", "127.0.0.1".into()),
+        ("alluxio.worker.tieredstore.level0.dirs.path", dir.join("worker").display().to_string()),
+        ("alluxio.worker.ramdisk.size", "512MB".into()),
+    ];
+    let mut site = String::from("# Written by `lode local`: a local fault-tolerant cluster.\n");
+    for (key, value) in defaults.iter().filter(|(key, _)| !given(key)) {
+        site.push_str(&format!("{key}={value}\n"));
+    }
+    for (key, value) in properties {
+        site.push_str(&format!("{key}={value}\n"));
+    }
     let site_file = conf_dir.join("alluxio-site.properties");
     fs::write(&site_file, site)
         .map_err(|e| format!("cannot write {}: {e}", site_file.display()))?;
     Ok(site_file)
-}
-
-/// Makes `folder` the root under-file-system of the cluster `site_file` configures (creating
-/// it): Alluxio's default place, under the work directory, so files persist on this host.
-fn add_root_ufs(site_file: &Path, folder: &Path) -> Result<(), String> {
-    fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-    let line = format!(
-        "# Where persisted files live: the masters share this host, so a folder serves.\n\
-         alluxio.master.mount.table.root.ufs={}\n",
-        folder.display()
-    );
-    let mut site = fs::read_to_string(site_file).map_err(|e| e.to_string())?;
-    site.push_str(&line);
-    fs::write(site_file, site).map_err(|e| format!("cannot write {}: {e}", site_file.display()))
 }
 
 /// Runs the cluster until `shutdown` resolves; returns a message on failure to start.
@@ -206,8 +203,15 @@ pub async fn run(
     }
     let ports = free_ports(options.masters + 1)?;
     let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let site_file = write_site(&dir, &addresses[..options.masters], &options.lease_timeout)?;
-    add_root_ufs(&site_file, &dir.join("underFSStorage"))?;
+    let mut properties = options.properties;
+    if !ROOT_UFS_KEYS.iter().any(|key| properties.iter().any(|(given, _)| given == key)) {
+        // Alluxio's default place, under the work directory, so files persist on this host.
+        let folder = dir.join("underFSStorage");
+        fs::create_dir_all(&folder)
+            .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        properties.insert(0, (ROOT_UFS_KEYS[0].into(), folder.display().to_string()));
+    }
+    write_site(&dir, &addresses[..options.masters], &options.lease_timeout, &properties)?;
 
     let mut processes = Vec::new();
     for (index, port) in ports.iter().enumerate() {

@@ -158,6 +158,58 @@ fn lode_local_serves_the_shell_and_stops_on_ctrl_c() {
     assert!(!after.status.success(), "a master still answers after Ctrl-C");
 }
 
+/// `lode local -Dkey=value` configures the cluster it starts: the worker's memory tier has the
+/// size given and files persist in the root under-file-system given (no folder is made in the
+/// data directory); a value that cannot be parsed is refused naming its key.
+#[test]
+fn lode_local_passes_its_properties_to_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, ufs) = (dir.path().join("data"), dir.path().join("my-ufs"));
+    std::fs::create_dir_all(&ufs).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lode"));
+    command
+        .env_clear()
+        .arg("-Dalluxio.worker.ramdisk.size=64MB")
+        .arg(format!("-Dalluxio.master.mount.table.root.ufs={}", ufs.display()))
+        .args(["local", "--masters", "1", "--dir"])
+        .arg(&data);
+    let mut local = Proc::start(command, true);
+    let export = local.wait_for_text("export ALLUXIO_CONF_DIR=", LIMIT).expect("the paste line");
+    let conf_dir = export.split("ALLUXIO_CONF_DIR=").nth(1).unwrap().trim().to_string();
+    local.wait_for_text("leader:", LIMIT).expect("a leader");
+    let deadline = std::time::Instant::now() + LIMIT;
+    let report = loop {
+        let report = shell(&conf_dir, &["fsadmin", "report"]);
+        let report = String::from_utf8_lossy(&report.stdout).to_string();
+        if report.contains("Workers: 1 live") {
+            break report;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker: {report}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(report.contains("capacity 64.00 MiB"), "{report}");
+    let source = dir.path().join("source.txt");
+    std::fs::write(&source, "given root\n").unwrap();
+    let through = "-Dalluxio.user.file.writetype.default=CACHE_THROUGH";
+    let copied =
+        shell(&conf_dir, &["fs", "copyFromLocal", source.to_str().unwrap(), "/f", through]);
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    assert_eq!(std::fs::read_to_string(ufs.join("f")).unwrap(), "given root\n");
+    assert!(!data.join("underFSStorage").exists(), "the default root UFS was made anyway");
+    local.signal(rustix::process::Signal::INT);
+    assert!(local.wait(), "lode local failed: {:?}", local.seen);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_lode"))
+        .env_clear()
+        .args(["-Dalluxio.worker.ramdisk.size=lots", "local", "--dir"])
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("alluxio.worker.ramdisk.size"), "{stderr}");
+}
+
 /// A master that cannot start is not restarted forever: `lode local` stops with an error that
 /// names the master's log.
 #[test]

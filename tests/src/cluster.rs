@@ -189,7 +189,7 @@ impl Cluster {
             Election::Embedded { lease_timeout } => lease_timeout.as_str(),
             _ => "2s",
         };
-        let site = write_site(dir.path(), &addresses, lease_timeout).unwrap();
+        let site = write_site(dir.path(), &addresses, lease_timeout, &[]).unwrap();
         // Lost workers are noticed within seconds, not Alluxio's five minutes.
         let mut text = std::fs::read_to_string(&site).unwrap();
         text.push_str("alluxio.master.worker.timeout=3s\n");

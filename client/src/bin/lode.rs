@@ -45,7 +45,7 @@ enum Command {
     #[command(subcommand)]
     Fsadmin(FsadminCommand),
     /// Run a local fault-tolerant cluster in the foreground (masters on the embedded elector,
-    /// data under --dir) until Ctrl-C.
+    /// data under --dir) until Ctrl-C; -Dkey=value properties configure its masters and worker.
     Local {
         /// The data directory: journal, election files, logs and the generated configuration.
         #[arg(long, default_value = "lode-data")]
@@ -425,7 +425,9 @@ async fn run(cli: Cli) -> Result<String, String> {
         Command::Local { dir, masters, lease_timeout } => {
             lode_core::config::parse_duration(&lease_timeout)
                 .map_err(|e| format!("--lease-timeout {lease_timeout}: {e}"))?;
-            let options = LocalOptions { dir, masters, lease_timeout };
+            // Checked here, where a bad value names its -D, not in a master's log.
+            Config::from_pairs(cli.define.clone()).map_err(|e| format!("-D: {e}"))?;
+            let options = LocalOptions { dir, masters, lease_timeout, properties: cli.define };
             local::run(options, lode_core::shutdown_signal()).await.map(|()| String::new())
         }
     }
