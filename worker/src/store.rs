@@ -299,6 +299,10 @@ impl BlockStore {
         state.clock += 1;
         let last_used = state.clock;
         state.blocks.insert(block, Meta { length, last_used, tier: 0, persisted: false });
+        // Cached again (a cold read of a freed block) before the master heard it was dropped:
+        // reporting the drop now would make the master forget this copy, which nothing would
+        // then free or read.
+        state.dropped.retain(|dropped| *dropped != block);
         Ok(())
     }
 
@@ -402,6 +406,20 @@ mod tests {
         assert_eq!(store.used(), 8);
         assert!(store.remove(2));
         write(&store, 3, b"cccc").unwrap();
+    }
+
+    /// A block removed and cached again before the next heartbeat is not reported dropped: the
+    /// master would forget the new copy.
+    #[test]
+    fn a_block_cached_again_is_not_reported_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlockStore::memory(dir.path(), 12).unwrap();
+        write(&store, 1, b"aaaa").unwrap();
+        write(&store, 2, b"bbbb").unwrap();
+        assert!(store.remove(1) && store.remove(2));
+        write(&store, 1, b"aaaa").unwrap();
+        assert_eq!(store.take_dropped(), vec![2]);
+        assert!(store.open_block(1).is_some());
     }
 
     /// A full worker drops the least recently used blocks of persisted files to make room, and
