@@ -66,7 +66,8 @@ async fn direct_read(ufs: &Ufs, path: &str, bytes: u64) -> Duration {
     let started = Instant::now();
     let mut done = 0;
     while done < bytes {
-        let n = ufs.read(path, done, PIECE.min(bytes - done)).await.unwrap().len() as u64;
+        let pieces = ufs.read_pieces(path, done, PIECE.min(bytes - done)).await.unwrap();
+        let n = pieces.iter().map(|p| p.len() as u64).sum::<u64>();
         assert!(n > 0);
         done += n;
     }

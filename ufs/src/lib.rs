@@ -166,12 +166,29 @@ impl Ufs {
         }
     }
 
-    /// `length` bytes of the file at `path` from `offset` (fewer at the end of the file).
+    /// `length` bytes of the file at `path` from `offset` (fewer at the end of the file), in
+    /// one buffer.
     pub async fn read(&self, path: &str, offset: u64, length: u64) -> Result<Bytes, UfsError> {
+        let mut pieces = self.read_pieces(path, offset, length).await?;
+        Ok(match pieces.len() {
+            0 => Bytes::new(),
+            1 => pieces.pop().expect("one piece"),
+            _ => pieces.concat().into(),
+        })
+    }
+
+    /// [`Ufs::read`]'s bytes in the pieces the storage handed them over in, uncopied (a local
+    /// folder reads a range in several).
+    pub async fn read_pieces(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<Bytes>, UfsError> {
         let key = relative(path);
         let end = offset.saturating_add(length);
         let error = match self.operator.read_with(&key).range(offset..end).await {
-            Ok(buffer) => return Ok(buffer.to_bytes()),
+            Ok(buffer) => return Ok(buffer.collect()),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(UfsError::NotFound {
                     uri: self.uri.to_string(),
@@ -187,10 +204,10 @@ impl Ufs {
             return Err(self.failed("read", path, error));
         }
         if offset >= file_length {
-            return Ok(Bytes::new());
+            return Ok(Vec::new());
         }
         let rest = self.operator.read_with(&key).range(offset..file_length).await;
-        rest.map(|buffer| buffer.to_bytes()).map_err(|e| self.failed("read", path, e))
+        rest.map(|buffer| buffer.collect()).map_err(|e| self.failed("read", path, e))
     }
 
     /// Starts writing the file `path`; it appears under its name only when

@@ -47,6 +47,25 @@ async fn reads_take_byte_ranges() {
     assert!(missing.to_string().contains(&format!("{}/nope", dir.path().display())), "{missing}");
 }
 
+/// Reading in pieces gives the same bytes as reading in one buffer, for a range larger than
+/// the pieces a local folder reads in, one past the end, and one of an empty tail.
+#[tokio::test]
+async fn reads_in_pieces_join_to_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..(9u32 << 20) + 7).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("f"), &content).unwrap();
+    let ufs = local(dir.path());
+    for (offset, length) in [(0, 9 << 20), (3, 5 << 20), ((9 << 20) - 1, 100), ((9 << 20) + 7, 10)]
+    {
+        let pieces = ufs.read_pieces("f", offset, length).await.unwrap();
+        let whole = ufs.read("f", offset, length).await.unwrap();
+        let end = (offset + length).min(content.len() as u64) as usize;
+        let expected = &content[(offset as usize).min(end)..end];
+        assert!(pieces.concat() == expected, "{offset}+{length}: other bytes");
+        assert!(whole == expected, "{offset}+{length}: other bytes in one buffer");
+    }
+}
+
 /// A file's fingerprint changes when its content does.
 #[tokio::test]
 async fn a_fingerprint_follows_the_content() {

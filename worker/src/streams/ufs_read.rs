@@ -122,7 +122,9 @@ impl BlockService {
     }
 
     /// Reads the block (only the asked range when not caching) from the UFS; writes it to
-    /// `cache_file` when given and sends the asked range as it arrives.
+    /// `cache_file` when given and sends the asked range as it arrives. Three things overlap:
+    /// the next piece is read from the UFS and this one written to the cache on blocking
+    /// threads while this one is sent.
     async fn copy(
         &self,
         read: &UfsRead,
@@ -133,48 +135,58 @@ impl BlockService {
         let (from, to) = (read.offset, read.offset + read.length);
         let (start, end) = if cache_file.is_some() { (0, read.block_length) } else { (from, to) };
         let written = |e: std::io::Error| Status::internal(format!("writing the block: {e}"));
-        // A plain file on the memory tier's tmpfs: written on this thread, no blocking pool.
         let mut file = cache_file.map(std::fs::File::create_new).transpose().map_err(written)?;
         let mut reader_gone = false;
-        // The next piece is read from the UFS while this one is written and sent.
         let read_piece = |at: u64| {
             let (ufs, relative) = (source.ufs.clone(), source.relative.clone());
             let (offset, want) = (source.offset_in_file + at, UFS_CHUNK.min(end - at));
-            tokio::spawn(async move { ufs.read(&relative, offset, want).await })
+            tokio::spawn(async move { ufs.read_pieces(&relative, offset, want).await })
         };
         let mut next = (start < end).then(|| read_piece(start));
         let mut at = start;
         while let Some(reading) = next.take() {
             let want = UFS_CHUNK.min(end - at);
-            let bytes = reading
+            let pieces = reading
                 .await
                 .map_err(|e| Status::internal(format!("reading the UFS: {e}")))?
                 .map_err(|e| Status::unavailable(e.to_string()))?;
             next = (at + want < end).then(|| read_piece(at + want));
-            if (bytes.len() as u64) < want {
+            let got: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+            if got < want {
                 return Err(Status::failed_precondition(format!(
                     "{} ends at byte {}, before the {} bytes at {} Lode's metadata says are \
                      there (was it changed outside Lode?)",
                     source.ufs.full_path(&source.relative),
-                    source.offset_in_file + at + bytes.len() as u64,
+                    source.offset_in_file + at + got,
                     read.block_length,
                     source.offset_in_file
                 )));
             }
-            if let Some(file) = file.as_mut() {
-                tokio::task::block_in_place(|| file.write_all(&bytes)).map_err(written)?;
-            }
+            let caching = file.take().map(|mut file| {
+                let pieces = pieces.clone();
+                tokio::task::spawn_blocking(move || {
+                    pieces.iter().try_for_each(|piece| file.write_all(piece)).map(|()| file)
+                })
+            });
             // The part of this piece the reader asked for, in chunks: each a header frame and
-            // a slice of the piece, which is not copied.
+            // the slices of the pieces it covers, which are not copied.
             let (mut a, b) = (from.max(at), to.min(at + want));
             while a < b && !reader_gone {
                 let n = (read.chunk as u64).min(b - a);
-                let chunk = bytes.slice((a - at) as usize..(a - at + n) as usize);
-                let header = Bytes::from(chunk_header(chunk.len(), 1));
+                let header = Bytes::from(chunk_header(n as usize, 1));
                 // A reader gone away still leaves a whole block cached.
-                reader_gone = frames.send(Ok(Frame::data(header))).await.is_err()
-                    || frames.send(Ok(Frame::data(chunk))).await.is_err();
+                reader_gone = frames.send(Ok(Frame::data(header))).await.is_err();
+                for slice in slices(&pieces, a - at, n) {
+                    reader_gone = reader_gone || frames.send(Ok(Frame::data(slice))).await.is_err();
+                }
                 a += n;
+            }
+            if let Some(caching) = caching {
+                let cached = caching.await.map_err(|e| Status::internal(e.to_string()))?;
+                file = Some(cached.map_err(written)?);
+            }
+            if reader_gone && file.is_none() {
+                break; // Nobody for the rest, and nothing to cache.
             }
             at += want;
         }
@@ -182,5 +194,44 @@ impl BlockService {
             return Err(Status::cancelled("the reader went away"));
         }
         Ok(())
+    }
+}
+
+/// The bytes `offset..offset + length` of `pieces` laid end to end, as slices of them.
+fn slices(pieces: &[Bytes], offset: u64, length: u64) -> Vec<Bytes> {
+    let (mut skip, mut left) = (offset as usize, length as usize);
+    let mut out = Vec::new();
+    for piece in pieces {
+        if left == 0 {
+            break;
+        }
+        if skip >= piece.len() {
+            skip -= piece.len();
+            continue;
+        }
+        let take = (piece.len() - skip).min(left);
+        out.push(piece.slice(skip..skip + take));
+        left -= take;
+        skip = 0;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A range across pieces comes back as slices that join to exactly that range.
+    #[test]
+    fn slices_cover_a_range_across_pieces() {
+        let pieces: Vec<Bytes> =
+            [&b"abc"[..], b"", b"defg", b"h"].iter().map(|p| Bytes::copy_from_slice(p)).collect();
+        let joined = |offset, length| slices(&pieces, offset, length).concat();
+        assert_eq!(joined(0, 8), b"abcdefgh");
+        assert_eq!(joined(2, 3), b"cde");
+        assert_eq!(joined(3, 4), b"defg");
+        assert_eq!(joined(7, 1), b"h");
+        assert_eq!(joined(5, 0), b"");
+        assert!(slices(&pieces, 2, 3).iter().all(|s| !s.is_empty()));
     }
 }
