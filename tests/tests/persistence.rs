@@ -121,13 +121,7 @@ async fn a_file_lost_before_it_was_persisted_is_lost_never_persisted() {
 /// How many cached blocks worker 0 has appended to UFS files (its
 /// `lode_worker_ufs_cached_block_appends_total`).
 async fn cached_block_appends(client: &MasterClient) -> u64 {
-    let infos = client.worker_infos().await.unwrap();
-    let port = infos[0].address.as_ref().and_then(|a| a.web_port).expect("a web port");
-    let metrics = lode_tests::http_get(port as u16, "/metrics").expect("the worker's /metrics");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("lode_worker_ufs_cached_block_appends_total "))
-        .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
+    worker_counter(client, "lode_worker_ufs_cached_block_appends_total").await
 }
 
 /// A CACHE_THROUGH write puts the same bytes in the UFS whether its blocks are written in place
@@ -155,6 +149,80 @@ async fn cache_through_in_place_or_streamed_puts_the_same_bytes_in_the_ufs() {
         assert_eq!(std::fs::read(ufs.path().join(format!("{name}-empty"))).unwrap(), b"");
     }
     assert_eq!(temporaries(ufs.path()), Vec::<String>::new());
+}
+
+/// Worker 0's counter `metric` (a Prometheus sample name with its labels), 0 when absent.
+async fn worker_counter(client: &MasterClient, metric: &str) -> u64 {
+    let infos = client.worker_infos().await.unwrap();
+    let port = infos[0].address.as_ref().and_then(|a| a.web_port).expect("a web port");
+    let metrics = lode_tests::http_get(port as u16, "/metrics").expect("the worker's /metrics");
+    let prefix = format!("{metric} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// A freed (uncached) persisted file read whole on the worker's host is cached block by block
+/// by the worker (`Cache`) and read in place, no block streamed; a part of a block is streamed
+/// as the worker reads it (and its block cached); both give the file's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cold_read_on_the_workers_host_caches_blocks_and_reads_them_in_place() {
+    let ufs = tempfile::tempdir().unwrap();
+    let cluster = cluster(ufs.path()).await;
+    let client = cluster.client().with_write_type(WriteType::CacheThrough);
+    let data = object_content(6, (7 << 20) / 2);
+    write(&client, "/cold", &data).await;
+    let streamed = r#"lode_worker_block_reads_total{path="stream"}"#;
+    let in_place = r#"lode_worker_block_reads_total{path="short-circuit"}"#;
+    for (offset, length, streams, in_places) in [(0, None, 0, 4), ((3 << 20) / 2, Some(1000), 1, 0)]
+    {
+        client.free("/cold", false).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client.worker_infos().await.unwrap()[0].used_bytes() != 0 {
+            assert!(Instant::now() < deadline, "the freed blocks stay cached");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let before =
+            (worker_counter(&client, streamed).await, worker_counter(&client, in_place).await);
+        let mut read = Vec::new();
+        data::read_file(&client, "/cold", offset, length, &mut read, &|_| {}).await.unwrap();
+        let end = length.map_or(data.len(), |l| (offset + l) as usize);
+        assert!(read == data[offset as usize..end], "{offset}+{length:?}: other bytes");
+        let after =
+            (worker_counter(&client, streamed).await, worker_counter(&client, in_place).await);
+        assert_eq!((after.0 - before.0, after.1 - before.1), (streams, in_places), "{offset}");
+    }
+    // The part read cached its whole block.
+    let status = client.get_status("/cold").await.unwrap();
+    let placed = |i: usize| {
+        status.file_block_infos[i].block_info.as_ref().is_some_and(|b| !b.locations.is_empty())
+    };
+    assert!(placed(1) && !placed(0), "{:?}", status.file_block_infos);
+}
+
+/// `Cache` names what is missing: a block with nowhere in a UFS to read it from, or only another
+/// worker to copy it from (Lode's workers cache from UFSes only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cache_requests_without_a_ufs_source_are_refused() {
+    use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
+    use lode_core::rpc::alluxio::grpc::block::CacheRequest;
+    let ufs = tempfile::tempdir().unwrap();
+    let cluster = cluster(ufs.path()).await;
+    let address = format!("http://{}", cluster.workers[0].address);
+    let mut worker = BlockWorkerClient::connect(address).await.unwrap();
+    let request = CacheRequest { block_id: Some(7), ..Default::default() };
+    let status = worker.cache(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("open_ufs_block_options"), "{status:?}");
+    let request = CacheRequest {
+        block_id: Some(7),
+        source_host: Some("127.0.0.1".into()),
+        source_port: Some(29999),
+        ..Default::default()
+    };
+    let status = worker.cache(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
 }
 
 /// `WriteBlock` on worker 0 with `commands`, each its own message; the call's status.

@@ -87,6 +87,43 @@ impl Drop for PendingWrite<'_> {
     }
 }
 
+/// The block a `Cache` request names and where in its UFS to read it: Lode's workers cache
+/// from under-file-systems, not from other workers.
+fn cache_source(
+    block: Option<i64>,
+    length: Option<i64>,
+    source_host: Option<String>,
+    options: Option<OpenUfsBlockOptions>,
+) -> Result<(u64, OpenUfsBlockOptions), Status> {
+    let block = block.ok_or_else(|| Status::invalid_argument("no block_id"))?;
+    let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
+    match options {
+        // The block's length is in the options, or else the request's.
+        Some(options) => Ok((
+            block,
+            OpenUfsBlockOptions { block_size: options.block_size.or(length), ..options },
+        )),
+        None if source_host.is_some_and(|h| !h.is_empty()) => Err(Status::unimplemented(
+            "Lode workers cache blocks from their under-file-system \
+             (open_ufs_block_options), not from another worker",
+        )),
+        None => Err(Status::invalid_argument(format!(
+            "caching block {block} needs open_ufs_block_options: where in its UFS to read it"
+        ))),
+    }
+}
+
+impl BlockService {
+    fn cache_in_background(&self, block: u64, options: OpenUfsBlockOptions) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(status) = service.cache_from_ufs(block, options).await {
+                tracing::warn!(block, error = %status.message(), "caching a block failed");
+            }
+        });
+    }
+}
+
 #[tonic::async_trait]
 impl BlockWorker for BlockService {
     type ReadBlockStream = Stream_<ReadResponse>;
@@ -201,6 +238,43 @@ impl BlockWorker for BlockService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    /// Caches a block from its under-file-system (Alluxio's `alluxio fs load` asks this), at
+    /// once or, with `async`, in the background.
+    async fn cache(
+        &self,
+        request: Request<CacheRequest>,
+    ) -> Result<Response<CacheResponse>, Status> {
+        let request = request.into_inner();
+        let (block, options) = cache_source(
+            request.block_id,
+            request.length,
+            request.source_host,
+            request.open_ufs_block_options,
+        )?;
+        if request.r#async.unwrap_or(false) {
+            self.cache_in_background(block, options);
+        } else {
+            self.cache_from_ufs(block, options).await?;
+        }
+        Ok(Response::new(CacheResponse {}))
+    }
+
+    /// Alluxio's older asynchronous `Cache`.
+    async fn async_cache(
+        &self,
+        request: Request<AsyncCacheRequest>,
+    ) -> Result<Response<AsyncCacheResponse>, Status> {
+        let request = request.into_inner();
+        let (block, options) = cache_source(
+            request.block_id,
+            request.length,
+            request.source_host,
+            request.open_ufs_block_options,
+        )?;
+        self.cache_in_background(block, options);
+        Ok(Response::new(AsyncCacheResponse {}))
     }
 
     /// Refused, whoever asks: a block may be the only copy of a file's data, so only the master

@@ -5,7 +5,9 @@
 
 use lode_core::config::this_host_name;
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
-use lode_core::rpc::alluxio::grpc::block::{OpenLocalBlockRequest, OpenUfsBlockOptions};
+use lode_core::rpc::alluxio::grpc::block::{
+    CacheRequest, OpenLocalBlockRequest, OpenUfsBlockOptions,
+};
 use lode_core::rpc::alluxio::grpc::file::FileInfo;
 use lode_core::rpc::alluxio::grpc::{BlockLocation, WorkerNetAddress};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -159,6 +161,18 @@ async fn read_in_place<W: AsyncWrite + Unpin>(
     length: u64,
     sink: &mut W,
 ) -> Result<(), String> {
+    let mapped = map_in_place(worker, block, offset, length).await?;
+    copy_mapped(mapped.as_deref().unwrap_or_default(), sink).await
+}
+
+/// `length` bytes of block `block` from `offset`, mapped from the file the worker at `worker`
+/// (on this host) keeps it in; `None` for no bytes.
+async fn map_in_place(
+    worker: &str,
+    block: u64,
+    offset: u64,
+    length: u64,
+) -> Result<Option<memmap2::Mmap>, String> {
     let (mut client, _) = worker_client(worker).await?;
     let request = OpenLocalBlockRequest { block_id: Some(block as i64), promote: Some(false) };
     let mut replies = client
@@ -173,7 +187,7 @@ async fn read_in_place<W: AsyncWrite + Unpin>(
         return Err(format!("{path} has {size} bytes, fewer than {}", offset + length));
     }
     if length == 0 {
-        return Ok(());
+        return Ok(None);
     }
     // SAFETY: block files are written whole under another name, renamed into place and never
     // modified or truncated afterwards; eviction unlinks them, which leaves a mapping intact.
@@ -181,13 +195,12 @@ async fn read_in_place<W: AsyncWrite + Unpin>(
         memmap2::MmapOptions::new().offset(offset).len(length as usize).populate().map(&file)
     }
     .map_err(|e| format!("mapping {path}: {e}"))?;
-    let mut copied = 0u64;
-    for piece in map.chunks(IN_PLACE_BUFFER) {
+    Ok(Some(map))
+}
+
+async fn copy_mapped<W: AsyncWrite + Unpin>(bytes: &[u8], sink: &mut W) -> Result<(), String> {
+    for piece in bytes.chunks(IN_PLACE_BUFFER) {
         sink.write_all(piece).await.map_err(|e| e.to_string())?;
-        copied += piece.len() as u64;
-    }
-    if copied != length {
-        return Err(format!("{path} ended after {copied} of {length} bytes"));
     }
     Ok(())
 }
@@ -219,32 +232,81 @@ async fn wait_for_locations(
     Ok(Vec::new())
 }
 
-/// Reads `range` (offset, length) of block `block` of the persisted file `info`, which no worker
-/// holds, through a worker (this host's if it runs one) that reads the file's UFS and caches the
-/// block; `(start, size)` is where the block is in the file.
-async fn read_from_ufs<W: AsyncWrite + Unpin>(
-    master: &MasterClient,
-    info: &FileInfo,
-    block: u64,
-    (start, size): (u64, u64),
-    range: (u64, u64),
-    sink: &mut W,
-) -> Result<(), String> {
-    let workers = master.worker_infos().await.map_err(|e| e.to_string())?;
-    let mut addresses: Vec<&WorkerNetAddress> =
-        workers.iter().filter_map(|w| w.address.as_ref()).collect();
-    addresses.sort_by_key(|a| !is_local(a.host()));
-    let worker = addresses.first().ok_or("no worker is registered with the leader")?;
-    let options = OpenUfsBlockOptions {
+/// Where block `block` of the persisted file `info`, at `start` in the file and `size` long,
+/// is in its UFS: what a worker that reads it there is told.
+fn ufs_block_options(info: &FileInfo, (start, size): (u64, u64)) -> OpenUfsBlockOptions {
+    OpenUfsBlockOptions {
         ufs_path: Some(info.ufs_path().to_string()),
         offset_in_file: Some(start as i64),
         block_size: Some(size as i64),
         mount_id: Some(info.mount_id()),
         no_cache: Some(false),
         ..Default::default()
+    }
+}
+
+/// The worker that reads blocks no worker holds from their UFS: this host's if it runs one,
+/// and whether it does.
+async fn ufs_reader(master: &MasterClient) -> Result<(String, bool), String> {
+    let workers = master.worker_infos().await.map_err(|e| e.to_string())?;
+    let mut addresses: Vec<&WorkerNetAddress> =
+        workers.iter().filter_map(|w| w.address.as_ref()).collect();
+    addresses.sort_by_key(|a| !is_local(a.host()));
+    let worker = addresses.first().ok_or("no worker is registered with the leader")?;
+    Ok((host_port(worker), is_local(worker.host())))
+}
+
+/// Has the worker at `worker` cache block `block` from its UFS (Alluxio's `Cache`).
+async fn cache_block(
+    worker: String,
+    block: u64,
+    options: OpenUfsBlockOptions,
+) -> Result<(), String> {
+    let (mut client, _) = worker_client(&worker).await?;
+    let request = CacheRequest {
+        block_id: Some(block as i64),
+        open_ufs_block_options: Some(options),
+        r#async: Some(false),
+        ..Default::default()
     };
+    client.cache(request).await.map(|_| ()).map_err(|s| s.message().to_string())
+}
+
+/// A block being cached from its UFS by this host's worker ahead of its read.
+type Prefetch = (u64, tokio::task::JoinHandle<Result<(), String>>);
+
+/// Reads `range` (offset, length) of block `block` of a persisted file, which no worker held,
+/// through `worker` (see [`ufs_reader`]), which reads it from its UFS (`options`, see
+/// [`ufs_block_options`]) and caches it. A whole block read on this host with short-circuit
+/// on is cached by the worker first (`cached`, when already asked) and read in place: its bytes
+/// never cross a socket. Otherwise (a part is streamed as the worker reads it, the sooner to
+/// arrive), or when that fails, it is streamed.
+async fn read_from_ufs<W: AsyncWrite + Unpin>(
+    master: &MasterClient,
+    block: u64,
+    (worker, local): &(String, bool),
+    options: OpenUfsBlockOptions,
+    range: (u64, u64),
+    cached: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    sink: &mut W,
+) -> Result<(), String> {
+    let whole = range == (0, options.block_size.unwrap_or(-1).max(0) as u64);
+    if master.short_circuit() && *local && whole {
+        let cached = match cached {
+            Some(caching) => caching.await.map_err(|e| e.to_string()).and_then(|done| done),
+            None => cache_block(worker.clone(), block, options.clone()).await,
+        };
+        let mapped = match cached {
+            Ok(()) => map_in_place(worker, block, range.0, range.1).await,
+            Err(error) => Err(error),
+        };
+        match mapped {
+            Ok(mapped) => return copy_mapped(mapped.as_deref().unwrap_or_default(), sink).await,
+            Err(error) => tracing::debug!(block, %error, "not read in place; streaming instead"),
+        }
+    }
     let chunk = master.streaming_chunks().read;
-    read_streamed(&host_port(worker), block, range, chunk, Some(options), sink).await
+    read_streamed(worker, block, range, chunk, Some(options), sink).await
 }
 
 /// Copies `length` bytes of the complete file `path` from `offset` (to the end when `None`)
@@ -270,6 +332,7 @@ pub async fn read_file<W: AsyncWrite + Unpin>(
     let file_length = info.length().max(0) as u64;
     let end = offset.saturating_add(length.unwrap_or(u64::MAX)).min(file_length);
     let mut copied = 0u64;
+    let (mut ufs_worker, mut prefetch): (Option<(String, bool)>, Option<Prefetch>) = (None, None);
     for (index, block) in info.file_block_infos.iter().enumerate() {
         let mut block_info = block.block_info.clone().unwrap_or_default();
         let (start, size) = (block.offset().max(0) as u64, block_info.length().max(0) as u64);
@@ -280,9 +343,32 @@ pub async fn read_file<W: AsyncWrite + Unpin>(
         let id = block_info.block_id() as u64;
         let range = (from - start, to - from);
         if block_info.locations.is_empty() && info.persisted() {
-            read_from_ufs(master, &info, id, (start, size), range, sink).await.map_err(|e| {
+            let from_ufs = |e: String| {
                 failed(Code::Unavailable, format!("reading block {id} of {path} from its UFS: {e}"))
-            })?;
+            };
+            if ufs_worker.is_none() {
+                ufs_worker = Some(ufs_reader(master).await.map_err(from_ufs)?);
+            }
+            let worker = ufs_worker.as_ref().expect("chosen above");
+            let cached = prefetch.take().filter(|(block, _)| *block == id).map(|(_, c)| c);
+            // The next block, if it is read from the UFS too, is cached while this one is read.
+            let next = info.file_block_infos.get(index + 1).filter(|next| {
+                let placed = next.block_info.as_ref().is_some_and(|b| !b.locations.is_empty());
+                let next_end = next.offset().max(0) as u64
+                    + next.block_info.as_ref().map_or(0, |b| b.length().max(0) as u64);
+                !placed && next_end <= end
+            });
+            if let (Some(next), true, true) = (next, worker.1, master.short_circuit()) {
+                let next_info = next.block_info.clone().unwrap_or_default();
+                let place = (next.offset().max(0) as u64, next_info.length().max(0) as u64);
+                let options = ufs_block_options(&info, place);
+                let caching = cache_block(worker.0.clone(), next_info.block_id() as u64, options);
+                prefetch = Some((next_info.block_id() as u64, tokio::spawn(caching)));
+            }
+            let options = ufs_block_options(&info, (start, size));
+            read_from_ufs(master, id, worker, options, range, cached, sink)
+                .await
+                .map_err(from_ufs)?;
             copied += to - from;
             progress(copied);
             continue;

@@ -60,13 +60,37 @@ impl BlockService {
                     .await
                     .unwrap_or_else(|e| Status::internal(format!("the read failed: {e}")))
             }
-            None => match self.fetch(&read, frames).await {
+            None => match self.fetch(&read, Some(frames)).await {
                 Ok(()) => Status::ok(""),
                 Err(status) => status,
             },
         };
         self.fetching.lock().remove(&read.block);
         status
+    }
+
+    /// Caches block `block` from its UFS (`options`) unless it is cached already: Alluxio's
+    /// `Cache`. Refused when the worker has no room for it.
+    pub(crate) async fn cache_from_ufs(
+        &self,
+        block: u64,
+        options: OpenUfsBlockOptions,
+    ) -> Result<(), Status> {
+        let block_length = u64::try_from(options.block_size.unwrap_or(-1))
+            .map_err(|_| Status::invalid_argument("no block_size, or a negative one"))?;
+        if block_length > lode_core::rpc::MAX_BLOCK_BYTES {
+            return Err(lode_core::rpc::block_too_long(block, block_length));
+        }
+        let options = OpenUfsBlockOptions { no_cache: Some(false), ..options };
+        let read = UfsRead { block, options, block_length, offset: 0, length: 0, chunk: 1 };
+        let lock = self.fetching.lock().entry(block).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
+        let outcome = match self.store.open_block(block) {
+            Some(_) => Ok(()),
+            None => self.fetch(&read, None).await,
+        };
+        self.fetching.lock().remove(&block);
+        outcome
     }
 
     async fn source(&self, options: &OpenUfsBlockOptions) -> Result<Source, Status> {
@@ -87,10 +111,21 @@ impl BlockService {
         Ok(Source { ufs, relative, offset_in_file, mount_id })
     }
 
-    async fn fetch(&self, read: &UfsRead, frames: &Frames) -> Result<(), Status> {
+    /// Reads the block from its UFS, caching it unless the reader says `no_cache` or there is
+    /// no room, and sends the asked range on `frames`; with no `frames`, caching is the point,
+    /// and no room is an error.
+    async fn fetch(&self, read: &UfsRead, frames: Option<&Frames>) -> Result<(), Status> {
         let source = self.source(&read.options).await?;
         let length = read.block_length;
-        let cache = !read.options.no_cache.unwrap_or(false) && self.store.reserve(length).is_ok();
+        let reserved = match read.options.no_cache.unwrap_or(false) {
+            true => Ok(false),
+            false => self.store.reserve(length).map(|()| true),
+        };
+        let cache = match (reserved, frames) {
+            (Ok(cache), _) => cache,
+            (Err(_), Some(_)) => false, // The reader still gets its bytes.
+            (Err(full), None) => return Err(crate::service::store_status(full)),
+        };
         let temp = self.store.temp_path(read.block);
         let copied = self.copy(read, &source, cache.then_some(&temp), frames).await;
         if let Err(status) = copied {
@@ -130,7 +165,7 @@ impl BlockService {
         read: &UfsRead,
         source: &Source,
         cache_file: Option<&std::path::PathBuf>,
-        frames: &Frames,
+        frames: Option<&Frames>,
     ) -> Result<(), Status> {
         let (from, to) = (read.offset, read.offset + read.length);
         let (start, end) = if cache_file.is_some() { (0, read.block_length) } else { (from, to) };
@@ -171,7 +206,7 @@ impl BlockService {
             // The part of this piece the reader asked for, in chunks: each a header frame and
             // the slices of the pieces it covers, which are not copied.
             let (mut a, b) = (from.max(at), to.min(at + want));
-            while a < b && !reader_gone {
+            while let (true, false, Some(frames)) = (a < b, reader_gone, frames) {
                 let n = (read.chunk as u64).min(b - a);
                 let header = Bytes::from(chunk_header(n as usize, 1));
                 // A reader gone away still leaves a whole block cached.
