@@ -3,8 +3,9 @@
 //! bytes straight to the UFS, one after the other and both at once (what a CACHE_THROUGH write
 //! has to do: where the machine, not the UFS, is the bound, that is the bound it hits); a cold
 //! read of a persisted file no worker caches beside OpenDAL reading it straight from the UFS and
-//! a streamed read of a cached copy, one after the other and both at once (a cold read does
-//! both), and the warm re-read; how soon an ASYNC_THROUGH file is PERSISTED, and how many small
+//! a streamed read of a cached copy, one after the other and both at once (a streamed cold read
+//! does both), and beside OpenDAL's read and a worker-only write at once (a cold read on the
+//! worker's host, in place, does those), and the warm re-read; how soon an ASYNC_THROUGH file is PERSISTED, and how many small
 //! files are persisted per minute.
 //!
 //! `cargo bench -p lode-tests --bench ufs`. `LODE_BENCH_UFS` is `local` (a folder on /dev/shm,
@@ -128,7 +129,7 @@ async fn main() {
     println!("UFS: {root} ({kind}); {mib} MiB files, {runs} runs, medians");
 
     let streamed = cluster.client().with_short_circuit(false);
-    let mut samples: [Vec<f64>; 10] = Default::default();
+    let mut samples: [Vec<f64>; 11] = Default::default();
     for run in 0..runs {
         let path = |what: &str| format!("/{what}-{run}");
         let rate = |elapsed| gb_per_s(bytes, elapsed);
@@ -163,6 +164,23 @@ async fn main() {
         a.unwrap();
         b.unwrap();
         samples[9].push(rate(started.elapsed()));
+        // What a cold read on the worker's host does when it reads in place: the worker reads
+        // the UFS and writes its cache.
+        let written_beside = path("written-beside");
+        let started = Instant::now();
+        let worker_side = tokio::spawn({
+            let (client, path) = (with(WriteType::MustCache), written_beside.clone());
+            async move { write(&client, &path, bytes).await }
+        });
+        let ufs_side = tokio::spawn({
+            let (ufs, path) = (ufs.clone(), beside_ufs.clone());
+            async move { direct_read(&ufs, &path, bytes).await }
+        });
+        let (a, b) = tokio::join!(worker_side, ufs_side);
+        a.unwrap();
+        b.unwrap();
+        samples[10].push(rate(started.elapsed()));
+        client.remove(&written_beside, false).await.unwrap();
         client.remove(&beside, false).await.unwrap();
         ufs.delete(&beside_ufs).await.unwrap();
         // Each file goes as soon as it is measured, so memory in use stays low (see main's
@@ -183,7 +201,7 @@ async fn main() {
         samples[7].push(rate(read(&streamed, &path("cache-through"), bytes).await));
         client.remove(&path("cache-through"), false).await.unwrap();
     }
-    let [cached, direct_w, cache_through_w, through_w, direct_r, cold, warm, warm_streamed, both_w, both_r] =
+    let [cached, direct_w, cache_through_w, through_w, direct_r, cold, warm, warm_streamed, both_w, both_r, read_and_cache] =
         samples.map(median);
     let bound = cached.min(direct_w);
     println!("write, worker only (MUST_CACHE):        {cached:.2} GB/s");
@@ -210,6 +228,10 @@ async fn main() {
     println!(
         "streamed warm read and OpenDAL read at once: {both_r:.2} GB/s (the cold read at {:.0} % of it)",
         cold / both_r * 100.0
+    );
+    println!(
+        "OpenDAL read and a worker-only write at once: {read_and_cache:.2} GB/s (the cold read at {:.0} % of it)",
+        cold / read_and_cache * 100.0
     );
     println!("warm re-read (cached by the cold one):  {warm:.2} GB/s");
 
