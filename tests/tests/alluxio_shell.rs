@@ -297,7 +297,33 @@ async fn the_stock_shells_default_writes_are_persisted_across_a_leader_kill() {
     expected.sort();
     assert_eq!(names_within(ufs.path()), expected, "files in the UFS besides the persisted ones");
 
-    // The worker replaced by one with an empty cache: every file still reads back whole.
+    // A file that is not persisted, whose block file is deleted from under the running worker:
+    // the stock client gets Alluxio's error for a block with no copy (the worker drops the
+    // block when asked for it, so the master stops listing it there) once its block read
+    // retries end, as against Alluxio (2min by default; 3 s here).
+    let shell = guide_client(&zookeeper, &[("alluxio.user.block.read.retry.max.duration", "3s")]);
+    let unpersisted = |name: &str| {
+        let source = write_local(local.path(), name, name.as_bytes());
+        cached.fs(&["copyFromLocal", &source, &format!("/{name}")]).expect_ok("copyFromLocal");
+    };
+    unpersisted("deleted-under-the-worker");
+    let lode = cluster.client();
+    let block = lode.get_status("/deleted-under-the-worker").await.unwrap().block_ids[0];
+    let block_file = std::fs::read_dir(cluster.worker_tier(0))
+        .unwrap()
+        .map(|dir| dir.unwrap().path().join(block.to_string()))
+        .find(|path| path.exists())
+        .expect("the block's file in the worker's tier");
+    std::fs::remove_file(block_file).unwrap();
+    let out = shell.fs(&["cat", "/deleted-under-the-worker"]).expect_failure("cat of a lost block");
+    // Alluxio formats the id with thousands separators.
+    let id = block.to_string().as_bytes().rchunks(3).rev().collect::<Vec<_>>().join(&b","[..]);
+    let id = String::from_utf8(id).unwrap();
+    assert!(out.contains(&format!("Block {id} is unavailable in both Alluxio and UFS")), "{out}");
+
+    // The worker replaced by one with an empty cache: every persisted file still reads back
+    // whole, and one that was not persisted gets the same error.
+    unpersisted("cached-only");
     cluster.kill_worker(0);
     std::fs::remove_dir_all(cluster.worker_tier(0)).unwrap();
     cluster.restart_worker(0);
@@ -306,6 +332,8 @@ async fn the_stock_shells_default_writes_are_persisted_across_a_leader_kill() {
         let cat = shell.fs(&["cat", file]);
         assert!(cat.expect_bytes("cat from the UFS") == data.as_slice(), "{file}: other bytes");
     }
+    let out = shell.fs(&["cat", "/cached-only"]).expect_failure("cat of a lost file");
+    assert!(out.contains("is unavailable in both Alluxio and UFS"), "{out}");
 }
 
 /// Waits (a minute at most) until `ls` of `file` shows it `percent` cached.

@@ -157,7 +157,7 @@ impl BlockWorker for BlockService {
             .await?
             .ok_or_else(|| Status::invalid_argument("the stream ended before its request"))?;
         let block = open.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))? as u64;
-        let (path, length) = self.store.open_block(block).ok_or_else(|| not_cached(block))?;
+        let (path, length) = self.store.open_existing(block).ok_or_else(|| not_cached(block))?;
         metrics::counter!("lode_worker_block_reads_total", "path" => "short-circuit").increment(1);
         metrics::counter!("lode_worker_block_read_bytes_total").increment(length);
         let reply = OpenLocalBlockResponse { path: Some(path.display().to_string()) };

@@ -317,10 +317,33 @@ impl BlockStore {
         Some((self.block_path(tier, block), length))
     }
 
+    /// [`Self::open_block`] for a read: a block whose file is gone from under the worker (an
+    /// operator's `rm`, a failed disk) is dropped and reported dropped, so the master stops
+    /// sending readers here for it, and `None` is returned. (Checked under the lock: a block
+    /// moving down a tier is never taken for a lost one.)
+    pub fn open_existing(&self, block: u64) -> Option<(PathBuf, u64)> {
+        let mut state = self.state.lock();
+        let meta = *state.blocks.get(&block)?;
+        let path = self.block_path(meta.tier, block);
+        if !path.exists() {
+            tracing::warn!(block, path = %path.display(), "a block's file is gone: dropped");
+            state.blocks.remove(&block);
+            state.used[meta.tier] = state.used[meta.tier].saturating_sub(meta.length);
+            state.dropped.push(block);
+            return None;
+        }
+        state.clock += 1;
+        let clock = state.clock;
+        if let Some(meta) = state.blocks.get_mut(&block) {
+            meta.last_used = clock;
+        }
+        Some((path, meta.length))
+    }
+
     /// The whole of cached block `block`, mapped from its file rather than copied; `None` when
     /// it is not cached. Blocking (the mapping is filled at once).
     pub fn map_block(&self, block: u64) -> Option<std::io::Result<bytes::Bytes>> {
-        let (path, length) = self.open_block(block)?;
+        let (path, length) = self.open_existing(block)?;
         let mapped = fs::File::open(&path).and_then(|file| {
             let size = file.metadata()?.len();
             if size != length {
@@ -420,6 +443,31 @@ mod tests {
         write(&store, 1, b"aaaa").unwrap();
         assert_eq!(store.take_dropped(), vec![2]);
         assert!(store.open_block(1).is_some());
+    }
+
+    /// A block whose file was deleted from under the worker is dropped and reported dropped
+    /// when read; one that moved down a tier is found there.
+    #[test]
+    fn a_block_whose_file_is_gone_is_dropped_when_read() {
+        let (memory, disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let tier = |alias: &str, dir: &Path, capacity| Tier {
+            alias: alias.into(),
+            dir: dir.to_path_buf(),
+            capacity,
+        };
+        let store =
+            BlockStore::open(vec![tier("MEM", memory.path(), 8), tier("SSD", disk.path(), 8)])
+                .unwrap();
+        for (block, bytes) in [(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc")] {
+            write(&store, block, bytes).unwrap();
+        }
+        assert_eq!(store.open_existing(1).unwrap().0, disk.path().join("1"), "moved down");
+        fs::remove_file(memory.path().join("3")).unwrap();
+        assert!(store.open_existing(3).is_none());
+        assert_eq!(store.take_dropped(), vec![3]);
+        assert!(store.open_block(3).is_none(), "still listed");
+        assert_eq!(store.used(), 8);
+        assert!(store.map_block(2).unwrap().unwrap() == b"bbbb"[..]);
     }
 
     /// A full worker drops the least recently used blocks of persisted files to make room, and

@@ -85,20 +85,23 @@ impl BlockService {
             .map_err(|e| Status::invalid_argument(format!("a malformed read request: {e}")))?;
         let block = read.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
         let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
-        let (path, block_length) =
-            match (self.store.open_block(block), &read.open_ufs_block_options) {
-                (Some((path, length)), _) => (Some(path), length),
-                (None, Some(options)) => {
-                    let length = u64::try_from(options.block_size.unwrap_or(-1)).map_err(|_| {
-                        Status::invalid_argument("no block_size, or a negative one")
-                    })?;
-                    if length > lode_core::rpc::MAX_BLOCK_BYTES {
-                        return Err(lode_core::rpc::block_too_long(block, length));
-                    }
-                    (None, length)
+        // Alluxio's client sends empty options for a file that is not persisted: no UFS read.
+        let from_ufs = read
+            .open_ufs_block_options
+            .as_ref()
+            .filter(|options| options.ufs_path.as_deref().is_some_and(|path| !path.is_empty()));
+        let (path, block_length) = match (self.store.open_existing(block), from_ufs) {
+            (Some((path, length)), _) => (Some(path), length),
+            (None, Some(options)) => {
+                let length = u64::try_from(options.block_size.unwrap_or(-1))
+                    .map_err(|_| Status::invalid_argument("no block_size, or a negative one"))?;
+                if length > lode_core::rpc::MAX_BLOCK_BYTES {
+                    return Err(lode_core::rpc::block_too_long(block, length));
                 }
-                (None, None) => return Err(not_cached(block)),
-            };
+                (None, length)
+            }
+            (None, None) => return Err(not_cached(block)),
+        };
         let offset = read.offset.unwrap_or(0);
         let offset =
             u64::try_from(offset).ok().filter(|o| *o <= block_length).ok_or_else(|| {
