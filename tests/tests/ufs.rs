@@ -1,12 +1,16 @@
 //! Under-file-systems on real services: a real HDFS (NameNode and DataNodes from the Hadoop
 //! jars) and an S3 server (moto), through the same OpenDAL code as a local folder. A written
 //! file appears under its name only once finished, reads take ranges, rename and delete
-//! follow, and an unreachable service is an error naming its URI.
+//! follow, and an unreachable service is an error naming its URI. And a cluster whose root
+//! under-file-system is S3 persists, writes through and reads back from it.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use lode_client::data;
+use lode_client::master::WriteType;
 use lode_core::config::{name, Config};
+use lode_tests::cluster::{Cluster, Election};
 use lode_tests::hdfs::Hdfs;
 use lode_tests::s3::{S3Server, ACCESS_KEY_ID, BUCKET, SECRET_KEY};
 use lode_ufs::{Ufs, UfsError};
@@ -88,4 +92,67 @@ fn s3_under_file_system() {
         let refused = Ufs::open(&folder, &half, &config).unwrap_err();
         assert!(refused.to_string().contains("half a credential"), "{refused}");
     });
+}
+
+/// Frees `path` and waits (a minute at most) until the worker caches nothing.
+async fn free_all(client: &lode_client::master::MasterClient, path: &str) {
+    client.free(path, false).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.worker_infos().await.unwrap()[0].used_bytes() != 0 {
+        assert!(std::time::Instant::now() < deadline, "{path}: freed blocks stay cached");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A cluster whose root UFS is an S3 bucket (credentials and endpoint as the root mount's
+/// options): a default (ASYNC_THROUGH) write is persisted whole, a CACHE_THROUGH one is in the
+/// bucket when it returns, and both read back from S3 once freed from the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_persists_to_and_reads_back_from_s3() {
+    let server = S3Server::shared();
+    let folder = format!("s3://{BUCKET}/cluster-{}", uuid::Uuid::new_v4());
+    let options = [
+        (name::UNDERFS_S3_ENDPOINT, server.endpoint()),
+        (name::UNDERFS_S3_DISABLE_DNS_BUCKETS, "true".to_string()),
+        (name::S3A_ACCESS_KEY_ID, ACCESS_KEY_ID.to_string()),
+        (name::S3A_SECRET_KEY, SECRET_KEY.to_string()),
+    ];
+    let mut site = vec![
+        (name::MASTER_MOUNT_TABLE_ROOT_UFS.to_string(), folder.clone()),
+        ("alluxio.master.persistence.initial.interval".to_string(), "100ms".to_string()),
+    ];
+    for (key, value) in &options {
+        site.push((format!("{}{key}", name::MASTER_MOUNT_TABLE_ROOT_OPTION), value.clone()));
+    }
+    let election = Election::Embedded { lease_timeout: "2s".into() };
+    let mut cluster = Cluster::start_on(1, election, &site, env!("CARGO_BIN_EXE_journal-writer"));
+    cluster.start_worker();
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    let ufs_options = options.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let bucket = Ufs::open(&folder, &ufs_options, &Config::default()).unwrap();
+
+    let client = cluster.client();
+    let files = [("async", WriteType::AsyncThrough, 5), ("through", WriteType::CacheThrough, 6)];
+    for (name, write_type, seed) in files {
+        let data = lode_tests::object_content(seed, (5 << 20) / 2);
+        let writer = cluster.client().with_write_type(write_type);
+        let path = format!("/{name}");
+        data::write_file(&writer, &path, &mut &data[..], Some(1 << 20), &|_| {}).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while client.get_status(&path).await.unwrap().persistence_state() != "PERSISTED" {
+            assert!(std::time::Instant::now() < deadline, "{path} was never persisted");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let in_bucket = bucket.read(name, 0, 10 << 20).await.unwrap();
+        assert!(in_bucket == data, "{name}: the bucket holds other bytes");
+        free_all(&client, &path).await;
+        let mut back = Vec::new();
+        data::read_file(&client, &path, 0, None, &mut back, &|_| {}).await.unwrap();
+        assert!(back == data, "{name}: read back other bytes from S3");
+        free_all(&client, &path).await;
+    }
+    for name in ["async", "through"] {
+        assert_eq!(bucket.delete_temporaries(name).await.unwrap(), 0, "{name}: temporaries left");
+    }
 }

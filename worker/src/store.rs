@@ -445,19 +445,22 @@ mod tests {
         assert!(store.open_block(1).is_some());
     }
 
+    /// A store of 8 bytes of memory in `memory` over 8 bytes of disk in `disk`.
+    fn two_tiers(memory: &Path, disk: &Path) -> BlockStore {
+        let tier = |alias: &str, dir: &Path| Tier {
+            alias: alias.into(),
+            dir: dir.to_path_buf(),
+            capacity: 8,
+        };
+        BlockStore::open(vec![tier("MEM", memory), tier("SSD", disk)]).unwrap()
+    }
+
     /// A block whose file was deleted from under the worker is dropped and reported dropped
     /// when read; one that moved down a tier is found there.
     #[test]
     fn a_block_whose_file_is_gone_is_dropped_when_read() {
         let (memory, disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let tier = |alias: &str, dir: &Path, capacity| Tier {
-            alias: alias.into(),
-            dir: dir.to_path_buf(),
-            capacity,
-        };
-        let store =
-            BlockStore::open(vec![tier("MEM", memory.path(), 8), tier("SSD", disk.path(), 8)])
-                .unwrap();
+        let store = two_tiers(memory.path(), disk.path());
         for (block, bytes) in [(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc")] {
             write(&store, block, bytes).unwrap();
         }
@@ -499,14 +502,7 @@ mod tests {
     #[test]
     fn a_disk_tier_takes_what_memory_moves_down_and_nothing_is_dropped() {
         let (memory, disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let tier = |alias: &str, dir: &Path, capacity| Tier {
-            alias: alias.into(),
-            dir: dir.to_path_buf(),
-            capacity,
-        };
-        let store =
-            BlockStore::open(vec![tier("MEM", memory.path(), 8), tier("SSD", disk.path(), 8)])
-                .unwrap();
+        let store = two_tiers(memory.path(), disk.path());
         for (block, bytes) in [(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc"), (4, b"dddd")] {
             write(&store, block, bytes).unwrap();
         }
@@ -518,9 +514,7 @@ mod tests {
         assert!(store.take_dropped().is_empty(), "a block was dropped");
         assert_eq!(store.open_block(3).unwrap().0, memory.path().join("3"), "3 moved for nothing");
         assert_eq!(store.used(), 16);
-        let reopened =
-            BlockStore::open(vec![tier("MEM", memory.path(), 8), tier("SSD", disk.path(), 8)])
-                .unwrap();
+        let reopened = two_tiers(memory.path(), disk.path());
         let mut cached: Vec<u64> = reopened.report().iter().map(|b| b.0).collect();
         cached.sort();
         assert_eq!(cached, vec![1, 2, 3, 4]);
@@ -548,10 +542,7 @@ mod tests {
     #[test]
     fn a_block_whose_move_down_fails_is_kept() {
         let (memory, disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let tier =
-            |alias: &str, dir: &Path| Tier { alias: alias.into(), dir: dir.into(), capacity: 8 };
-        let store =
-            BlockStore::open(vec![tier("MEM", memory.path()), tier("SSD", disk.path())]).unwrap();
+        let store = two_tiers(memory.path(), disk.path());
         write(&store, 1, b"aaaa").unwrap();
         write(&store, 2, b"bbbb").unwrap();
         fs::remove_dir_all(disk.path()).unwrap(); // Every move down fails now.
