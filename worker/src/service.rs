@@ -89,21 +89,17 @@ impl Drop for PendingWrite<'_> {
 
 /// The block a `Cache` request names and where in its UFS to read it: Lode's workers cache
 /// from under-file-systems, not from other workers.
-fn cache_source(
-    block: Option<i64>,
-    length: Option<i64>,
-    source_host: Option<String>,
-    options: Option<OpenUfsBlockOptions>,
-) -> Result<(u64, OpenUfsBlockOptions), Status> {
-    let block = block.ok_or_else(|| Status::invalid_argument("no block_id"))?;
+fn cache_source(request: &CacheRequest) -> Result<(u64, OpenUfsBlockOptions), Status> {
+    let block = request.block_id.ok_or_else(|| Status::invalid_argument("no block_id"))?;
     let block = u64::try_from(block).map_err(|_| Status::invalid_argument("a negative id"))?;
-    match options {
+    let from_worker = request.source_host.as_ref().is_some_and(|host| !host.is_empty());
+    match request.open_ufs_block_options.clone() {
         // The block's length is in the options, or else the request's.
-        Some(options) => Ok((
-            block,
-            OpenUfsBlockOptions { block_size: options.block_size.or(length), ..options },
-        )),
-        None if source_host.is_some_and(|h| !h.is_empty()) => Err(Status::unimplemented(
+        Some(options) => {
+            let block_size = options.block_size.or(request.length);
+            Ok((block, OpenUfsBlockOptions { block_size, ..options }))
+        }
+        None if from_worker => Err(Status::unimplemented(
             "Lode workers cache blocks from their under-file-system \
              (open_ufs_block_options), not from another worker",
         )),
@@ -247,12 +243,7 @@ impl BlockWorker for BlockService {
         request: Request<CacheRequest>,
     ) -> Result<Response<CacheResponse>, Status> {
         let request = request.into_inner();
-        let (block, options) = cache_source(
-            request.block_id,
-            request.length,
-            request.source_host,
-            request.open_ufs_block_options,
-        )?;
+        let (block, options) = cache_source(&request)?;
         if request.r#async.unwrap_or(false) {
             self.cache_in_background(block, options);
         } else {
@@ -266,14 +257,16 @@ impl BlockWorker for BlockService {
         &self,
         request: Request<AsyncCacheRequest>,
     ) -> Result<Response<AsyncCacheResponse>, Status> {
-        let request = request.into_inner();
-        let (block, options) = cache_source(
-            request.block_id,
-            request.length,
-            request.source_host,
-            request.open_ufs_block_options,
-        )?;
-        self.cache_in_background(block, options);
+        let old = request.into_inner();
+        let request = CacheRequest {
+            block_id: old.block_id,
+            source_host: old.source_host,
+            source_port: old.source_port,
+            open_ufs_block_options: old.open_ufs_block_options,
+            length: old.length,
+            r#async: Some(true),
+        };
+        self.cache(Request::new(request)).await?;
         Ok(Response::new(AsyncCacheResponse {}))
     }
 
