@@ -9,6 +9,7 @@
 //! appears only once its upload completes, are written directly.
 
 mod error;
+mod list;
 mod location;
 mod services;
 
@@ -20,6 +21,7 @@ use lode_core::config::Config;
 use opendal::{ErrorKind, Operator};
 
 pub use error::UfsError;
+pub use list::{UfsEntry, UfsLister};
 pub use location::{built_in, Scheme, UfsUri};
 
 /// Bytes a file being written hands the storage at a time (and an S3 multipart upload's part).
@@ -46,6 +48,19 @@ pub struct UfsStatus {
 }
 
 impl UfsStatus {
+    /// What OpenDAL's `metadata` says, as a status.
+    fn of(metadata: &opendal::Metadata) -> UfsStatus {
+        UfsStatus {
+            is_directory: metadata.is_dir(),
+            length: if metadata.is_dir() { 0 } else { metadata.content_length() },
+            modified_ms: metadata.last_modified().and_then(|time| {
+                let time: std::time::SystemTime = time.into();
+                time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as i64)
+            }),
+            etag: metadata.etag().map(str::to_string),
+        }
+    }
+
     /// What changes when the content does (length plus modification time or tag): stored
     /// with a persisted file, so a change made outside Lode can be noticed.
     pub fn fingerprint(&self) -> String {
@@ -152,15 +167,7 @@ impl Ufs {
             other => other,
         };
         match found {
-            Ok(metadata) => Ok(Some(UfsStatus {
-                is_directory: metadata.is_dir(),
-                length: if metadata.is_dir() { 0 } else { metadata.content_length() },
-                modified_ms: metadata.last_modified().and_then(|time| {
-                    let time: std::time::SystemTime = time.into();
-                    time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as i64)
-                }),
-                etag: metadata.etag().map(str::to_string),
-            })),
+            Ok(metadata) => Ok(Some(UfsStatus::of(&metadata))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.failed("stat", path, e)),
         }
@@ -431,11 +438,21 @@ fn temporary_name(target: &str) -> String {
 
 /// Whether `entry` (a name in a folder) is a [`temporary_name`] of the file `name`.
 fn is_temporary_of(entry: &str, name: &str) -> bool {
-    entry
-        .strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix(".alluxio.0x"))
-        .and_then(|rest| rest.strip_suffix(".tmp"))
-        .is_some_and(|nonce| nonce.len() == 16 && nonce.bytes().all(|b| b.is_ascii_hexdigit()))
+    entry.strip_prefix(name).is_some_and(|rest| temporary_suffix(rest) == Some(rest))
+}
+
+/// Whether `name` is a file being written under a temporary name (Lode's or Alluxio's): never
+/// a file of its own, so a listing leaves it out.
+pub fn is_temporary(name: &str) -> bool {
+    temporary_suffix(name).is_some_and(|suffix| suffix.len() < name.len())
+}
+
+/// The `.alluxio.0x<16 hex digits>.tmp` that `name` ends with, if it does.
+fn temporary_suffix(name: &str) -> Option<&str> {
+    const LENGTH: usize = ".alluxio.0x".len() + 16 + ".tmp".len();
+    let suffix = name.get(name.len().checked_sub(LENGTH)?..)?;
+    let nonce = suffix.strip_prefix(".alluxio.0x")?.strip_suffix(".tmp")?;
+    nonce.bytes().all(|b| b.is_ascii_hexdigit()).then_some(suffix)
 }
 
 #[cfg(test)]

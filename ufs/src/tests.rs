@@ -174,3 +174,39 @@ async fn temporaries_left_by_killed_writers_are_deleted() {
     assert_eq!(left, kept);
     assert_eq!(ufs.delete_temporaries("nowhere/f").await.unwrap(), 0);
 }
+
+/// A listing pages through a folder's files and folders with their statuses, leaves out the
+/// folder itself and files being written under a temporary name, and a missing folder lists as
+/// empty.
+#[tokio::test]
+async fn folders_list_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = local(dir.path());
+    std::fs::create_dir_all(dir.path().join("d/sub")).unwrap();
+    for i in 0..5 {
+        std::fs::write(dir.path().join(format!("d/f{i}")), vec![7; i]).unwrap();
+    }
+    std::fs::write(dir.path().join(temporary_name("d/f0")), b"half").unwrap();
+    let mut lister = ufs.list("d").await.unwrap();
+    let mut entries = Vec::new();
+    loop {
+        let page = lister.next_page(2).await.unwrap();
+        assert!(page.len() <= 2);
+        if page.is_empty() {
+            break;
+        }
+        entries.extend(page);
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["f0", "f1", "f2", "f3", "f4", "sub"]);
+    assert_eq!((entries[3].status.length, entries[3].status.is_directory), (3, false));
+    assert!(entries[5].status.is_directory);
+    let stat = ufs.status("d/f3").await.unwrap().unwrap();
+    assert_eq!(entries[3].status.fingerprint(), stat.fingerprint(), "listing and stat agree");
+    let top = ufs.list("").await.unwrap().next_page(10).await.unwrap();
+    assert_eq!(top.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["d"]);
+    assert!(ufs.list("missing").await.unwrap().next_page(10).await.unwrap().is_empty());
+    assert!(is_temporary(&temporary_name("x")) && !is_temporary("x.tmp"));
+    assert!(!is_temporary(".alluxio.0x0123456789ABCDEF.tmp"), "a suffix alone is a name");
+}
