@@ -12,6 +12,7 @@
 //! the inode: a new container id whose handle a live inode still holds is skipped, so handles
 //! are unique among live inodes and references stay 4 bytes.
 
+mod load;
 mod mount;
 mod ops;
 mod path;
@@ -29,9 +30,9 @@ use slab::Slab;
 use lode_core::journal::StateMachine;
 pub use mount::{join_uri, overlap, MountPoint, ROOT_MOUNT_ID};
 pub use ops::{
-    CompleteFile, CreateDirectory, CreateFile, Delete, ErrorKind, Mount, MountOptions, Mutation,
-    NamespaceOp, NamespaceReply, NewBlock, PersistFailed, PersistFile, Rename, ReplyError,
-    SchedulePersist, SetAttribute, Unmount, UpdateMount,
+    CompleteFile, CreateDirectory, CreateFile, Delete, ErrorKind, LoadMetadata, LoadedEntry, Mount,
+    MountOptions, Mutation, NamespaceOp, NamespaceReply, NewBlock, PersistFailed, PersistFile,
+    RemovedEntry, Rename, ReplyError, SchedulePersist, SetAttribute, Unmount, UpdateMount,
 };
 pub use path::{name_problem, FsPath, PathError, MAX_NAME_BYTES, MAX_PATH_BYTES};
 pub use persist::{PersistTarget, UfsPlace};
@@ -269,6 +270,10 @@ pub struct Namespace {
     /// Folders known to be in their under-file-system (made through, or above a file written
     /// there); mount points are too, without being listed.
     persisted_dirs: HashSet<u64>,
+    /// Folders whose every entry in their under-file-system was loaded (Alluxio's
+    /// `directChildrenLoaded`): an ONCE load neither lists them nor looks up a name missing in
+    /// them again.
+    listed_dirs: HashSet<u64>,
 }
 
 impl Default for Namespace {
@@ -301,6 +306,7 @@ impl PartialEq for Namespace {
             && self.mounts == other.mounts
             && self.fingerprints == other.fingerprints
             && self.persisted_dirs == other.persisted_dirs
+            && self.listed_dirs == other.listed_dirs
             && self.awaiting_persist == other.awaiting_persist
             && self.next_mount_id.max(ROOT_MOUNT_ID + 1)
                 == other.next_mount_id.max(ROOT_MOUNT_ID + 1)
@@ -354,6 +360,7 @@ impl Namespace {
             awaiting_persist: BTreeMap::new(),
             fingerprints: HashMap::new(),
             persisted_dirs: HashSet::new(),
+            listed_dirs: HashSet::new(),
         }
     }
 
@@ -983,6 +990,7 @@ impl StateMachine for Namespace {
             Some(Mutation::PersistFile(m)) => self.persist_file(m),
             Some(Mutation::SchedulePersist(m)) => self.schedule_persist(m, time),
             Some(Mutation::PersistFailed(m)) => self.persist_failed(m),
+            Some(Mutation::LoadMetadata(m)) => self.load_metadata(m, time),
             None => Err(NsError::new(ErrorKind::InvalidArgument, "empty namespace operation")),
         };
         match outcome {

@@ -12,7 +12,7 @@ pub struct NamespaceOp {
     #[prost(int64, tag = "1")]
     pub time_ms: i64,
     /// What to do.
-    #[prost(oneof = "Mutation", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")]
+    #[prost(oneof = "Mutation", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15")]
     pub mutation: Option<Mutation>,
 }
 
@@ -58,6 +58,9 @@ pub enum Mutation {
     /// A file's persistence was given up.
     #[prost(message, tag = "14")]
     PersistFailed(PersistFailed),
+    /// Files and folders found in an under-file-system, made known (Alluxio's metadata load).
+    #[prost(message, tag = "15")]
+    LoadMetadata(LoadMetadata),
 }
 
 /// Create a directory.
@@ -244,6 +247,76 @@ pub struct PersistFailed {
     /// otherwise the attempts ran out of time (NOT_PERSISTED, as Alluxio leaves it).
     #[prost(bool, tag = "2")]
     pub lost: bool,
+}
+
+/// Files and folders its under-file-system has below a folder, which Lode did not know: they
+/// become PERSISTED inodes, complete files with their UFS fingerprint. An entry whose name is
+/// taken already (Lode made it, or an earlier load did), whose parent is missing or a file, or
+/// whose name breaks Lode's path rules is skipped, so a load repeated after a failover, or two
+/// loads of one folder at once, make each inode once.
+#[derive(Clone, PartialEq, Message)]
+pub struct LoadMetadata {
+    /// The folder the entries are below (it must exist).
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// What was found, parents before their children.
+    #[prost(message, repeated, tag = "2")]
+    pub entries: Vec<LoadedEntry>,
+    /// Folders (relative to `path`; empty: `path` itself) whose every entry is now known: an
+    /// ONCE load does not list them again.
+    #[prost(string, repeated, tag = "3")]
+    pub listed: Vec<String>,
+    /// Owner of what is made.
+    #[prost(string, tag = "4")]
+    pub owner: String,
+    /// Group of what is made.
+    #[prost(string, tag = "5")]
+    pub group: String,
+    /// What a sync found changed or gone in the UFS, removed before `entries` are made (a
+    /// changed file comes back among them as a new inode, so no block of its old content is
+    /// read again).
+    #[prost(message, repeated, tag = "6")]
+    pub removed: Vec<RemovedEntry>,
+}
+
+/// A file or folder a sync found changed or gone in its under-file-system. It is removed only
+/// if it is still what the leader saw: a PERSISTED file with that fingerprint, or a PERSISTED
+/// folder with nothing below it but PERSISTED files and folders (nothing only Lode holds).
+#[derive(Clone, PartialEq, Message)]
+pub struct RemovedEntry {
+    /// Its path relative to the load's folder.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// A file's UFS fingerprint as Lode had it; empty for a folder.
+    #[prost(string, tag = "2")]
+    pub fingerprint: String,
+}
+
+/// One file or folder found in an under-file-system.
+#[derive(Clone, PartialEq, Message)]
+pub struct LoadedEntry {
+    /// Its path relative to the load's folder (`a/b.csv`).
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// A folder, not a file.
+    #[prost(bool, tag = "2")]
+    pub directory: bool,
+    /// A file's length in bytes.
+    #[prost(uint64, tag = "3")]
+    pub length: u64,
+    /// Its modification time in the UFS, ms since the epoch (its creation and modification
+    /// time in Lode).
+    #[prost(int64, tag = "4")]
+    pub modified_ms: i64,
+    /// A file's UFS fingerprint (`lode_ufs::UfsStatus::fingerprint`).
+    #[prost(string, tag = "5")]
+    pub fingerprint: String,
+    /// A file's block size, chosen by the leader.
+    #[prost(uint64, tag = "6")]
+    pub block_size: u64,
+    /// Permission bits.
+    #[prost(uint32, tag = "7")]
+    pub mode: u32,
 }
 
 /// Move a file or directory to a path that does not exist yet.

@@ -110,6 +110,7 @@ impl Namespace {
         self.awaiting_persist.remove(&id);
         self.fingerprints.remove(&id);
         self.persisted_dirs.remove(&id);
+        self.listed_dirs.remove(&id);
     }
 
     /// Whether folder `id` is in its under-file-system (PERSISTED).

@@ -80,6 +80,9 @@ struct InodeRecord {
     /// A file awaiting persistence may be persisted from this time (ms) on.
     #[prost(int64, tag = "16")]
     persist_not_before_ms: i64,
+    /// A folder whose every UFS entry was loaded (false in checkpoints from before loads).
+    #[prost(bool, tag = "17")]
+    listed: bool,
 }
 
 pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
@@ -121,6 +124,7 @@ pub(super) fn encode(namespace: &Namespace, out: &mut Vec<u8>) {
                 if namespace.persisted_dirs.contains(&id) {
                     record.persistence = Persistence::Persisted as u32;
                 }
+                record.listed = namespace.listed_dirs.contains(&id);
                 // Reversed onto the stack, so siblings come out in name order.
                 pending.extend(namespace.sorted_children(id).iter().rev().map(|&(_, child)| child));
             }
@@ -165,6 +169,7 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
         awaiting_persist: Default::default(),
         fingerprints: Default::default(),
         persisted_dirs: Default::default(),
+        listed_dirs: Default::default(),
     };
     for index in 0..header.inode_count {
         let offset = total - bytes.len();
@@ -211,8 +216,14 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Namespace, String> {
                 Some(Persistence::NotPersisted) => {}
                 _ => return Err(bad("a folder is PERSISTED or NOT_PERSISTED")),
             }
+            if record.listed {
+                namespace.listed_dirs.insert(record.id);
+            }
             Body::Directory { children: Box::default() }
         } else {
+            if record.listed {
+                return Err(bad("a file cannot be listed"));
+            }
             Body::File {
                 length: record.length,
                 block_size: u32::try_from(record.block_size)

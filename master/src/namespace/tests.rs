@@ -311,7 +311,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
         path.push_str(names[rng.next(3) as usize]);
     }
     let other = format!("/{}", names[rng.next(3) as usize]);
-    let mutation = match rng.next(12) {
+    let mutation = match rng.next(13) {
         0 => Mutation::CreateDirectory(CreateDirectory {
             path,
             recursive: rng.next(2) == 0,
@@ -360,6 +360,37 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             id: inode_id(rng.next(64)),
             length: [0, rng.next(10_000)][rng.next(2) as usize],
             ufs_fingerprint: format!("fp{}", rng.next(3)),
+        }),
+        11 => Mutation::LoadMetadata(LoadMetadata {
+            path: ["/", "/a", "/b/c"][rng.next(3) as usize].into(),
+            entries: (0..rng.next(4))
+                .map(|_| LoadedEntry {
+                    path: format!(
+                        "{}{}",
+                        ["", "a/", "c/"][rng.next(3) as usize],
+                        names[rng.next(3) as usize]
+                    ),
+                    directory: rng.next(2) == 0,
+                    length: rng.next(5_000),
+                    modified_ms: rng.next(1 << 40) as i64,
+                    fingerprint: format!("fp{}", rng.next(3)),
+                    block_size: [0, 1024][rng.next(2) as usize],
+                    mode: 0,
+                })
+                .collect(),
+            listed: vec![["", "a", "c"][rng.next(3) as usize].into()],
+            owner: "loader".into(),
+            group: "staff".into(),
+            removed: (0..rng.next(3))
+                .map(|_| RemovedEntry {
+                    path: format!(
+                        "{}{}",
+                        ["", "a/"][rng.next(2) as usize],
+                        names[rng.next(3) as usize]
+                    ),
+                    fingerprint: ["", "fp0", "fp1"][rng.next(3) as usize].into(),
+                })
+                .collect(),
         }),
         _ => Mutation::PersistFailed(PersistFailed {
             id: inode_id(rng.next(64)),
@@ -789,4 +820,125 @@ fn folders_are_persisted_when_they_are_in_the_ufs() {
     run(&mut ns, delete("/made", true)).unwrap();
     run(&mut ns, mkdir("/made", false)).unwrap();
     assert_eq!(state(&ns, "/made"), Persistence::NotPersisted);
+}
+
+fn load(path: &str, entries: &[(&str, Option<u64>)], listed: &[&str]) -> NamespaceOp {
+    op(Mutation::LoadMetadata(LoadMetadata {
+        path: path.into(),
+        entries: entries
+            .iter()
+            .map(|&(path, length)| LoadedEntry {
+                path: path.into(),
+                directory: length.is_none(),
+                length: length.unwrap_or(0),
+                modified_ms: 77,
+                fingerprint: length.map(|l| format!("TYPE:FILE LENGTH:{l}")).unwrap_or_default(),
+                block_size: 100,
+                mode: 0,
+            })
+            .collect(),
+        listed: listed.iter().map(|l| l.to_string()).collect(),
+        owner: "ufs".into(),
+        group: "staff".into(),
+        removed: Vec::new(),
+    }))
+}
+
+#[test]
+fn loaded_entries_are_persisted_inodes_made_once_and_never_replace_anything() {
+    let mut ns = Namespace::new();
+    run(&mut ns, mkdir("/data", false)).unwrap();
+    run(&mut ns, touch("/data/mine")).unwrap();
+    let before = ns.status("/data").unwrap().modified_ms;
+    let found = load(
+        "/data",
+        &[("in", None), ("in/deep.csv", Some(250)), ("top", Some(0)), ("mine", Some(5))],
+        &["in", ""],
+    );
+    assert_eq!(run(&mut ns, found.clone()).unwrap(), 3, "three made; `mine` was Lode's");
+    let deep = ns.status("/data/in/deep.csv").unwrap();
+    assert_eq!(
+        (deep.length, deep.block_ids.len(), deep.complete, deep.persistence),
+        (250, 3, true, Persistence::Persisted)
+    );
+    assert_eq!((deep.owner.as_str(), deep.mode, deep.modified_ms), ("ufs", 0o644, 77));
+    assert_eq!(deep.ufs_fingerprint, "TYPE:FILE LENGTH:250");
+    let folder = ns.status("/data/in").unwrap();
+    assert_eq!((folder.persistence, folder.mode), (Persistence::Persisted, 0o755));
+    assert_eq!(ns.status("/data").unwrap().persistence, Persistence::Persisted);
+    assert_eq!(ns.status("/data").unwrap().modified_ms, before, "finding is not modifying");
+    assert!(!ns.status("/data/mine").unwrap().complete, "Lode's own file stays as it was");
+    let listed = |ns: &Namespace, path| ns.is_listed(ns.status(path).unwrap().id);
+    assert!(listed(&ns, "/data") && listed(&ns, "/data/in"));
+    assert!(!listed(&ns, "/"));
+    // The same load again (two clients at once, or a new leader redoing it) makes nothing.
+    let once = ns.clone();
+    assert_eq!(run(&mut ns, found).unwrap(), 0);
+    assert_eq!(ns, once);
+    ns.check_invariants();
+    // Names Lode cannot hold, parents that are missing or files, and bad block sizes are
+    // skipped, not errors: the rest of the load stands.
+    let odd = load(
+        "/data",
+        &[("..", None), ("gone/x", Some(1)), ("top/x", Some(1)), ("ok", Some(1))],
+        &["gone"],
+    );
+    assert_eq!(run(&mut ns, odd).unwrap(), 1);
+    let mut zero = load("/data", &[("zero-block-size", Some(1))], &[]);
+    if let Some(Mutation::LoadMetadata(m)) = &mut zero.mutation {
+        m.entries[0].block_size = 0;
+    }
+    assert_eq!(run(&mut ns, zero).unwrap(), 0);
+    assert_eq!(kind(&mut ns, load("/nowhere", &[("x", Some(1))], &[])), ErrorKind::NotFound);
+    assert_eq!(kind(&mut ns, load("/data/top", &[], &[])), ErrorKind::NotADirectory);
+    // Checkpoints keep what was loaded and which folders were listed; deletes forget them.
+    let mut bytes = Vec::new();
+    ns.encode_snapshot(&mut bytes);
+    let restored = Namespace::decode_snapshot(&bytes).unwrap();
+    assert_eq!(restored, ns);
+    assert!(listed(&restored, "/data/in"));
+    assert_eq!(restored.status("/data/in/deep.csv").unwrap().ufs_fingerprint, deep.ufs_fingerprint);
+    run(&mut ns, delete("/data/in", true)).unwrap();
+    run(&mut ns, mkdir("/data/in", false)).unwrap();
+    assert!(!listed(&ns, "/data/in"));
+}
+
+#[test]
+fn a_sync_removes_only_what_is_still_as_the_leader_saw_it_in_the_ufs() {
+    let mut ns = Namespace::new();
+    let found = load("/", &[("d", None), ("d/f", Some(250)), ("d/g", Some(1)), ("e", None)], &[]);
+    run(&mut ns, found).unwrap();
+    run(&mut ns, touch("/e/only-in-lode")).unwrap();
+    let old = ns.status("/d/f").unwrap();
+    let removing = |entries: &[(&str, &str)], made: &[(&str, Option<u64>)]| {
+        let mut op = load("/", made, &[]);
+        if let Some(Mutation::LoadMetadata(m)) = &mut op.mutation {
+            m.removed = entries
+                .iter()
+                .map(|(path, fingerprint)| RemovedEntry {
+                    path: path.to_string(),
+                    fingerprint: fingerprint.to_string(),
+                })
+                .collect();
+        }
+        op
+    };
+    // A changed file: removed with its old fingerprint, loaded again as a new inode whose
+    // blocks are new; the old blocks belong to nothing.
+    run(&mut ns, removing(&[("d/f", "TYPE:FILE LENGTH:250")], &[("d/f", Some(99))])).unwrap();
+    let new = ns.status("/d/f").unwrap();
+    assert_ne!(new.id, old.id);
+    assert_eq!((new.length, new.ufs_fingerprint.as_str()), (99, "TYPE:FILE LENGTH:99"));
+    assert_eq!(ns.block_owner(old.block_ids[0]), None, "a block of the old content is served");
+    // Not what the leader saw (changed meanwhile), or only Lode's: kept.
+    let kept = ns.clone();
+    run(&mut ns, removing(&[("d/g", "TYPE:FILE LENGTH:2"), ("e", ""), ("d/g", "")], &[])).unwrap();
+    assert_eq!(ns, kept, "a file of another fingerprint or a folder with Lode's data went");
+    run(&mut ns, removing(&[("e/only-in-lode", "")], &[])).unwrap();
+    assert_eq!(ns, kept);
+    // Gone from the UFS: the file, and a folder holding only what the UFS had.
+    run(&mut ns, removing(&[("d", "")], &[])).unwrap();
+    assert_eq!(ns.status("/d").unwrap_err().kind, ErrorKind::NotFound);
+    assert!(ns.status("/e/only-in-lode").is_ok());
+    ns.check_invariants();
 }
