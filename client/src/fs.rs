@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
-use lode_core::rpc::alluxio::grpc::file::FileInfo;
+use lode_core::rpc::alluxio::grpc::file::{
+    FileInfo, FileSystemMasterCommonPOptions, ListStatusPOptions, LoadMetadataPType,
+};
 use lode_core::rpc::alluxio::grpc::meta::MasterInfo;
 use lode_core::rpc::lode::master::MasterStatus;
 
@@ -44,10 +46,26 @@ pub fn ls_line(info: &FileInfo) -> String {
     )
 }
 
-/// `lode fs ls [-R] PATH`.
-pub async fn ls(client: &MasterClient, path: &str, recursive: bool) -> Result<String, ClientError> {
+/// `lode fs ls [-R] [-f] [--sync] PATH` (`force`: look in the under-file-system even where it
+/// was looked before, Alluxio's load type ALWAYS; `sync`: sync with it first, interval 0).
+pub async fn ls(
+    client: &MasterClient,
+    path: &str,
+    recursive: bool,
+    force: bool,
+    sync: bool,
+) -> Result<String, ClientError> {
+    let options = ListStatusPOptions {
+        recursive: Some(recursive),
+        load_metadata_type: force.then_some(LoadMetadataPType::Always as i32),
+        common_options: sync.then(|| FileSystemMasterCommonPOptions {
+            sync_interval_ms: Some(0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     let mut out = String::new();
-    for info in client.list_status(path, recursive).await? {
+    for info in client.list_status_with(path, options).await? {
         let _ = writeln!(out, "{}", ls_line(&info));
     }
     Ok(out)

@@ -136,6 +136,12 @@ pub struct MasterClient {
     write_type: WriteType,
     /// How long after completion an ASYNC_THROUGH file may be persisted.
     persistence_wait: Duration,
+    /// Whether paths the masters do not know are looked up in under-file-systems
+    /// (`alluxio.user.file.metadata.load.type`; unset: the masters' setting).
+    load_type: Option<i32>,
+    /// How stale what the masters know of under-file-systems may be, in ms (-1: never;
+    /// `alluxio.user.file.metadata.sync.interval`; unset: the masters' setting).
+    sync_interval_ms: Option<i64>,
     retry: RetryPolicy,
     /// The login user sent with every call (none when it is not valid header text).
     user: Option<AsciiMetadataValue>,
@@ -211,6 +217,32 @@ impl MasterClient {
                 .and_then(WriteType::from_name)
                 .unwrap_or(WriteType::AsyncThrough),
             persistence_wait: duration(name::USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME, 0),
+            // Sent only when the site sets it: otherwise the masters' setting holds.
+            load_type: config
+                .get(name::USER_FILE_METADATA_LOAD_TYPE)
+                .filter(|entry| entry.source != "default")
+                .and_then(|entry| {
+                    LoadMetadataPType::from_str_name(&entry.text.to_ascii_uppercase())
+                })
+                .map(|load| load as i32),
+            sync_interval_ms: match config
+                .get(name::USER_FILE_METADATA_SYNC_INTERVAL)
+                .filter(|entry| entry.source != "default")
+            {
+                None => None,
+                Some(entry) if entry.text.trim() == "-1" => Some(-1),
+                Some(entry) => Some(
+                    lode_core::config::parse_duration(&entry.text)
+                        .map_err(|e| {
+                            ClientError::Config(format!(
+                                "{}={}: {e}, or -1 for never",
+                                name::USER_FILE_METADATA_SYNC_INTERVAL,
+                                entry.text
+                            ))
+                        })?
+                        .as_millis() as i64,
+                ),
+            },
             retry: RetryPolicy {
                 base_sleep: duration(name::USER_RPC_RETRY_BASE_SLEEP, 50),
                 max_sleep: duration(name::USER_RPC_RETRY_MAX_SLEEP, 1_000),
@@ -430,7 +462,12 @@ impl MasterClient {
 
     /// The status of a path.
     pub async fn get_status(&self, path: &str) -> Result<FileInfo, ClientError> {
-        let message = GetStatusPRequest { path: Some(path.into()), options: None };
+        let options = GetStatusPOptions {
+            load_metadata_type: self.load_type,
+            common_options: self.sync_options(),
+            ..Default::default()
+        };
+        let message = GetStatusPRequest { path: Some(path.into()), options: Some(options) };
         let response = self
             .call("get status", |channel| {
                 let request = self.request(message.clone());
@@ -442,7 +479,11 @@ impl MasterClient {
 
     /// Whether a path exists.
     pub async fn exists(&self, path: &str) -> Result<bool, ClientError> {
-        let message = ExistsPRequest { path: Some(path.into()), options: None };
+        let options = ExistsPOptions {
+            load_metadata_type: self.load_type,
+            common_options: self.sync_options(),
+        };
+        let message = ExistsPRequest { path: Some(path.into()), options: Some(options) };
         let response = self
             .call("exists", |channel| {
                 let request = self.request(message.clone());
@@ -458,10 +499,52 @@ impl MasterClient {
         path: &str,
         recursive: bool,
     ) -> Result<Vec<FileInfo>, ClientError> {
-        let message = ListStatusPRequest {
-            path: Some(path.into()),
-            options: Some(ListStatusPOptions { recursive: Some(recursive), ..Default::default() }),
+        let options = ListStatusPOptions { recursive: Some(recursive), ..Default::default() };
+        self.list_status_with(path, options).await
+    }
+
+    /// Loads what the under-file-system has at `path` (every level below it when `recursive`)
+    /// that the masters do not know, listing nothing (Alluxio's `loadMetadata`); with `sync`,
+    /// also what changed or went there (Alluxio's `loadMetadata -F`: sync interval 0).
+    pub async fn load_metadata(
+        &self,
+        path: &str,
+        recursive: bool,
+        sync: bool,
+    ) -> Result<(), ClientError> {
+        let options = ListStatusPOptions {
+            recursive: Some(recursive),
+            load_metadata_type: Some(LoadMetadataPType::Always as i32),
+            load_metadata_only: Some(true),
+            common_options: sync.then(|| FileSystemMasterCommonPOptions {
+                sync_interval_ms: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
         };
+        self.list_status_with(path, options).await.map(|_| ())
+    }
+
+    /// The sync interval this client sends, when its site sets one.
+    fn sync_options(&self) -> Option<FileSystemMasterCommonPOptions> {
+        self.sync_interval_ms.map(|ms| FileSystemMasterCommonPOptions {
+            sync_interval_ms: Some(ms),
+            ..Default::default()
+        })
+    }
+
+    /// [`MasterClient::list_status`] with Alluxio's options; the metadata load type is the
+    /// client's (`alluxio.user.file.metadata.load.type`) unless `options` has one.
+    pub async fn list_status_with(
+        &self,
+        path: &str,
+        mut options: ListStatusPOptions,
+    ) -> Result<Vec<FileInfo>, ClientError> {
+        options.load_metadata_type = options.load_metadata_type.or(self.load_type);
+        if options.common_options.is_none() {
+            options.common_options = self.sync_options();
+        }
+        let message = ListStatusPRequest { path: Some(path.into()), options: Some(options) };
         self.call("list status", |channel| {
             let request = self.request(message.clone());
             async move {

@@ -59,6 +59,14 @@ pub enum MasterError {
     /// The root under-file-system is configured with a URI or options it cannot use.
     #[error("root under-file-system (alluxio.master.mount.table.root.ufs): {0}")]
     Ufs(#[from] lode_ufs::UfsError),
+    /// A property has a value the master cannot use.
+    #[error("{key}: {message}")]
+    Property {
+        /// The property.
+        key: &'static str,
+        /// Its value and what is wrong with it.
+        message: String,
+    },
     /// The master's task failed unexpectedly.
     #[error("the master task failed: {0}")]
     Task(String),

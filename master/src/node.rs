@@ -122,6 +122,13 @@ impl std::fmt::Debug for MasterNode {
     }
 }
 
+/// The name of the user this process runs as (`$USER`, `$LOGNAME`, else its uid).
+fn process_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| rustix::process::getuid().as_raw().to_string())
+}
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -140,6 +147,7 @@ fn paths_of(mutation: &Mutation) -> Vec<&str> {
         Mutation::Unmount(m) => vec![&m.path],
         Mutation::UpdateMount(m) => vec![&m.path],
         Mutation::SchedulePersist(m) => vec![&m.path],
+        Mutation::LoadMetadata(m) => vec![&m.path],
         Mutation::PersistFile(_) | Mutation::PersistFailed(_) => Vec::new(),
     }
 }
@@ -487,6 +495,20 @@ pub async fn start(
         elector: backends.elector_name.clone(),
         journal: backends.store.location(),
         configuration: crate::rpc::ClusterConfiguration::of(&config),
+        load_type: config
+            .string(name::USER_FILE_METADATA_LOAD_TYPE)
+            .and_then(crate::rpc::LoadType::from_name)
+            .unwrap_or(crate::rpc::LoadType::Once),
+        sync_interval: match config.string(name::USER_FILE_METADATA_SYNC_INTERVAL) {
+            None => crate::rpc::SyncInterval::Never,
+            Some(text) => {
+                crate::rpc::SyncInterval::parse(text).map_err(|e| MasterError::Property {
+                    key: name::USER_FILE_METADATA_SYNC_INTERVAL,
+                    message: format!("{text:?}: {e}"),
+                })?
+            }
+        },
+        ufs_owner: process_user(),
     };
     let info = Arc::new(info);
     lode_core::web::metrics();

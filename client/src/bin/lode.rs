@@ -92,8 +92,30 @@ enum FsCommand {
         /// List every level below the directory.
         #[arg(short = 'R')]
         recursive: bool,
+        /// Look in the under-file-system for entries the masters do not know, even in folders
+        /// listed before (Alluxio's `ls -f`: load type ALWAYS).
+        #[arg(short = 'f')]
+        force: bool,
+        /// Sync with the under-file-system first: what it no longer has goes, what changed
+        /// there is loaded again (sync interval 0).
+        #[arg(long)]
+        sync: bool,
         /// The path.
         #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Load what the under-file-system has at a path (and below it with -R) that the masters
+    /// do not know, without listing it.
+    #[command(name = "loadMetadata")]
+    LoadMetadata {
+        /// Every level below the path too.
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// Also sync what the masters know: remove what the UFS no longer has, load again
+        /// what changed there (Alluxio's -F).
+        #[arg(short = 'F')]
+        sync: bool,
+        /// The path.
         path: String,
     },
     /// Show a path's status.
@@ -311,8 +333,11 @@ async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, Str
                 out.push_str(&format!("Successfully created directory {path}\n"));
             }
         }
-        FsCommand::Ls { recursive, path } => {
-            out = fs::ls(client, &path, recursive).await.map_err(fail)?
+        FsCommand::Ls { recursive, force, sync, path } => {
+            out = fs::ls(client, &path, recursive, force, sync).await.map_err(fail)?
+        }
+        FsCommand::LoadMetadata { recursive, sync, path } => {
+            client.load_metadata(&path, recursive, sync).await.map_err(fail)?;
         }
         FsCommand::Stat { path } => out = fs::stat(client, &path).await.map_err(fail)?,
         FsCommand::Touch { paths } => {

@@ -182,6 +182,8 @@ pub mod name {
     pub const WORKER_BLOCK_HEARTBEAT_INTERVAL: &str = "alluxio.worker.block.heartbeat.interval";
     pub const USER_BLOCK_SIZE_BYTES_DEFAULT: &str = "alluxio.user.block.size.bytes.default";
     pub const USER_FILE_WRITETYPE_DEFAULT: &str = "alluxio.user.file.writetype.default";
+    pub const USER_FILE_METADATA_LOAD_TYPE: &str = "alluxio.user.file.metadata.load.type";
+    pub const USER_FILE_METADATA_SYNC_INTERVAL: &str = "alluxio.user.file.metadata.sync.interval";
     pub const USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME: &str =
         "alluxio.user.file.persistence.initial.wait.time";
     pub const USER_RPC_RETRY_MAX_DURATION: &str = "alluxio.user.rpc.retry.max.duration";
@@ -422,6 +424,20 @@ pub static KEYS: &[PropertyKey] = &[
          to stock Alluxio clients, which expect it among the cluster defaults."),
     key(name::USER_BLOCK_SIZE_BYTES_DEFAULT, T::Size, Literal("64MB"), Scope::Client, Alluxio,
         "The block size of files a client creates."),
+    key(name::USER_FILE_METADATA_LOAD_TYPE, T::Enum(&["NEVER", "ONCE", "ALWAYS"]),
+        Literal("ONCE"), Scope::All, Alluxio,
+        "Whether a path Lode does not know is looked up in its under-file-system (and a folder \
+         listed there) when a client asks for it: NEVER; ONCE, unless the folder it would be in \
+         was listed whole before (a folder is listed once); ALWAYS, every time (a listed folder \
+         is listed again for new entries). Clients send it with each call; masters use theirs \
+         for calls that do not say."),
+    key(name::USER_FILE_METADATA_SYNC_INTERVAL, T::String, Literal("-1"), Scope::All, Alluxio,
+        "How stale what Lode knows of a path's under-file-system may be when a client asks for \
+         it: -1 never syncs; 0 syncs every call; a duration (5min) syncs a path whose last sync \
+         is older. A sync loads what the UFS has and Lode does not, removes what Lode had from \
+         the UFS and the UFS no longer has, and loads again (as a new file, so no cached block \
+         of the old content is read) what changed there; what only Lode holds is never touched. \
+         Clients send it with each call; masters use theirs for calls that do not say."),
     key(name::USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME, T::Duration, Literal("0"), Scope::Client,
         Alluxio,
         "How long after an ASYNC_THROUGH file is completed its persistence may start (sent with \

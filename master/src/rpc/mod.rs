@@ -4,8 +4,10 @@
 
 mod blocks;
 mod configuration;
+mod consistency;
 mod convert;
 mod listing;
+mod metadata;
 mod mounts;
 mod through;
 mod ufs_effects;
@@ -49,6 +51,7 @@ pub use configuration::{ClusterConfiguration, ALLUXIO_VERSION};
 pub use convert::file_info;
 use convert::{missing, op_id, status_from_ns, status_from_serve};
 pub use lode_core::rpc::{mode_from_pmode, pmode_from_mode};
+pub use metadata::{LoadType, Loads, SyncInterval};
 
 use crate::namespace::{self as ns, ErrorKind, Mutation};
 use crate::{MasterNode, Role};
@@ -80,6 +83,15 @@ pub struct ServerInfo {
     pub journal: String,
     /// The cluster defaults clients load.
     pub configuration: ClusterConfiguration,
+    /// How paths missing from Lode are looked up in under-file-systems when a call does not
+    /// say (`alluxio.user.file.metadata.load.type`).
+    pub load_type: LoadType,
+    /// How stale what Lode knows of under-file-systems may be when a call does not say
+    /// (`alluxio.user.file.metadata.sync.interval`).
+    pub sync_interval: SyncInterval,
+    /// Who owns what is loaded from under-file-systems (OpenDAL reports no owners): the user
+    /// the master runs as.
+    pub ufs_owner: String,
 }
 
 fn now_ms() -> i64 {
@@ -92,12 +104,13 @@ pub struct Services {
     node: Arc<MasterNode>,
     info: Arc<ServerInfo>,
     channels: AuthenticatedChannels,
+    loads: Arc<Loads>,
 }
 
 impl Services {
     /// Services for `node`.
     pub fn new(node: Arc<MasterNode>, info: Arc<ServerInfo>) -> Services {
-        Services { node, info, channels: AuthenticatedChannels::new() }
+        Services { node, info, channels: AuthenticatedChannels::new(), loads: Arc::default() }
     }
 
     /// A tonic router with every service added.
@@ -126,6 +139,17 @@ impl Services {
         read: impl FnOnce(&ns::Namespace) -> Result<T, ns::NsError>,
     ) -> Result<T, Status> {
         self.node.read(read).map_err(status_from_serve)?.map_err(status_from_ns)
+    }
+
+    /// How a call asks for its paths to be found in under-file-systems: the metadata load
+    /// type and sync interval it gives, else the master's.
+    fn finding(
+        &self,
+        load: Option<i32>,
+        common: Option<FileSystemMasterCommonPOptions>,
+    ) -> (LoadType, SyncInterval) {
+        let sync = common.and_then(|c| c.sync_interval_ms).map(SyncInterval::from_ms);
+        (LoadType::requested(load, self.info.load_type), sync.unwrap_or(self.info.sync_interval))
     }
 
     /// UNAVAILABLE naming the leader unless this master leads (what a standby answers).
@@ -179,6 +203,11 @@ fn path(path: Option<String>) -> Result<String, Status> {
     path.filter(|p| !p.is_empty()).ok_or_else(|| missing("path"))
 }
 
+/// `path` checked against Lode's path rules.
+fn parse(path: &str) -> Result<ns::FsPath, Status> {
+    ns::FsPath::parse(path).map_err(|e| status_from_ns(e.into()))
+}
+
 fn refuse_ttl(common: Option<&FileSystemMasterCommonPOptions>) -> Result<(), Status> {
     match common.and_then(|c| c.ttl) {
         Some(ttl) if ttl > 0 => Err(Status::unimplemented("Lode does not support file TTLs yet")),
@@ -190,11 +219,24 @@ type ListStream = Pin<Box<dyn Stream<Item = Result<ListStatusPResponse, Status>>
 
 #[tonic::async_trait]
 impl FileSystemMasterClientService for Services {
+    async fn check_consistency(
+        &self,
+        request: Request<CheckConsistencyPRequest>,
+    ) -> Result<Response<CheckConsistencyPResponse>, Status> {
+        let path = path(request.into_inner().path)?;
+        let inconsistent_paths = self.inconsistent_paths(&path).await?;
+        Ok(Response::new(CheckConsistencyPResponse { inconsistent_paths }))
+    }
+
     async fn exists(
         &self,
         request: Request<ExistsPRequest>,
     ) -> Result<Response<ExistsPResponse>, Status> {
-        let path = path(request.into_inner().path)?;
+        let request = request.into_inner();
+        let path = path(request.path)?;
+        let options = request.options.unwrap_or_default();
+        let (load, sync) = self.finding(options.load_metadata_type, options.common_options);
+        self.find_path(&parse(&path)?, load, sync).await?;
         let exists = self.read(|ns| match ns.status(&path) {
             Ok(_) => Ok(true),
             Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
@@ -340,7 +382,11 @@ impl FileSystemMasterClientService for Services {
         &self,
         request: Request<GetStatusPRequest>,
     ) -> Result<Response<GetStatusPResponse>, Status> {
-        let path = path(request.into_inner().path)?;
+        let request = request.into_inner();
+        let path = path(request.path)?;
+        let options = request.options.unwrap_or_default();
+        let (load, sync) = self.finding(options.load_metadata_type, options.common_options);
+        self.find_path(&parse(&path)?, load, sync).await?;
         let info = self
             .node
             .read_blocks(|blocks, ns| {
@@ -419,8 +465,17 @@ impl FileSystemMasterClientService for Services {
         request: Request<ListStatusPRequest>,
     ) -> Result<Response<ListStream>, Status> {
         let request = request.into_inner();
-        let recursive = request.options.and_then(|o| o.recursive).unwrap_or(false);
-        let listing = listing::list(self.node.clone(), &path(request.path)?, recursive)?;
+        let options = request.options.unwrap_or_default();
+        let recursive = options.recursive.unwrap_or(false);
+        let path = path(request.path)?;
+        let (load, sync) = self.finding(options.load_metadata_type, options.common_options);
+        self.find_folder(&parse(&path)?, load, sync, recursive).await?;
+        if options.load_metadata_only.unwrap_or(false) {
+            // Alluxio's `loadMetadata`: the path must exist, and nothing is listed.
+            self.read(|ns| ns.status(&path))?;
+            return Ok(Response::new(Box::pin(tokio_stream::empty())));
+        }
+        let listing = listing::list(self.node.clone(), &path, recursive)?;
         Ok(Response::new(listing))
     }
 
@@ -430,7 +485,15 @@ impl FileSystemMasterClientService for Services {
     ) -> Result<Response<ListStatusPartialPResponse>, Status> {
         let request = request.into_inner();
         let options = request.options.unwrap_or_default();
-        let page = listing::list_partial(&self.node, &path(request.path)?, options)?;
+        let path = path(request.path)?;
+        if options.offset_type.is_none() {
+            // The first page loads what the folder's UFS has; later pages list what it loaded.
+            let listing = options.options.unwrap_or_default();
+            let (load, sync) = self.finding(listing.load_metadata_type, listing.common_options);
+            let recursive = listing.recursive.unwrap_or(false);
+            self.find_folder(&parse(&path)?, load, sync, recursive).await?;
+        }
+        let page = listing::list_partial(&self.node, &path, options)?;
         Ok(Response::new(page))
     }
 
