@@ -1,5 +1,5 @@
-//! The shell's data commands: `copyFromLocal`, `copyToLocal`, `cat`, `head`, `tail`, `du`, with
-//! a progress bar on large copies (shown only on a terminal).
+//! The shell's data commands: `copyFromLocal`, `copyToLocal`, `cat`, `head`, `tail`, `du`,
+//! `load`, with a progress bar on large copies and loads (shown only on a terminal).
 
 use std::path::Path;
 
@@ -43,6 +43,41 @@ pub async fn copy_from_local(
         .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     Ok(format!("Copied {} to {dst} ({written} bytes)\n", src.display()))
+}
+
+/// `lode fs load PATH` (Alluxio's `load`): has every block that no worker holds of the
+/// persisted file at `path`, or of each file below the folder at `path`, cached by a worker
+/// from its under-file-system, with a progress bar over the bytes; a line per file as
+/// Alluxio's shell prints them.
+pub async fn load(client: &MasterClient, path: &str) -> Result<String, String> {
+    let status = client.get_status(path).await.map_err(|e| e.to_string())?;
+    let files = match status.folder() {
+        true => {
+            let listing = client.list_status(path, true).await.map_err(|e| e.to_string())?;
+            listing.into_iter().filter(|info| !info.folder()).collect()
+        }
+        false => vec![status.clone()],
+    };
+    let bar = progress_bar(files.iter().map(|info| info.length().max(0) as u64).sum());
+    let (mut out, mut before) = (String::new(), 0);
+    for file in files {
+        if file.in_alluxio_percentage() == 100 {
+            out.push_str(&format!("{} already in Alluxio fully\n", file.path()));
+        } else {
+            // A listing's entries carry no block locations: the file's status does.
+            let info = client.get_status(file.path()).await.map_err(|e| e.to_string())?;
+            let loading = data::load_file(client, &info, &|n| bar.set_position(before + n)).await;
+            loading.map_err(|e| e.to_string())?;
+            out.push_str(&format!("{} loaded\n", file.path()));
+        }
+        before += file.length().max(0) as u64;
+        bar.set_position(before);
+    }
+    bar.finish_and_clear();
+    if status.folder() {
+        out.push_str(&format!("{path} loaded\n"));
+    }
+    Ok(out)
 }
 
 /// Copies the Lode file `src` to the local file `dst` (replaced if it exists).

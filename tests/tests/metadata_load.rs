@@ -261,3 +261,57 @@ async fn a_sync_shows_what_changed_in_the_ufs_and_keeps_what_only_lode_holds() {
 fn shell_with_sync(cluster: &Cluster) -> AlluxioClient {
     shell(cluster, &[("alluxio.user.file.metadata.sync.interval", "0")])
 }
+
+/// `alluxio fs load` and `lode fs load` cache every block of loaded files ahead of use (100 %
+/// in Alluxio), a second load finds them so, and `fs location` names the worker holding them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn load_warms_the_cache_ahead_of_use() {
+    let ufs = tempfile::tempdir().unwrap();
+    let big = object_content(11, (3 << 20) + 7);
+    put(ufs.path(), "warm/big.bin", &big);
+    put(ufs.path(), "warm/small.csv", b"a,b\n");
+    let cluster = cluster(ufs.path(), &[]).await;
+    let shell = shell(&cluster, &[]);
+    let out = shell.fs(&["load", "/warm"]).expect_ok("alluxio fs load");
+    assert!(
+        out.contains("/warm/big.bin loaded") && out.contains("/warm/small.csv loaded"),
+        "{out}"
+    );
+    let out = shell.fs(&["ls", "/warm"]).expect_ok("ls");
+    assert_eq!(out.matches(" 100% ").count(), 2, "{out}");
+    let out = shell.fs(&["load", "/warm/big.bin"]).expect_ok("load again");
+    assert!(out.contains("already in Alluxio fully"), "{out}");
+    let out = shell.fs(&["location", "/warm/big.bin"]).expect_ok("location");
+    assert!(out.contains("127.0.0.1") || out.contains("localhost"), "{out}");
+
+    let client = cluster.client();
+    client.free("/warm", true).await.unwrap();
+    // Until the worker has dropped the freed blocks (its next heartbeat carries the order).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while worker_blocks(&client).await != 0 {
+        assert!(Instant::now() < deadline, "free left blocks cached");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_alluxio(&client, "/warm/big.bin").await, 0);
+    let out = lode_client::copy::load(&client, "/warm").await.unwrap();
+    assert!(out.contains("/warm/big.bin loaded") && out.contains("/warm loaded"), "{out}");
+    assert_eq!(in_alluxio(&client, "/warm/big.bin").await, 100);
+    let mut read = Vec::new();
+    data::read_file(&client, "/warm/big.bin", 0, None, &mut read, &|_| {}).await.unwrap();
+    assert!(read == big, "other bytes");
+}
+
+async fn in_alluxio(client: &lode_client::master::MasterClient, path: &str) -> i32 {
+    client.get_status(path).await.unwrap().in_alluxio_percentage()
+}
+
+/// How many blocks the cluster's (only) worker caches, from its metrics.
+async fn worker_blocks(client: &lode_client::master::MasterClient) -> u64 {
+    let infos = client.worker_infos().await.unwrap();
+    let port = infos[0].address.as_ref().and_then(|a| a.web_port).expect("a web port");
+    let metrics = lode_tests::http_get(port as u16, "/metrics").expect("the worker's /metrics");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("lode_worker_blocks "))
+        .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
+}

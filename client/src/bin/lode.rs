@@ -104,6 +104,12 @@ enum FsCommand {
         #[arg(default_value = "/")]
         path: String,
     },
+    /// Cache every block of a persisted file (or of each file below a folder) that no worker
+    /// holds, from its under-file-system, ahead of use.
+    Load {
+        /// The file or folder.
+        path: String,
+    },
     /// Load what the under-file-system has at a path (and below it with -R) that the masters
     /// do not know, without listing it.
     #[command(name = "loadMetadata")]
@@ -336,6 +342,7 @@ async fn run_fs(command: FsCommand, client: &MasterClient) -> Result<String, Str
         FsCommand::Ls { recursive, force, sync, path } => {
             out = fs::ls(client, &path, recursive, force, sync).await.map_err(fail)?
         }
+        FsCommand::Load { path } => out = copy::load(client, &path).await?,
         FsCommand::LoadMetadata { recursive, sync, path } => {
             client.load_metadata(&path, recursive, sync).await.map_err(fail)?;
         }

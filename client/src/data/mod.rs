@@ -3,6 +3,7 @@
 //! block from a worker that caches it, or, on the worker's own host, read the block's file in
 //! place (short-circuit) without going through the network stack.
 
+pub use load::load_file;
 use lode_core::config::this_host_name;
 use lode_core::rpc::alluxio::grpc::block::block_worker_client::BlockWorkerClient;
 use lode_core::rpc::alluxio::grpc::block::{
@@ -16,6 +17,7 @@ use tonic::Code;
 use crate::master::{ClientError, MasterClient};
 
 mod grpc;
+mod load;
 mod streamed_read;
 mod write;
 use streamed_read::read_streamed;
