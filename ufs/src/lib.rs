@@ -32,6 +32,8 @@ const WRITE_CHUNK: usize = 8 << 20;
 pub struct Ufs {
     uri: UfsUri,
     operator: Operator,
+    /// How long one request may take (`alluxio.underfs.request.timeout`).
+    timeout: std::time::Duration,
 }
 
 /// What the under-file-system says about a path.
@@ -112,7 +114,8 @@ impl Ufs {
         }
         let settings = services::Settings { uri: &parsed, options, config };
         let operator = services::operator(&settings)?;
-        Ok(Ufs { uri: parsed, operator })
+        let timeout = services::request_timeout(&settings)?;
+        Ok(Ufs { uri: parsed, operator, timeout })
     }
 
     /// Its URI.

@@ -38,8 +38,15 @@ pub(crate) fn operator(settings: &Settings) -> Result<Operator, UfsError> {
         #[allow(unreachable_patterns)] // Refused before: `UfsUri::check_built_in`.
         _ => return Err(settings.error("this kind of under-file-system is not built in".into())),
     };
-    let timeout = match settings.get(name::UNDERFS_REQUEST_TIMEOUT) {
-        None => DEFAULT_REQUEST_TIMEOUT,
+    let timeout = request_timeout(settings)?;
+    let layer = opendal::layers::TimeoutLayer::new().with_timeout(timeout).with_io_timeout(timeout);
+    built.map(|operator| operator.layer(layer)).map_err(|e| settings.error(e.to_string()))
+}
+
+/// How long one request may take: `alluxio.underfs.request.timeout`, the mount's or the site's.
+pub(crate) fn request_timeout(settings: &Settings) -> Result<std::time::Duration, UfsError> {
+    match settings.get(name::UNDERFS_REQUEST_TIMEOUT) {
+        None => Ok(DEFAULT_REQUEST_TIMEOUT),
         Some(text) => lode_core::config::parse_duration(text)
             .ok()
             .filter(|timeout| !timeout.is_zero())
@@ -48,10 +55,8 @@ pub(crate) fn operator(settings: &Settings) -> Result<Operator, UfsError> {
                     "{}={text} is not a positive duration",
                     name::UNDERFS_REQUEST_TIMEOUT
                 ))
-            })?,
-    };
-    let layer = opendal::layers::TimeoutLayer::new().with_timeout(timeout).with_io_timeout(timeout);
-    built.map(|operator| operator.layer(layer)).map_err(|e| settings.error(e.to_string()))
+            }),
+    }
 }
 
 /// `alluxio.underfs.request.timeout` when neither the mount nor the site sets it (the table's
