@@ -11,11 +11,18 @@
 //!    settings; Alluxio's client (FailoverProbe.java) creates directories without pause; the
 //!    bench kills the leader with SIGKILL and times the first acknowledged operation after it.
 //!
+//! 3. Metadata load (`metadata`): a UFS folder of `LODE_BENCH_UFS_FILES` (100,000) files in
+//!    folders of 1,000 that neither system has seen; the stock shell's `ls -R /` against a
+//!    fresh master of each (Alluxio's default ONCE load type), cold (loading everything) and
+//!    then warm (listing what was loaded: the shell's own cost and the listing's), one master
+//!    each on the same folder. Entries loaded per second are counted from the cold run minus
+//!    the warm one.
+//!
 //! `cargo bench -p lode-tests --bench alluxio`. `LODE_BENCH_THREADS` (64), `LODE_BENCH_WARMUP`
 //! (`5s`), `LODE_BENCH_DURATION` (`20s`), `LODE_BENCH_FILES` (20,000: created for each of
 //! RenameFile and DeleteFile), `LODE_BENCH_TRIALS` (10), `LODE_BENCH_SESSION_TIMEOUT` (Lode's
 //! ZooKeeper session; its default `10s`), `LODE_BENCH_SYSTEMS` (`alluxio,lode`: whose failover
-//! to time) and `LODE_BENCH_PARTS` (`throughput,failover`) set the runs.
+//! to time) and `LODE_BENCH_PARTS` (`throughput,failover`; `metadata` too) set the runs.
 
 use std::time::Duration;
 
@@ -128,6 +135,81 @@ fn leader_port(client: &AlluxioClient) -> u16 {
         .unwrap_or_else(|| panic!("masterInfo named no leader:\n{out}"))
 }
 
+/// A UFS folder of `files` files (a few bytes each) in folders of 1,000.
+fn ufs_tree(files: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a UFS folder");
+    for i in 0..files {
+        let folder = dir.path().join(format!("part-{:04}", i / 1000));
+        if i % 1000 == 0 {
+            std::fs::create_dir_all(&folder).expect("a UFS folder");
+        }
+        std::fs::write(folder.join(format!("f{i:07}.csv")), b"a,b\n").expect("a UFS file");
+    }
+    dir
+}
+
+/// The stock shell for the one master at `address` (`host:port`): its check wants a host name
+/// for a single master, not a one-entry address list.
+fn shell_for(address: &str) -> AlluxioClient {
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    AlluxioClient::new(&[("alluxio.master.hostname", host), ("alluxio.master.rpc.port", port)])
+}
+
+/// Runs `ls -R /` with the stock shell twice (cold, then warm) and returns both times and how
+/// many entries the listing printed.
+fn ls_twice(client: &AlluxioClient) -> (Duration, Duration, usize) {
+    // Until the master answers RPCs (an Alluxio master serves its web UI first).
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while !client.fs(&["masterInfo"]).success {
+        assert!(std::time::Instant::now() < deadline, "the master never answered");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let timed = || {
+        let started = std::time::Instant::now();
+        let out = client.fs(&["ls", "-R", "/"]).expect_ok("ls -R /");
+        (started.elapsed(), out.lines().filter(|line| line.contains(" /")).count())
+    };
+    let (cold, entries) = timed();
+    let (warm, again) = timed();
+    assert_eq!(entries, again, "the warm listing differs from the cold one");
+    (cold, warm, entries)
+}
+
+async fn metadata(files: usize) {
+    let tree = ufs_tree(files);
+    println!(
+        "\nMetadata load: stock shell `ls -R /` of a UFS folder of {files} files, fresh masters:"
+    );
+    let report = |name: &str, (cold, warm, entries): (Duration, Duration, usize)| {
+        let loading = cold.saturating_sub(warm).as_secs_f64().max(f64::MIN_POSITIVE);
+        println!(
+            "  {name}: cold {:.2} s, warm {:.2} s, {entries} entries, {:.0} entries loaded/s",
+            cold.as_secs_f64(),
+            warm.as_secs_f64(),
+            entries as f64 / loading
+        );
+        cold
+    };
+    let alluxio = {
+        let masters = AlluxioMasters::start_on_ufs(1, None, Some(tree.path()));
+        report("Alluxio 2.9.6", ls_twice(&shell_for(&masters.rpc_addresses())))
+    };
+    let lode = {
+        let site = [(
+            "alluxio.master.mount.table.root.ufs".to_string(),
+            tree.path().display().to_string(),
+        )];
+        let election = Election::Embedded { lease_timeout: "3s".into() };
+        let cluster = Cluster::start_on(1, election, &site, HELPER);
+        cluster.leader(None).await;
+        report("Lode", ls_twice(&shell_for(&cluster.masters[0].0)))
+    };
+    println!(
+        "  cold ls -R: Lode {:.1}x as fast as Alluxio",
+        alluxio.as_secs_f64() / lode.as_secs_f64().max(f64::MIN_POSITIVE)
+    );
+}
+
 async fn failover(trials: usize, lode_session_timeout: &str, systems: &str) {
     let zookeeper = ZooKeeper::ensemble(3);
     let address = zookeeper.connect_string();
@@ -219,6 +301,9 @@ fn main() {
     runtime.block_on(async {
         if parts.contains("throughput") {
             throughput(&settings).await;
+        }
+        if parts.contains("metadata") {
+            metadata(env_or("LODE_BENCH_UFS_FILES", 100_000)).await;
         }
         if parts.contains("failover") {
             let session: String =

@@ -163,19 +163,31 @@ impl AlluxioMasters {
     /// Formats a journal and starts `count` masters; with `zookeeper` (a connect string) they
     /// elect a leader through it. Returns once one of them serves.
     pub fn start(count: usize, zookeeper: Option<&str>) -> AlluxioMasters {
+        AlluxioMasters::start_on_ufs(count, zookeeper, None)
+    }
+
+    /// [`AlluxioMasters::start`] with `ufs` (a local folder) as the root under-file-system
+    /// instead of an empty one of their own.
+    pub fn start_on_ufs(
+        count: usize,
+        zookeeper: Option<&str>,
+        ufs: Option<&Path>,
+    ) -> AlluxioMasters {
         let lib = crate::jars::ensure(ALLUXIO_DIR);
         let dir = tempfile::tempdir().expect("a folder for Alluxio");
         let root = dir.path();
         for sub in ["conf", "underfs", "logs"] {
             std::fs::create_dir_all(root.join(sub)).expect("Alluxio's folders");
         }
+        let ufs = ufs.map_or_else(|| root.join("underfs"), Path::to_path_buf);
         let mut site = format!(
             "alluxio.master.hostname=127.0.0.1\nalluxio.master.bind.host=127.0.0.1\n\
              alluxio.master.web.bind.host=127.0.0.1\nalluxio.master.journal.type=UFS\n\
              alluxio.master.journal.folder={root}/journal\n\
-             alluxio.master.mount.table.root.ufs={root}/underfs\n\
+             alluxio.master.mount.table.root.ufs={ufs}\n\
              alluxio.master.metastore=HEAP\nalluxio.home={root}\nalluxio.work.dir={root}\n",
-            root = root.display()
+            root = root.display(),
+            ufs = ufs.display()
         );
         if let Some(address) = zookeeper {
             site.push_str(&format!(
