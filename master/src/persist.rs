@@ -12,8 +12,12 @@ use lode_core::config::{name, Config};
 use lode_core::rpc::lode::worker::{PersistCommand, PersistResult};
 
 use crate::blocks::BlockMap;
-use crate::namespace::{Mutation, Namespace, PersistFailed, PersistFile, PersistTarget};
+use crate::namespace::{
+    FsPath, LoadMetadata, MountOptions, Mutation, Namespace, PersistFailed, PersistFile,
+    PersistTarget, Persistence, RemovedEntry,
+};
 use crate::ufs::Ufses;
+use crate::MasterNode;
 
 /// The most persist commands one worker runs at once: enough that small files, each a few
 /// round trips to the UFS, keep it busy between heartbeats.
@@ -104,6 +108,9 @@ pub struct PersistSummary {
 pub struct PersistQueue {
     settings: PersistSettings,
     tasks: HashMap<u64, Task>,
+    /// Copies written where their file no longer is (it was renamed while it was copied), to
+    /// be deleted from their UFS (see [`StaleCopy`]).
+    stale: Vec<StaleCopy>,
     /// When this leader started: blocks count as missing only after workers had time to register.
     since: Instant,
     /// The same, as wall-clock ms: a file due before it may have been sent by an earlier leader.
@@ -113,7 +120,18 @@ pub struct PersistQueue {
 impl PersistQueue {
     /// An empty queue.
     pub fn new(settings: PersistSettings) -> PersistQueue {
-        PersistQueue { settings, tasks: HashMap::new(), since: Instant::now(), since_ms: now_ms() }
+        PersistQueue {
+            settings,
+            tasks: HashMap::new(),
+            stale: Vec::new(),
+            since: Instant::now(),
+            since_ms: now_ms(),
+        }
+    }
+
+    /// The copies found written where their file no longer is, since the last call.
+    pub fn take_stale_copies(&mut self) -> Vec<StaleCopy> {
+        std::mem::take(&mut self.stale)
     }
 
     /// Forgets everything: a new term starts afresh.
@@ -147,11 +165,16 @@ impl PersistQueue {
             });
             if result.error.is_empty() && moved {
                 let error = format!(
-                    "renamed while it was persisted (a copy stays at {} in {})",
+                    "renamed while it was persisted (its copy at {} in {} is deleted)",
                     result.ufs_path, result.ufs_uri
                 );
                 tracing::warn!(file = id, %error, "persisting again");
                 self.failed(id, error, now);
+                self.stale.push(StaleCopy {
+                    ufs_uri: result.ufs_uri.clone(),
+                    ufs_path: result.ufs_path.clone(),
+                    fingerprint: result.ufs_fingerprint.clone(),
+                });
             } else if result.error.is_empty() {
                 task.journaling = true;
                 entries.push(Mutation::PersistFile(PersistFile {
@@ -349,6 +372,91 @@ impl PersistQueue {
 }
 
 /// The command that persists file `id`; `None` when its mount has no under-file-system.
+/// A file's copy that a worker wrote at the place the file had when the copy began, and no
+/// longer has (it was renamed meanwhile; it is persisted again at its new place). Left there, it
+/// would be a file Lode never made, which a metadata load would show as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleCopy {
+    /// The UFS it is in.
+    pub ufs_uri: String,
+    /// Its path there.
+    pub ufs_path: String,
+    /// What the UFS said of it when the worker finished it.
+    pub fingerprint: String,
+}
+
+impl StaleCopy {
+    /// Deletes the copy if it is still what the worker wrote (the same fingerprint) and Lode
+    /// has nothing else at that place: nothing, or the copy itself, loaded from the UFS as a
+    /// file by a metadata load that came first (removed from the namespace then, on the same
+    /// condition). Anything else there is not ours to delete. Failures are logged: the copy
+    /// stays, nothing worse.
+    pub async fn delete(self, node: &MasterNode) {
+        let found = node.read(|ns| {
+            let root = node.ufses().root_uri().map(|uri| uri.to_string());
+            let (point, options) = match root.as_deref() == Some(self.ufs_uri.as_str()) {
+                true => (FsPath::root(), None),
+                false => ns.mounts().into_iter().find_map(|(point, mount)| {
+                    let point = FsPath::parse(&point).ok()?;
+                    (mount.ufs_uri == self.ufs_uri).then(|| (point, Some(mount.options.clone())))
+                })?,
+            };
+            let names = self.ufs_path.split('/').filter(|name| !name.is_empty());
+            let path = names.fold(point, |path, name| path.join(name));
+            let loaded = match ns.status(path.as_str()) {
+                Err(_) => None,
+                Ok(status) => Some(
+                    !status.is_directory
+                        && status.persistence == Persistence::Persisted
+                        && status.ufs_fingerprint == self.fingerprint,
+                ),
+            };
+            Some((path, loaded, options))
+        });
+        let Ok(Some((path, loaded, options))) = found else { return };
+        match (loaded, path.parent(), path.name()) {
+            (None, _, _) => {}
+            (Some(true), Some(parent), Some(name)) => {
+                let removed = RemovedEntry { path: name.into(), fingerprint: self.fingerprint };
+                let forget = LoadMetadata {
+                    path: parent.to_string(),
+                    removed: vec![removed.clone()],
+                    ..LoadMetadata::default()
+                };
+                if node.mutate(None, Mutation::LoadMetadata(forget)).await.is_err() {
+                    return;
+                }
+                let gone = node.read(|ns| ns.status(path.as_str()).is_err()).unwrap_or(false);
+                if !gone {
+                    return;
+                }
+                return StaleCopy { fingerprint: removed.fingerprint, ..self }
+                    .delete_from_ufs(node, options)
+                    .await;
+            }
+            _ => return, // Another file or folder is there now.
+        }
+        self.delete_from_ufs(node, options).await
+    }
+
+    async fn delete_from_ufs(self, node: &MasterNode, options: Option<MountOptions>) {
+        let ufs = match options {
+            None => node.ufses().of_mount(None),
+            Some(options) => Some(node.ufses().open(&self.ufs_uri, &options.properties)),
+        };
+        let Some(Ok(ufs)) = ufs else { return };
+        let unchanged = match ufs.status(&self.ufs_path).await {
+            Ok(Some(status)) => status.fingerprint() == self.fingerprint,
+            _ => false,
+        };
+        if unchanged {
+            if let Err(error) = ufs.delete(&self.ufs_path).await {
+                tracing::warn!(%error, "a stale persisted copy stays in the UFS");
+            }
+        }
+    }
+}
+
 fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistCommand> {
     let (ufs_uri, mount_properties) = match target.place.mount {
         Some((uri, options)) => (uri, options.properties.into_iter().collect()),
@@ -524,7 +632,7 @@ mod tests {
     }
 
     /// A copy written where the file no longer is (it was renamed meanwhile) is not taken: the
-    /// file is persisted again at its new place.
+    /// file is persisted again at its new place, and the copy is to be deleted.
     #[test]
     fn a_copy_at_a_place_the_file_left_is_not_taken() {
         let mut leader = Leader::new();
@@ -542,6 +650,10 @@ mod tests {
         assert!(leader.queue.report(w, reports, &leader.namespace, &leader.ufses).is_empty());
         let error = leader.queue.last_error(id).unwrap();
         assert!(error.contains("renamed while it was persisted"), "{error}");
+        // The copy at the old name is handed over for deletion, once.
+        let stale = leader.queue.take_stale_copies();
+        assert_eq!(stale.iter().map(|c| c.ufs_path.as_str()).collect::<Vec<_>>(), ["old-name"]);
+        assert!(leader.queue.take_stale_copies().is_empty());
     }
 
     /// A new leader adopts a command an earlier leader sent and the worker still runs, rather

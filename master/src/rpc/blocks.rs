@@ -222,13 +222,22 @@ impl LodeBlockMasterWorkerService for Services {
                 let entries = queue.report(worker, reports, namespace, self.node.ufses());
                 let commands = queue.assign(worker, blocks, namespace, self.node.ufses());
                 let persisted = blocks.take_persisted(worker);
-                Some((removals, entries, commands, persisted))
+                let stale = queue.take_stale_copies();
+                Some((removals, entries, commands, persisted, stale))
             })
             .map_err(status_from_serve)?;
-        let Some((removals, entries, persist, persisted)) = outcome else {
+        let Some((removals, entries, persist, persisted, stale)) = outcome else {
             return Ok(Response::new(HeartbeatResponse { register: true, ..Default::default() }));
         };
         self.node.journal_persists(entries);
+        if !stale.is_empty() {
+            let node = self.node.clone();
+            tokio::spawn(async move {
+                for copy in stale {
+                    copy.delete(&node).await;
+                }
+            });
+        }
         Ok(Response::new(HeartbeatResponse {
             register: false,
             remove_block_ids: removals.into_iter().map(|b| b as i64).collect(),
