@@ -122,11 +122,9 @@ impl std::fmt::Debug for MasterNode {
     }
 }
 
-/// The name of the user this process runs as (`$USER`, `$LOGNAME`, else its uid).
+/// The name of the user this process runs as (its OS account's name, as Alluxio shows it).
 fn process_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| rustix::process::getuid().as_raw().to_string())
+    whoami::username().or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".to_string())
 }
 
 fn now_ms() -> i64 {
