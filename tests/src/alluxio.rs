@@ -105,6 +105,22 @@ impl AlluxioClient {
         self.fs_with(&[], args)
     }
 
+    /// Runs `hadoop fs ARGS` (Hadoop's `FsShell`) with Alluxio's Hadoop client for
+    /// `alluxio://` paths (`fs.alluxio.impl=alluxio.hadoop.FileSystem` in a `core-site.xml`, as
+    /// a site sets it) and this client's Alluxio configuration.
+    pub fn hadoop_fs(&self, args: &[&str]) -> Output {
+        let core_site = self.conf.path().join("core-site.xml");
+        if !core_site.exists() {
+            let text = "<?xml version=\"1.0\"?>\n<configuration>\n  <property>\
+                        <name>fs.alluxio.impl</name><value>alluxio.hadoop.FileSystem</value>\
+                        </property>\n</configuration>\n";
+            std::fs::write(&core_site, text).expect("core-site.xml");
+        }
+        let mut command = self.java("org.apache.hadoop.fs.FsShell", &[], true);
+        command.args(args);
+        run(command, &format!("hadoop fs {}", args.join(" ")))
+    }
+
     /// Runs `alluxio fs ARGS` with more `-D` options for this one command.
     pub fn fs_with(&self, defines: &[(&str, &str)], args: &[&str]) -> Output {
         let mut command = self.java("alluxio.cli.fs.FileSystemShell", defines, true);
