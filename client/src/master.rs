@@ -139,6 +139,9 @@ pub struct MasterClient {
     /// Whether paths the masters do not know are looked up in under-file-systems
     /// (`alluxio.user.file.metadata.load.type`; unset: the masters' setting).
     load_type: Option<i32>,
+    /// Blocks read from under-file-systems are not kept by workers (Alluxio's NO_CACHE read
+    /// type, `alluxio.user.file.readtype.default`).
+    no_cache: bool,
     /// How stale what the masters know of under-file-systems may be, in ms (-1: never;
     /// `alluxio.user.file.metadata.sync.interval`; unset: the masters' setting).
     sync_interval_ms: Option<i64>,
@@ -217,6 +220,7 @@ impl MasterClient {
                 .and_then(WriteType::from_name)
                 .unwrap_or(WriteType::AsyncThrough),
             persistence_wait: duration(name::USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME, 0),
+            no_cache: config.string(name::USER_FILE_READTYPE_DEFAULT) == Some("NO_CACHE"),
             // Sent only when the site sets it: otherwise the masters' setting holds.
             load_type: config
                 .get(name::USER_FILE_METADATA_LOAD_TYPE)
@@ -276,6 +280,11 @@ impl MasterClient {
     /// (`alluxio.user.short.circuit.enabled`).
     pub fn short_circuit(&self) -> bool {
         self.short_circuit
+    }
+
+    /// Whether blocks this client reads from under-file-systems are left uncached (NO_CACHE).
+    pub fn no_cache(&self) -> bool {
+        self.no_cache
     }
 
     /// The bytes per message when blocks are streamed to and from workers.

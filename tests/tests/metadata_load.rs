@@ -315,3 +315,31 @@ async fn worker_blocks(client: &lode_client::master::MasterClient) -> u64 {
         .find_map(|line| line.strip_prefix("lode_worker_blocks "))
         .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
 }
+
+/// Lode's client reads a loaded file with Alluxio's read types: NO_CACHE streams it from the UFS
+/// through a worker that keeps nothing; CACHE (the default) leaves it cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lodes_client_reads_with_alluxios_read_types() {
+    let ufs = tempfile::tempdir().unwrap();
+    let bytes = object_content(5, (2 << 20) + 3);
+    put(ufs.path(), "typed.bin", &bytes);
+    let cluster = cluster(ufs.path(), &[]).await;
+    let addresses = cluster.client_config();
+    let addresses = addresses.string("alluxio.master.rpc.addresses").unwrap();
+    let config = lode_core::config::Config::from_pairs([
+        ("alluxio.master.rpc.addresses", addresses),
+        ("alluxio.user.file.readtype.default", "NO_CACHE"),
+    ])
+    .unwrap();
+    let no_cache = lode_client::master::MasterClient::from_config(&config).unwrap();
+    let mut read = Vec::new();
+    data::read_file(&no_cache, "/typed.bin", 0, None, &mut read, &|_| {}).await.unwrap();
+    assert!(read == bytes, "NO_CACHE read other bytes");
+    assert_eq!(in_alluxio(&no_cache, "/typed.bin").await, 0, "NO_CACHE kept blocks");
+    assert_eq!(worker_blocks(&no_cache).await, 0);
+    let client = cluster.client();
+    let mut read = Vec::new();
+    data::read_file(&client, "/typed.bin", 0, None, &mut read, &|_| {}).await.unwrap();
+    assert!(read == bytes, "CACHE read other bytes");
+    assert_eq!(in_alluxio(&client, "/typed.bin").await, 100);
+}

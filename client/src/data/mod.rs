@@ -293,7 +293,8 @@ async fn read_from_ufs<W: AsyncWrite + Unpin>(
     sink: &mut W,
 ) -> Result<(), String> {
     let whole = range == (0, options.block_size.unwrap_or(-1).max(0) as u64);
-    if master.short_circuit() && *local && whole {
+    let keep = !options.no_cache.unwrap_or(false);
+    if master.short_circuit() && *local && whole && keep {
         let cached = match cached {
             Some(caching) => caching.await.map_err(|e| e.to_string()).and_then(|done| done),
             None => cache_block(worker.clone(), block, options.clone()).await,
@@ -360,14 +361,18 @@ pub async fn read_file<W: AsyncWrite + Unpin>(
                     + next.block_info.as_ref().map_or(0, |b| b.length().max(0) as u64);
                 !placed && next_end <= end
             });
-            if let (Some(next), true, true) = (next, worker.1, master.short_circuit()) {
+            let in_place = worker.1 && master.short_circuit() && !master.no_cache();
+            if let (Some(next), true) = (next, in_place) {
                 let next_info = next.block_info.clone().unwrap_or_default();
                 let place = (next.offset().max(0) as u64, next_info.length().max(0) as u64);
                 let options = ufs_block_options(&info, place);
                 let caching = cache_block(worker.0.clone(), next_info.block_id() as u64, options);
                 prefetch = Some((next_info.block_id() as u64, tokio::spawn(caching)));
             }
-            let options = ufs_block_options(&info, (start, size));
+            let options = OpenUfsBlockOptions {
+                no_cache: Some(master.no_cache()),
+                ..ufs_block_options(&info, (start, size))
+            };
             read_from_ufs(master, id, worker, options, range, cached, sink)
                 .await
                 .map_err(from_ufs)?;

@@ -183,6 +183,7 @@ pub mod name {
     pub const USER_BLOCK_SIZE_BYTES_DEFAULT: &str = "alluxio.user.block.size.bytes.default";
     pub const USER_FILE_WRITETYPE_DEFAULT: &str = "alluxio.user.file.writetype.default";
     pub const USER_FILE_METADATA_LOAD_TYPE: &str = "alluxio.user.file.metadata.load.type";
+    pub const USER_FILE_READTYPE_DEFAULT: &str = "alluxio.user.file.readtype.default";
     pub const USER_FILE_METADATA_SYNC_INTERVAL: &str = "alluxio.user.file.metadata.sync.interval";
     pub const USER_FILE_PERSISTENCE_INITIAL_WAIT_TIME: &str =
         "alluxio.user.file.persistence.initial.wait.time";
@@ -442,6 +443,13 @@ pub static KEYS: &[PropertyKey] = &[
         Alluxio,
         "How long after an ASYNC_THROUGH file is completed its persistence may start (sent with \
          the completion; the leader journals it, so it holds across a failover)."),
+    key(name::USER_FILE_READTYPE_DEFAULT, T::Enum(&["NO_CACHE", "CACHE", "CACHE_PROMOTE"]),
+        Literal("CACHE"), Scope::Client, Alluxio,
+        "How Lode's client reads a block no worker holds, of a file persisted in its \
+         under-file-system: CACHE, a worker reads it from the UFS and keeps it (on the client's \
+         host, cached first and read in place); NO_CACHE, a worker streams it from the UFS and \
+         keeps nothing. CACHE_PROMOTE reads as CACHE: Lode's workers write every block to their \
+         top tier and never move a block back up when it is read."),
     key(name::USER_FILE_WRITETYPE_DEFAULT,
         T::Enum(&["MUST_CACHE", "CACHE_THROUGH", "THROUGH", "ASYNC_THROUGH"]),
         Literal("ASYNC_THROUGH"), Scope::Client, Alluxio,
