@@ -192,6 +192,30 @@ struct Walk {
 }
 
 impl Services {
+    /// Answers a call about `path` with `answer` (a read of the namespace; `None`: no such
+    /// path), syncing `path` with its under-file-system first when `sync` says it is due, or
+    /// looking it up there when the read finds nothing and `load` allows it (then reading
+    /// again): a path Lode knows costs the one read it cost before loading existed.
+    pub(super) async fn answer_path<T>(
+        &self,
+        path: &FsPath,
+        load: LoadType,
+        sync: SyncInterval,
+        answer: impl Fn() -> Result<Option<T>, Status>,
+    ) -> Result<Option<T>, Status> {
+        if self.loads.sync_due(path, sync) {
+            self.find_path(path, load, sync).await?;
+            return answer();
+        }
+        match answer()? {
+            None if load != LoadType::Never => {
+                self.load_path(path, load).await?;
+                answer()
+            }
+            found => Ok(found),
+        }
+    }
+
     /// What `GetStatus` and `Exists` do before they answer: sync `path` with its
     /// under-file-system if `sync` says it is due, else load it if Lode does not know it.
     pub(super) async fn find_path(

@@ -236,12 +236,20 @@ impl FileSystemMasterClientService for Services {
         let path = path(request.path)?;
         let options = request.options.unwrap_or_default();
         let (load, sync) = self.finding(options.load_metadata_type, options.common_options);
-        self.find_path(&parse(&path)?, load, sync).await?;
-        let exists = self.read(|ns| match ns.status(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
-            Err(e) => Err(e),
-        })?;
+        let exists = || {
+            self.read(|ns| match ns.status(&path) {
+                Ok(_) => Ok(true),
+                Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            })
+        };
+        let parsed = parse(&path)?;
+        let exists = self
+            .answer_path(&parsed, load, sync, || exists().map(|found| found.then_some(true)))
+            .await?
+            .is_some();
         Ok(Response::new(ExistsPResponse { exists: Some(exists) }))
     }
 
@@ -386,21 +394,30 @@ impl FileSystemMasterClientService for Services {
         let path = path(request.path)?;
         let options = request.options.unwrap_or_default();
         let (load, sync) = self.finding(options.load_metadata_type, options.common_options);
-        self.find_path(&parse(&path)?, load, sync).await?;
-        let info = self
-            .node
-            .read_blocks(|blocks, ns| {
-                let status = ns.status(&path)?;
-                let block_infos = blocks::file_block_infos(blocks, &status);
-                let cached = blocks::in_alluxio_percentage(blocks, &status);
-                Ok(FileInfo {
-                    file_block_infos: block_infos,
-                    in_alluxio_percentage: Some(cached),
-                    ..file_info(status, self.node.ufses().root_uri())
-                })
-            })
-            .map_err(status_from_serve)?
-            .map_err(status_from_ns)?;
+        let info = || {
+            let found = self.node.read_blocks(|blocks, ns| match ns.status(&path) {
+                Ok(status) => {
+                    let block_infos = blocks::file_block_infos(blocks, &status);
+                    let cached = blocks::in_alluxio_percentage(blocks, &status);
+                    Ok(Some(FileInfo {
+                        file_block_infos: block_infos,
+                        in_alluxio_percentage: Some(cached),
+                        ..file_info(status, self.node.ufses().root_uri())
+                    }))
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            });
+            found.map_err(status_from_serve)?.map_err(status_from_ns)
+        };
+        let parsed = parse(&path)?;
+        let Some(info) = self.answer_path(&parsed, load, sync, info).await? else {
+            // Read again for the namespace's own message naming what is missing.
+            return Err(self
+                .read(|ns| ns.status(&path).map(|_| ()))
+                .err()
+                .unwrap_or_else(|| Status::not_found(format!("path {path} does not exist"))));
+        };
         Ok(Response::new(GetStatusPResponse { file_info: Some(info) }))
     }
 
