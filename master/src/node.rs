@@ -94,7 +94,7 @@ pub struct MasterNode {
     /// Block locations: soft state, kept by the leader only (see [`crate::blocks`]).
     blocks: RwLock<BlockMap>,
     /// The leader's persistence work: soft state like `blocks` (see [`crate::persist`]).
-    persists: parking_lot::Mutex<PersistQueue>,
+    pub(crate) persists: parking_lot::Mutex<PersistQueue>,
     /// Workers silent for longer are dropped with their blocks (`alluxio.master.worker.timeout`).
     worker_timeout: Duration,
     /// How long a new leader waits for workers before reporting none
@@ -111,6 +111,11 @@ pub struct MasterNode {
     stepped_down: parking_lot::Mutex<Option<(Instant, String)>>,
     /// The root mount and the site configuration mounts start from.
     ufses: Ufses,
+    /// Held shared by a rename or delete from its UFS side to its journal entry, and alone by
+    /// the leader while it puts a persisted copy at its file's place and journals it: so the
+    /// place it read is still the file's when the entry is written (see
+    /// [`crate::persist::Placement`]).
+    pub ufs_moves: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for MasterNode {
@@ -180,6 +185,7 @@ impl MasterNode {
             caught_up_at: Default::default(),
             stepped_down: Default::default(),
             ufses,
+            ufs_moves: tokio::sync::RwLock::new(()),
         }
     }
 

@@ -111,6 +111,8 @@ pub struct PersistQueue {
     /// Copies written where their file no longer is (it was renamed while it was copied), to
     /// be deleted from their UFS (see [`StaleCopy`]).
     stale: Vec<StaleCopy>,
+    /// Copies in a staging folder, to be put at their files' places (see [`Placement`]).
+    placements: Vec<Placement>,
     /// When this leader started: blocks count as missing only after workers had time to register.
     since: Instant,
     /// The same, as wall-clock ms: a file due before it may have been sent by an earlier leader.
@@ -124,6 +126,7 @@ impl PersistQueue {
             settings,
             tasks: HashMap::new(),
             stale: Vec::new(),
+            placements: Vec::new(),
             since: Instant::now(),
             since_ms: now_ms(),
         }
@@ -132,6 +135,12 @@ impl PersistQueue {
     /// The copies found written where their file no longer is, since the last call.
     pub fn take_stale_copies(&mut self) -> Vec<StaleCopy> {
         std::mem::take(&mut self.stale)
+    }
+
+    /// The staged copies reported since the last call, to put in place; each, once journaled
+    /// (or not), is passed to [`Self::journaled`].
+    pub fn take_placements(&mut self) -> Vec<Placement> {
+        std::mem::take(&mut self.placements)
     }
 
     /// Forgets everything: a new term starts afresh.
@@ -158,7 +167,18 @@ impl PersistQueue {
             let id = result.file_id as u64;
             let task = self.tasks.entry(id).or_insert_with(|| Task::new(now));
             task.running_on = None;
-            // Renamed while it was copied: the copy is at the old place; persist it again.
+            if result.error.is_empty() && !result.staging_path.is_empty() {
+                task.journaling = true;
+                self.placements.push(Placement {
+                    id,
+                    length: result.length.max(0) as u64,
+                    ufs_uri: result.ufs_uri.clone(),
+                    staging_path: result.staging_path.clone(),
+                });
+                continue;
+            }
+            // Written in place, but renamed meanwhile: the copy is at the old place; persist it
+            // again.
             let place = namespace.persist_target(id).and_then(|t| command(id, t, ufses));
             let moved = place.is_some_and(|c| {
                 (c.ufs_uri, c.ufs_path) != (result.ufs_uri.clone(), result.ufs_path.clone())
@@ -181,6 +201,7 @@ impl PersistQueue {
                     id,
                     length: result.length.max(0) as u64,
                     ufs_fingerprint: result.ufs_fingerprint.clone(),
+                    path: String::new(),
                 }));
             } else {
                 tracing::warn!(file = id, worker, error = %result.error, "persisting failed");
@@ -457,6 +478,110 @@ impl StaleCopy {
     }
 }
 
+/// A copy a worker wrote to a mount's staging folder, to be renamed to its file's place as it
+/// is now and journaled PERSISTED there (Alluxio's async persistence): a file renamed or
+/// deleted while it was copied leaves nothing at its old place. The leader holds
+/// [`MasterNode::ufs_moves`] alone from reading the place to journaling, so no rename or
+/// delete changes the place in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The file's inode id.
+    pub id: u64,
+    /// The length copied.
+    pub length: u64,
+    /// The under-file-system of the copy.
+    pub ufs_uri: String,
+    /// The copy, below `ufs_uri`.
+    pub staging_path: String,
+}
+
+impl Placement {
+    /// Puts the copy in place and journals it, or discards it; tells the queue how it went.
+    pub async fn place(self, node: &std::sync::Arc<MasterNode>) {
+        let id = self.id;
+        let moves = node.ufs_moves.write().await;
+        let outcome = self.put_in_place(node).await;
+        drop(moves);
+        match &outcome {
+            Ok(()) => node.note_persisted(id),
+            Err(error) => {
+                tracing::warn!(file = id, %error, "a persisted copy was not put in place")
+            }
+        }
+        node.persists.lock().journaled(id, outcome);
+    }
+
+    async fn put_in_place(&self, node: &MasterNode) -> Result<(), String> {
+        let ufs = ufs_for_uri(node, &self.ufs_uri)
+            .ok_or_else(|| format!("{} is no longer mounted", self.ufs_uri))?;
+        let target = node.read(|ns| ns.persist_target(self.id)).ok().flatten();
+        let in_this_ufs = |target: &PersistTarget| match &target.place.mount {
+            Some((uri, _)) => *uri == self.ufs_uri,
+            None => node.ufses().root_uri().is_some_and(|root| root.to_string() == self.ufs_uri),
+        };
+        let target = match target {
+            Some(target) if target.length == self.length && in_this_ufs(&target) => target,
+            _ => {
+                self.discard(&ufs).await;
+                return Err("deleted, rewritten or moved to another under-file-system while \
+                            it was persisted"
+                    .into());
+            }
+        };
+        let place = target.place.path.clone();
+        if let Err(error) = ufs.rename(&self.staging_path, &place).await {
+            self.discard(&ufs).await;
+            return Err(error.to_string());
+        }
+        let fingerprint = match ufs.status(&place).await {
+            Ok(Some(status)) => status.fingerprint(),
+            Ok(None) => return Err(format!("{} vanished once in place", ufs.full_path(&place))),
+            Err(error) => return Err(error.to_string()),
+        };
+        let entry = PersistFile {
+            id: self.id,
+            length: self.length,
+            ufs_fingerprint: fingerprint.clone(),
+            path: target.path.to_string(),
+        };
+        let refused = match node.mutate(None, Mutation::PersistFile(entry)).await {
+            Ok(reply) => reply.error.map(|refused| refused.message),
+            // Not leading any more: the next leader persists it again, over this copy.
+            Err(error) => return Err(error.to_string()),
+        };
+        let Some(refused) = refused else { return Ok(()) };
+        // Rewritten meanwhile (an overwriting create takes no lock): the copy is not the file's.
+        if let Ok(Some(status)) = ufs.status(&place).await {
+            if status.fingerprint() == fingerprint {
+                let _ = ufs.delete(&place).await;
+            }
+        }
+        Err(refused)
+    }
+
+    async fn discard(&self, ufs: &lode_ufs::Ufs) {
+        if let Err(error) = ufs.delete(&self.staging_path).await {
+            tracing::warn!(%error, "a staged persisted copy stays in the UFS");
+        }
+    }
+}
+
+/// The under-file-system at `uri`: the root mount's, or a nested mount's with its options.
+fn ufs_for_uri(node: &MasterNode, uri: &str) -> Option<lode_ufs::Ufs> {
+    if node.ufses().root_uri().is_some_and(|root| root.to_string() == uri) {
+        return node.ufses().of_mount(None)?.ok();
+    }
+    let options = node
+        .read(|ns| {
+            ns.mounts()
+                .into_iter()
+                .find_map(|(_, mount)| (mount.ufs_uri == uri).then(|| mount.options.clone()))
+        })
+        .ok()
+        .flatten()?;
+    node.ufses().open(uri, &options.properties).ok()
+}
+
 fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistCommand> {
     let (ufs_uri, mount_properties) = match target.place.mount {
         Some((uri, options)) => (uri, options.properties.into_iter().collect()),
@@ -465,6 +590,10 @@ fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistComma
             (root.uri().to_string(), root.options.properties.clone().into_iter().collect())
         }
     };
+    // Object stores have no rename (a copy instead): the worker writes there in place.
+    let object_store =
+        lode_ufs::UfsUri::parse(&ufs_uri).is_ok_and(|u| u.scheme().is_object_store());
+    let staging_path = if object_store { String::new() } else { lode_ufs::staging_path(id) };
     Some(PersistCommand {
         file_id: id as i64,
         path: target.path.to_string(),
@@ -474,6 +603,7 @@ fn command(id: u64, target: PersistTarget, ufses: &Ufses) -> Option<PersistComma
         block_ids: target.block_ids.into_iter().map(|b| b as i64).collect(),
         length: target.length as i64,
         tried_before: false,
+        staging_path,
     })
 }
 
@@ -588,8 +718,44 @@ mod tests {
         assert_eq!(command.ufs_uri, leader.ufses.root_uri().unwrap().to_string());
         let expected: Vec<i64> = leader.block_ids.iter().map(|b| *b as i64).collect();
         assert_eq!(command.block_ids, expected);
+        // A local folder renames: the copy goes to the staging folder first.
+        let prefix = lode_ufs::staging_prefix(leader.id);
+        assert!(command.staging_path.starts_with(&prefix), "{}", command.staging_path);
+        assert!(lode_ufs::is_temporary(&command.staging_path), "{}", command.staging_path);
         assert!(leader.assign(whole).is_empty(), "sent twice");
         assert_eq!(leader.queue.summary().running, 1);
+    }
+
+    /// A copy in the staging folder is handed over to be put in place, whatever the worker
+    /// thought the file's place was (it may have moved since), and is not sent again meanwhile.
+    #[test]
+    fn a_staged_copy_is_handed_over_to_be_put_in_place() {
+        let mut leader = Leader::new();
+        let (w, id) = (leader.worker(1, 0..2), leader.id);
+        let command = leader.assign(w).remove(0);
+        let staged = PersistResult {
+            file_id: id as i64,
+            length: 15,
+            ufs_fingerprint: "fp".into(),
+            ufs_uri: command.ufs_uri.clone(),
+            ufs_path: "old-name".into(),
+            staging_path: command.staging_path.clone(),
+            ..Default::default()
+        };
+        let reports = (&[][..], &[staged][..]);
+        assert!(leader.queue.report(w, reports, &leader.namespace, &leader.ufses).is_empty());
+        assert!(leader.queue.take_stale_copies().is_empty(), "a staged copy is not stale");
+        let placements = leader.queue.take_placements();
+        let expected = Placement {
+            id,
+            length: 15,
+            ufs_uri: command.ufs_uri,
+            staging_path: command.staging_path,
+        };
+        assert_eq!(placements, vec![expected]);
+        assert!(leader.assign(w).is_empty(), "sent while being put in place");
+        leader.queue.journaled(id, Err("moved".into()));
+        assert!(leader.queue.last_error(id).is_some_and(|e| e == "moved"));
     }
 
     /// A failure waits out the backoff before the file is handed out again; a command the
@@ -623,7 +789,8 @@ mod tests {
             ..Default::default()
         };
         let entries = leader.queue.report(w, (&[], &[success]), &leader.namespace, &leader.ufses);
-        let persisted = PersistFile { id, length: 15, ufs_fingerprint: "fp".into() };
+        let persisted =
+            PersistFile { id, length: 15, ufs_fingerprint: "fp".into(), ..Default::default() };
         assert_eq!(entries, vec![Mutation::PersistFile(persisted)]);
         assert!(leader.assign(w).is_empty(), "sent while journaling");
         leader.journal(entries[0].clone());

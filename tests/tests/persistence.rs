@@ -288,17 +288,17 @@ async fn appending_a_block_the_worker_does_not_cache_is_refused() {
     assert!(status.message().contains("append_cached_block"), "{status:?}");
 }
 
-/// The temporary files persisting writes in `folder` (Alluxio's `.alluxio.0x….tmp` names).
+/// The temporary files (Alluxio's `.alluxio.0x….tmp` names) of writes in the UFS folder
+/// `folder` (writes through) and in its staging folder (persisting workers).
 fn temporaries(folder: &Path) -> Vec<String> {
-    std::fs::read_dir(folder)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.contains(".alluxio.0x"))
-                .collect()
-        })
-        .unwrap_or_default()
+    let staging = folder.join(lode_ufs::STAGING_FOLDER);
+    [folder, staging.as_path()]
+        .iter()
+        .filter_map(|folder| std::fs::read_dir(folder).ok())
+        .flat_map(|entries| entries.flatten())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".alluxio.0x"))
+        .collect()
 }
 
 /// A worker killed while it copies a file into the UFS (stopped the moment its temporary file

@@ -226,6 +226,21 @@ impl Ufs {
         let target = relative(path);
         let temporary =
             if self.uri.scheme().is_object_store() { None } else { Some(temporary_name(&target)) };
+        self.create_as(path, target, temporary).await
+    }
+
+    /// Starts writing the file `path` under that very name: for a name nobody reads until it is
+    /// complete (a [`staging_path`]).
+    pub async fn create_direct(&self, path: &str) -> Result<UfsFile, UfsError> {
+        self.create_as(path, relative(path), None).await
+    }
+
+    async fn create_as(
+        &self,
+        path: &str,
+        target: String,
+        temporary: Option<String>,
+    ) -> Result<UfsFile, UfsError> {
         let written = temporary.as_deref().unwrap_or(&target);
         let writer = self
             .operator
@@ -437,6 +452,23 @@ fn relative(path: &str) -> String {
 /// recognise it.
 fn temporary_name(target: &str) -> String {
     format!("{target}.alluxio.0x{:016X}.tmp", rand::random::<u64>())
+}
+
+/// The folder, below a mount's UFS root, where workers write the copies of files they persist
+/// before the leader renames each to its file's place (Alluxio's
+/// `alluxio.underfs.persistence.async.temp.dir`): never a folder of the namespace, so a
+/// listing leaves it out.
+pub const STAGING_FOLDER: &str = ".alluxio_ufs_persistence";
+
+/// A fresh name in [`STAGING_FOLDER`] for a copy of file `file_id` (an inode id).
+pub fn staging_path(file_id: u64) -> String {
+    temporary_name(&staging_prefix(file_id))
+}
+
+/// What every [`staging_path`] of file `file_id` starts with: [`Ufs::delete_temporaries`] of
+/// it deletes the copies earlier attempts left.
+pub fn staging_prefix(file_id: u64) -> String {
+    format!("{STAGING_FOLDER}/{file_id}")
 }
 
 /// Whether `entry` (a name in a folder) is a [`temporary_name`] of the file `name`.

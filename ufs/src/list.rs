@@ -12,7 +12,7 @@ use std::time::UNIX_EPOCH;
 use futures_util::StreamExt;
 use opendal::{ErrorKind, Lister};
 
-use crate::{is_temporary, relative, Scheme, Ufs, UfsError, UfsStatus};
+use crate::{is_temporary, relative, Scheme, Ufs, UfsError, UfsStatus, STAGING_FOLDER};
 
 /// One entry of a folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +138,7 @@ impl UfsLister {
                     let name = entry.name().trim_end_matches('/');
                     // A listing names the folder itself too (as `folder/`, or `/` at the top).
                     let itself = entry.path().trim_matches('/') == relative(&self.path);
-                    if itself || name.is_empty() || is_temporary(name) {
+                    if itself || name.is_empty() || is_hidden(name) {
                         continue;
                     }
                     let status = UfsStatus::of(entry.metadata());
@@ -151,6 +151,12 @@ impl UfsLister {
             }
         }
     }
+}
+
+/// Whether a listing leaves out the entry `name`: a file being written under a temporary name,
+/// or the persistence staging folder.
+fn is_hidden(name: &str) -> bool {
+    is_temporary(name) || name == STAGING_FOLDER
 }
 
 /// Up to `most` entries of the local folder `folder` being read by `entries`, with what a stat
@@ -174,7 +180,7 @@ fn local_page(
             tracing::warn!(folder = %folder.display(), "a UFS entry whose name is not UTF-8 is skipped");
             continue;
         };
-        if is_temporary(&name) {
+        if is_hidden(&name) {
             continue;
         }
         let metadata = match std::fs::metadata(entry.path()) {

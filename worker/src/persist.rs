@@ -1,7 +1,9 @@
 //! The worker's side of persistence (DESIGN §9): the leader sends persist commands with
 //! heartbeat answers; the worker copies the file's blocks, in order, from its cache into the
-//! file's under-file-system (a temporary name renamed into place, so a half-written file
-//! never appears) and reports the outcome with a later heartbeat. Commands already running
+//! file's under-file-system and reports the outcome with a later heartbeat. The copy goes to a
+//! temporary name in the mount's staging folder, which the leader renames to wherever the file
+//! is by then; on an object store (where a rename is a copy) straight to the file's place,
+//! which shows it only once it is whole. Commands already running
 //! are not started twice, and what is running is reported with every heartbeat, so a new
 //! leader knows which files are being copied.
 
@@ -56,6 +58,7 @@ impl Persister {
         tokio::spawn(async move {
             let (file_id, length) = (command.file_id, command.length);
             let (ufs_uri, ufs_path) = (command.ufs_uri.clone(), command.ufs_path.clone());
+            let staging_path = command.staging_path.clone();
             let result = match persister.persist(&command).await {
                 Ok(fingerprint) => {
                     tracing::info!(path = %command.path, bytes = length, "persisted");
@@ -68,6 +71,7 @@ impl Persister {
                         ufs_fingerprint: fingerprint,
                         ufs_uri,
                         ufs_path,
+                        staging_path,
                         ..Default::default()
                     }
                 }
@@ -80,6 +84,7 @@ impl Persister {
                         block_missing: failure.block_missing,
                         ufs_uri,
                         ufs_path,
+                        staging_path,
                         ..Default::default()
                     }
                 }
@@ -110,13 +115,22 @@ impl Persister {
     async fn persist(&self, command: &PersistCommand) -> Result<String, Failure> {
         let properties = command.mount_properties.iter().map(|(k, v)| (k.clone(), v.clone()));
         let ufs = self.ufses.open(&command.ufs_uri, properties)?;
+        let staged = !command.staging_path.is_empty();
         if command.tried_before {
-            let removed = ufs.delete_temporaries(&command.ufs_path).await?;
+            let mut removed = ufs.delete_temporaries(&command.ufs_path).await?;
+            if staged {
+                let prefix = lode_ufs::staging_prefix(command.file_id as u64);
+                removed += ufs.delete_temporaries(&prefix).await?;
+            }
             if removed > 0 {
                 tracing::info!(path = %command.path, removed, "removed an earlier attempt's temporary files");
             }
         }
-        let mut file = ufs.create(&command.ufs_path).await?;
+        let written_path = if staged { &command.staging_path } else { &command.ufs_path };
+        let mut file = match staged {
+            true => ufs.create_direct(written_path).await?,
+            false => ufs.create(written_path).await?,
+        };
         let mut written = 0u64;
         for &block in &command.block_ids {
             if let Err(failure) = self.copy_block(block as u64, &mut file, &mut written).await {
@@ -139,7 +153,7 @@ impl Persister {
             return Err(Failure {
                 error: format!(
                     "{} holds {} bytes after writing {written}",
-                    ufs.full_path(&command.ufs_path),
+                    ufs.full_path(written_path),
                     status.length
                 ),
                 block_missing: false,

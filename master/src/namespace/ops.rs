@@ -224,6 +224,11 @@ pub struct PersistFile {
     /// What the under-file-system said of the file it wrote (`lode_ufs::UfsStatus::fingerprint`).
     #[prost(string, tag = "3")]
     pub ufs_fingerprint: String,
+    /// The file's path when the leader put its copy in place: a file at another path now
+    /// refuses (its copy is not where it is). Empty: not checked (the worker wrote the copy in
+    /// place, and the leader checked the place when it heard).
+    #[prost(string, tag = "4")]
+    pub path: String,
 }
 
 /// Make a complete file TO_BE_PERSISTED (nothing for one already persisted or pending).

@@ -153,6 +153,18 @@ impl Namespace {
         if *persistence == Persistence::Persisted {
             return Ok(op.id); // A second copy of the same bytes (a retried command) changes nothing.
         }
+        if !op.path.is_empty() {
+            let path = self.path_of(op.id).map(|path| path.to_string()).unwrap_or_default();
+            if path != op.path {
+                return Err(NsError::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "file {} moved from {} to {path} while it was persisted",
+                        op.id, op.path
+                    ),
+                ));
+            }
+        }
         self.set_persistence(op.id, Persistence::Persisted, 0);
         self.fingerprints.insert(op.id, op.ufs_fingerprint.as_str().into());
         self.note_folders_in_ufs(op.id);

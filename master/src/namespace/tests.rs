@@ -360,6 +360,7 @@ fn random_op(rng: &mut Rng) -> NamespaceOp {
             id: inode_id(rng.next(64)),
             length: [0, rng.next(10_000)][rng.next(2) as usize],
             ufs_fingerprint: format!("fp{}", rng.next(3)),
+            path: ["", "/a", "/b/c"][rng.next(3) as usize].into(),
         }),
         11 => Mutation::LoadMetadata(LoadMetadata {
             path: ["/", "/a", "/b/c"][rng.next(3) as usize].into(),
@@ -689,10 +690,23 @@ fn persistence_follows_its_journal_entries() {
     assert_eq!((target.not_before_ms, target.place.path.as_str(), target.length), (1_500, "f", 7));
     run(&mut ns, op(Mutation::Rename(Rename { src: "/f".into(), dst: "/g".into() }))).unwrap();
     let persisted = |length| {
-        op(Mutation::PersistFile(PersistFile { id, length, ufs_fingerprint: "fp".into() }))
+        op(Mutation::PersistFile(PersistFile {
+            id,
+            length,
+            ufs_fingerprint: "fp".into(),
+            ..Default::default()
+        }))
     };
     let refused = run(&mut ns, persisted(6)).unwrap_err();
     assert!(refused.message.contains("not the 6 bytes persisted"), "{refused}");
+    // A copy the leader put at the file's place when it was /f is not the file's at /g.
+    let placed = |path: &str| {
+        let entry = PersistFile { id, length: 7, ufs_fingerprint: "fp".into(), path: path.into() };
+        op(Mutation::PersistFile(entry))
+    };
+    let refused = run(&mut ns, placed("/f")).unwrap_err();
+    assert!(refused.message.contains("moved from /f to /g"), "{refused}");
+    run(&mut ns, placed("/g")).unwrap();
     run(&mut ns, persisted(7)).unwrap();
     let status = ns.status("/g").unwrap();
     assert_eq!(
@@ -803,7 +817,8 @@ fn folders_are_persisted_when_they_are_in_the_ufs() {
     let complete = CompleteFile { path: "/files/below/f".into(), length: 0, ..Default::default() };
     run(&mut ns, op(Mutation::CompleteFile(complete))).unwrap();
     let id = ns.status("/files/below/f").unwrap().id;
-    let persisted = PersistFile { id, length: 0, ufs_fingerprint: "fp".into() };
+    let persisted =
+        PersistFile { id, length: 0, ufs_fingerprint: "fp".into(), ..Default::default() };
     run(&mut ns, op(Mutation::PersistFile(persisted))).unwrap();
     run(&mut ns, mount("/mnt", "/u/m")).unwrap();
     for path in ["/made", "/made/through", "/files", "/files/below", "/mnt"] {

@@ -223,13 +223,18 @@ impl LodeBlockMasterWorkerService for Services {
                 let commands = queue.assign(worker, blocks, namespace, self.node.ufses());
                 let persisted = blocks.take_persisted(worker);
                 let stale = queue.take_stale_copies();
-                Some((removals, entries, commands, persisted, stale))
+                let placements = queue.take_placements();
+                Some((removals, entries, commands, persisted, stale, placements))
             })
             .map_err(status_from_serve)?;
-        let Some((removals, entries, persist, persisted, stale)) = outcome else {
+        let Some((removals, entries, persist, persisted, stale, placements)) = outcome else {
             return Ok(Response::new(HeartbeatResponse { register: true, ..Default::default() }));
         };
         self.node.journal_persists(entries);
+        for placement in placements {
+            let node = self.node.clone();
+            tokio::spawn(async move { placement.place(&node).await });
+        }
         if !stale.is_empty() {
             let node = self.node.clone();
             tokio::spawn(async move {

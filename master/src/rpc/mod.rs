@@ -535,6 +535,8 @@ impl FileSystemMasterClientService for Services {
         // the namespace as it was. A delete the namespace will refuse touches nothing.
         let skip =
             options.alluxio_only.unwrap_or(false) || path == "/" || !self.under_ufs(&path)?;
+        // From the plan to the journal entry, no persisted copy is put in place below the path.
+        let moves = self.node.ufs_moves.read().await;
         let plan = match skip {
             true => None,
             false => self.ufs_delete_plan(&path).ok().filter(|plan| {
@@ -546,6 +548,7 @@ impl FileSystemMasterClientService for Services {
         }
         let mutation = Mutation::Delete(ns::Delete { path, recursive, delete_mount_point });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        drop(moves);
         if let Some(plan) = &plan {
             self.delete_empty_ufs_folders(plan).await;
         }
@@ -575,9 +578,11 @@ impl FileSystemMasterClientService for Services {
         self.check_writable(&src)?;
         self.check_writable(&dst)?;
         // A persisted file (or a folder the UFS has) moves in the UFS too, first.
+        let moves = self.node.ufs_moves.read().await;
         self.rename_in_ufs(&src, &dst).await?;
         let mutation = Mutation::Rename(ns::Rename { src, dst });
         self.mutate(op_id(options.common_options.as_ref()), mutation).await?;
+        drop(moves);
         Ok(Response::new(RenamePResponse {}))
     }
 
