@@ -12,6 +12,7 @@ pub mod jars;
 pub mod netns;
 pub mod process;
 pub mod s3;
+pub mod spark;
 pub mod zookeeper;
 
 /// Deterministic content for object `index` of `length` bytes: a header naming both, then a
