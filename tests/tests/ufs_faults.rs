@@ -1,16 +1,22 @@
 //! CACHE_THROUGH writes when the under-file-system fails or stalls: the write fails with the
 //! UFS's error, nothing appears in the UFS (neither the file nor its temporary), the partial file
 //! leaves the namespace and the blocks cached for it are discarded. A full tmpfs is the failing
-//! UFS; a real HDFS whose DataNodes are stopped is the stalling one.
+//! UFS; a real HDFS whose DataNodes are stopped is the stalling one. Metadata loads when the UFS
+//! (a real S3 server made to fail) cannot be reached: the call fails naming the UFS path, and
+//! what was loaded stays as it was.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lode_client::data;
-use lode_client::master::{MasterClient, WriteType};
+use lode_client::master::{MasterClient, RetryPolicy, WriteType};
+use lode_core::config::{name, Config};
+use lode_core::rpc::alluxio::grpc::file::{ListStatusPOptions, LoadMetadataPType};
 use lode_tests::cluster::{Cluster, Election};
 use lode_tests::hdfs::{Daemon, Hdfs, DATANODES};
 use lode_tests::object_content;
+use lode_tests::s3::{Fault, S3Server, ACCESS_KEY_ID, BUCKET, SECRET_KEY};
+use lode_ufs::Ufs;
 use rustix::process::Signal;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
@@ -155,4 +161,64 @@ async fn a_ufs_stalling_mid_write_fails_the_write_within_the_timeout() {
     let through = cluster.client().with_write_type(WriteType::CacheThrough);
     data::write_file(&through, "/stalled", &mut &data[..], Some(1 << 20), &|_| {}).await.unwrap();
     assert_eq!(ls.read("stalled", 0, 4 << 20).await.unwrap(), data);
+}
+
+/// The names `client` lists at `path`, sorted; with `never`, from what the masters know alone
+/// (Alluxio's load type NEVER).
+async fn names(client: &MasterClient, path: &str, never: bool) -> Vec<String> {
+    let load = never.then_some(LoadMetadataPType::Never as i32);
+    let options = ListStatusPOptions { load_metadata_type: load, ..Default::default() };
+    let entries = client.list_status_with(path, options).await.unwrap();
+    let mut names: Vec<String> = entries.into_iter().map(|info| info.name().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// A UFS that cannot be reached during a metadata load (a real S3 server answering every
+/// request with an error) fails the listing with an error naming the folder's UFS path; what was
+/// loaded before stays and nothing of the failed load is journaled; once the UFS answers again,
+/// the folder loads whole, each entry once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ufs_unreachable_during_a_metadata_load_fails_it_and_keeps_what_was_loaded() {
+    let server = S3Server::start();
+    let folder = format!("s3://{BUCKET}/load-{}", uuid::Uuid::new_v4());
+    let options = [
+        (name::UNDERFS_S3_ENDPOINT, server.endpoint()),
+        (name::UNDERFS_S3_DISABLE_DNS_BUCKETS, "true".to_string()),
+        (name::S3A_ACCESS_KEY_ID, ACCESS_KEY_ID.to_string()),
+        (name::S3A_SECRET_KEY, SECRET_KEY.to_string()),
+    ];
+    let mut site = vec![(name::MASTER_MOUNT_TABLE_ROOT_UFS, folder.clone())];
+    let keys: Vec<String> = options
+        .iter()
+        .map(|(key, _)| format!("{}{key}", name::MASTER_MOUNT_TABLE_ROOT_OPTION))
+        .collect();
+    site.extend(keys.iter().map(String::as_str).zip(options.iter().map(|(_, v)| v.clone())));
+    let cluster = cluster(&site).await;
+    let ufs_options = options.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let bucket = Ufs::open(&folder, &ufs_options, &Config::default()).unwrap();
+    for path in ["old/a", "old/b", "new/a", "new/b", "new/c"] {
+        let mut file = bucket.create(path).await.unwrap();
+        file.write(bytes::Bytes::from_static(b"put there by another tool\n")).await.unwrap();
+        file.finish().await.unwrap();
+    }
+    let client = cluster.client();
+    assert_eq!(names(&client, "/old", false).await, ["a", "b"]);
+
+    server.set_fault(Fault::Errors);
+    let quick =
+        MasterClient::from_config(&cluster.client_config()).unwrap().with_retry(RetryPolicy {
+            base_sleep: Duration::from_millis(10),
+            max_sleep: Duration::from_millis(100),
+            max_duration: Duration::from_secs(3),
+        });
+    let error = quick.list_status("/new", false).await.unwrap_err().to_string();
+    assert!(error.contains(&format!("{folder}/new")), "the error names no UFS path: {error}");
+    // What was loaded stays (listed once: no UFS call), and nothing of /new was journaled.
+    assert_eq!(names(&quick, "/old", false).await, ["a", "b"]);
+    assert_eq!(names(&quick, "/", true).await, ["old"]);
+
+    server.set_fault(Fault::None);
+    assert_eq!(names(&client, "/new", false).await, ["a", "b", "c"]);
+    assert_eq!(names(&client, "/", false).await, ["new", "old"]);
 }
