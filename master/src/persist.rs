@@ -514,7 +514,14 @@ impl Placement {
     async fn put_in_place(&self, node: &MasterNode) -> Result<(), String> {
         let ufs = ufs_for_uri(node, &self.ufs_uri)
             .ok_or_else(|| format!("{} is no longer mounted", self.ufs_uri))?;
-        let target = node.read(|ns| ns.persist_target(self.id)).ok().flatten();
+        let target = match node.read(|ns| ns.persist_target(self.id)) {
+            Ok(target) => target,
+            Err(not_leading) => {
+                // The next leader persists the file again, cleaning up earlier attempts' copies.
+                self.discard(&ufs).await;
+                return Err(not_leading.to_string());
+            }
+        };
         let in_this_ufs = |target: &PersistTarget| match &target.place.mount {
             Some((uri, _)) => *uri == self.ufs_uri,
             None => node.ufses().root_uri().is_some_and(|root| root.to_string() == self.ufs_uri),
