@@ -18,17 +18,33 @@
 //!    each on the same folder. Entries loaded per second are counted from the cold run minus
 //!    the warm one.
 //!
+//! 4. Spark (`spark`): tests/spark/job.py (PySpark 3.5, local mode, Alluxio 2.9.6's shaded
+//!    client) over `alluxio://` on a UFS folder of `LODE_BENCH_SPARK_ROWS` (2,000,000) sales
+//!    rows in 8 CSV files, against one master and one worker (2 GB memory tier) of each system
+//!    on the same folder: cold (nothing loaded or cached) and then warm; each run's job time
+//!    (read, aggregate, write Parquet, read it back) and wall time (with Spark's start).
+//! 5. Hadoop reads (`read`): one `LODE_BENCH_MIB` (1024) MiB file in a UFS folder on disk
+//!    (`LODE_BENCH_UFS_DIR`, /var/tmp), read whole through Hadoop's `FileSystem` API in one JVM
+//!    (tests/alluxio/ReadProbe.java): straight from the folder (`file://`), then through
+//!    `alluxio://` cold (no worker holds it; after a cold read of a 256 MiB file, so the
+//!    client's code is compiled) and warm (read in place), per system; then the
+//!    bound of a cold read on this machine: the warm file streamed from the worker (Alluxio's
+//!    client with short-circuit reads off) alone, and at once with the direct read. The page
+//!    cache is dropped before each direct and the cold read (as root; else the report says so).
+//!
 //! `cargo bench -p lode-tests --bench alluxio`. `LODE_BENCH_THREADS` (64), `LODE_BENCH_WARMUP`
 //! (`5s`), `LODE_BENCH_DURATION` (`20s`), `LODE_BENCH_FILES` (20,000: created for each of
 //! RenameFile and DeleteFile), `LODE_BENCH_TRIALS` (10), `LODE_BENCH_SESSION_TIMEOUT` (Lode's
 //! ZooKeeper session; its default `10s`), `LODE_BENCH_SYSTEMS` (`alluxio,lode`: whose failover
-//! to time) and `LODE_BENCH_PARTS` (`throughput,failover`; `metadata` too) set the runs.
+//! to time) and `LODE_BENCH_PARTS` (`throughput,failover`; `metadata`, `spark`, `read` too) set
+//! the runs.
 
 use std::time::Duration;
 
 use lode_tests::alluxio::{epoch_ms, AlluxioClient, AlluxioMasters, StressResult, StressRun};
 use lode_tests::bench::{build_release_binaries, env_or, median};
 use lode_tests::cluster::{Cluster, Election};
+use lode_tests::spark::{write_sales, SparkJob};
 use lode_tests::zookeeper::ZooKeeper;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_journal-writer");
@@ -210,6 +226,159 @@ async fn metadata(files: usize) {
     );
 }
 
+/// One master and a worker with a 2 GB memory tier of each system on the UFS folder `ufs`,
+/// the second one started once the first is dropped; `work` gets the system's name and the
+/// `host:port` of its master.
+async fn each_system(ufs: &std::path::Path, mut work: impl FnMut(&str, &str)) {
+    {
+        let mut masters = AlluxioMasters::start_on_ufs(1, None, Some(ufs));
+        masters.start_worker("2GB");
+        work("Alluxio 2.9.6", &masters.rpc_addresses());
+    }
+    let site = [("alluxio.master.mount.table.root.ufs".to_string(), ufs.display().to_string())];
+    let election = Election::Embedded { lease_timeout: "3s".into() };
+    let mut cluster = Cluster::start_on(1, election, &site, HELPER);
+    cluster.start_worker_with_capacity("2GB");
+    cluster.leader(None).await;
+    cluster.wait_workers_registered().await;
+    work("Lode", &cluster.masters[0].0.clone());
+}
+
+async fn spark(rows: usize) {
+    const FILES: usize = 8;
+    let ufs = tempfile::tempdir().expect("a UFS folder");
+    let expected = write_sales(&ufs.path().join("sales"), FILES, rows / FILES);
+    println!("\nSpark job over alluxio:// on a UFS folder of {rows} rows in {FILES} CSV files:");
+    let mut times = Vec::new();
+    each_system(ufs.path(), |system, address| {
+        let (host, port) = address.rsplit_once(':').expect("host:port");
+        let defines = vec![
+            ("alluxio.master.hostname".to_string(), host.to_string()),
+            ("alluxio.master.rpc.port".to_string(), port.to_string()),
+        ];
+        for run in ["cold", "warm"] {
+            let job = SparkJob {
+                input: "alluxio:///sales".into(),
+                output: format!("alluxio:///totals-{}-{run}", system.len()),
+                defines: defines.clone(),
+                ..SparkJob::default()
+            };
+            let report = job.run();
+            assert_eq!(report.through_alluxio, expected, "{system} computed other totals");
+            println!(
+                "  {system} {run}: job {:.2} s, wall {:.2} s",
+                report.job_seconds, report.wall_seconds
+            );
+            times.push(report.job_seconds);
+        }
+    })
+    .await;
+    if let [alluxio_cold, alluxio_warm, lode_cold, lode_warm] = times[..] {
+        println!(
+            "  job time Alluxio / Lode: cold {:.2}x, warm {:.2}x",
+            alluxio_cold / lode_cold,
+            alluxio_warm / lode_warm
+        );
+    }
+}
+
+/// The file read through `alluxio://` before the timed cold read, to warm the client's JIT.
+const WARM_UP_MIB: u64 = 256;
+
+/// Alluxio's client setting that turns reads of blocks in place off: cached blocks stream.
+const SHORT_CIRCUIT_OFF: (&str, &str) = ("alluxio.user.short.circuit.enabled", "false");
+
+/// Drops the page cache (root only); says whether it could.
+fn drop_page_cache() -> bool {
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", b"1").is_ok()
+}
+
+async fn hadoop_read(mib: u64, ufs_dir: &str) {
+    let ufs = tempfile::tempdir_in(ufs_dir).expect("a UFS folder");
+    let file = ufs.path().join("big.bin");
+    for (name, mib) in [("big.bin", mib), ("warm-up.bin", WARM_UP_MIB)] {
+        use std::io::Write;
+        let path = ufs.path().join(name);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("a UFS file"));
+        let piece = lode_tests::object_content(1, 1 << 20);
+        for _ in 0..mib {
+            out.write_all(&piece).expect("writing a UFS file");
+        }
+        out.into_inner().expect("a UFS file").sync_all().expect("fsync");
+    }
+    let bytes = mib << 20;
+    let dropped = drop_page_cache();
+    println!(
+        "\nHadoop FileSystem reads of a {mib} MiB file in a UFS folder in {ufs_dir}{}:",
+        if dropped {
+            " (page cache dropped before direct and cold reads)"
+        } else {
+            " (page cache NOT dropped: not root)"
+        }
+    );
+    let gbps = |took: Duration| bytes as f64 / took.as_secs_f64() / 1e9;
+    each_system(ufs.path(), |system, address| {
+        // The workers advertise 127.0.0.1 and the client names itself by the host's name: it
+        // is told its name is that address, so it sees the worker as local (as a co-located
+        // Spark executor does) and reads cached blocks in place (short-circuit).
+        let (host, port) = address.rsplit_once(':').expect("host:port");
+        let site = [
+            ("alluxio.master.hostname", host),
+            ("alluxio.master.rpc.port", port),
+            ("alluxio.user.hostname", "127.0.0.1"),
+        ];
+        let client = AlluxioClient::new(&site); // Its configuration folder outlives the probe.
+        let probe = &mut client.read_probe();
+        // A second client that streams cached blocks from the worker as it streams a cold read.
+        let streaming = AlluxioClient::new(&[site[0], site[1], site[2], SHORT_CIRCUIT_OFF]);
+        let streamer = &mut streaming.read_probe();
+        let timed = |probe: &mut lode_tests::alluxio::ReadProbe, uri: &str, drop: bool| {
+            if drop {
+                drop_page_cache();
+            }
+            let (read, took) = probe.read(uri);
+            assert_eq!(read, bytes, "{uri} read short");
+            took
+        };
+        let direct = timed(probe, &format!("file://{}", file.display()), true);
+        // The client's first read of UFS data through a worker compiles its code as it goes:
+        // a cold read of another file first, so the timed one runs as in a long-lived executor.
+        probe.read(&format!("alluxio://{address}/warm-up.bin"));
+        let cold = timed(probe, &format!("alluxio://{address}/big.bin"), true);
+        // The best of two: the first read of cached blocks also loads and compiles the
+        // client's in-place reader.
+        let warm = (0..2)
+            .map(|_| timed(probe, &format!("alluxio://{address}/big.bin"), false))
+            .min()
+            .expect("two reads");
+        let uri = format!("alluxio://{address}/big.bin");
+        let streamed = (0..2).map(|_| timed(streamer, &uri, false)).min().expect("two reads");
+        // What a cold read does but the cache write: the disk read and the stream, at once.
+        drop_page_cache();
+        let direct_uri = format!("file://{}", file.display());
+        let at_once = std::thread::scope(|scope| {
+            let disk = scope.spawn(|| probe.read(&direct_uri).1);
+            let stream = streamer.read(&uri).1;
+            stream.max(disk.join().expect("the direct read"))
+        });
+        println!(
+            "  {system}: direct {:.2} GB/s, cold {:.2} GB/s ({:.0} % of direct), warm {:.2} GB/s \
+             ({:.1}x cold); warm streamed (no short-circuit) {:.2} GB/s, streamed and direct at \
+             once {:.2} GB/s each (cold: {:.0} % of that)",
+            gbps(direct),
+            gbps(cold),
+            100.0 * direct.as_secs_f64() / cold.as_secs_f64(),
+            gbps(warm),
+            cold.as_secs_f64() / warm.as_secs_f64(),
+            gbps(streamed),
+            gbps(at_once),
+            100.0 * at_once.as_secs_f64() / cold.as_secs_f64()
+        );
+    })
+    .await;
+}
+
 async fn failover(trials: usize, lode_session_timeout: &str, systems: &str) {
     let zookeeper = ZooKeeper::ensemble(3);
     let address = zookeeper.connect_string();
@@ -304,6 +473,13 @@ fn main() {
         }
         if parts.contains("metadata") {
             metadata(env_or("LODE_BENCH_UFS_FILES", 100_000)).await;
+        }
+        if parts.contains("spark") {
+            spark(env_or("LODE_BENCH_SPARK_ROWS", 2_000_000)).await;
+        }
+        if parts.contains("read") {
+            let dir: String = env_or("LODE_BENCH_UFS_DIR", "/var/tmp".to_string());
+            hadoop_read(env_or("LODE_BENCH_MIB", 1024), &dir).await;
         }
         if parts.contains("failover") {
             let session: String =

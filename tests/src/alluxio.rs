@@ -173,6 +173,8 @@ pub struct AlluxioMasters {
     /// Each master's RPC port, and its process while it runs.
     pub masters: Vec<(u16, Option<std::process::Child>)>,
     web_ports: Vec<u16>,
+    /// Workers started with [`AlluxioMasters::start_worker`], and their memory tiers.
+    workers: Vec<(std::process::Child, tempfile::TempDir)>,
 }
 
 impl AlluxioMasters {
@@ -217,6 +219,7 @@ impl AlluxioMasters {
             lib,
             masters: ports[..count].iter().map(|port| (*port, None)).collect(),
             web_ports: ports[count..].to_vec(),
+            workers: Vec::new(),
         };
         let mut format = masters.java("alluxio.cli.Format", &[]);
         run_checked(format.arg("master"), "formatting the Alluxio journal");
@@ -261,6 +264,54 @@ impl AlluxioMasters {
         self.masters[index].1 = Some(child);
     }
 
+    /// Starts a real Alluxio worker for these masters, with a memory tier of `capacity`
+    /// (`2GB`) in a folder on /dev/shm of its own, every port on 127.0.0.1; returns once the
+    /// first master lists it as active (`alluxio fsadmin report capacity`).
+    pub fn start_worker(&mut self, capacity: &str) {
+        let ports = lode_client::local::free_ports(2).expect("free ports");
+        let tier = tempfile::Builder::new()
+            .prefix("alluxio-worker-")
+            .tempdir_in("/dev/shm")
+            .expect("a memory tier on /dev/shm");
+        let defines = [
+            ("alluxio.worker.hostname", "127.0.0.1".to_string()),
+            ("alluxio.worker.bind.host", "127.0.0.1".to_string()),
+            ("alluxio.worker.web.bind.host", "127.0.0.1".to_string()),
+            ("alluxio.worker.rpc.port", ports[0].to_string()),
+            ("alluxio.worker.web.port", ports[1].to_string()),
+            ("alluxio.worker.ramdisk.size", capacity.to_string()),
+            ("alluxio.worker.tieredstore.levels", "1".to_string()),
+            ("alluxio.worker.tieredstore.level0.alias", "MEM".to_string()),
+            ("alluxio.worker.tieredstore.level0.dirs.mediumtype", "MEM".to_string()),
+            ("alluxio.worker.tieredstore.level0.dirs.path", tier.path().display().to_string()),
+            ("alluxio.worker.tieredstore.level0.dirs.quota", capacity.to_string()),
+            ("alluxio.master.rpc.port", self.masters[0].0.to_string()),
+        ];
+        let defines: Vec<(String, String)> =
+            defines.into_iter().map(|(key, value)| (key.to_string(), value)).collect();
+        let log = std::fs::File::create(self.dir.path().join("logs/worker.log")).expect("a log");
+        let child = self
+            .java("alluxio.worker.AlluxioWorker", &defines)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting an Alluxio worker (is a JDK installed?)");
+        self.workers.push((child, tier));
+        let started = Instant::now();
+        let master = [("alluxio.master.rpc.port".to_string(), self.masters[0].0.to_string())];
+        loop {
+            let mut report = self.java("alluxio.cli.fsadmin.FileSystemAdminShell", &master);
+            report.args(["report", "capacity"]);
+            let out = run(report, "alluxio fsadmin report capacity");
+            let active = |line: &str| line.starts_with("127.0.0.1") && line.contains("ACTIVE");
+            if out.text().lines().any(active) {
+                return;
+            }
+            assert!(started.elapsed() < HANG_GUARD, "the Alluxio worker never registered");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
     /// kill -9 of master `index`.
     pub fn kill(&mut self, index: usize) {
         if let Some(mut child) = self.masters[index].1.take() {
@@ -295,6 +346,10 @@ impl AlluxioMasters {
 
 impl Drop for AlluxioMasters {
     fn drop(&mut self) {
+        for (mut worker, _) in self.workers.drain(..) {
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
         for index in 0..self.masters.len() {
             self.kill(index);
         }
@@ -414,6 +469,64 @@ impl AlluxioClient {
             }
         });
         FailoverProbe { child, acks, _classes: classes }
+    }
+}
+
+/// A running `ReadProbe` (tests/alluxio/ReadProbe.java): reads whole files through Hadoop's
+/// `FileSystem` API in one JVM, `alluxio://` ones through Alluxio's Hadoop client.
+#[derive(Debug)]
+pub struct ReadProbe {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    _classes: tempfile::TempDir,
+}
+
+impl AlluxioClient {
+    /// Compiles and starts the read probe, with this client's configuration (which the JVM
+    /// reads at its first `alluxio://` read: keep the client until the probe is done).
+    pub fn read_probe(&self) -> ReadProbe {
+        use std::io::BufRead;
+        let classes = tempfile::tempdir().expect("a folder for the probe's class");
+        let mut javac = Command::new("javac");
+        javac.arg("-cp").arg(format!("{}/*", self.lib.display())).arg("-d").arg(classes.path());
+        run_checked(javac.arg(format!("{ALLUXIO_DIR}/ReadProbe.java")), "compiling the probe");
+        let class_path = format!(
+            "{}:{}",
+            classes.path().display(),
+            crate::jars::class_path(self.conf.path(), &self.lib)
+        );
+        let mut child = self
+            .java_on(&class_path, "ReadProbe", &[], false)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the read probe");
+        let input = child.stdin.take().expect("stdin");
+        let output = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        ReadProbe { child, input, output, _classes: classes }
+    }
+}
+
+impl ReadProbe {
+    /// Reads the file at `uri` whole; returns its length and how long the read took.
+    pub fn read(&mut self, uri: &str) -> (u64, Duration) {
+        use std::io::Write;
+        writeln!(self.input, "{uri}").expect("asking the read probe");
+        let line = self.output.next().and_then(Result::ok).unwrap_or_default();
+        let mut words = line.split_whitespace().skip(1).map(|word| word.parse::<u64>().ok());
+        match (words.next().flatten(), words.next().flatten()) {
+            (Some(bytes), Some(nanos)) => (bytes, Duration::from_nanos(nanos)),
+            _ => panic!("the read probe failed on {uri}: {line:?}"),
+        }
+    }
+}
+
+impl Drop for ReadProbe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
