@@ -343,3 +343,37 @@ async fn lodes_client_reads_with_alluxios_read_types() {
     assert!(read == bytes, "CACHE read other bytes");
     assert_eq!(in_alluxio(&client, "/typed.bin").await, 100);
 }
+
+/// A UFS file changed outside Lode after it was loaded (same length, other bytes, a later
+/// modification time) is never served as a mix of its old and new content: a read that needs a
+/// block not cached yet fails naming the change, that block is not kept, and once the folder is
+/// synced the new content reads back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ufs_file_changed_outside_lode_is_never_served_mixed() {
+    let ufs = tempfile::tempdir().unwrap();
+    let old = object_content(11, 3 << 20);
+    put(ufs.path(), "data/f.bin", &old);
+    let cluster = cluster(ufs.path(), &[]).await;
+    let client = cluster.client();
+    let mut first = Vec::new();
+    data::read_file(&client, "/data/f.bin", 0, Some(1 << 20), &mut first, &|_| {}).await.unwrap();
+    assert!(first == old[..1 << 20], "the first block read back other bytes");
+    assert_eq!(in_alluxio(&client, "/data/f.bin").await, 33, "only the first block is cached");
+
+    let new = object_content(12, 3 << 20);
+    put(ufs.path(), "data/f.bin", &new);
+    let later = std::time::SystemTime::now() + Duration::from_secs(10);
+    let file = std::fs::File::options().write(true).open(ufs.path().join("data/f.bin")).unwrap();
+    file.set_modified(later).unwrap();
+    let mut whole = Vec::new();
+    let read = data::read_file(&client, "/data/f.bin", 0, None, &mut whole, &|_| {}).await;
+    let error = read.expect_err("a read of old and new content succeeded").to_string();
+    assert!(error.contains("changed since Lode persisted or loaded it"), "{error}");
+    let cached = in_alluxio(&client, "/data/f.bin").await;
+    assert_eq!(cached, 33, "a block of the new content was kept");
+
+    client.load_metadata("/data", false, true).await.unwrap();
+    let mut back = Vec::new();
+    data::read_file(&client, "/data/f.bin", 0, None, &mut back, &|_| {}).await.unwrap();
+    assert!(back == new, "after a sync, other bytes than the new content");
+}

@@ -68,6 +68,19 @@ impl MasterLink {
     /// Tells the leader that `block` (already in the store) is cached here. If the call fails,
     /// the worker registers again — its full report then carries the block — and that counts.
     pub async fn commit(&self, block: u64, length: u64) -> Result<(), String> {
+        let committed = self.commit_read(block, length, String::new()).await;
+        committed.map_err(|refused| refused.message().to_string())
+    }
+
+    /// [`Self::commit`] of a block read from its file's UFS, whose fingerprint the UFS gave as
+    /// `ufs_fingerprint`: the master refuses it (FAILED_PRECONDITION) if the file changed
+    /// outside Lode since.
+    pub async fn commit_read(
+        &self,
+        block: u64,
+        length: u64,
+        ufs_fingerprint: String,
+    ) -> Result<(), tonic::Status> {
         let mut registered = self.registered.clone();
         let current = registered.borrow_and_update().clone();
         if let Some(current) = current {
@@ -77,6 +90,7 @@ impl MasterLink {
                 block: Some(HeldBlock { block_id: block as i64, length: length as i64 }),
                 used_bytes: used as i64,
                 used_sample,
+                ufs_fingerprint: ufs_fingerprint.clone(),
             };
             match MasterLinkClient::new(current.channel).commit_block(request).await {
                 Ok(response) => {
@@ -85,13 +99,15 @@ impl MasterLink {
                     }
                     return Ok(());
                 }
-                // The master will never take this block: its file is gone, or it is too long.
+                // The master will never take this block: its file is gone, it is too long, or
+                // it was read from a UFS file that changed.
                 Err(status)
                     if (status.code() == tonic::Code::NotFound
                         && status.message().contains("belongs to no file"))
-                        || status.code() == tonic::Code::InvalidArgument =>
+                        || status.code() == tonic::Code::InvalidArgument
+                        || status.code() == tonic::Code::FailedPrecondition =>
                 {
-                    return Err(status.message().to_string());
+                    return Err(status);
                 }
                 Err(status) => {
                     tracing::info!(block, error = %status.message(), "commit failed; registering again");
@@ -101,7 +117,10 @@ impl MasterLink {
         }
         // Wait for a registration made after the block was cached: its report includes it.
         loop {
-            registered.changed().await.map_err(|_| "the worker is stopping".to_string())?;
+            registered
+                .changed()
+                .await
+                .map_err(|_| tonic::Status::cancelled("the worker is stopping"))?;
             if registered.borrow().is_some() {
                 return Ok(());
             }

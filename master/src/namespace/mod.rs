@@ -602,6 +602,14 @@ impl Namespace {
             })
     }
 
+    /// What the under-file-system said of the file `block` belongs to when Lode persisted or
+    /// loaded it (empty when it said nothing), if the block belongs to a file.
+    pub fn ufs_fingerprint_of_block(&self, block: u64) -> Option<&str> {
+        self.block_owner(block)?;
+        // A file's id is its container's with every sequence bit set (Alluxio's layout).
+        Some(self.fingerprint_of(block | MAX_SEQUENCE))
+    }
+
     /// The block size of the file block `block` belongs to, if it belongs to one: no block of
     /// the file may be longer.
     pub fn block_size_of(&self, block: u64) -> Option<u64> {

@@ -266,6 +266,15 @@ impl LodeBlockMasterWorkerService for Services {
                         "block {id} belongs to no file (deleted while it was written?)"
                     )));
                 };
+                let known = namespace.ufs_fingerprint_of_block(id).unwrap_or_default();
+                let read = request.ufs_fingerprint.as_str();
+                if !read.is_empty() && !known.is_empty() && read != known {
+                    return Err(Status::failed_precondition(format!(
+                        "block {id} was read from a UFS file that changed since Lode persisted \
+                         or loaded it ({read}, not {known}): sync its metadata (`ls -f`, \
+                         `loadMetadata -F`) to read the new content"
+                    )));
+                }
                 // Reads find block i at i × block size: a longer block would corrupt them.
                 if length > block_size {
                     return Err(Status::invalid_argument(format!(

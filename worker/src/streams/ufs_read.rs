@@ -127,7 +127,23 @@ impl BlockService {
             (Err(full), None) => return Err(crate::service::store_status(full)),
         };
         let temp = self.store.temp_path(read.block);
-        let copied = self.copy(read, &source, cache.then_some(&temp), frames).await;
+        // What the UFS says of the file before and after the block is read: a file changed
+        // meanwhile gave bytes of both contents, which are neither sent as whole nor kept.
+        let fingerprint = self.fingerprint(&source).await;
+        let mut copied = self.copy(read, &source, cache.then_some(&temp), frames).await;
+        if copied.is_ok() {
+            let after = self.fingerprint(&source).await;
+            if let (Ok(before), Ok(after)) = (&fingerprint, &after) {
+                if before != after {
+                    copied = Err(Status::failed_precondition(format!(
+                        "{} changed while block {} was read from it; read it again",
+                        source.ufs.full_path(&source.relative),
+                        read.block
+                    )));
+                }
+            }
+            copied = copied.and(after.map(|_| ()));
+        }
         if let Err(status) = copied {
             if cache {
                 self.store.release(length);
@@ -147,13 +163,30 @@ impl BlockService {
         // The commit takes the reservation over (and gives it back if it fails).
         let block = read.block;
         self.store.commit(block, &temp, length).map_err(crate::service::store_status)?;
-        if let Err(error) = self.link.commit(block, length).await {
+        let fingerprint = fingerprint.unwrap_or_default();
+        if let Err(refused) = self.link.commit_read(block, length, fingerprint).await {
             self.store.remove(block);
-            tracing::warn!(block, %error, "a block read from the UFS was not kept");
+            tracing::warn!(block, error = %refused.message(), "a block read from the UFS was not kept");
+            // The file changed outside Lode: what the reader got is not the file Lode knows.
+            if refused.code() == tonic::Code::FailedPrecondition {
+                return Err(refused);
+            }
             return Ok(()); // The reader has its bytes.
         }
         self.store.mark_persisted([block]); // Read from its UFS: it may be dropped again.
         Ok(())
+    }
+
+    /// What the UFS says of the block's file now (its fingerprint).
+    async fn fingerprint(&self, source: &Source) -> Result<String, Status> {
+        match source.ufs.status(&source.relative).await {
+            Ok(Some(status)) => Ok(status.fingerprint()),
+            Ok(None) => Err(Status::not_found(format!(
+                "{} is gone from its under-file-system (deleted outside Lode?)",
+                source.ufs.full_path(&source.relative)
+            ))),
+            Err(error) => Err(Status::unavailable(error.to_string())),
+        }
     }
 
     /// Reads the block (only the asked range when not caching) from the UFS; writes it to
