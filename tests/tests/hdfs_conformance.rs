@@ -1,4 +1,4 @@
-//! The `JournalStore` and journal protocol conformance suites on the `hdfs` store, unchanged,
+//! The `JournalStore`, journal protocol and `appendable` conformance suites on the `hdfs` store, unchanged,
 //! against a real NameNode and DataNode.
 
 use lode_backend_hdfs as _;
@@ -17,3 +17,4 @@ async fn hdfs_fixture() -> Fixture {
 
 lode_core::journal_store_conformance!(hdfs_fixture);
 lode_core::journal_protocol_conformance!(hdfs_fixture);
+lode_core::appendable_store_conformance!(hdfs_fixture);

@@ -4,13 +4,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use hdfs_native::file::FileWriter;
 use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
-use lode_core::store::{validate_key, Capabilities, JournalStore, StoreError};
+use lode_core::store::{
+    validate_key, AppendableStore, Appender, Capabilities, JournalStore, StoreError,
+};
 
 use crate::settings::Settings;
 
 /// Where writers stage objects before renaming them into place.
 const TEMP_DIR: &str = ".tmp";
+
+/// How often a seal asks the NameNode again whether lease recovery has closed the file.
+const SEAL_RETRY: Duration = Duration::from_millis(100);
 
 /// A journal store in a folder on HDFS.
 #[derive(Debug)]
@@ -272,6 +278,10 @@ impl JournalStore for HdfsStore {
         }
     }
 
+    fn appendable(&self) -> Option<&dyn AppendableStore> {
+        Some(self)
+    }
+
     async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError> {
         let folder = format!("{}/{TEMP_DIR}", self.settings.folder);
         let statuses = match self.bounded(self.client.list_status(&folder, false)).await {
@@ -292,6 +302,120 @@ impl JournalStore for HdfsStore {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Segments (DESIGN §3a): `create` without overwrite, `write` + `hsync` (which also tells the
+/// NameNode the synced length, so readers see it), lease recovery as the seal, reads bounded by
+/// the synced length.
+#[async_trait]
+impl AppendableStore for HdfsStore {
+    async fn create_exclusive(&self, key: &str) -> Result<Box<dyn Appender>, StoreError> {
+        validate_key(self, key)?;
+        let options = WriteOptions::default().overwrite(false).create_parent(true);
+        match self.bounded(self.client.create(&self.path(key), options)).await {
+            Ok(writer) => Ok(Box::new(HdfsAppender {
+                writer,
+                key: key.to_string(),
+                store: self.location(),
+                request_timeout: self.settings.request_timeout,
+            })),
+            Err(e) if meaning(&e) == Meaning::Exists => Err(self.already_exists(key)),
+            Err(e) if meaning(&e) == Meaning::NoAnswer => Err(self.ambiguous("create", key, e)),
+            Err(e) => Err(self.unavailable("create", key, e)),
+        }
+    }
+
+    async fn seal(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        validate_key(self, key)?;
+        let path = self.path(key);
+        // Lease recovery: the NameNode takes the writer's lease away and has a DataNode settle
+        // the last block's length; it answers `true` once the file is closed.
+        loop {
+            match self.bounded(self.client.recover_lease(&path)).await {
+                Ok(true) => break,
+                Ok(false) => tokio::time::sleep(SEAL_RETRY).await,
+                Err(e) if meaning(&e) == Meaning::Missing => return Ok(None),
+                Err(e) => return Err(self.unavailable("seal", key, e)),
+            }
+        }
+        match self.bounded(self.client.get_file_info(&path)).await {
+            Ok(status) => Ok(Some(status.length as u64)),
+            Err(e) if meaning(&e) == Meaning::Missing => Ok(None),
+            Err(e) => Err(self.unavailable("seal", key, e)),
+        }
+    }
+
+    async fn read_from(
+        &self,
+        key: &str,
+        offset: u64,
+        max_len: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        validate_key(self, key)?;
+        let reader = match self.bounded(self.client.read(&self.path(key))).await {
+            Ok(reader) => reader,
+            Err(e) if meaning(&e) == Meaning::Missing => return Ok(None),
+            Err(e) => return Err(self.unavailable("read", key, e)),
+        };
+        let length = reader.file_length() as u64;
+        let Some(available) = length.checked_sub(offset).filter(|n| *n > 0) else {
+            return Ok(Some(Vec::new()));
+        };
+        let len = available.min(max_len) as usize;
+        match self.bounded(reader.read_range(offset as usize, len)).await {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(e) if meaning(&e) == Meaning::Missing => Ok(None),
+            Err(e) => Err(self.unavailable("read", key, e)),
+        }
+    }
+}
+
+/// The open end of a segment on HDFS.
+struct HdfsAppender {
+    writer: FileWriter,
+    key: String,
+    store: String,
+    request_timeout: Duration,
+}
+
+impl HdfsAppender {
+    fn failed(&self, operation: &'static str, e: impl ToString) -> StoreError {
+        StoreError::Unavailable {
+            operation,
+            key: self.key.clone(),
+            store: self.store.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl Appender for HdfsAppender {
+    async fn append_durable(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        // Bounded by the request timeout, which pipeline recovery after a DataNode loss (done
+        // inside hsync) must fit in; a DataNode that stops answering would otherwise hang it.
+        let timeout = self.request_timeout;
+        let append = async {
+            self.writer.write_bytes(Bytes::copy_from_slice(bytes)).await?;
+            self.writer.hsync().await
+        };
+        match tokio::time::timeout(timeout, append).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.failed("append", e)),
+            Err(_) => Err(self.failed(
+                "append",
+                format!("no answer within {timeout:?} (alluxio.master.journal.request.timeout)"),
+            )),
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), StoreError> {
+        match tokio::time::timeout(self.request_timeout, self.writer.close()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.failed("close", e)),
+            Err(_) => Err(self.failed("close", "no answer within the request timeout")),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! Batch: `LJB1` magic, version (u16), flags (u16, 0), term, slot, first sequence number
 //! (u64 each), entry count (u32), then per entry its length (u32) and bytes, then a crc32c of
 //! everything before it. Entry: a tag byte — 1 leader marker (term u64, member name as u16
-//! length + UTF-8), 2 operation, 3 operation with an id (client u64, call u64) — then the
-//! payload bytes. All integers little-endian.
+//! length + UTF-8), 2 operation, 3 operation with an id (client u64, call u64), 4 "the log
+//! continues in segments" (no payload) — then the payload bytes. All integers little-endian.
 //!
 //! Decoding never panics: every problem is a [`Corrupt`] naming the object and byte offset.
 
@@ -18,6 +18,7 @@ const MANIFEST_MAGIC: &[u8; 4] = b"LJM1";
 const TAG_LEADER: u8 = 1;
 const TAG_OP: u8 = 2;
 const TAG_OP_WITH_ID: u8 = 3;
+const TAG_LOG_MOVED: u8 = 4;
 
 /// Encoding of journaled payloads and replies, supplied by the state machine.
 pub trait Codec: Sized {
@@ -55,6 +56,10 @@ pub enum Entry<P> {
         /// The leader's address, for operators.
         member: String,
     },
+    /// The log goes on in appended segments (`seg/`, DESIGN §3a) from the next slot: the
+    /// one-object-per-slot log ends here. Builds that predate segments cannot decode it, so they
+    /// stop at it with an error naming the slot instead of writing past it.
+    LogMoved,
     /// A mutation of the state machine.
     Op {
         /// The call's identity, when the caller wants exactly-once.
@@ -235,6 +240,7 @@ pub fn encode_batch<P: Codec>(batch: &Batch<P>) -> Vec<u8> {
                 out.extend_from_slice(&(name.len() as u16).to_le_bytes());
                 out.extend_from_slice(name);
             }
+            Entry::LogMoved => out.push(TAG_LOG_MOVED),
             Entry::Op { id: None, payload } => {
                 out.push(TAG_OP);
                 payload.encode(&mut out);
@@ -252,6 +258,13 @@ pub fn encode_batch<P: Codec>(batch: &Batch<P>) -> Vec<u8> {
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// The slot a batch's header names, if `bytes` is long enough to hold one (nothing else is
+/// checked: [`decode_batch`] does that).
+pub fn peek_slot(bytes: &[u8]) -> Option<u64> {
+    let slot = bytes.get(16..24)?;
+    Some(u64::from_le_bytes(slot.try_into().ok()?))
 }
 
 /// Decodes the batch stored at `key`; `expected_slot` must match the slot in its header.
@@ -313,6 +326,14 @@ fn decode_entry<P: Codec>(mut entry: Reader, index: usize) -> Result<Entry<P>, C
             }
             Ok(Entry::Leader { term, member })
         }
+        TAG_LOG_MOVED if entry.remaining() == 0 => Ok(Entry::LogMoved),
+        TAG_LOG_MOVED => entry.fail(
+            entry.at,
+            format!(
+                "entry {index}: {} unexpected bytes after the log-moved marker",
+                entry.remaining()
+            ),
+        ),
         TAG_OP | TAG_OP_WITH_ID => {
             let id = if tag == TAG_OP_WITH_ID {
                 let client = entry.u64("client id")?;

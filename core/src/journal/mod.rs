@@ -42,6 +42,7 @@
 
 pub mod format;
 mod replica;
+mod segments;
 mod writer;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ use crate::elector::Leadership;
 use crate::store::{ErrorKind, JournalStore, StoreError};
 pub use format::{Batch, Codec, Corrupt, Entry, Manifest, OpId, PartInfo};
 pub use replica::{DedupTable, OutOfOrder, Position, Replica, StateMachine};
+pub use segments::segment_key;
 pub use writer::JournalWriter;
 
 const FORMAT_KEY: &str = "FORMAT";
@@ -241,6 +243,11 @@ pub struct JournalSettings {
     pub dedup_capacity: usize,
     /// Temporary objects older than this are a crashed writer's leftovers and are removed.
     pub temporary_gc_threshold: Duration,
+    /// Whether a leader on a store with the `appendable` capability moves the log into
+    /// segments (DESIGN §3a). Once moved, a journal stays in segments whatever this says.
+    pub segments: bool,
+    /// Bytes after which a leader starts a new segment.
+    pub segment_roll_bytes: u64,
 }
 
 impl JournalSettings {
@@ -275,6 +282,9 @@ impl JournalSettings {
             temporary_gc_threshold: config
                 .duration(name::MASTER_JOURNAL_TEMPORARY_FILE_GC_THRESHOLD)
                 .unwrap_or(Duration::from_secs(30 * 60)),
+            segments: true,
+            // Alluxio's "largest journal log file before a new one is started".
+            segment_roll_bytes: max_bytes.max(4096),
         }
     }
 
@@ -292,7 +302,17 @@ impl JournalSettings {
             retry_interval: Duration::from_millis(20),
             dedup_capacity: 100_000,
             temporary_gc_threshold: Duration::from_secs(30 * 60),
+            // The slot protocol's suite checks slots on every store; the segment suite turns
+            // this on.
+            segments: false,
+            // Small, so that every segment conformance run rolls.
+            segment_roll_bytes: 4096,
         }
+    }
+
+    /// [`for_tests`](Self::for_tests) with segments on appendable stores.
+    pub fn for_segment_tests() -> JournalSettings {
+        JournalSettings { segments: true, ..JournalSettings::for_tests() }
     }
 }
 
@@ -320,6 +340,12 @@ pub struct Journal<S: StateMachine> {
     /// `None` until truncation first looked.
     swept_below: parking_lot::Mutex<Option<u64>>,
     outage: parking_lot::Mutex<Option<(Instant, String)>>,
+    /// Whether the log has moved into segments (see `segments`).
+    in_segments: std::sync::atomic::AtomicBool,
+    /// Where a reader of the segments stands.
+    cursor: parking_lot::Mutex<Option<segments::Cursor>>,
+    /// The segment this journal appends to as leader.
+    active: tokio::sync::Mutex<Option<segments::ActiveSegment>>,
 }
 
 /// Why the journal store is failing and for how long: what `masterInfo` reports.
@@ -366,6 +392,9 @@ impl<S: StateMachine> Journal<S> {
             layout,
             swept_below: Default::default(),
             outage: Default::default(),
+            in_segments: Default::default(),
+            cursor: Default::default(),
+            active: Default::default(),
         };
         journal.load_newest_checkpoint_if_ahead().await?;
         Ok(journal)
@@ -539,6 +568,8 @@ impl<S: StateMachine> Journal<S> {
     /// not history in a re-opened slot (module doc). On an error the replica is left empty at
     /// slot 0, and the next [`catch_up`](Self::catch_up) finishes the job.
     pub async fn rebuild(&self) -> Result<u64, JournalError> {
+        self.drop_active_segment().await;
+        *self.cursor.lock() = None;
         *self.replica.write() = Replica::new((self.initial)(), self.settings.dedup_capacity);
         self.load_newest_checkpoint_if_ahead().await?;
         self.catch_up().await
@@ -559,6 +590,7 @@ impl<S: StateMachine> Journal<S> {
 
     fn apply(&self, batch: &Batch<S::Op>) -> Result<Vec<S::Reply>, JournalError> {
         let replies = self.replica.write().apply(&self.log_key(batch.slot), batch)?;
+        self.note_log_moved(batch);
         metrics::gauge!("lode_journal_slot").set(batch.slot as f64 + 1.0);
         metrics::gauge!("lode_journal_seq")
             .set((batch.first_seq + batch.entries.len() as u64) as f64);
@@ -625,9 +657,19 @@ impl<S: StateMachine> Journal<S> {
     /// lagged, a demoted leader rebuilding) waits for one round trip per run, not per slot.
     async fn read_and_apply(&self) -> Result<(u64, u64, bool), JournalError> {
         let start = self.position().slot;
+        let first = match self.in_segments() {
+            true => None,
+            false => self.read_batch(start).await?,
+        };
+        if first.is_none() && (self.in_segments() || self.segments_exist().await?) {
+            let batches = self.read_segments(start).await?;
+            let slots = batches.len() as u64;
+            let applied = self.apply_read(batches).await?;
+            return Ok((applied, slots, slots == 0 || self.position().slot == start));
+        }
         let mut batches = Vec::new();
         let mut missing = Some(start);
-        if let Some(first) = self.read_batch(start).await? {
+        if let Some(first) = first {
             batches.push(first);
             let rest = (start + 1..start + READ_AHEAD as u64).map(|slot| self.read_batch(slot));
             missing = None;
@@ -645,7 +687,9 @@ impl<S: StateMachine> Journal<S> {
         let slots = batches.len() as u64;
         let applied = self.apply_read(batches).await?;
         let position = self.position().slot;
-        Ok((applied, slots, position == start || missing.is_some_and(|slot| position <= slot)))
+        // A run that applied the move into segments goes on there, not at the missing slot.
+        let end = position == start || missing.is_some_and(|slot| position <= slot);
+        Ok((applied, slots, end && !(self.in_segments() && position > start)))
     }
 
     /// Replays every slot after the replica's position until the first missing one. If the
@@ -768,6 +812,9 @@ impl<S: StateMachine> Journal<S> {
             None => self.delete_slots_below(LOG_PREFIX, keep_from).await?,
             Some(per_folder) => self.sweep_log_folders(per_folder, keep_from).await?,
         };
+        if self.in_segments() {
+            deleted += self.truncate_segments(keep_from).await?;
+        }
         for old in checkpoints.iter().filter(|slot| **slot < keep_from) {
             let key = checkpoint_key(*old);
             self.bounded("delete", &key, self.call_deadline(), self.store.delete(&key)).await??;
@@ -845,11 +892,20 @@ impl<S: StateMachine> Journal<S> {
             .min())
     }
 
-    /// Writes `bytes` to `slot` with the fence and both extra rules of DESIGN §3: an
+    /// Writes `bytes` as the batch of `slot`: in segments, appended to the active one (see
+    /// `segments`); else to the slot's object with the fence and both extra rules of DESIGN §3: an
     /// ambiguous put is settled by reading the slot back, and a put that lands where the
     /// predecessor is gone was truncated away. The whole append, every store call included, is
     /// bounded by the flush timeout; a put that hangs is never settled by reading back.
     pub(crate) async fn append(&self, slot: u64, bytes: Vec<u8>) -> Result<Append, JournalError> {
+        if self.in_segments() {
+            return self.append_record(slot, bytes).await;
+        }
+        self.append_slot(slot, bytes).await
+    }
+
+    /// [`append`](Self::append) to the slot's own object.
+    async fn append_slot(&self, slot: u64, bytes: Vec<u8>) -> Result<Append, JournalError> {
         let key = self.log_key(slot);
         let started = Instant::now();
         let deadline = started + self.settings.flush_timeout;
@@ -961,6 +1017,21 @@ impl<S: StateMachine> Journal<S> {
         member: &str,
     ) -> Result<JournalWriter<S>, JournalError> {
         self.catch_up().await?;
+        if self.settings.segments && self.store.appendable().is_some() || self.in_segments() {
+            while !self.in_segments() {
+                if !leadership.is_valid() {
+                    return Err(JournalError::Deposed {
+                        slot: self.position().slot,
+                        reason: "leadership ended during takeover".into(),
+                    });
+                }
+                if !self.move_log_to_segments(&leadership, member).await? {
+                    self.catch_up().await?;
+                }
+            }
+            let term = self.take_over_segments(&leadership, member).await?;
+            return Ok(JournalWriter::start(self.clone(), leadership, term));
+        }
         loop {
             let position = self.position();
             if !leadership.is_valid() {
@@ -969,15 +1040,8 @@ impl<S: StateMachine> Journal<S> {
                     reason: "leadership ended during takeover".into(),
                 });
             }
-            // Above every term applied, whatever the elector counts (a site that moved from
-            // one elector to another starts counting again): terms only grow along the log.
-            let term = leadership.term().max(position.term + 1);
-            let marker = Batch {
-                term,
-                slot: position.slot,
-                first_seq: position.seq,
-                entries: vec![Entry::Leader { term, member: member.into() }],
-            };
+            let marker = self.leader_marker(&leadership, member, Vec::new());
+            let term = marker.term;
             match self.append(position.slot, format::encode_batch(&marker)).await? {
                 Append::Landed => {
                     self.apply(&marker)?;
@@ -1001,6 +1065,24 @@ impl<S: StateMachine> Journal<S> {
                 }
             }
         }
+    }
+}
+
+impl<S: StateMachine> Journal<S> {
+    /// The batch a new leader lands at the replica's position: its `Leader` marker, then
+    /// `more`. Its term is above every term applied, whatever the elector counts (a site that
+    /// moved from one elector to another starts counting again): terms only grow along the log.
+    fn leader_marker(
+        &self,
+        leadership: &Leadership,
+        member: &str,
+        more: Vec<Entry<S::Op>>,
+    ) -> Batch<S::Op> {
+        let position = self.position();
+        let term = leadership.term().max(position.term + 1);
+        let mut entries = vec![Entry::Leader { term, member: member.into() }];
+        entries.extend(more);
+        Batch { term, slot: position.slot, first_seq: position.seq, entries }
     }
 }
 

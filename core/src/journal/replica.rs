@@ -187,6 +187,7 @@ impl<S: StateMachine> Replica<S> {
                 Entry::Leader { term, .. } => {
                     self.position.term = self.position.term.max(*term);
                 }
+                Entry::LogMoved => {}
                 Entry::Op { id, payload } => {
                     self.since_checkpoint.1 += payload.encoded_len() as u64;
                     let remembered = id.and_then(|id| self.dedup.get(&id).cloned());

@@ -3,6 +3,7 @@
 //! a deposed leader. Backends register themselves with [`inventory`]; the journal folder's
 //! scheme selects one.
 
+mod append;
 mod local;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{name, Config};
+pub use append::{AppendableStore, Appender};
 pub use local::LocalStore;
 
 /// What went wrong in a store operation; [`StoreError::kind`] says how to react.
@@ -159,6 +161,13 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
     /// Removes temporary objects left by writers that crashed mid-put and are older than
     /// `older_than`; returns how many it removed.
     async fn clean_temporary(&self, older_than: Duration) -> Result<usize, StoreError>;
+
+    /// The `appendable` capability (DESIGN §3a), for stores that offer it: the journal then
+    /// keeps its log as appended segments. Objects it creates are read, listed and deleted
+    /// through this trait like any other.
+    fn appendable(&self) -> Option<&dyn AppendableStore> {
+        None
+    }
 }
 
 /// Checks a journal key: non-empty, relative, no empty / `.` / `..` components, and only

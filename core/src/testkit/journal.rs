@@ -148,7 +148,17 @@ pub async fn racing_leaders_never_share_a_slot(fixture: Fixture) {
 pub async fn a_tailer_sees_exactly_the_committed_sequence(fixture: Fixture) {
     let store = fixture.store;
     let (_journal, writer) = leader(&store, 1).await;
-    let tailer = open(&store).await;
+    tail_while_clients_write(writer, open(&store).await, 150).await;
+}
+
+/// Tails with `tailer` while 16 clients write `calls` entries each through `writer`, and checks
+/// that the tailer applied exactly the acknowledged entries, each once, at the position its
+/// reply named.
+pub(crate) async fn tail_while_clients_write(
+    writer: JournalWriter<Ledger>,
+    tailer: Arc<Journal<Ledger>>,
+    calls: u64,
+) {
     let tailing = {
         let tailer = tailer.clone();
         tokio::spawn(async move {
@@ -163,7 +173,7 @@ pub async fn a_tailer_sees_exactly_the_committed_sequence(fixture: Fixture) {
             let writer = writer.clone();
             tokio::spawn(async move {
                 let mut acks = Vec::new();
-                for call in 0..150u64 {
+                for call in 0..calls {
                     let value = client * 1_000 + call;
                     let id = OpId { client, call };
                     acks.push((value, writer.submit(Some(id), value).await.unwrap()));

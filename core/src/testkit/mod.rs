@@ -12,10 +12,13 @@
 //! # fn main() {}
 //! ```
 
+pub mod appendable;
 pub mod faulty;
 pub mod fuzz;
 pub mod journal;
 pub mod ledger;
+pub mod memory;
+pub mod segments;
 pub mod store;
 
 use std::any::Any;
@@ -25,6 +28,7 @@ use crate::store::{JournalStore, LocalStore};
 
 pub use faulty::{Fault, FaultyStore};
 pub use ledger::Ledger;
+pub use memory::MemoryStore;
 
 /// A fresh, empty store for one test, and whatever keeps it alive (a temp dir, a bucket).
 pub struct Fixture {
@@ -65,6 +69,45 @@ macro_rules! journal_store_conformance {
             }
         )*
     };
+}
+
+/// Instantiates the `appendable` capability's conformance suite (DESIGN §3a) and the journal
+/// protocol's checks over segments as `#[tokio::test]`s, given an async fn returning a fresh
+/// [`Fixture`] whose store has the capability.
+#[macro_export]
+macro_rules! appendable_store_conformance {
+    ($fixture:path) => {
+        $crate::appendable_store_conformance!(@tests $fixture; appendable;
+            concurrent_creators_have_exactly_one_winner,
+            an_append_after_a_seal_fails,
+            acknowledged_bytes_survive_the_seal,
+            what_a_reader_saw_stays_after_the_seal,
+            a_writer_cut_off_mid_append_leaves_whole_records,
+        );
+        $crate::appendable_store_conformance!(@tests $fixture; segments;
+            a_deposed_writer_never_acknowledges_in_segments,
+            racing_leaders_in_segments_acknowledge_one_history,
+            a_tailer_follows_the_segments_exactly,
+            a_torn_record_at_a_segments_end_is_not_history,
+            a_slot_journal_goes_on_in_segments,
+            truncation_deletes_whole_segments_and_restart_agrees,
+            a_writer_paused_across_segment_truncation_never_acknowledges,
+            failover_in_segments_is_exactly_once,
+        );
+    };
+    (@tests $fixture:path; $module:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::testkit::$module::$name($fixture().await).await;
+            }
+        )*
+    };
+}
+
+/// A fixture on a fresh [`MemoryStore`] (appendable).
+pub async fn memory_fixture() -> Fixture {
+    Fixture { store: Arc::new(MemoryStore::new()), guard: Box::new(()) }
 }
 
 /// Instantiates the journal protocol conformance suite as `#[tokio::test]`s, given an async
