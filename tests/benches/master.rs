@@ -226,6 +226,38 @@ fn main() {
     }
 }
 
+/// The bound of an appending journal on this store, in the same run: one durable append
+/// (write + hsync) of a 64-entry batch's bytes at a time, as the journal's writer does, and the
+/// creates/s that 64 clients waiting for one append each could reach at that latency.
+async fn raw_append_figures(folder: &str, runs: usize) {
+    let config =
+        Config::from_pairs([("alluxio.master.journal.folder", folder.to_string())]).unwrap();
+    let store = lode_core::store::open(&config).unwrap();
+    let appendable = store.appendable().expect("an appendable journal store");
+    let record = vec![7u8; 64 * 48];
+    let mut samples = Vec::new();
+    for run in 0..runs {
+        let mut appender = appendable.create_exclusive(&format!("seg/{run:020}")).await.unwrap();
+        for _ in 0..50 {
+            appender.append_durable(&record).await.unwrap(); // warm-up
+        }
+        let count = 500;
+        let started = Instant::now();
+        for _ in 0..count {
+            appender.append_durable(&record).await.unwrap();
+        }
+        samples.push(started.elapsed().as_secs_f64() / count as f64);
+        appender.close().await.unwrap();
+    }
+    let latency = median(samples);
+    println!(
+        "raw append + hsync of {} bytes: {:.2} ms  (the bound: 64 clients / latency = {:.0} creates/s)",
+        record.len(),
+        latency * 1e3,
+        64.0 / latency
+    );
+}
+
 fn rpc_figures(runs: usize, seconds: f64) {
     // Started first so that it outlives the masters' runtime.
     let store: String = env_or("LODE_BENCH_JOURNAL", "local".to_string());
@@ -297,6 +329,10 @@ fn rpc_figures(runs: usize, seconds: f64) {
                 "durable creates/s, {clients:>2} clients: {:>9.0}  ({per_put:.0} entries per journal put)",
                 median(samples)
             );
+        }
+
+        if let Some(hdfs) = &hdfs {
+            raw_append_figures(&format!("{}/raw-appends", hdfs.uri()), runs).await;
         }
 
         setup.create_directory("/list", false, false).await.unwrap();

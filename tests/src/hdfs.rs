@@ -57,6 +57,8 @@ pub struct Hdfs {
     extra: Vec<(String, String)>,
     rpc_port: u16,
     http_port: u16,
+    /// Each DataNode's data-transfer port, fixed so that a test can cut a process off from HDFS.
+    datanode_ports: Vec<u16>,
     namenode: Option<Child>,
     datanodes: Vec<Option<Child>>,
 }
@@ -88,12 +90,13 @@ impl Hdfs {
     pub fn start_with(properties: &[(&str, &str)]) -> Hdfs {
         let lib = ensure_jars();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let ports = free_ports(2).expect("free ports");
+        let ports = free_ports(2 + DATANODES).expect("free ports");
         let hdfs = Hdfs {
             dir,
             extra: properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             rpc_port: ports[0],
             http_port: ports[1],
+            datanode_ports: ports[2..].to_vec(),
             namenode: None,
             datanodes: (0..DATANODES).map(|_| None).collect(),
         };
@@ -122,6 +125,12 @@ impl Hdfs {
     /// The NameNode's RPC port.
     pub fn rpc_port(&self) -> u16 {
         self.rpc_port
+    }
+
+    /// The ports a client of this HDFS talks to: the NameNode's RPC port and every DataNode's
+    /// data-transfer port (a firewall rule on them cuts a process off from HDFS).
+    pub fn ports(&self) -> Vec<u16> {
+        std::iter::once(self.rpc_port).chain(self.datanode_ports.iter().copied()).collect()
     }
 
     /// A `core-site.xml`/`hdfs-site.xml` directory for clients of this HDFS.
@@ -204,6 +213,8 @@ impl Hdfs {
                         "dfs.datanode.data.dir={}",
                         self.dir.path().join(format!("data/datanode{n}")).display()
                     ),
+                    "-D".to_string(),
+                    format!("dfs.datanode.address=127.0.0.1:{}", self.datanode_ports[n]),
                 ],
             })
             .env("HADOOP_USER_NAME", "lode")

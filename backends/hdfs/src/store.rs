@@ -353,20 +353,30 @@ impl AppendableStore for HdfsStore {
         max_len: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         validate_key(self, key)?;
-        let reader = match self.bounded(self.client.read(&self.path(key))).await {
-            Ok(reader) => reader,
-            Err(e) if meaning(&e) == Meaning::Missing => return Ok(None),
-            Err(e) => return Err(self.unavailable("read", key, e)),
-        };
-        let length = reader.file_length() as u64;
-        let Some(available) = length.checked_sub(offset).filter(|n| *n > 0) else {
-            return Ok(Some(Vec::new()));
-        };
-        let len = available.min(max_len) as usize;
-        match self.bounded(reader.read_range(offset as usize, len)).await {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
-            Err(e) if meaning(&e) == Meaning::Missing => Ok(None),
-            Err(e) => Err(self.unavailable("read", key, e)),
+        // A block being finalized as its writer closes the file (a roll) can refuse one read
+        // of the state it was in a moment before: look the file up again, as Java's client does.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let reader = match self.bounded(self.client.read(&self.path(key))).await {
+                Ok(reader) => reader,
+                Err(e) if meaning(&e) == Meaning::Missing => return Ok(None),
+                Err(e) => return Err(self.unavailable("read", key, e)),
+            };
+            let length = reader.file_length() as u64;
+            let Some(available) = length.checked_sub(offset).filter(|n| *n > 0) else {
+                return Ok(Some(Vec::new()));
+            };
+            let len = available.min(max_len) as usize;
+            match self.bounded(reader.read_range(offset as usize, len)).await {
+                Ok(bytes) => return Ok(Some(bytes.to_vec())),
+                Err(e) if meaning(&e) == Meaning::Missing => return Ok(None),
+                Err(e) if matches!(e, HdfsError::DataTransferError(_)) && attempts < 3 => {
+                    tracing::debug!(key, error = %e, "segment read refused; looking it up again");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return Err(self.unavailable("read", key, e)),
+            }
         }
     }
 }

@@ -340,8 +340,9 @@ pub struct Journal<S: StateMachine> {
     /// `None` until truncation first looked.
     swept_below: parking_lot::Mutex<Option<u64>>,
     outage: parking_lot::Mutex<Option<(Instant, String)>>,
-    /// Whether the log has moved into segments (see `segments`).
-    in_segments: std::sync::atomic::AtomicBool,
+    /// The first slot of the log in segments, once known (see `segments`): a property of the
+    /// journal, kept when the replica is rebuilt.
+    segments_from: parking_lot::Mutex<Option<u64>>,
     /// Where a reader of the segments stands.
     cursor: parking_lot::Mutex<Option<segments::Cursor>>,
     /// The segment this journal appends to as leader.
@@ -392,7 +393,7 @@ impl<S: StateMachine> Journal<S> {
             layout,
             swept_below: Default::default(),
             outage: Default::default(),
-            in_segments: Default::default(),
+            segments_from: Default::default(),
             cursor: Default::default(),
             active: Default::default(),
         };
@@ -657,12 +658,16 @@ impl<S: StateMachine> Journal<S> {
     /// lagged, a demoted leader rebuilding) waits for one round trip per run, not per slot.
     async fn read_and_apply(&self) -> Result<(u64, u64, bool), JournalError> {
         let start = self.position().slot;
-        let first = match self.in_segments() {
+        let in_segments = self.segments_from().is_some_and(|from| start >= from);
+        let first = match in_segments {
             true => None,
             false => self.read_batch(start).await?,
         };
-        if first.is_none() && (self.in_segments() || self.segments_exist().await?) {
+        if first.is_none() && (in_segments || self.segments_exist().await?) {
             let batches = self.read_segments(start).await?;
+            if batches.first().is_some_and(|batch| batch.slot == start) {
+                self.note_segments_from(start);
+            }
             let slots = batches.len() as u64;
             let applied = self.apply_read(batches).await?;
             return Ok((applied, slots, slots == 0 || self.position().slot == start));
@@ -689,7 +694,8 @@ impl<S: StateMachine> Journal<S> {
         let position = self.position().slot;
         // A run that applied the move into segments goes on there, not at the missing slot.
         let end = position == start || missing.is_some_and(|slot| position <= slot);
-        Ok((applied, slots, end && !(self.in_segments() && position > start)))
+        let moved = self.segments_from().is_some_and(|from| position >= from);
+        Ok((applied, slots, end && !(moved && position > start)))
     }
 
     /// Replays every slot after the replica's position until the first missing one. If the

@@ -17,8 +17,6 @@
 //! `put_if_absent` — the fence against writers of slots — and from the slot after it the log
 //! is in `seg/`. Older builds stop at that batch (they cannot decode `LogMoved`).
 
-use std::sync::atomic::Ordering;
-
 use tokio::time::Instant;
 
 use super::format::{self, Batch, Corrupt, Entry};
@@ -95,9 +93,20 @@ fn whole_records<P: format::Codec>(
 }
 
 impl<S: StateMachine> Journal<S> {
-    /// Whether the log is in segments from here on (see the module doc).
+    /// Whether the log has moved into segments (see the module doc): a leader appends there.
     pub fn in_segments(&self) -> bool {
-        self.in_segments.load(Ordering::Acquire)
+        self.segments_from().is_some()
+    }
+
+    /// The first slot in segments, once this process has seen the move (or read a slot there).
+    pub(crate) fn segments_from(&self) -> Option<u64> {
+        *self.segments_from.lock()
+    }
+
+    /// Notes that slot `slot` is in segments, and so every slot after it.
+    pub(crate) fn note_segments_from(&self, slot: u64) {
+        let mut from = self.segments_from.lock();
+        *from = Some(from.map_or(slot, |from| from.min(slot)));
     }
 
     fn appendable(&self) -> Result<&dyn AppendableStore, JournalError> {
@@ -109,26 +118,22 @@ impl<S: StateMachine> Journal<S> {
         })
     }
 
-    /// Notes that the log moved into segments if `batch` says so.
+    /// Notes that the log moved into segments after `batch` if it says so.
     pub(crate) fn note_log_moved(&self, batch: &Batch<S::Op>) {
         if batch.entries.iter().any(|entry| matches!(entry, Entry::LogMoved)) {
-            self.in_segments.store(true, Ordering::Release);
+            self.note_segments_from(batch.slot + 1);
         }
     }
 
-    /// Whether a journal whose slot log ends at an empty slot goes on in segments: it does once
-    /// `seg/` holds anything (the batch that moved it may be truncated away).
+    /// Whether `seg/` holds anything: a journal whose slot log ends at an empty slot then goes
+    /// on in segments (the batch that moved it may be truncated away).
     pub(crate) async fn segments_exist(&self) -> Result<bool, JournalError> {
         if self.store.appendable().is_none() {
             return Ok(false);
         }
         let listed = self.store.list(SEGMENT_PREFIX);
-        let found =
-            !self.bounded("list", SEGMENT_PREFIX, self.call_deadline(), listed).await??.is_empty();
-        if found {
-            self.in_segments.store(true, Ordering::Release);
-        }
-        Ok(found)
+        let keys = self.bounded("list", SEGMENT_PREFIX, self.call_deadline(), listed).await??;
+        Ok(!keys.is_empty())
     }
 
     /// The segment numbers in the store, ascending.

@@ -93,6 +93,7 @@ macro_rules! appendable_store_conformance {
             truncation_deletes_whole_segments_and_restart_agrees,
             a_writer_paused_across_segment_truncation_never_acknowledges,
             failover_in_segments_is_exactly_once,
+            a_deposed_leader_rebuilds_and_follows,
         );
     };
     (@tests $fixture:path; $module:ident; $($name:ident),* $(,)?) => {

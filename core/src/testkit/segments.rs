@@ -244,3 +244,33 @@ pub async fn failover_in_segments_is_exactly_once(fixture: Fixture) {
     assert_eq!(new.submit(Some(id), 42).await.unwrap(), first);
     assert_eq!(replay(&store).await, [42]);
 }
+
+/// A deposed leader rebuilds its replica and follows the new leader's segment as a standby,
+/// polling while the new leader writes, until it has every entry.
+pub async fn a_deposed_leader_rebuilds_and_follows(fixture: Fixture) {
+    let store = fixture.store;
+    let (old_journal, old) = leader(&store, 1).await;
+    for value in 0..20 {
+        old.submit(None, value).await.unwrap();
+    }
+    let (new_journal, new) = leader(&store, 2).await;
+    assert!(old.submit(None, 999).await.is_err());
+    old_journal.rebuild().await.unwrap();
+    for value in 20..60 {
+        new.submit(None, value).await.unwrap();
+        old_journal.poll().await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while old_journal.position() != new_journal.position() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deposed leader never caught up: at {:?}, the leader at {:?}; segments {:?}",
+            old_journal.position(),
+            new_journal.position(),
+            segments(&store).await
+        );
+        old_journal.poll().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(old_journal.replica().read().state().values, (0..60).collect::<Vec<_>>());
+}
