@@ -6,8 +6,13 @@
 //!
 //! `cargo bench -p lode-tests --bench journal` (the journal goes under `target/`; set
 //! `LODE_BENCH_DIR` to measure another disk; `LODE_BENCH_RUNS` and `LODE_BENCH_SECONDS` to change the sampling).
+//!
+//! `LODE_BENCH_JOURNAL=hdfs` measures on a real HDFS the bench starts (NameNode + 2 DataNodes)
+//! instead: the commit rates of the log in appended segments and in one object per slot, side
+//! by side in the same run, and one raw durable append (write + hsync) beside them.
 
-use lode_tests::bench::{env_or, median};
+use lode_backend_hdfs as _;
+use lode_tests::bench::{env_or, journal_write_totals, median};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,34 +22,49 @@ use lode_core::store::{JournalStore, LocalStore};
 use lode_core::testkit::journal::lease;
 use lode_core::testkit::Ledger;
 
-fn store_in(parent: &std::path::Path) -> (tempfile::TempDir, Arc<dyn JournalStore>) {
-    let dir = tempfile::tempdir_in(parent).expect("temporary directory");
-    let store: Arc<dyn JournalStore> = Arc::new(LocalStore::new(dir.path().join("journal")));
-    (dir, store)
+/// Where a bench's journals go: a local folder, or new folders on an HDFS.
+#[derive(Clone)]
+enum Target {
+    Local(std::path::PathBuf),
+    /// An `hdfs://` URI, and whether the log goes into segments.
+    Hdfs(String, bool),
 }
 
-fn bench_settings() -> JournalSettings {
-    JournalSettings { log_folder_slots: 100_000, ..JournalSettings::for_tests() }
+fn store_in(target: &Target) -> (Option<tempfile::TempDir>, Arc<dyn JournalStore>) {
+    match target {
+        Target::Local(parent) => {
+            let dir = tempfile::tempdir_in(parent).expect("temporary directory");
+            let store: Arc<dyn JournalStore> =
+                Arc::new(LocalStore::new(dir.path().join("journal")));
+            (Some(dir), store)
+        }
+        Target::Hdfs(uri, _) => {
+            let folder = format!("{uri}/bench/{}", uuid::Uuid::new_v4());
+            let config =
+                lode_core::config::Config::from_pairs([("alluxio.master.journal.folder", folder)])
+                    .unwrap();
+            (None, lode_core::store::open(&config).unwrap())
+        }
+    }
+}
+
+fn bench_settings(target: &Target) -> JournalSettings {
+    JournalSettings {
+        // The default folder size: the test settings' 16 slots a folder would add a folder
+        // creation every 16 batches; and the default segment size.
+        log_folder_slots: 100_000,
+        segments: matches!(target, Target::Hdfs(_, true)),
+        segment_roll_bytes: 10 << 20,
+        ..JournalSettings::for_tests()
+    }
+}
+
+async fn open_on(store: &Arc<dyn JournalStore>, target: &Target) -> Arc<Journal<Ledger>> {
+    Arc::new(Journal::open(store.clone(), bench_settings(target), Ledger::default).await.unwrap())
 }
 
 async fn open(store: &Arc<dyn JournalStore>) -> Arc<Journal<Ledger>> {
-    Arc::new(
-        // The default folder size: the test settings' 16 slots a folder would add a folder
-        // creation every 16 batches.
-        Journal::open(store.clone(), bench_settings(), Ledger::default).await.unwrap(),
-    )
-}
-
-/// The journal's own record of its puts (`lode_journal_commit_seconds`): how many, and their
-/// total seconds.
-fn put_totals() -> (f64, f64) {
-    let text = lode_core::web::metrics().render();
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (value("lode_journal_commit_seconds_count"), value("lode_journal_commit_seconds_sum"))
+    open_on(store, &Target::Local(std::path::PathBuf::new())).await
 }
 
 /// One commit-rate sample.
@@ -55,10 +75,10 @@ struct CommitSample {
 }
 
 /// Committed entries per second with `appenders` concurrent appenders for `seconds`.
-async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -> CommitSample {
-    let (_dir, store) = store_in(parent);
-    let journal = open(&store).await;
-    let (puts_before, seconds_before) = put_totals();
+async fn commit_rate(target: &Target, appenders: usize, seconds: f64) -> CommitSample {
+    let (_dir, store) = store_in(target);
+    let journal = open_on(&store, target).await;
+    let (puts_before, seconds_before) = journal_write_totals();
     let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let committed = Arc::new(AtomicU64::new(0));
@@ -84,7 +104,7 @@ async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -
     let elapsed = started.elapsed().as_secs_f64();
     let entries = committed.load(Ordering::Relaxed) as f64;
     let batches = journal.position().slot as f64;
-    let (puts, put_seconds) = put_totals();
+    let (puts, put_seconds) = journal_write_totals();
     CommitSample {
         entries_per_second: entries / elapsed,
         entries_per_batch: entries / batches.max(1.0),
@@ -94,7 +114,7 @@ async fn commit_rate(parent: &std::path::Path, appenders: usize, seconds: f64) -
 
 /// Replayed entries per second for a standby reading `entries` entries in batches of `batch`.
 async fn replay_rate(parent: &std::path::Path, entries: u64, batch: u64) -> f64 {
-    let (_dir, store) = store_in(parent);
+    let (_dir, store) = store_in(&Target::Local(parent.to_path_buf()));
     let journal = open(&store).await;
     let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
     // Fill with concurrent appenders so batches are as large as group commit makes them.
@@ -124,7 +144,7 @@ async fn replay_rate(parent: &std::path::Path, entries: u64, batch: u64) -> f64 
 async fn small_slot_replay_rate(parent: &std::path::Path, slots: u64) -> f64 {
     use lode_core::journal::format::encode_batch;
     use lode_core::journal::{Batch, Entry};
-    let (_dir, store) = store_in(parent);
+    let (_dir, store) = store_in(&Target::Local(parent.to_path_buf()));
     let journal = open(&store).await;
     let writer = journal.take_over(lease(1).0, "bench").await.unwrap();
     let start = journal.position();
@@ -175,6 +195,11 @@ fn main() {
     let default_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
     let parent = std::path::PathBuf::from(env_or("LODE_BENCH_DIR", default_dir.to_string()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    if env_or("LODE_BENCH_JOURNAL", "local".to_string()) == "hdfs" {
+        hdfs_figures(&runtime, runs, seconds);
+        return;
+    }
+    let target = Target::Local(parent.clone());
     println!("journal bench on the local store in {} ({runs} runs each, median)", parent.display());
     let raw = median((0..runs).map(|_| raw_exclusive_create_micros(&parent)).collect());
     println!(
@@ -183,7 +208,7 @@ fn main() {
     );
     for appenders in [1usize, 16, 64] {
         let samples: Vec<CommitSample> =
-            (0..runs).map(|_| runtime.block_on(commit_rate(&parent, appenders, seconds))).collect();
+            (0..runs).map(|_| runtime.block_on(commit_rate(&target, appenders, seconds))).collect();
         let rate = median(samples.iter().map(|s| s.entries_per_second).collect());
         let per_batch = median(samples.iter().map(|s| s.entries_per_batch).collect());
         let put = median(samples.iter().map(|s| s.put_micros).collect());
@@ -201,4 +226,51 @@ fn main() {
     let samples: Vec<f64> =
         (0..runs).map(|_| runtime.block_on(small_slot_replay_rate(&parent, slots))).collect();
     println!("replay   {slots} one-entry slots: {:>8.0} slots/s", median(samples));
+}
+
+/// The HDFS figures: one raw durable append, then commit rates in segments and in slots, each
+/// appender count measured both ways back to back.
+fn hdfs_figures(runtime: &tokio::runtime::Runtime, runs: usize, seconds: f64) {
+    let hdfs = lode_tests::hdfs::Hdfs::start();
+    println!("journal bench on a real HDFS at {} ({runs} runs each, median)", hdfs.uri());
+    let raw = runtime.block_on(async {
+        let (_, store) = store_in(&Target::Hdfs(hdfs.uri(), true));
+        let appendable = store.appendable().expect("HDFS appends");
+        let mut samples = Vec::new();
+        for run in 0..runs {
+            let mut appender =
+                appendable.create_exclusive(&format!("seg/{run:020}")).await.unwrap();
+            let record = vec![7u8; 64 * 24];
+            for _ in 0..20 {
+                appender.append_durable(&record).await.unwrap(); // warm-up
+            }
+            let started = Instant::now();
+            for _ in 0..200 {
+                appender.append_durable(&record).await.unwrap();
+            }
+            samples.push(started.elapsed().as_secs_f64() * 1e6 / 200.0);
+            appender.close().await.unwrap();
+        }
+        median(samples)
+    });
+    println!(
+        "hdfs     raw append + hsync: {raw:.0} µs (ceiling with 64 waiting appenders: {:.0} entries/s)",
+        64e6 / raw
+    );
+    for appenders in [1usize, 16, 64] {
+        for segments in [true, false] {
+            let target = Target::Hdfs(hdfs.uri(), segments);
+            let samples: Vec<CommitSample> = (0..runs)
+                .map(|_| runtime.block_on(commit_rate(&target, appenders, seconds)))
+                .collect();
+            let rate = median(samples.iter().map(|s| s.entries_per_second).collect());
+            let per_batch = median(samples.iter().map(|s| s.entries_per_batch).collect());
+            let put = median(samples.iter().map(|s| s.put_micros).collect());
+            println!(
+                "commit   {appenders:>3} appenders, {:<8}: {rate:>9.0} entries/s  ({per_batch:.1} \
+                 entries per batch; appends took {put:.0} µs)",
+                if segments { "segments" } else { "slots" }
+            );
+        }
+    }
 }

@@ -14,7 +14,7 @@
 //! `--features lode-master/s3`; `LODE_BENCH_POLL_UI=1` fetches the leader's overview page and
 //! `/metrics` every 100 ms throughout, to show what serving the UI costs).
 
-use lode_tests::bench::{env_or, median};
+use lode_tests::bench::{env_or, journal_write_totals, median};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -306,6 +306,7 @@ fn rpc_figures(runs: usize, seconds: f64) {
         let counts: String = env_or("LODE_BENCH_CLIENTS", "1,16,64".to_string());
         for clients in counts.split(',').filter_map(|c| c.trim().parse::<usize>().ok()) {
             let before = leader.running.node.journal().position();
+            let writes_before = journal_write_totals();
             let mut samples = Vec::new();
             for run in 0..runs {
                 let shared: Arc<Vec<MasterClient>> =
@@ -325,8 +326,11 @@ fn rpc_figures(runs: usize, seconds: f64) {
             }
             let after = leader.running.node.journal().position();
             let per_put = (after.seq - before.seq) as f64 / (after.slot - before.slot).max(1) as f64;
+            let writes_after = journal_write_totals();
+            let write_ms = (writes_after.1 - writes_before.1) * 1e3
+                / (writes_after.0 - writes_before.0).max(1.0);
             println!(
-                "durable creates/s, {clients:>2} clients: {:>9.0}  ({per_put:.0} entries per journal put)",
+                "durable creates/s, {clients:>2} clients: {:>9.0}  ({per_put:.0} entries per journal write; writes took {write_ms:.2} ms)",
                 median(samples)
             );
         }

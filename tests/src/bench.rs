@@ -50,3 +50,16 @@ impl tokio::io::AsyncRead for Pattern {
         std::task::Poll::Ready(Ok(()))
     }
 }
+
+/// The journal's own record of its writes in this process (`lode_journal_commit_seconds`): how
+/// many, and their total seconds. The difference of two readings gives the mean write latency
+/// between them.
+pub fn journal_write_totals() -> (f64, f64) {
+    let text = lode_core::web::metrics().render();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (value("lode_journal_commit_seconds_count"), value("lode_journal_commit_seconds_sum"))
+}
