@@ -635,6 +635,11 @@ async fn run_roles(
         *node.leading.write() = None;
         metrics::counter!("lode_master_leadership_changes_total", "event" => "lost").increment(1);
         metrics::gauge!("lode_master_is_leader").set(0.0);
+        // A segment closed now is sealed at once by the next leader. Only on a chosen step-down:
+        // a leader that lost its term must not delay the next one with a store call.
+        if resigning {
+            node.journal.close_active_segment().await;
+        }
         // Step down in the elector too, whatever ended the term: a master that stopped serving
         // but kept renewing its lease would keep every standby from taking over.
         if let Err(error) = node.elector.resign(&leadership).await {

@@ -7,7 +7,8 @@
 //! `cargo bench -p lode-tests --bench failover`. `LODE_BENCH_TRIALS` (20), `LODE_BENCH_ELECTORS`
 //! (`zookeeper,etcd,embedded`), `LODE_BENCH_SESSION_TIMEOUT` (ZooKeeper's session; Lode's
 //! default `10s`), `LODE_BENCH_LEASE_TTL` (etcd's lease; `10s`) and `LODE_BENCH_LEASE_TIMEOUT`
-//! (the embedded elector's; `3s`) set the runs.
+//! (the embedded elector's; `3s`) set the runs; `LODE_BENCH_JOURNAL=hdfs` puts the journal in
+//! segments on a real HDFS the bench starts (the reference deployment with `zookeeper`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,8 +72,14 @@ async fn workers_learn(workers: &mut [WorkerProcess], leader: &str, since: Insta
     learned.into_iter().flatten().max().unwrap_or_default()
 }
 
-async fn run(name: &str, election: Election, trials: usize, workers: usize) {
-    let mut cluster = Cluster::start_with(3, election, HELPER);
+async fn run(
+    name: &str,
+    election: Election,
+    journal: &[(String, String)],
+    trials: usize,
+    workers: usize,
+) {
+    let mut cluster = Cluster::start_on(3, election, journal, HELPER);
     cluster.leader(None).await;
     for _ in 0..workers {
         cluster.start_worker();
@@ -133,6 +140,16 @@ async fn main() {
     let lease_ttl = env_or("LODE_BENCH_LEASE_TTL", "10s".to_string());
     let lease_timeout = env_or("LODE_BENCH_LEASE_TIMEOUT", "3s".to_string());
     let electors = env_or("LODE_BENCH_ELECTORS", "zookeeper,etcd,embedded".to_string());
+    // Started on this thread, which outlives every run (the daemons die with it).
+    let hdfs = (env_or("LODE_BENCH_JOURNAL", "local".to_string()) == "hdfs")
+        .then(|| tokio::task::block_in_place(lode_tests::hdfs::Hdfs::start));
+    let journal: Vec<(String, String)> = hdfs
+        .iter()
+        .map(|hdfs| {
+            ("alluxio.master.journal.folder".to_string(), format!("{}/failover", hdfs.uri()))
+        })
+        .collect();
+    let on = if hdfs.is_some() { ", journal in segments on HDFS" } else { "" };
     for elector in electors.split(',') {
         match elector.trim() {
             "zookeeper" => {
@@ -142,20 +159,20 @@ async fn main() {
                     session_timeout: session_timeout.clone(),
                 };
                 let name =
-                    format!("zookeeper (3-node ensemble, session timeout {session_timeout})");
-                run(&name, election, trials, 3).await;
+                    format!("zookeeper (3-node ensemble, session timeout {session_timeout}{on})");
+                run(&name, election, &journal, trials, 3).await;
             }
             "etcd" => {
                 let etcd = Etcd::cluster(3);
                 let election =
                     Election::Etcd { endpoints: etcd.endpoints(), lease_ttl: lease_ttl.clone() };
-                let name = format!("etcd (3-member cluster, lease TTL {lease_ttl})");
-                run(&name, election, trials, 3).await;
+                let name = format!("etcd (3-member cluster, lease TTL {lease_ttl}{on})");
+                run(&name, election, &journal, trials, 3).await;
             }
             "embedded" => {
                 let election = Election::Embedded { lease_timeout: lease_timeout.clone() };
-                let name = format!("embedded (lease timeout {lease_timeout})");
-                run(&name, election, trials, 0).await;
+                let name = format!("embedded (lease timeout {lease_timeout}{on})");
+                run(&name, election, &journal, trials, 0).await;
             }
             other => panic!("unknown elector {other} in LODE_BENCH_ELECTORS"),
         }

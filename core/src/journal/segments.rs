@@ -393,6 +393,24 @@ impl<S: StateMachine> Journal<S> {
         Ok(segment.appender.append_durable(bytes).await?)
     }
 
+    /// Closes the segment this journal appended to as leader, if any: a leader that steps down
+    /// on purpose (SIGTERM) lets the next one seal at once, not after HDFS's block recovery. A
+    /// failure changes nothing (the next leader's seal decides); it is only logged.
+    pub async fn close_active_segment(&self) {
+        let Some(mut segment) = self.active.lock().await.take() else {
+            return;
+        };
+        let key = segment_key(segment.number);
+        let close = segment.appender.close();
+        match self.bounded("close", &key, self.call_deadline(), close).await {
+            Ok(Ok(())) => tracing::info!(segment = %key, "closed the segment on stepping down"),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "closing the segment on stepping down failed")
+            }
+            Err(error) => tracing::debug!(%error, "closing the segment on stepping down hung"),
+        }
+    }
+
     /// Drops the segment this journal appended to as leader (the next leader seals it).
     pub(crate) async fn drop_active_segment(&self) {
         *self.active.lock().await = None;
